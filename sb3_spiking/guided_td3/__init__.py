@@ -1,0 +1,5 @@
+from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples
+from sb3_spiking.guided_td3.guided_td3 import GuidedTD3
+from sb3_spiking.guided_td3.policies import SpikingActor, SpikingPolicy
+
+__all__ = ["GuidedTD3", "SequenceReplayBuffer", "SpikingActor", "SpikingPolicy", "WindowSamples"]

@@ -1,0 +1,510 @@
+"""GuidedTD3: sequence-trained TD3 for a stateful spiking actor, with a privileged guide (JSRL)
+and a decaying behaviour-cloning term (TD3+BC) — arXiv 2510.24461, "TD3BC+JSRL"."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EventCallback
+from stable_baselines3.common.noise import ActionNoise
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import polyak_update
+from stable_baselines3.td3.td3 import TD3
+
+from sb3_spiking.callbacks import SlopeScheduleCallback
+from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples, check_window_settings
+from sb3_spiking.guided_td3.policies import SpikingActor, SpikingPolicy
+from sb3_spiking.guides import GuideSpec, resolve_guide
+from sb3_spiking.obs_keys import privileged_part
+from sb3_spiking.schedules import make_schedule
+
+SelfGuidedTD3 = TypeVar("SelfGuidedTD3", bound="GuidedTD3")
+
+BC_TARGETS = ("guide", "executed")
+
+
+class GuidedTD3(TD3):
+    """TD3 for a stateful spiking actor trained on sequences, optionally guided by a privileged policy.
+
+    **Collection.** In every episode the guide flies the first ``H`` steps while the spiking actor
+    is fed the same observations (its hidden state warms up); then the actor flies with the
+    exploration noise. ``H`` falls linearly from ``guide_horizon_start`` to ``guide_horizon_end``
+    over the first ``guide_horizon_fraction`` of training. The guide is queried on *every* step and
+    its action stored beside the executed one (teacher-action buffer).
+
+    **Update** on a batch of windows of ``n_seq`` steps (:class:`SequenceReplayBuffer`):
+
+    * critic: TD3 target on every valid step, target actor unrolled over the window with its own
+      state, clipped target noise, twin minimum;
+    * actor (every ``policy_delay`` updates), on steps after the ``n_warmup`` warm-up (from step 0
+      in windows that start an episode, when ``train_from_episode_start``):
+      ``−(α / mean|Q|)·Q₁(s, π(s)) + λ_BC·‖π(s) − a‖²`` with ``a`` the guide's action stored for
+      that step (``bc_target="guide"``, DAgger-style relabelling) or the executed buffer action
+      (``"executed"``, the paper). Q is evaluated at the actor's own action.
+    * ``λ_BC = bc_coef · bc_decay^epoch``; an **epoch** is ``bc_decay_interval`` gradient steps.
+
+    Without a guide it is plain sequence TD3 (the BC term needs a guide and is off); with
+    ``bc_coef=0`` it is the "no BC" ablation; with ``guide_horizon_start=guide_horizon_end=0`` the
+    guide only teaches (no jump-start).
+
+    :param policy: ``"SpikingPolicy"`` or a :class:`SpikingPolicy` subclass.
+    :param env: environment (``Box`` or ``Dict(actor, privileged)`` observations, ``Box`` actions).
+    :param guide: ``None``, a callable ``obs -> action`` (numpy, batched, privileged observation),
+        an import path ``"module:attr"``, or a saved SB3 model path (see :mod:`sb3_spiking.guides`).
+        Never saved in the model zip.
+    :param n_seq: window length (paper: 100).
+    :param n_warmup: warm-up steps without actor loss (paper: 50).
+    :param stride: distance between window starts within an episode.
+    :param alpha: TD3+BC Q-term scale α (paper: 2.0).
+    :param bc_coef: initial λ_BC (paper: 0.2).
+    :param bc_decay: λ_BC multiplier per epoch (paper: 0.99).
+    :param bc_decay_interval: gradient steps per epoch.
+    :param bc_target: ``"guide"`` or ``"executed"``.
+    :param guide_horizon_start: guided steps per episode at the start of training.
+    :param guide_horizon_end: guided steps per episode at the end of the decay (``None``: ``n_warmup``).
+    :param guide_horizon_fraction: fraction of training over which ``H`` decays (paper: ~0.8).
+    :param burn_in: run the warm-up steps of the actor unroll without an autograd graph.
+    :param train_from_episode_start: windows starting an episode train the actor from step 0.
+    :param slope: initial surrogate slope of the actor.
+    :param slope_schedule: ``None`` (slope stays unless a :class:`SlopeScheduleCallback` is passed
+        to ``learn``), ``"fixed"``, ``"interval"`` or ``"adaptive"``: ``learn`` then adds a
+        ``SlopeScheduleCallback(slope_schedule, **slope_schedule_kwargs)`` itself — the form
+        rl-zoo's optuna merge can tune.
+    :param slope_schedule_kwargs: arguments of that callback/schedule.
+    Other parameters: see :class:`stable_baselines3.TD3`. Defaults follow the paper where it
+    gives a value (lr 1e-3, τ 0.01, γ 0.99, target noise 0.2 / clip 0.5).
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"SpikingPolicy": SpikingPolicy}  # type: ignore[assignment]
+    policy: SpikingPolicy  # type: ignore[assignment]
+    actor: SpikingActor  # type: ignore[assignment]
+    actor_target: SpikingActor  # type: ignore[assignment]
+    replay_buffer: SequenceReplayBuffer  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        policy: str | type[SpikingPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-3,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 1000,
+        batch_size: int = 64,
+        tau: float = 0.01,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 100,
+        gradient_steps: int = 10,
+        action_noise: ActionNoise | None = None,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        policy_delay: int = 2,
+        target_policy_noise: float = 0.2,
+        target_noise_clip: float = 0.5,
+        guide: GuideSpec = None,
+        n_seq: int = 100,
+        n_warmup: int = 50,
+        stride: int = 25,
+        alpha: float = 2.0,
+        bc_coef: float = 0.2,
+        bc_decay: float = 0.99,
+        bc_decay_interval: int = 1000,
+        bc_target: str = "guide",
+        guide_horizon_start: int = 400,
+        guide_horizon_end: int | None = None,
+        guide_horizon_fraction: float = 0.8,
+        burn_in: bool = True,
+        train_from_episode_start: bool = True,
+        slope: float = 2.0,
+        slope_schedule: str | None = None,
+        slope_schedule_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        check_window_settings(n_seq, n_warmup, stride)
+        if replay_buffer_class is not None and not issubclass(replay_buffer_class, SequenceReplayBuffer):
+            raise ValueError(f"GuidedTD3 needs a SequenceReplayBuffer (sub)class, got {replay_buffer_class}")
+        if bc_target not in BC_TARGETS:
+            raise ValueError(f"bc_target must be one of {BC_TARGETS}, got {bc_target!r}")
+        _check_number("alpha", alpha, low=0.0, low_open=True)
+        _check_number("bc_coef", bc_coef, low=0.0)
+        _check_number("bc_decay", bc_decay, low=0.0, high=1.0, low_open=True)
+        _check_int("bc_decay_interval", bc_decay_interval, low=1)
+        _check_int("guide_horizon_start", guide_horizon_start, low=0)
+        if guide_horizon_end is not None:
+            _check_int("guide_horizon_end", guide_horizon_end, low=0)
+        _check_number("guide_horizon_fraction", guide_horizon_fraction, low=0.0, high=1.0, low_open=True)
+        if slope_schedule is not None:  # validate name and kwargs now, not at learn()
+            SlopeScheduleCallback(slope_schedule, **(slope_schedule_kwargs or {}))
+        elif slope_schedule_kwargs:
+            raise ValueError("slope_schedule_kwargs given without slope_schedule")
+        policy_kwargs = dict(policy_kwargs or {})
+        if "slope" in policy_kwargs and policy_kwargs["slope"] != slope:
+            raise ValueError("give the initial slope once: as GuidedTD3(slope=...), not in policy_kwargs")
+        policy_kwargs["slope"] = slope
+
+        self.guide = guide
+        self.n_seq, self.n_warmup, self.stride = int(n_seq), int(n_warmup), int(stride)
+        self.alpha, self.bc_coef, self.bc_decay = float(alpha), float(bc_coef), float(bc_decay)
+        self.bc_decay_interval, self.bc_target = int(bc_decay_interval), bc_target
+        self.guide_horizon_start = int(guide_horizon_start)
+        self.guide_horizon_end = self.n_warmup if guide_horizon_end is None else int(guide_horizon_end)
+        self.guide_horizon_fraction = float(guide_horizon_fraction)
+        self.burn_in, self.train_from_episode_start = bool(burn_in), bool(train_from_episode_start)
+        self.slope = float(slope)
+        self.slope_schedule = slope_schedule
+        self.slope_schedule_kwargs = dict(slope_schedule_kwargs or {})
+        # runtime state, never saved
+        self._guide = None
+        self._actor_state: tuple[th.Tensor, ...] | None = None
+        self._episode_steps: np.ndarray | None = None
+        self._step_guide: tuple[np.ndarray, np.ndarray] | None = None
+        self._guided_steps = 0
+        self._collected_steps = 0
+        self.slope_callback: SlopeScheduleCallback | None = None
+
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            action_noise=action_noise,
+            replay_buffer_class=replay_buffer_class or SequenceReplayBuffer,
+            replay_buffer_kwargs=replay_buffer_kwargs,
+            policy_delay=policy_delay,
+            target_policy_noise=target_policy_noise,
+            target_noise_clip=target_noise_clip,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=False,
+        )
+        if _init_setup_model:
+            self._setup_model()
+
+    # ------------------------------------------------------------------ set-up
+    def _setup_model(self) -> None:
+        if not (isinstance(self.policy_class, type) and issubclass(self.policy_class, SpikingPolicy)):
+            raise ValueError(f"GuidedTD3 needs a SpikingPolicy (sub)class, got {self.policy_class}")
+        for key in ("n_seq", "n_warmup", "stride", "train_from_episode_start"):
+            if key in self.replay_buffer_kwargs and self.replay_buffer_kwargs[key] != getattr(self, key):
+                raise ValueError(f"set {key} as a GuidedTD3 argument, not in replay_buffer_kwargs")
+        self.replay_buffer_kwargs.update(
+            n_seq=self.n_seq, n_warmup=self.n_warmup, stride=self.stride, train_from_episode_start=self.train_from_episode_start
+        )
+        super()._setup_model()
+        self._guide = resolve_guide(self.guide)
+        if self._guide is not None and self.env is not None:
+            self._check_guide()
+
+    def _check_guide(self) -> None:
+        """Call the guide once on sample observations: wrong shapes fail here, not mid-training."""
+        n = self.n_envs
+        sample = self.observation_space.sample()
+        if isinstance(sample, dict):
+            batch = {k: np.stack([v] * n) for k, v in sample.items()}
+        else:
+            batch = np.stack([sample] * n)
+        self._guide_actions(batch)
+
+    def _guide_actions(self, obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        """Guide actions for a batch of observations, scaled to [-1, 1] and validated."""
+        assert self._guide is not None
+        actions = np.asarray(self._guide(privileged_part(obs)), dtype=np.float32)
+        expected = (self.n_envs, *self.action_space.shape)  # type: ignore[misc]
+        if actions.shape != expected:
+            raise ValueError(f"the guide returned actions of shape {actions.shape}, expected {expected}")
+        if not np.isfinite(actions).all():
+            raise ValueError(f"the guide returned non-finite actions at step {self.num_timesteps}: {actions}")
+        return np.clip(self.policy.scale_action(actions), -1.0, 1.0)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [
+            *super()._excluded_save_params(),
+            "guide",
+            "_guide",
+            "_actor_state",
+            "_episode_steps",
+            "_step_guide",
+            "slope_callback",
+        ]
+
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        env_reset = reset_num_timesteps or self._last_obs is None
+        total, callback = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        if env_reset or self._actor_state is None:
+            # the env was reset: every env starts an episode with zero actor state
+            self._actor_state = self.actor.initial_state(self.n_envs)
+            self._episode_steps = np.zeros(self.n_envs, dtype=np.int64)
+        return total, callback
+
+    def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
+        if self.slope_schedule is not None:
+            if any(isinstance(cb, SlopeScheduleCallback) for cb in _walk_callbacks(callback)):
+                raise ValueError(
+                    f"GuidedTD3(slope_schedule={self.slope_schedule!r}) already schedules the slope; "
+                    "do not pass a SlopeScheduleCallback to learn() as well"
+                )
+            self.slope_callback = SlopeScheduleCallback(self.slope_schedule, **self.slope_schedule_kwargs)
+            user = callback if isinstance(callback, list) else ([] if callback is None else [callback])
+            callback = [self.slope_callback, *user]
+        return super()._init_callback(callback, progress_bar)
+
+    # ------------------------------------------------------------------ collection
+    @property
+    def guide_horizon(self) -> int:
+        """Guided steps per episode now: linear from start to end over ``guide_horizon_fraction``."""
+        progress = min((1.0 - self._current_progress_remaining) / self.guide_horizon_fraction, 1.0)
+        return int(round(self.guide_horizon_start + (self.guide_horizon_end - self.guide_horizon_start) * progress))
+
+    @property
+    def bc_coef_now(self) -> float:
+        """λ_BC after ``_n_updates // bc_decay_interval`` epochs of decay."""
+        return self.bc_coef * self.bc_decay ** (self._n_updates // self.bc_decay_interval)
+
+    def _sample_action(
+        self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        assert self._last_obs is not None and self._actor_state is not None and self._episode_steps is not None
+        # the actor sees every observation, also while the guide flies: its state warms up
+        obs_tensor, _ = self.policy.obs_to_tensor(self._last_obs)
+        with th.no_grad():
+            actor_action, self._actor_state = self.actor.step(obs_tensor, self._actor_state)
+        if self.num_timesteps < learning_starts:
+            scaled = self.policy.scale_action(np.array([self.action_space.sample() for _ in range(n_envs)]))
+        else:
+            scaled = actor_action.cpu().numpy()
+        if action_noise is not None:
+            scaled = np.clip(scaled + action_noise(), -1.0, 1.0)
+        if self._guide is not None:
+            original = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
+            guide_scaled = self._guide_actions(original)  # type: ignore[arg-type]
+            guided = self._episode_steps < self.guide_horizon
+            scaled = np.where(guided[:, None], guide_scaled, scaled)
+            self._step_guide = (guide_scaled, guided)
+            self._guided_steps += int(guided.sum())
+        self._collected_steps += n_envs
+        return self.policy.unscale_action(scaled), scaled.astype(np.float32)
+
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        _check_finite(new_obs, "observation", self.num_timesteps)
+        _check_finite(reward, "reward", self.num_timesteps)
+        if isinstance(replay_buffer, SequenceReplayBuffer):
+            guide_actions, guided = self._step_guide if self._step_guide is not None else (None, None)
+            replay_buffer.stage_guide(guide_actions, guided)
+        self._step_guide = None
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+        # episode bookkeeping for the next step: finished envs restart with zero actor state
+        assert self._episode_steps is not None and self._actor_state is not None
+        done = np.asarray(dones, dtype=bool)
+        self._episode_steps = np.where(done, 0, self._episode_steps + 1)
+        if done.any():
+            keep = th.as_tensor(~done, dtype=th.float32, device=self.device).unsqueeze(1)
+            self._actor_state = tuple(s * keep for s in self._actor_state)
+
+    def _dump_logs(self) -> None:
+        self.logger.record("rollout/guide_fraction", self._guided_steps / max(self._collected_steps, 1))
+        self.logger.record("train/guide_horizon", self.guide_horizon)
+        super()._dump_logs()
+
+    # ------------------------------------------------------------------ update
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
+        critic_losses, actor_losses, bc_losses, q_values = [], [], [], []
+        spike_rates: list[list[float]] = []
+        for _ in range(gradient_steps):
+            self._n_updates += 1
+            data = self.replay_buffer.sample(batch_size)
+            critic_loss = self._critic_loss(data)
+            self._check_loss(critic_loss, "critic")
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()
+            critic_losses.append(critic_loss.item())
+
+            if self._n_updates % self.policy_delay == 0:
+                actor_loss, bc_loss, q_mean, rates = self._actor_loss(data)
+                if actor_loss is not None:
+                    self._check_loss(actor_loss, "actor")
+                    self.actor.optimizer.zero_grad()
+                    actor_loss.backward()
+                    self.actor.optimizer.step()
+                    actor_losses.append(actor_loss.item())
+                    bc_losses.append(bc_loss)
+                    q_values.append(q_mean)
+                    spike_rates.append(rates)
+                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+                polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
+
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/critic_loss", np.mean(critic_losses))
+        self.logger.record("train/bc_coef", self.bc_coef_now)
+        self.logger.record("train/surrogate_slope", self.policy.slope)
+        if actor_losses:
+            self.logger.record("train/actor_loss", np.mean(actor_losses))
+            self.logger.record("train/bc_loss", np.mean(bc_losses))
+            self.logger.record("train/q_pi", np.mean(q_values))
+            for i, rate in enumerate(np.mean(spike_rates, axis=0)):
+                self.logger.record(f"train/spike_rate_layer{i}", rate)
+
+    def _critic_loss(self, data: WindowSamples) -> th.Tensor:
+        valid = data.valid.bool()
+        with th.no_grad():
+            # target actor over s_0, s_1', …, s_L': its output at position i+1 is π'(s_{i+1})
+            first = _map_obs(data.observations, lambda x: x[:, :1])
+            seq = _cat_obs(first, data.next_observations)
+            next_actions = self.actor_target.unroll(seq)[:, 1:]  # type: ignore[index]
+            noise = (th.randn_like(next_actions) * self.target_policy_noise).clamp(-self.target_noise_clip, self.target_noise_clip)
+            next_actions = (next_actions + noise).clamp(-1.0, 1.0)
+            next_obs = _map_obs(data.next_observations, lambda x: x[valid])
+            next_q = th.cat(self.critic_target(next_obs, next_actions[valid]), dim=1).min(dim=1, keepdim=True)[0]
+            target_q = data.rewards[valid].unsqueeze(1) + (1 - data.terminated[valid].unsqueeze(1)) * self.gamma * next_q
+        current_q = self.critic(_map_obs(data.observations, lambda x: x[valid]), data.actions[valid])
+        return sum(th.nn.functional.mse_loss(q, target_q) for q in current_q)  # type: ignore[return-value]
+
+    def _actor_loss(self, data: WindowSamples) -> tuple[th.Tensor | None, float, float, list[float]]:
+        mask = data.actor_mask.bool()
+        if not mask.any():
+            return None, 0.0, 0.0, []
+        pi, spikes = self._unroll_actor(data)
+        obs = _map_obs(data.observations, lambda x: x[mask])
+        q = self.critic.q1_forward(obs, pi[mask])
+        loss = -(self.alpha / q.abs().mean().detach().clamp_min(1e-6)) * q.mean()
+        bc_value = 0.0
+        if self._guide is not None and self.bc_coef > 0:
+            target = data.actions
+            if self.bc_target == "guide":
+                has = data.has_guide_action.unsqueeze(-1)
+                target = has * data.guide_actions + (1 - has) * data.actions
+            bc = th.nn.functional.mse_loss(pi[mask], target[mask])
+            loss = loss + self.bc_coef_now * bc
+            bc_value = bc.item()
+        rates = [s[mask].mean().item() for s in spikes]
+        return loss, bc_value, q.mean().item(), rates
+
+    def _unroll_actor(self, data: WindowSamples) -> tuple[th.Tensor, list[th.Tensor]]:
+        """Actor actions over the windows; warm-up under no_grad where ``burn_in`` allows it."""
+        if not self.burn_in or self.n_warmup == 0:
+            return self.actor.unroll(data.observations, return_spikes=True)  # type: ignore[return-value]
+        # windows that start an episode (trained from step 0) need the full graph; the rest burn in
+        full = data.starts_episode.bool() if self.train_from_episode_start else th.zeros_like(data.starts_episode, dtype=th.bool)
+        B = data.actions.shape[0]
+        pi = th.empty_like(data.actions)
+        spikes: list[th.Tensor] | None = None
+        for rows, burn in ((full, 0), (~full, self.n_warmup)):
+            if not rows.any():
+                continue
+            out, layer_spikes = self.actor.unroll(_map_obs(data.observations, lambda x: x[rows]), burn_in=burn, return_spikes=True)
+            pi = pi.index_put((rows,), out) if rows.sum() < B else out
+            if spikes is None:
+                spikes = [s.new_zeros((B, *s.shape[1:])) for s in layer_spikes]
+            spikes = [s.index_put((rows,), ls) for s, ls in zip(spikes, layer_spikes)]
+        return pi, spikes  # type: ignore[return-value]
+
+    def _check_loss(self, loss: th.Tensor, name: str) -> None:
+        if not th.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite {name} loss ({loss.item()}) at update {self._n_updates}, env step {self.num_timesteps}; "
+                "training stopped before applying it"
+            )
+
+    def learn(
+        self: SelfGuidedTD3,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "GuidedTD3",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfGuidedTD3:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+def _map_obs(obs: th.Tensor | dict[str, th.Tensor], fn) -> th.Tensor | dict[str, th.Tensor]:
+    return {k: fn(v) for k, v in obs.items()} if isinstance(obs, dict) else fn(obs)
+
+
+def _cat_obs(a: th.Tensor | dict[str, th.Tensor], b: th.Tensor | dict[str, th.Tensor]) -> th.Tensor | dict[str, th.Tensor]:
+    if isinstance(a, dict):
+        return {k: th.cat([a[k], b[k]], dim=1) for k in a}  # type: ignore[index]
+    return th.cat([a, b], dim=1)  # type: ignore[list-item]
+
+
+def _walk_callbacks(callback: MaybeCallback):
+    if callback is None:
+        return
+    if isinstance(callback, list):
+        for cb in callback:
+            yield from _walk_callbacks(cb)
+        return
+    yield callback
+    if isinstance(callback, CallbackList):
+        yield from _walk_callbacks(callback.callbacks)
+    if isinstance(callback, EventCallback) and callback.callback is not None:
+        yield from _walk_callbacks(callback.callback)
+
+
+def _check_finite(value: np.ndarray | dict[str, np.ndarray], what: str, step: int) -> None:
+    arrays = value.values() if isinstance(value, dict) else [value]
+    for arr in arrays:
+        arr = np.asarray(arr)
+        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+            raise FloatingPointError(f"non-finite {what} from the environment at env step {step}: {arr}")
+
+
+def _check_number(name: str, value: float, low: float | None = None, high: float | None = None, low_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value!r}")
+
+
+def _check_int(name: str, value: int, low: int = 0) -> None:
+    if isinstance(value, bool) or int(value) != value or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+__all__ = ["GuidedTD3"]

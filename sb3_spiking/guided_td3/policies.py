@@ -1,0 +1,264 @@
+"""Spiking actor and asymmetric actor-critic policy for GuidedTD3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, get_actor_critic_arch
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.td3.policies import TD3Policy
+from torch import nn
+
+from sb3_spiking.neurons import SpikingMLP, check_slope
+from sb3_spiking.obs_keys import ACTOR_KEY, PRIVILEGED_KEY, actor_part, check_observation_space
+
+State = tuple[np.ndarray, ...]
+
+
+class PrivilegedExtractor(BaseFeaturesExtractor):
+    """Critic features for a ``Dict`` observation: the flattened privileged part only."""
+
+    def __init__(self, observation_space: spaces.Dict):
+        check_observation_space(observation_space)
+        super().__init__(observation_space, get_flattened_obs_dim(observation_space[PRIVILEGED_KEY]))
+        self.flatten = nn.Flatten()
+
+    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:  # type: ignore[override]
+        return self.flatten(observations[PRIVILEGED_KEY])
+
+
+class SpikingActor(BasePolicy):
+    """Stateful spiking actor: actor observation -> LIF layers -> linear readout -> tanh.
+
+    It reads only the actor part of the observation (``obs["actor"]`` for a ``Dict`` space, the
+    whole vector for a ``Box``). Unlike SB3's ``Actor`` it needs a hidden state: use
+    :meth:`step` for one environment step and :meth:`unroll` for a sequence.
+
+    :param observation_space: the environment's observation space.
+    :param action_space: ``Box`` action space (the output is in [-1, 1], SB3 squashing).
+    :param net_arch: LIF layer sizes, e.g. ``[256, 128]``.
+    :param slope: initial surrogate slope.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        net_arch: list[int],
+        slope: float = 2.0,
+        normalize_images: bool = False,
+        **_ignored: Any,
+    ):
+        super().__init__(observation_space, action_space, normalize_images=normalize_images, squash_output=True)
+        self.net_arch = list(net_arch)
+        in_dim = get_flattened_obs_dim(check_observation_space(observation_space))
+        self.net = SpikingMLP(in_dim, get_action_dim(action_space), self.net_arch, slope)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(net_arch=self.net_arch, slope=self.net.slope)
+        return data
+
+    @property
+    def slope(self) -> float:
+        return self.net.slope
+
+    def set_slope(self, slope: float) -> None:
+        self.net.set_slope(slope)
+
+    def initial_state(self, n_envs: int) -> tuple[th.Tensor, ...]:
+        return self.net.initial_state(n_envs, self.device)
+
+    def step(self, obs: PyTorchObs, state: tuple[th.Tensor, ...]) -> tuple[th.Tensor, tuple[th.Tensor, ...]]:
+        """One step for a batch of envs: observation ``(N, …)`` -> (action ``(N, A)``, new state)."""
+        x = actor_part(obs).flatten(1).float()
+        return self.net.step(x, state)
+
+    def unroll(
+        self,
+        obs: PyTorchObs,
+        state: tuple[th.Tensor, ...] | None = None,
+        burn_in: int = 0,
+        return_spikes: bool = False,
+    ) -> tuple[th.Tensor, list[th.Tensor]] | th.Tensor:
+        """Run over windows ``(B, L, …)`` from ``state`` (zero if ``None``).
+
+        The first ``burn_in`` steps only warm the state up: they run without an autograd graph
+        (R2D2-style burn-in) and their outputs are returned detached.
+
+        :return: actions ``(B, L, A)`` (and each layer's spikes ``(B, L, H)`` if asked).
+        """
+        x = actor_part(obs).float()
+        x = x.reshape(x.shape[0], x.shape[1], -1).transpose(0, 1)  # time-major (L, B, D)
+        if state is None:
+            state = self.net.initial_state(x.shape[1], x.device)
+        parts, spikes_parts = [], []
+        if burn_in > 0:
+            with th.no_grad():
+                out, state, spikes = self.net(x[:burn_in], state, return_spikes=True)
+            parts.append(out)
+            spikes_parts.append(spikes)
+            x = x[burn_in:]
+        if x.shape[0] > 0:
+            out, _, spikes = self.net(x, state, return_spikes=True)
+            parts.append(out)
+            spikes_parts.append(spikes)
+        actions = th.cat(parts).transpose(0, 1)
+        if not return_spikes:
+            return actions
+        layer_spikes = [th.cat([p[i] for p in spikes_parts]).transpose(0, 1) for i in range(len(self.net_arch))]
+        return actions, layer_spikes
+
+    def forward(self, obs: PyTorchObs) -> th.Tensor:  # type: ignore[override]
+        raise RuntimeError(
+            "SpikingActor is stateful: call actor.step(obs, state), actor.unroll(obs_windows) or "
+            "policy.predict(obs, state, episode_start)"
+        )
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        return self.forward(observation)
+
+
+def get_action_dim(action_space: spaces.Box) -> int:
+    if not isinstance(action_space, spaces.Box):
+        raise ValueError(f"SpikingPolicy needs a Box action space, got {action_space}")
+    return int(np.prod(action_space.shape))
+
+
+class SpikingPolicy(TD3Policy):
+    """Spiking actor + twin feed-forward critics, with an asymmetric (privileged) critic.
+
+    * ``Box`` observation: actor and critics see the same vector.
+    * ``Dict`` observation with keys ``"actor"`` and ``"privileged"``: the actor sees only
+      ``obs["actor"]``, the critics (and the guide) see ``obs["privileged"]``.
+
+    :meth:`predict` follows sb3-contrib's recurrent contract exactly:
+    ``predict(obs, state, episode_start, deterministic) -> (action, state)``, zero state when
+    ``state`` is ``None``, state rows reset where ``episode_start`` is set. The state is a tuple with
+    one ``(n_envs, hidden_i)`` membrane array per LIF layer.
+
+    :param net_arch: ``dict(pi=[256, 128], qf=[256, 256])`` (LIF sizes and critic MLP sizes), or a
+        list used for both.
+    :param slope: initial surrogate slope of the actor.
+    Other parameters: see :class:`stable_baselines3.td3.policies.TD3Policy`.
+    """
+
+    actor: SpikingActor  # type: ignore[assignment]
+    actor_target: SpikingActor  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] | None = None,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = False,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        n_critics: int = 2,
+        share_features_extractor: bool = False,
+        slope: float = 2.0,
+    ):
+        check_observation_space(observation_space)
+        get_action_dim(action_space)
+        if share_features_extractor:
+            raise ValueError("SpikingPolicy: the spiking actor has no features extractor to share")
+        if features_extractor_class is None:
+            is_dict = isinstance(observation_space, spaces.Dict)
+            features_extractor_class = PrivilegedExtractor if is_dict else FlattenExtractor
+        if net_arch is None:
+            net_arch = dict(pi=[256, 128], qf=[256, 256])
+        get_actor_critic_arch(net_arch)  # validates the format
+        self._initial_slope = check_slope(slope)
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=net_arch,
+            activation_fn=activation_fn,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+            normalize_images=normalize_images,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            n_critics=n_critics,
+            share_features_extractor=False,
+        )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(slope=self._initial_slope)
+        return data
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> SpikingActor:  # type: ignore[override]
+        return SpikingActor(
+            self.observation_space,
+            self.action_space,  # type: ignore[arg-type]
+            net_arch=self.net_args["net_arch"],
+            slope=self._initial_slope,
+        ).to(self.device)
+
+    @property
+    def slope(self) -> float:
+        """Current surrogate slope of the actor."""
+        return self.actor.slope
+
+    def set_slope(self, slope: float) -> None:
+        """Set the surrogate slope of actor *and* target actor (polyak updates skip buffers)."""
+        self.actor.set_slope(slope)
+        self.actor_target.set_slope(slope)
+
+    def initial_state(self, n_envs: int) -> State:
+        """Zero hidden state for ``n_envs`` environments (numpy, as ``predict`` returns it)."""
+        return tuple(np.zeros((n_envs, h), dtype=np.float32) for h in self.actor.net_arch)
+
+    def predict(  # type: ignore[override]
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: State | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, State]:
+        """One control step with hidden state (sb3-contrib recurrent contract).
+
+        :param observation: observation(s), batched over envs or single.
+        :param state: previous state from ``predict`` (``None`` = zero state).
+        :param episode_start: ``(n_envs,)`` flags; where set, the state is reset to zero first.
+        :param deterministic: ignored (the TD3 actor is deterministic; exploration noise is added
+            by the algorithm during training only).
+        :return: action(s) in the action space's bounds and the new state.
+        """
+        self.set_training_mode(False)
+        if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
+            raise ValueError("predict() got an (obs, info) tuple: pass only the observation")
+        obs_tensor, vectorized_env = self.obs_to_tensor(observation)
+        n_envs = actor_part(obs_tensor).shape[0]
+        if state is None:
+            state = self.initial_state(n_envs)
+        if len(state) != len(self.actor.net_arch) or any(s.shape != (n_envs, h) for s, h in zip(state, self.actor.net_arch)):
+            raise ValueError(
+                f"state must be a tuple of arrays with shapes {[(n_envs, h) for h in self.actor.net_arch]}, "
+                f"got {[getattr(s, 'shape', None) for s in state]}"
+            )
+        with th.no_grad():
+            state_t = tuple(th.as_tensor(s, dtype=th.float32, device=self.device) for s in state)
+            if episode_start is not None:
+                keep = 1.0 - th.as_tensor(np.asarray(episode_start, dtype=np.float32), device=self.device).reshape(n_envs, 1)
+                state_t = tuple(s * keep for s in state_t)
+            actions_t, new_state = self.actor.step(obs_tensor, state_t)
+        actions = actions_t.cpu().numpy().reshape((-1, *self.action_space.shape))  # type: ignore[misc]
+        actions = self.unscale_action(actions)
+        if not vectorized_env:
+            actions = actions.squeeze(axis=0)
+        return actions, tuple(s.cpu().numpy() for s in new_state)
+
+
+__all__ = ["ACTOR_KEY", "PRIVILEGED_KEY", "PrivilegedExtractor", "SpikingActor", "SpikingPolicy"]

@@ -1,0 +1,120 @@
+"""The guide protocol: what GuidedTD3 accepts as a privileged guiding policy.
+
+A guide is any callable ``guide(obs_batch) -> actions`` on numpy arrays, batched over envs:
+``obs_batch`` is the privileged part of the observation ``(n_envs, D)`` (the whole observation
+for a ``Box`` space), the result ``(n_envs, action_dim)`` in the action space's units. It can be
+given as
+
+* the callable itself;
+* an import path ``"package.module:attr"`` — a class or factory is called with no arguments, any
+  other callable is used as it is (so YAML can name a guide);
+* a saved SB3 model: ``"path/to/model.zip"`` (loaded as TD3, then SAC, DDPG) or
+  ``"td3:path/to/model.zip"`` to name the algorithm.
+
+Guides are never pickled into a saved GuidedTD3 zip: pass them again to ``load``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+from typing import Any, Callable, Protocol, Union
+
+import numpy as np
+
+
+class Guide(Protocol):
+    def __call__(self, obs: np.ndarray) -> np.ndarray: ...
+
+
+GuideSpec = Union[str, Callable[[np.ndarray], np.ndarray], None]
+
+
+class SB3ModelGuide:
+    """Wraps a saved (or live) SB3 model as a guide: ``model.predict(obs, deterministic=True)``.
+
+    :param model: an SB3 ``BaseAlgorithm`` or the path of a saved one.
+    :param algo: algorithm name used to load a path (``"td3"``, ``"sac"``, ``"ddpg"``, ``"ppo"``,
+        ``"a2c"``); ``None`` tries TD3, SAC and DDPG in turn.
+    """
+
+    def __init__(self, model: Any, algo: str | None = None):
+        if isinstance(model, (str, os.PathLike)):
+            model = load_sb3_model(str(model), algo)
+        self.model = model
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        actions, _ = self.model.predict(obs, deterministic=True)
+        return np.asarray(actions, dtype=np.float32)
+
+
+def load_sb3_model(path: str, algo: str | None = None) -> Any:
+    import stable_baselines3 as sb3
+
+    algos = {"td3": sb3.TD3, "sac": sb3.SAC, "ddpg": sb3.DDPG, "ppo": sb3.PPO, "a2c": sb3.A2C}
+    if not os.path.exists(path) and not os.path.exists(path + ".zip"):
+        raise FileNotFoundError(f"guide model file not found: {path}")
+    if algo is not None:
+        if algo.lower() not in algos:
+            raise ValueError(f"unknown guide algorithm {algo!r}; choose one of {sorted(algos)}")
+        return algos[algo.lower()].load(path, device="cpu")
+    errors = []
+    for name in ("td3", "sac", "ddpg"):
+        try:
+            return algos[name].load(path, device="cpu")
+        except Exception as e:  # noqa: BLE001 - try the next algorithm, report all failures
+            errors.append(f"{name}: {e}")
+    raise ValueError(f"could not load guide model {path!r} as TD3/SAC/DDPG; name it 'algo:path'. Errors: {errors}")
+
+
+def import_object(path: str) -> Any:
+    """Import ``"package.module:attr"`` (``"package.module.attr"`` works too)."""
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ValueError(f"import path must look like 'package.module:attr', got {path!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"cannot import module {module_name!r} of {path!r}: {e}") from e
+    try:
+        obj = module
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except AttributeError as e:
+        raise ValueError(f"module {module_name!r} has no attribute {attr!r} (from {path!r})") from e
+    return obj
+
+
+def resolve_guide(spec: GuideSpec) -> Guide | None:
+    """Turn a guide specification into a callable (see module docstring)."""
+    if spec is None:
+        return None
+    if isinstance(spec, (str, os.PathLike)):
+        spec = str(spec)
+        algo, sep, rest = spec.partition(":")
+        if sep and algo.lower() in ("td3", "sac", "ddpg", "ppo", "a2c"):
+            return SB3ModelGuide(rest, algo)
+        if spec.endswith(".zip") or os.path.exists(spec):
+            return SB3ModelGuide(spec)
+        obj = import_object(spec)
+        if inspect.isclass(obj) or (callable(obj) and _takes_no_arguments(obj)):
+            obj = obj()
+        spec = obj
+    if hasattr(spec, "predict") and not callable(spec):
+        return SB3ModelGuide(spec)
+    if hasattr(spec, "predict") and hasattr(spec, "policy"):  # a live SB3 model
+        return SB3ModelGuide(spec)
+    if not callable(spec):
+        raise TypeError(f"a guide must be callable obs -> action, an import path or a model path, got {type(spec)}")
+    return spec  # type: ignore[return-value]
+
+
+def _takes_no_arguments(fn: Callable) -> bool:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return all(p.default is not inspect.Parameter.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)

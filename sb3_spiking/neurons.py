@@ -1,0 +1,154 @@
+"""Leaky integrate-and-fire neurons with a fast-sigmoid surrogate gradient whose slope is a buffer.
+
+The maths follows snnTorch's ``Leaky(reset_mechanism="subtract")`` with
+``surrogate.fast_sigmoid(slope=k)`` exactly (tested against it), written in plain torch so that
+
+* the slope ``k`` is a registered buffer: it is saved in the ``state_dict``, can be changed during
+  training without touching the weights, and does not trigger recompilation;
+* a layer processes a whole sequence with one matmul for the input currents and an elementwise
+  loop over time, which is what makes sequence (BPTT) updates affordable on a CPU.
+"""
+
+from __future__ import annotations
+
+import torch as th
+from torch import nn
+
+
+class FastSigmoidSpike(th.autograd.Function):
+    """Heaviside step forward, fast-sigmoid derivative ``1 / (1 + k·|x|)²`` backward.
+
+    ``x`` is the membrane potential minus the threshold. The slope ``k`` gets no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, x: th.Tensor, slope: th.Tensor) -> th.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, slope)
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: th.Tensor):  # type: ignore[override]
+        x, slope = ctx.saved_tensors
+        return grad_output / (slope * x.abs() + 1.0) ** 2, None
+
+
+def spike(x: th.Tensor, slope: th.Tensor) -> th.Tensor:
+    """Spike function with fast-sigmoid surrogate gradient (see :class:`FastSigmoidSpike`)."""
+    return FastSigmoidSpike.apply(x, slope)
+
+
+class LIF(nn.Module):
+    """Layer of leaky integrate-and-fire neurons with soft (subtractive) reset.
+
+    Per step: ``reset = H(U[t-1] - θ)`` (no gradient, as in snnTorch),
+    ``U[t] = clamp(β, 0, 1)·U[t-1] + I[t] - reset·θ``, ``s[t] = H(U[t] - θ)`` with the surrogate
+    derivative ``1/(1 + k|U[t] - θ|)²``. The hidden state is the membrane potential ``U`` alone: the
+    reset term is a function of it, so a deployment only has to carry one vector per layer.
+
+    :param size: number of neurons.
+    :param slope: initial surrogate slope ``k`` (> 0); change it with :meth:`set_slope`.
+    :param learn_beta: learn the per-neuron leak β (initialised uniform in (0, 1)).
+    :param learn_threshold: learn the per-neuron threshold θ (initialised uniform in (0, 1)).
+    """
+
+    def __init__(self, size: int, slope: float = 2.0, learn_beta: bool = True, learn_threshold: bool = True):
+        super().__init__()
+        if size <= 0:
+            raise ValueError(f"LIF size must be positive, got {size}")
+        self.size = size
+        self.beta = nn.Parameter(th.rand(size), requires_grad=learn_beta)
+        self.threshold = nn.Parameter(th.rand(size), requires_grad=learn_threshold)
+        self.register_buffer("slope", th.tensor(float(check_slope(slope))))
+
+    def set_slope(self, slope: float) -> None:
+        """Change the surrogate slope in place (weights and optimiser state untouched)."""
+        self.slope.fill_(check_slope(slope))
+
+    def step(self, current: th.Tensor, mem: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """One time step: input current ``(B, size)`` and membrane ``(B, size)`` -> (spikes, membrane)."""
+        reset = (mem > self.threshold).to(mem.dtype)
+        mem = self.beta.clamp(0.0, 1.0) * mem + current - reset * self.threshold
+        return spike(mem - self.threshold, self.slope), mem
+
+    def forward(self, currents: th.Tensor, mem: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """Run a sequence: currents ``(T, B, size)``, initial membrane ``(B, size)``.
+
+        :return: spikes ``(T, B, size)`` and the final membrane ``(B, size)``.
+        """
+        # unbind once: indexing currents[t] inside the loop makes backward O(T^2)
+        beta = self.beta.clamp(0.0, 1.0)
+        theta, slope = self.threshold, self.slope
+        spikes = []
+        for current in currents.unbind(0):
+            reset = (mem > theta).to(mem.dtype)
+            mem = beta * mem + current - reset * theta
+            spikes.append(spike(mem - theta, slope))
+        return th.stack(spikes), mem
+
+
+def check_slope(slope: float) -> float:
+    """Validate a surrogate slope: a finite number > 0."""
+    slope = float(slope)
+    if not (slope > 0 and slope < float("inf")):
+        raise ValueError(f"surrogate slope must be a finite number > 0, got {slope}")
+    return slope
+
+
+class SpikingMLP(nn.Module):
+    """Stateful spiking network: ``in -> [Linear -> LIF] x n -> Linear readout -> tanh``.
+
+    One network step per environment step. The state is a tuple with the membrane potential of
+    every LIF layer, each ``(B, hidden_i)``; zero is the initial state.
+
+    :param in_dim: input size.
+    :param out_dim: output size (actions, squashed to [-1, 1] by tanh).
+    :param hidden: sizes of the LIF layers, e.g. ``(256, 128)`` as in the paper.
+    :param slope: initial surrogate slope of every layer.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...] | list[int] = (256, 128), slope: float = 2.0):
+        super().__init__()
+        if len(hidden) == 0:
+            raise ValueError("a spiking network needs at least one LIF layer")
+        sizes = [in_dim, *hidden]
+        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.lifs = nn.ModuleList(LIF(h, slope) for h in hidden)
+        self.readout = nn.Linear(sizes[-1], out_dim)
+        self.hidden = tuple(int(h) for h in hidden)
+
+    @property
+    def slope(self) -> float:
+        return float(self.lifs[0].slope)
+
+    def set_slope(self, slope: float) -> None:
+        for lif in self.lifs:
+            lif.set_slope(slope)
+
+    def initial_state(self, batch_size: int, device: th.device | str = "cpu") -> tuple[th.Tensor, ...]:
+        return tuple(th.zeros(batch_size, h, device=device) for h in self.hidden)
+
+    def forward(
+        self, inputs: th.Tensor, state: tuple[th.Tensor, ...], return_spikes: bool = False
+    ) -> tuple[th.Tensor, tuple[th.Tensor, ...]] | tuple[th.Tensor, tuple[th.Tensor, ...], list[th.Tensor]]:
+        """Unroll over a sequence ``(T, B, in_dim)`` from ``state``.
+
+        Layer by layer: each layer's input currents for all T steps come from one matmul, only the
+        membrane update loops over time.
+
+        :return: outputs ``(T, B, out_dim)``, final state, and (optionally) each layer's spikes.
+        """
+        x = inputs
+        new_state, all_spikes = [], []
+        for fc, lif, mem in zip(self.fcs, self.lifs, state):
+            x, mem = lif(fc(x), mem)
+            new_state.append(mem)
+            all_spikes.append(x)
+        out = th.tanh(self.readout(x))
+        if return_spikes:
+            return out, tuple(new_state), all_spikes
+        return out, tuple(new_state)
+
+    def step(self, inputs: th.Tensor, state: tuple[th.Tensor, ...]) -> tuple[th.Tensor, tuple[th.Tensor, ...]]:
+        """One step: inputs ``(B, in_dim)`` -> (outputs ``(B, out_dim)``, new state)."""
+        out, new_state = self.forward(inputs.unsqueeze(0), state)
+        return out.squeeze(0), new_state

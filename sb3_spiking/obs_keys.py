@@ -1,0 +1,49 @@
+"""The asymmetric actor-critic observation convention.
+
+A ``Dict`` observation holds the actor's part under ``"actor"`` and the privileged part (for
+critics and guide; on the drone it includes the actor part) under ``"privileged"``. A plain ``Box``
+observation is seen whole by everybody.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from gymnasium import spaces
+
+ACTOR_KEY = "actor"
+PRIVILEGED_KEY = "privileged"
+
+T = TypeVar("T")
+
+
+def check_observation_space(observation_space: spaces.Space) -> spaces.Box:
+    """Validate an observation space and return the actor's part of it.
+
+    :raises ValueError: for anything but a ``Box`` or a ``Dict`` with ``Box`` entries ``"actor"``
+        and ``"privileged"``.
+    """
+    if isinstance(observation_space, spaces.Box):
+        return observation_space
+    if isinstance(observation_space, spaces.Dict):
+        keys = set(observation_space.spaces)
+        if keys != {ACTOR_KEY, PRIVILEGED_KEY}:
+            raise ValueError(
+                f"a Dict observation must have exactly the keys {ACTOR_KEY!r} and {PRIVILEGED_KEY!r} "
+                f"(actor part, privileged part), got {sorted(keys)}"
+            )
+        for key in (ACTOR_KEY, PRIVILEGED_KEY):
+            if not isinstance(observation_space[key], spaces.Box):
+                raise ValueError(f"observation entry {key!r} must be a Box, got {observation_space[key]}")
+        return observation_space[ACTOR_KEY]  # type: ignore[return-value]
+    raise ValueError(f"observation space must be a Box or a Dict of Boxes, got {observation_space}")
+
+
+def actor_part(obs: T | dict[str, Any]) -> T:
+    """The part of an observation (array, tensor or dict of them) the actor sees."""
+    return obs[ACTOR_KEY] if isinstance(obs, dict) else obs  # type: ignore[return-value]
+
+
+def privileged_part(obs: T | dict[str, Any]) -> T:
+    """The part of an observation critics and guides see."""
+    return obs[PRIVILEGED_KEY] if isinstance(obs, dict) else obs  # type: ignore[return-value]
