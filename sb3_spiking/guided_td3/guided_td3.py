@@ -171,31 +171,34 @@ class GuidedTD3(TD3):
         self._collected_steps = 0
         self.slope_callback: SlopeScheduleCallback | None = None
 
-        super().__init__(
-            policy,
-            env,
-            learning_rate=learning_rate,
-            buffer_size=buffer_size,
-            learning_starts=learning_starts,
-            batch_size=batch_size,
-            tau=tau,
-            gamma=gamma,
-            train_freq=train_freq,
-            gradient_steps=gradient_steps,
-            action_noise=action_noise,
-            replay_buffer_class=replay_buffer_class or SequenceReplayBuffer,
-            replay_buffer_kwargs=replay_buffer_kwargs,
-            policy_delay=policy_delay,
-            target_policy_noise=target_policy_noise,
-            target_noise_clip=target_noise_clip,
-            stats_window_size=stats_window_size,
-            tensorboard_log=tensorboard_log,
-            policy_kwargs=policy_kwargs,
-            verbose=verbose,
-            seed=seed,
-            device=device,
-            _init_setup_model=False,
-        )
+        try:
+            super().__init__(
+                policy,
+                env,
+                learning_rate=learning_rate,
+                buffer_size=buffer_size,
+                learning_starts=learning_starts,
+                batch_size=batch_size,
+                tau=tau,
+                gamma=gamma,
+                train_freq=train_freq,
+                gradient_steps=gradient_steps,
+                action_noise=action_noise,
+                replay_buffer_class=replay_buffer_class or SequenceReplayBuffer,
+                replay_buffer_kwargs=replay_buffer_kwargs,
+                policy_delay=policy_delay,
+                target_policy_noise=target_policy_noise,
+                target_noise_clip=target_noise_clip,
+                stats_window_size=stats_window_size,
+                tensorboard_log=tensorboard_log,
+                policy_kwargs=policy_kwargs,
+                verbose=verbose,
+                seed=seed,
+                device=device,
+                _init_setup_model=False,
+            )
+        except AssertionError as e:  # SB3 checks spaces with assert: make it a real error
+            raise ValueError(str(e)) from e
         if _init_setup_model:
             self._setup_model()
 

@@ -1,0 +1,132 @@
+"""Neuron maths: parity with snnTorch (forward and surrogate gradients) and the slope buffer."""
+
+import pytest
+import torch as th
+
+from sb3_spiking.neurons import LIF, FastSigmoidSpike, SpikingMLP
+
+snn = pytest.importorskip("snntorch")
+from snntorch import surrogate  # noqa: E402
+
+
+def _snntorch_unroll(currents, beta, theta, slope):
+    leaky = snn.Leaky(
+        beta=beta.clone(), threshold=theta.clone(), learn_beta=True, learn_threshold=True,
+        reset_mechanism="subtract", spike_grad=surrogate.fast_sigmoid(slope=slope),
+    )
+    mem = th.zeros_like(currents[0])
+    spikes, mems = [], []
+    for current in currents:
+        spk, mem = leaky(current, mem)
+        spikes.append(spk)
+        mems.append(mem)
+    return th.stack(spikes), th.stack(mems), leaky
+
+
+@pytest.mark.parametrize("slope", [1.0, 2.0, 25.0, 100.0])
+def test_lif_matches_snntorch_forward_and_gradients(slope):
+    th.manual_seed(0)
+    T, B, N = 30, 8, 16
+    x = th.randn(T, B, N) * 0.8 + 0.3
+    beta, theta = th.rand(N), th.rand(N) * 0.9 + 0.1
+
+    lif = LIF(N, slope=slope)
+    with th.no_grad():
+        lif.beta.copy_(beta)
+        lif.threshold.copy_(theta)
+    x_ours = x.clone().requires_grad_(True)
+    spikes, _ = lif(x_ours, th.zeros(B, N))
+
+    x_ref = x.clone().requires_grad_(True)
+    ref_spikes, ref_mems, leaky = _snntorch_unroll(x_ref, beta, theta, slope)
+    assert ref_spikes.sum() > 0.05 * ref_spikes.numel(), "test inputs must make the neurons spike"
+    assert th.equal(spikes, ref_spikes)
+
+    # a loss that weights every time step differently, so BPTT through the membrane matters
+    w = th.linspace(0.5, 1.5, T)[:, None, None]
+    (spikes * w).sum().backward()
+    (ref_spikes * w).sum().backward()
+    assert th.allclose(x_ours.grad, x_ref.grad, atol=1e-5, rtol=1e-4)
+    assert th.allclose(lif.beta.grad, leaky.beta.grad, atol=1e-4, rtol=1e-4)
+    assert th.allclose(lif.threshold.grad, leaky.threshold.grad, atol=1e-4, rtol=1e-4)
+    assert x_ours.grad.abs().sum() > 0
+
+
+def test_membrane_matches_snntorch_step_by_step():
+    th.manual_seed(1)
+    T, B, N = 20, 4, 10
+    x = th.randn(T, B, N)
+    beta, theta = th.rand(N), th.rand(N) + 0.2
+    lif = LIF(N)
+    with th.no_grad():
+        lif.beta.copy_(beta)
+        lif.threshold.copy_(theta)
+    _, ref_mems, _ = _snntorch_unroll(x, beta, theta, 2.0)
+    mem = th.zeros(B, N)
+    for t in range(T):
+        _, mem = lif.step(x[t], mem)
+        assert th.allclose(mem, ref_mems[t], atol=1e-6)
+
+
+def test_surrogate_derivative_formula():
+    x = th.tensor([-1.0, -0.1, 0.0, 0.2, 2.0], requires_grad=True)
+    k = th.tensor(10.0)
+    out = FastSigmoidSpike.apply(x, k)
+    assert out.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+    out.sum().backward()
+    assert th.allclose(x.grad, 1.0 / (1.0 + 10.0 * x.detach().abs()) ** 2)
+
+
+def test_beta_clamped_to_unit_interval():
+    lif = LIF(3)
+    with th.no_grad():
+        lif.beta.copy_(th.tensor([-0.5, 0.5, 1.7]))
+        lif.threshold.fill_(100.0)  # no spikes, pure leak
+    _, mem = lif(th.zeros(1, 1, 3), th.ones(1, 3))
+    assert th.allclose(mem, th.tensor([[0.0, 0.5, 1.0]]))
+
+
+def test_slope_is_a_buffer_in_state_dict_and_changes_in_place():
+    net = SpikingMLP(5, 2, (8, 4), slope=3.0)
+    sd = net.state_dict()
+    assert sd["lifs.0.slope"].item() == 3.0 and sd["lifs.1.slope"].item() == 3.0
+    weights_before = [p.detach().clone() for p in net.parameters()]
+    net.set_slope(50.0)
+    assert net.slope == 50.0
+    assert all(th.equal(a, b) for a, b in zip(weights_before, net.parameters()))
+    assert "slope" not in dict(net.named_parameters())
+    clone = SpikingMLP(5, 2, (8, 4), slope=1.0)
+    clone.load_state_dict(net.state_dict())
+    assert clone.slope == 50.0
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_bad_slope_rejected(bad):
+    with pytest.raises(ValueError, match="slope"):
+        LIF(4, slope=bad)
+    with pytest.raises(ValueError, match="slope"):
+        LIF(4).set_slope(bad)
+
+
+def test_sequence_equals_step_by_step_and_slope_changes_gradient_not_output():
+    th.manual_seed(2)
+    net = SpikingMLP(6, 3, (16, 8))
+    x = th.randn(12, 5, 6) * 2
+    out_seq, state_seq = net(x, net.initial_state(5))
+    state = net.initial_state(5)
+    for t in range(12):
+        out_t, state = net.step(x[t], state)
+        assert th.allclose(out_t, out_seq[t], atol=1e-6)
+    assert all(th.allclose(a, b) for a, b in zip(state, state_seq))
+
+    def grad_at(slope):
+        net.zero_grad()
+        net.set_slope(slope)
+        out, _ = net(x, net.initial_state(5))
+        out.sum().backward()
+        return out.detach(), net.fcs[0].weight.grad.clone()
+
+    out_a, g_a = grad_at(1.0)
+    out_b, g_b = grad_at(100.0)
+    assert th.equal(out_a, out_b)  # the slope only shapes gradients
+    assert not th.allclose(g_a, g_b)
