@@ -97,3 +97,27 @@ def test_evaluate_policy_runs_stateful_policy_on_vec_env():
     env.seed(0)
     again, _ = evaluate_policy(model, env, n_eval_episodes=4, return_episode_rewards=True)
     assert np.allclose(sorted(returns), sorted(again))
+
+
+def test_burn_in_same_outputs_and_gradients_where_kept(pendulum_novel):
+    policy = _policy(pendulum_novel.observation_space)
+    th.manual_seed(3)
+    obs = {"actor": th.randn(4, 12, 2) * 2, "privileged": th.randn(4, 12, 3)}
+    actor = policy.actor
+
+    def run(**kw):
+        actor.zero_grad()
+        out = actor.unroll(obs, **kw)
+        out[:, 5:].sum().backward()  # loss only after the warm-up
+        return out.detach(), actor.net.fcs[0].weight.grad.clone()
+
+    full_out, full_grad = run()
+    burn_out, burn_grad = run(burn_in=5)
+    assert th.allclose(full_out, burn_out, atol=1e-6)
+    assert not th.allclose(full_grad, burn_grad)  # gradient truncated at the warm-up
+    rows = th.tensor([True, False, True, False])
+    kept_out, _ = run(burn_in=5, grad_rows=rows)
+    assert th.allclose(full_out, kept_out, atol=1e-6)
+    # with every row kept, the graph is the full one
+    _, all_kept_grad = run(burn_in=5, grad_rows=th.ones(4, dtype=th.bool))
+    assert th.allclose(full_grad, all_kept_grad, atol=1e-5)

@@ -419,23 +419,14 @@ class GuidedTD3(TD3):
         return loss, bc_value, q.mean().item(), rates
 
     def _unroll_actor(self, data: WindowSamples) -> tuple[th.Tensor, list[th.Tensor]]:
-        """Actor actions over the windows; warm-up under no_grad where ``burn_in`` allows it."""
-        if not self.burn_in or self.n_warmup == 0:
+        """Actor actions over the windows; warm-up steps without a graph where ``burn_in`` allows."""
+        if not self.burn_in:
             return self.actor.unroll(data.observations, return_spikes=True)  # type: ignore[return-value]
-        # windows that start an episode (trained from step 0) need the full graph; the rest burn in
-        full = data.starts_episode.bool() if self.train_from_episode_start else th.zeros_like(data.starts_episode, dtype=th.bool)
-        B = data.actions.shape[0]
-        pi = th.empty_like(data.actions)
-        spikes: list[th.Tensor] | None = None
-        for rows, burn in ((full, 0), (~full, self.n_warmup)):
-            if not rows.any():
-                continue
-            out, layer_spikes = self.actor.unroll(_map_obs(data.observations, lambda x: x[rows]), burn_in=burn, return_spikes=True)
-            pi = pi.index_put((rows,), out) if rows.sum() < B else out
-            if spikes is None:
-                spikes = [s.new_zeros((B, *s.shape[1:])) for s in layer_spikes]
-            spikes = [s.index_put((rows,), ls) for s, ls in zip(spikes, layer_spikes)]
-        return pi, spikes  # type: ignore[return-value]
+        # windows that start an episode are trained from step 0: their warm-up keeps its graph
+        grad_rows = data.starts_episode.bool() if self.train_from_episode_start else None
+        return self.actor.unroll(  # type: ignore[return-value]
+            data.observations, burn_in=self.n_warmup, grad_rows=grad_rows, return_spikes=True
+        )
 
     def _check_loss(self, loss: th.Tensor, name: str) -> None:
         if not th.isfinite(loss):

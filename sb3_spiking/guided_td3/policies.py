@@ -84,12 +84,14 @@ class SpikingActor(BasePolicy):
         obs: PyTorchObs,
         state: tuple[th.Tensor, ...] | None = None,
         burn_in: int = 0,
+        grad_rows: th.Tensor | None = None,
         return_spikes: bool = False,
     ) -> tuple[th.Tensor, list[th.Tensor]] | th.Tensor:
         """Run over windows ``(B, L, …)`` from ``state`` (zero if ``None``).
 
         The first ``burn_in`` steps only warm the state up: they run without an autograd graph
-        (R2D2-style burn-in) and their outputs are returned detached.
+        (R2D2-style burn-in), except for the windows flagged in ``grad_rows`` (``(B,)`` bool), whose
+        warm-up steps keep their graph (e.g. windows that start an episode and train from step 0).
 
         :return: actions ``(B, L, A)`` (and each layer's spikes ``(B, L, H)`` if asked).
         """
@@ -100,7 +102,16 @@ class SpikingActor(BasePolicy):
         parts, spikes_parts = [], []
         if burn_in > 0:
             with th.no_grad():
-                out, state, spikes = self.net(x[:burn_in], state, return_spikes=True)
+                out, warm_state, spikes = self.net(x[:burn_in], state, return_spikes=True)
+            if grad_rows is not None and grad_rows.any():
+                # recompute the flagged rows with a graph and splice them in (out-of-place, so
+                # gradients reach them); the rest of the batch stays graph-free
+                rows = grad_rows.nonzero().squeeze(1)
+                out_g, state_g, spikes_g = self.net(x[:burn_in, rows], tuple(s[rows] for s in state), return_spikes=True)
+                out = _splice(out, out_g, rows, dim=1)
+                spikes = [_splice(s, g, rows, dim=1) for s, g in zip(spikes, spikes_g)]
+                warm_state = tuple(_splice(s, g, rows, dim=0) for s, g in zip(warm_state, state_g))
+            state = warm_state
             parts.append(out)
             spikes_parts.append(spikes)
             x = x[burn_in:]
@@ -122,6 +133,11 @@ class SpikingActor(BasePolicy):
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         return self.forward(observation)
+
+
+def _splice(base: th.Tensor, rows_values: th.Tensor, rows: th.Tensor, dim: int) -> th.Tensor:
+    """``base`` with the entries ``rows`` along ``dim`` replaced by ``rows_values`` (differentiable)."""
+    return base.index_copy(dim, rows, rows_values)
 
 
 def get_action_dim(action_space: spaces.Box) -> int:
