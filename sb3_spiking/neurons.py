@@ -73,17 +73,58 @@ class LIF(nn.Module):
     def forward(self, currents: th.Tensor, mem: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """Run a sequence: currents ``(T, B, size)``, initial membrane ``(B, size)``.
 
+        Uses :class:`LIFSequence`, a hand-written BPTT of exactly the maths of :meth:`step`.
+
         :return: spikes ``(T, B, size)`` and the final membrane ``(B, size)``.
         """
-        # unbind once: indexing currents[t] inside the loop makes backward O(T^2)
-        beta = self.beta.clamp(0.0, 1.0)
-        theta, slope = self.threshold, self.slope
-        spikes = []
-        for current in currents.unbind(0):
-            reset = (mem > theta).to(mem.dtype)
-            mem = beta * mem + current - reset * theta
-            spikes.append(spike(mem - theta, slope))
-        return th.stack(spikes), mem
+        return LIFSequence.apply(currents, mem, self.beta, self.threshold, self.slope)
+
+
+class LIFSequence(th.autograd.Function):
+    """A whole LIF sequence as one autograd node (forward loop + hand-written backward loop).
+
+    Same values and gradients as unrolling :meth:`LIF.step` under autograd (tested), but the time
+    loops touch only a few elementwise kernels per step and build no graph: the recurrence
+    ``dU[t] = g_s[t]·σ′(U[t] − θ) + β·dU[t+1]`` is all backward needs (the reset is detached).
+    """
+
+    @staticmethod
+    def forward(ctx, currents: th.Tensor, mem0: th.Tensor, beta: th.Tensor, theta: th.Tensor, slope: th.Tensor):  # type: ignore[override]
+        if currents.shape[0] == 0:
+            raise ValueError("LIFSequence needs at least one time step")
+        beta_c = beta.clamp(0.0, 1.0)
+        mems = th.empty_like(currents)
+        mem = mem0
+        for t in range(currents.shape[0]):
+            # U[t] = β·U[t-1] + I[t] − H(U[t-1] − θ)·θ, written straight into the output slice
+            reset = (mem > theta) * theta
+            mem = th.addcmul(currents[t], beta_c, mem, out=mems[t]).sub_(reset)
+        spikes = (mems > theta).to(currents.dtype)
+        ctx.save_for_backward(mem0, mems, beta, theta, slope)
+        return spikes, mems[-1].clone()
+
+    @staticmethod
+    def backward(ctx, grad_spikes: th.Tensor, grad_mem: th.Tensor | None):  # type: ignore[override]
+        mem0, mems, beta, theta, slope = ctx.saved_tensors
+        beta_c = beta.clamp(0.0, 1.0)
+        # gradient reaching U[t] through its own spike: g_s[t] / (1 + k|U[t] − θ|)²
+        denom = (mems - theta).abs_().mul_(slope).add_(1.0)
+        direct = grad_spikes / denom.mul_(denom)
+        grad_theta = -direct.sum((0, 1)) if ctx.needs_input_grad[3] else None
+        # in place, back in time: dU[t] = direct[t] + β·dU[t+1]
+        grad_u = direct
+        if grad_mem is not None:
+            grad_u[-1] += grad_mem
+        for t in range(mems.shape[0] - 2, -1, -1):
+            grad_u[t].addcmul_(grad_u[t + 1], beta_c)
+        grad_mem0 = grad_u[0] * beta_c
+        grad_beta = None
+        if ctx.needs_input_grad[2]:
+            in_range = ((beta >= 0) & (beta <= 1)).to(mems.dtype)  # clamp passes gradient inside [0, 1]
+            grad_beta = ((grad_u[1:] * mems[:-1]).sum((0, 1)) + (grad_u[0] * mem0).sum(0)) * in_range
+        if grad_theta is not None:  # the reset term −H(U[t-1] − θ)·θ
+            grad_theta -= (grad_u[1:] * (mems[:-1] > theta)).sum((0, 1)) + (grad_u[0] * (mem0 > theta)).sum(0)
+        return grad_u, grad_mem0, grad_beta, grad_theta, None
 
 
 def check_slope(slope: float) -> float:

@@ -130,3 +130,31 @@ def test_sequence_equals_step_by_step_and_slope_changes_gradient_not_output():
     out_b, g_b = grad_at(100.0)
     assert th.equal(out_a, out_b)  # the slope only shapes gradients
     assert not th.allclose(g_a, g_b)
+
+
+def test_fused_sequence_matches_autograd_unroll_including_state_gradients():
+    th.manual_seed(4)
+    T, B, N = 25, 6, 12
+    lif = LIF(N, slope=5.0)
+    with th.no_grad():
+        lif.beta.copy_(th.tensor([-0.2, 1.3] + [0.7] * (N - 2)))  # clamped entries get no gradient
+    x = (th.randn(T, B, N) + 0.4).requires_grad_(True)
+    m0 = (th.randn(B, N) * 0.5).requires_grad_(True)
+    w_s, w_m = th.randn(T, B, N), th.randn(B, N)
+
+    spikes, mem = lif(x, m0)
+    ((spikes * w_s).sum() + (mem * w_m).sum()).backward()
+    fused = [t.grad.clone() for t in (x, m0, lif.beta, lif.threshold)]
+    for t in (x, m0, lif.beta, lif.threshold):
+        t.grad = None
+
+    mem, outs = m0, []
+    for t in range(T):
+        s, mem = lif.step(x[t], mem)
+        outs.append(s)
+    assert th.equal(th.stack(outs), spikes)
+    ((th.stack(outs) * w_s).sum() + (mem * w_m).sum()).backward()
+    reference = [t.grad for t in (x, m0, lif.beta, lif.threshold)]
+    for a, b in zip(fused, reference):
+        assert th.allclose(a, b, atol=1e-5, rtol=1e-4)
+    assert fused[2][0] == 0 and fused[2][1] == 0
