@@ -211,3 +211,18 @@ def test_guidance_makes_the_spiking_actor_learn_pendulum():
     print(f"Pendulum-v1, 4000 steps: guided {guided:.1f}, unguided {unguided:.1f}")
     assert guided > -400
     assert unguided < guided - 300
+
+
+def test_critic_fraction_uses_a_subset_of_valid_steps():
+    env = _novel_env(1)
+    model = GuidedTD3("SpikingPolicy", env, critic_fraction=0.25, seed=0, **FAST)
+    model.learn(300)
+    data = model.replay_buffer.sample(16)
+    seen = []
+    original = model.critic.forward
+    model.critic.forward = lambda obs, act: (seen.append(act.shape[0]), original(obs, act))[1]
+    model._critic_loss(data)
+    n_valid = int(data.valid.sum())
+    assert 0 < seen[0] < 0.5 * n_valid
+    with pytest.raises(ValueError, match="critic_fraction"):
+        GuidedTD3("SpikingPolicy", env, critic_fraction=0.0, **FAST)

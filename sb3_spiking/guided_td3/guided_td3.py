@@ -70,6 +70,9 @@ class GuidedTD3(TD3):
     :param guide_horizon_fraction: fraction of training over which ``H`` decays (paper: ~0.8).
     :param burn_in: run the warm-up steps of the actor unroll without an autograd graph.
     :param train_from_episode_start: windows starting an episode train the actor from step 0.
+    :param critic_fraction: fraction of the valid window steps (drawn at random per update) that
+        enter the critic loss. The paper uses every step (1.0); the feed-forward critic on
+        ``batch_size × n_seq`` transitions is most of an update's cost, so less is faster.
     :param slope: initial surrogate slope of the actor.
     :param slope_schedule: ``None`` (slope stays unless a :class:`SlopeScheduleCallback` is passed
         to ``learn``), ``"fixed"``, ``"interval"`` or ``"adaptive"``: ``learn`` then adds a
@@ -118,6 +121,7 @@ class GuidedTD3(TD3):
         guide_horizon_fraction: float = 0.8,
         burn_in: bool = True,
         train_from_episode_start: bool = True,
+        critic_fraction: float = 1.0,
         slope: float = 2.0,
         slope_schedule: str | None = None,
         slope_schedule_kwargs: dict[str, Any] | None = None,
@@ -142,6 +146,7 @@ class GuidedTD3(TD3):
         if guide_horizon_end is not None:
             _check_int("guide_horizon_end", guide_horizon_end, low=0)
         _check_number("guide_horizon_fraction", guide_horizon_fraction, low=0.0, high=1.0, low_open=True)
+        _check_number("critic_fraction", critic_fraction, low=0.0, high=1.0, low_open=True)
         if slope_schedule is not None:  # validate name and kwargs now, not at learn()
             SlopeScheduleCallback(slope_schedule, **(slope_schedule_kwargs or {}))
         elif slope_schedule_kwargs:
@@ -159,6 +164,7 @@ class GuidedTD3(TD3):
         self.guide_horizon_end = self.n_warmup if guide_horizon_end is None else int(guide_horizon_end)
         self.guide_horizon_fraction = float(guide_horizon_fraction)
         self.burn_in, self.train_from_episode_start = bool(burn_in), bool(train_from_episode_start)
+        self.critic_fraction = float(critic_fraction)
         self.slope = float(slope)
         self.slope_schedule = slope_schedule
         self.slope_schedule_kwargs = dict(slope_schedule_kwargs or {})
@@ -385,6 +391,9 @@ class GuidedTD3(TD3):
 
     def _critic_loss(self, data: WindowSamples) -> th.Tensor:
         valid = data.valid.bool()
+        if self.critic_fraction < 1.0:
+            valid = valid & (th.rand(valid.shape, device=valid.device) < self.critic_fraction)
+            valid[:, 0] |= data.valid[:, 0].bool() & ~valid.any(dim=1)  # keep at least one step per window
         with th.no_grad():
             # target actor over s_0, s_1', …, s_L': its output at position i+1 is π'(s_{i+1})
             first = _map_obs(data.observations, lambda x: x[:, :1])
