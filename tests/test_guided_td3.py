@@ -226,3 +226,21 @@ def test_critic_fraction_uses_a_subset_of_valid_steps():
     assert 0 < seen[0] < 0.5 * n_valid
     with pytest.raises(ValueError, match="critic_fraction"):
         GuidedTD3("SpikingPolicy", env, critic_fraction=0.0, **FAST)
+
+
+def test_same_seed_same_run_on_cpu():
+    """Same seed and config on CPU: identical collected actions, rewards and final weights."""
+
+    def run():
+        env = _novel_env(2)
+        model = GuidedTD3("SpikingPolicy", env, guide=privileged_guide, guide_horizon_start=20, seed=7,
+                          action_noise=NormalActionNoise(np.zeros(1), 0.2 * np.ones(1)), **FAST)
+        model.learn(600)
+        n = model.replay_buffer.pos
+        return (model.replay_buffer.actions[:n].copy(), model.replay_buffer.rewards[:n].copy(),
+                [p.detach().clone() for p in model.policy.parameters()])
+
+    a1, r1, p1 = run()
+    a2, r2, p2 = run()
+    assert np.array_equal(a1, a2) and np.array_equal(r1, r2)
+    assert all(th.equal(x, y) for x, y in zip(p1, p2))
