@@ -155,7 +155,7 @@ def test_slope_schedule_argument_and_callback():
         (dict(slope_schedule_kwargs={"k": 2}), "without slope_schedule"),
         (dict(bc_target="teacher"), "bc_target"),
         (dict(bc_decay=1.5), "bc_decay"),
-        (dict(alpha=0), "alpha"),
+        (dict(alpha=-1), "alpha"),
         (dict(guide_horizon_fraction=0), "guide_horizon_fraction"),
         (dict(guide=lambda obs: np.zeros((obs.shape[0], 3))), "guide returned actions of shape"),
         (dict(guide="sb3_spiking.envs.pendulum:NoSuchGuide"), "no attribute"),
@@ -244,3 +244,19 @@ def test_same_seed_same_run_on_cpu():
     a2, r2, p2 = run()
     assert np.array_equal(a1, a2) and np.array_equal(r1, r2)
     assert all(th.equal(x, y) for x, y in zip(p1, p2))
+
+
+def test_alpha_zero_is_pure_behaviour_cloning_on_guide_data():
+    env = _novel_env(1)
+    model = GuidedTD3("SpikingPolicy", env, guide=privileged_guide, alpha=0.0, bc_coef=1.0, guide_horizon_start=1000,
+                      guide_horizon_end=1000, seed=0, **FAST)
+    critic_before = [p.detach().clone() for p in model.critic.parameters()]
+    actor_before = [p.detach().clone() for p in model.actor.parameters()]
+    model.learn(400)
+    assert model.replay_buffer.guide_acted[: model.replay_buffer.pos].all(), "the guide flies everything"
+    assert all(th.equal(a, b) for a, b in zip(critic_before, model.critic.parameters())), "no critic updates"
+    assert not all(th.equal(a, b) for a, b in zip(actor_before, model.actor.parameters()))
+    with pytest.raises(ValueError, match="needs a guide"):
+        GuidedTD3("SpikingPolicy", env, alpha=0.0, **FAST).learn(100)
+    with pytest.raises(ValueError, match="without any loss"):
+        GuidedTD3("SpikingPolicy", env, alpha=0.0, bc_coef=0.0, **FAST)

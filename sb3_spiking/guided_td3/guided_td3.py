@@ -60,7 +60,10 @@ class GuidedTD3(TD3):
     :param n_seq: window length (paper: 100).
     :param n_warmup: warm-up steps without actor loss (paper: 50).
     :param stride: distance between window starts within an episode.
-    :param alpha: TD3+BC Q-term scale α (paper: 2.0).
+    :param alpha: TD3+BC Q-term scale α (paper: 2.0). ``alpha=0`` drops the Q term and the critic
+        updates: pure behaviour cloning (with ``guide_horizon_start=guide_horizon_end`` ≥ the
+        episode length the guide flies everything: the paper's BC baseline on guide data; with
+        ``alpha > 0`` the same set-up is its TD3BC baseline).
     :param bc_coef: initial λ_BC (paper: 0.2).
     :param bc_decay: λ_BC multiplier per epoch (paper: 0.99).
     :param bc_decay_interval: gradient steps per epoch.
@@ -136,9 +139,11 @@ class GuidedTD3(TD3):
         check_window_settings(n_seq, n_warmup, stride)
         if replay_buffer_class is not None and not issubclass(replay_buffer_class, SequenceReplayBuffer):
             raise ValueError(f"GuidedTD3 needs a SequenceReplayBuffer (sub)class, got {replay_buffer_class}")
+        if alpha == 0 and bc_coef == 0:
+            raise ValueError("alpha=0 and bc_coef=0 leave the actor without any loss")
         if bc_target not in BC_TARGETS:
             raise ValueError(f"bc_target must be one of {BC_TARGETS}, got {bc_target!r}")
-        _check_number("alpha", alpha, low=0.0, low_open=True)
+        _check_number("alpha", alpha, low=0.0)
         _check_number("bc_coef", bc_coef, low=0.0)
         _check_number("bc_decay", bc_decay, low=0.0, high=1.0, low_open=True)
         _check_int("bc_decay_interval", bc_decay_interval, low=1)
@@ -263,6 +268,8 @@ class GuidedTD3(TD3):
         tb_log_name: str = "run",
         progress_bar: bool = False,
     ) -> tuple[int, BaseCallback]:
+        if self.alpha == 0 and self._guide is None:
+            raise ValueError("alpha=0 (pure behaviour cloning) needs a guide to imitate")
         env_reset = reset_num_timesteps or self._last_obs is None
         total, callback = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         if env_reset or self._actor_state is None:
@@ -357,12 +364,13 @@ class GuidedTD3(TD3):
         for _ in range(gradient_steps):
             self._n_updates += 1
             data = self.replay_buffer.sample(batch_size)
-            critic_loss = self._critic_loss(data)
-            self._check_loss(critic_loss, "critic")
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
-            critic_losses.append(critic_loss.item())
+            if self.alpha > 0:  # pure BC (alpha=0) needs no critic
+                critic_loss = self._critic_loss(data)
+                self._check_loss(critic_loss, "critic")
+                self.critic.optimizer.zero_grad()
+                critic_loss.backward()
+                self.critic.optimizer.step()
+                critic_losses.append(critic_loss.item())
 
             if self._n_updates % self.policy_delay == 0:
                 actor_loss, bc_loss, q_mean, rates = self._actor_loss(data)
@@ -379,7 +387,8 @@ class GuidedTD3(TD3):
                 polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/critic_loss", np.mean(critic_losses))
+        if critic_losses:
+            self.logger.record("train/critic_loss", np.mean(critic_losses))
         self.logger.record("train/bc_coef", self.bc_coef_now)
         self.logger.record("train/surrogate_slope", self.policy.slope)
         if actor_losses:
@@ -412,9 +421,13 @@ class GuidedTD3(TD3):
         if not mask.any():
             return None, 0.0, 0.0, []
         pi, spikes = self._unroll_actor(data)
-        obs = _map_obs(data.observations, lambda x: x[mask])
-        q = self.critic.q1_forward(obs, pi[mask])
-        loss = -(self.alpha / q.abs().mean().detach().clamp_min(1e-6)) * q.mean()
+        loss = pi.new_zeros(())
+        q_mean = 0.0
+        if self.alpha > 0:
+            obs = _map_obs(data.observations, lambda x: x[mask])
+            q = self.critic.q1_forward(obs, pi[mask])
+            loss = -(self.alpha / q.abs().mean().detach().clamp_min(1e-6)) * q.mean()
+            q_mean = q.mean().item()
         bc_value = 0.0
         if self._guide is not None and self.bc_coef > 0:
             target = data.actions
@@ -425,7 +438,7 @@ class GuidedTD3(TD3):
             loss = loss + self.bc_coef_now * bc
             bc_value = bc.item()
         rates = [s[mask].mean().item() for s in spikes]
-        return loss, bc_value, q.mean().item(), rates
+        return loss, bc_value, q_mean, rates
 
     def _unroll_actor(self, data: WindowSamples) -> tuple[th.Tensor, list[th.Tensor]]:
         """Actor actions over the windows; warm-up steps without a graph where ``burn_in`` allows."""
