@@ -260,3 +260,15 @@ def test_alpha_zero_is_pure_behaviour_cloning_on_guide_data():
         GuidedTD3("SpikingPolicy", env, alpha=0.0, **FAST).learn(100)
     with pytest.raises(ValueError, match="without any loss"):
         GuidedTD3("SpikingPolicy", env, alpha=0.0, bc_coef=0.0, **FAST)
+
+
+def test_env_reset_between_learn_calls_starts_new_episodes_in_the_buffer():
+    env = _novel_env(1)
+    model = GuidedTD3("SpikingPolicy", env, seed=0, **FAST)
+    model.learn(150)  # stops mid-episode (Pendulum episodes are 200 steps)
+    model.learn(100)  # resets the env: a new episode begins
+    buf = model.replay_buffer
+    assert buf.episode_start[150, 0] and buf.episode_step[150, 0] == 0
+    assert buf.episode_step[149, 0] == 149 and not buf.terminated[149, 0]
+    model.learn(100, reset_num_timesteps=False)  # continues the running episode
+    assert not buf.episode_start[250, 0] and buf.episode_step[250, 0] == 100

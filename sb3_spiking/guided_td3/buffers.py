@@ -160,6 +160,12 @@ class SequenceReplayBuffer(ReplayBuffer):
         else:
             self._pending_guide = (np.asarray(guide_actions, np.float32), np.asarray(guide_acted, bool))
 
+    def mark_episode_start(self) -> None:
+        """The envs were reset outside an episode end (e.g. a new ``learn`` call): the next added
+        step of every env starts an episode, so no window joins it to the interrupted one."""
+        self._next_is_start[:] = True
+        self._next_ep_step[:] = 0
+
     def add(  # type: ignore[override]
         self,
         obs: np.ndarray | dict[str, np.ndarray],

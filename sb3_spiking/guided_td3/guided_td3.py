@@ -276,6 +276,8 @@ class GuidedTD3(TD3):
             # the env was reset: every env starts an episode with zero actor state
             self._actor_state = self.actor.initial_state(self.n_envs)
             self._episode_steps = np.zeros(self.n_envs, dtype=np.int64)
+            if isinstance(self.replay_buffer, SequenceReplayBuffer):
+                self.replay_buffer.mark_episode_start()
         return total, callback
 
     def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
