@@ -70,7 +70,8 @@ class SlopeScheduleCallback(BaseCallback):
             self.eval_env = spec()
         else:
             self.eval_env = spec
-        self._next_update = self.num_timesteps + self.eval_freq
+        if self._next_update <= self.num_timesteps:  # not restored from a checkpoint
+            self._next_update = self.num_timesteps + self.eval_freq
         self._apply()
 
     @property

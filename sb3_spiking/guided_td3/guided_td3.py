@@ -181,6 +181,7 @@ class GuidedTD3(TD3):
         self._guided_steps = 0
         self._collected_steps = 0
         self.slope_callback: SlopeScheduleCallback | None = None
+        self._resume_slope_state: dict[str, Any] | None = None
 
         try:
             super().__init__(
@@ -258,6 +259,7 @@ class GuidedTD3(TD3):
             "_episode_steps",
             "_step_guide",
             "slope_callback",
+            "_resume_slope_state",
         ]
 
     def _setup_learn(
@@ -288,6 +290,9 @@ class GuidedTD3(TD3):
                     "do not pass a SlopeScheduleCallback to learn() as well"
                 )
             self.slope_callback = SlopeScheduleCallback(self.slope_schedule, **self.slope_schedule_kwargs)
+            if self._resume_slope_state is not None:  # continuing from a checkpoint
+                self.slope_callback.load_state_dict(self._resume_slope_state)
+                self._resume_slope_state = None
             user = callback if isinstance(callback, list) else ([] if callback is None else [callback])
             callback = [self.slope_callback, *user]
         return super()._init_callback(callback, progress_bar)
