@@ -5,6 +5,7 @@ Public API: :class:`GuidedTD3`, :class:`SpikingPolicy`, :class:`SequenceReplayBu
 drone environments with gymnasium when the ``drone`` extra (``l2f``) is installed.
 """
 
+from sb3_spiking import envs as _envs  # noqa: F401  (registers the drone environments)
 from sb3_spiking.callbacks import SlopeScheduleCallback
 from sb3_spiking.guided_td3 import GuidedTD3, SequenceReplayBuffer, SpikingActor, SpikingPolicy
 from sb3_spiking.neurons import LIF, FastSigmoidSpike, SpikingMLP
