@@ -65,10 +65,11 @@ def test_hover_action_and_reward_hand_computed():
     assert w["position"] == pytest.approx(1.0 + 0.4 * 2.5) and w["velocity"] == pytest.approx(0.01 + 0.4 * 0.09)
     expected = (1.0 - w["position"] * (0.2**2 + 0.2**2 + 0.1**2) - w["velocity"] * (0.25 + 1.0) - 0.25 * angle
                 - w["action"] * ((action[0] - a_hover) ** 2).sum())
-    assert eng._reward(o, action)[0] == pytest.approx(expected, abs=1e-5)
+    rel = o[:, :18].copy()
+    rel[:, 0:3] -= eng.target  # _reward takes the actor-layout state relative to the target
+    assert eng._reward(rel, action)[0] == pytest.approx(expected, abs=1e-5)
     # perfect hover at the target scores exactly C_rs = 1
-    o2 = np.zeros((1, 82), np.float32)
-    o2[0, 0] = 0.1
+    o2 = np.zeros((1, 18), np.float32)
     o2[0, 3:12] = np.eye(3).reshape(-1)
     assert eng._reward(o2, np.full((1, 4), a_hover, np.float32))[0] == pytest.approx(1.0, abs=1e-6)
 
@@ -173,6 +174,8 @@ def test_vec_env_infos_follow_sb3_conventions():
         assert info["TimeLimit.truncated"] is True
         assert info["episode"]["l"] == 30 and info["episode"]["r"] == pytest.approx(returns[i], rel=1e-5)
         assert info["terminal_observation"]["actor"].shape == (18,)
+        # the terminal observation is the last state of the episode, not the reset one
+        assert not np.array_equal(info["terminal_observation"]["privileged"], obs["privileged"][i])
     assert venv.engine.steps[:8].tolist() == [0] * 8  # auto-reset
 
 

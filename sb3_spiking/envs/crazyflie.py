@@ -176,14 +176,19 @@ class DroneEngine:
             l2f.parameters_from_json(self.device, self.env.environments[0], self._nominal_json, self.params.parameters[i])
         dyn = nominal["dynamics"]
         self.hover_action = hover_action(dyn)
-        self.tau_rise = np.full(size, dyn["rotor_time_constants_rising"][0], np.float64)
-        self.tau_fall = np.full(size, dyn["rotor_time_constants_falling"][0], np.float64)
+        self.decay_rise = np.full((size, 1), rk4_decay(DT / dyn["rotor_time_constants_rising"][0]), np.float32)
+        self.decay_fall = np.full((size, 1), rk4_decay(DT / dyn["rotor_time_constants_falling"][0]), np.float32)
+        limits = [1.0] * 3 + [np.inf] * 9 + [2.0] * 3 + [35.0] * 3  # simulator's crash limits per entry
+        if self.termination == "box":
+            limits = [0.6] * 3 + [np.inf] * 15
+        self.limits = np.array(limits, np.float32)
 
         self.actions = np.zeros((size, 4), np.float32)  # persistent: l2f wants stride-16 rows
         self.obs82 = np.zeros((size, 82), np.float32)
-        self.rpm = np.zeros((size, 4), np.float64)
+        self.rpm = np.zeros((size, 4), np.float32)
         self.history = np.zeros((size, max(self.history_length, 1), 4), np.float32)
         self.steps = np.zeros(size, np.int64)
+        self._diverged = False
         self.seed(seed)
 
     # ----------------------------------------------------------------- configuration
@@ -216,51 +221,59 @@ class DroneEngine:
         self.steps[full] = 0
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Advance every env one step; returns (reward, terminated, truncated) for the first ``num_envs``."""
+        """Advance every env one step; returns (reward, terminated, truncated) for the first ``num_envs``.
+
+        Written for few numpy calls per step: this runs once per control step for all envs.
+        """
         n = self.num_envs
-        self.actions[:n] = actions
+        np.clip(actions, -1.0, 1.0, out=self.actions[:n])
         v = self.vec
         v.step(self.device, self.env, self.params, self.state, self.actions, self.next_state, self.rng)
         self.state.assign(self.next_state)
         v.observe(self.device, self.env, self.params, self.state, self.obs82, self.rng)
-        # motor replica: first-order lag, rising/falling time constants, one RK4 step, clamp [0, 1]
-        u = (np.clip(self.actions, -1.0, 1.0) + 1.0) / 2.0
-        tau = np.where(u >= self.rpm, self.tau_rise[:, None], self.tau_fall[:, None])
-        self.rpm = np.clip(u + (self.rpm - u) * rk4_decay(DT / tau), 0.0, 1.0)
+        # motor replica: first-order lag with rising/falling time constants, one RK4 step
+        u = self.actions * 0.5 + 0.5
+        decay = np.where(u >= self.rpm, self.decay_rise, self.decay_fall)
+        self.rpm = u + (self.rpm - u) * decay
         if self.history_length:
             self.history[:, 1:] = self.history[:, :-1]
             self.history[:, 0] = self.actions
         self.steps += 1
-        o = self.obs82[:n]
-        # l2f clamps a NaN state to ±1e5: treat that (and any non-finite value) as divergence
+        o = self.obs82[:n, :ACTOR_DIM]
+        if self.target.any():
+            o = o.copy()
+            o[:, 0:3] -= self.target
         with np.errstate(invalid="ignore"):
-            finite = (np.abs(o[:, :18]) < DIVERGED).all(axis=1)
+            terminated = (np.abs(o) > self.limits).any(1)
         reward = self._reward(o, self.actions[:n])
-        terminated = ~finite | self._crashed(o)
-        if not finite.all():
-            warnings.warn(f"drone state diverged (non-finite or clamped by l2f) in env(s) {np.flatnonzero(~finite).tolist()}: episode terminated")
-            reward = np.where(finite, reward, 0.0).astype(np.float32)
+        self._diverged = not np.abs(o).max() < DIVERGED  # also true for NaN (l2f clamps NaN to ±1e5)
+        if self._diverged:
+            bad = ~(np.abs(o) < DIVERGED).all(axis=1)
+            warnings.warn(f"drone state diverged (non-finite or clamped by l2f) in env(s) {np.flatnonzero(bad).tolist()}: episode terminated")
+            terminated |= bad
+            reward[bad] = 0.0
         truncated = (self.steps[:n] >= self.max_episode_steps) & ~terminated
         return reward, terminated, truncated
 
     def _reward(self, o: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """Paper reward from the clean actor-layout state ``o`` (position already relative to the target)."""
         w = self.weights
-        p = o[:, 0:3] - self.target
+        p, vel, da = o[:, 0:3], o[:, 12:15], a - self.hover_action
+        trace = o[:, 3] + o[:, 7] + o[:, 11]
+        angle = np.arccos(np.clip((trace - 1.0) * 0.5, -1.0, 1.0))
         r = (
             w["constant"]
-            - w["position"] * (p**2).sum(1)
-            - w["velocity"] * (o[:, 12:15] ** 2).sum(1)
-            - w["orientation"] * orientation_error(o[:, 3:12])
-            - w["action"] * ((a - self.hover_action) ** 2).sum(1)
+            - w["position"] * np.einsum("ij,ij->i", p, p)
+            - w["velocity"] * np.einsum("ij,ij->i", vel, vel)
+            - w["orientation"] * angle
+            - w["action"] * np.einsum("ij,ij->i", da, da)
         )
-        return r.astype(np.float32)
+        return r.astype(np.float32, copy=False)
 
-    def _crashed(self, o: np.ndarray) -> np.ndarray:
-        p = np.abs(o[:, 0:3] - self.target)
+    def _crashed(self, o82: np.ndarray) -> np.ndarray:
+        o = o82[:, :ACTOR_DIM] - np.concatenate([self.target, np.zeros(ACTOR_DIM - 3, np.float32)])
         with np.errstate(invalid="ignore"):
-            if self.termination == "box":
-                return (p > 0.6).any(1)
-            return (p > 1.0).any(1) | (np.abs(o[:, 12:15]) > 2.0).any(1) | (np.abs(o[:, 15:18]) > 35.0).any(1)
+            return (np.abs(o) > self.limits).any(1)
 
     def _randomise(self, idx: np.ndarray) -> None:
         base = json.loads(self._nominal_json)
@@ -274,27 +287,32 @@ class DroneEngine:
             d["J_inv"] = [[x / kj for x in row] for row in d["J_inv"]]
             d["rotor_time_constants_rising"] = [x * kr for x in d["rotor_time_constants_rising"]]
             d["rotor_time_constants_falling"] = [x * kf for x in d["rotor_time_constants_falling"]]
-            self.tau_rise[i] = d["rotor_time_constants_rising"][0]
-            self.tau_fall[i] = d["rotor_time_constants_falling"][0]
+            self.decay_rise[i] = rk4_decay(DT / d["rotor_time_constants_rising"][0])
+            self.decay_fall[i] = rk4_decay(DT / d["rotor_time_constants_falling"][0])
             l2f.parameters_from_json(self.device, self.env.environments[0], json.dumps(js), self.params.parameters[i])
 
     # ----------------------------------------------------------------- observations
-    def observe(self) -> np.ndarray | dict[str, np.ndarray]:
-        """Observations of the first ``num_envs`` envs in the configured ``obs_type``."""
+    def observe(self, rows: np.ndarray | None = None) -> np.ndarray | dict[str, np.ndarray]:
+        """Observations of the first ``num_envs`` envs (or of ``rows`` only) in the configured ``obs_type``."""
         n = self.num_envs
-        actor = self.obs82[:n, :ACTOR_DIM].copy()
-        actor[:, 0:3] -= self.target
-        # a diverged env terminates this step; keep its (terminal) observation finite and bounded
-        np.nan_to_num(actor, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        np.clip(actor, -DIVERGED, DIVERGED, out=actor)
+        sel = slice(0, n) if rows is None else rows
+        actor = self.obs82[sel, :ACTOR_DIM].copy()
+        if self.target.any():
+            actor[:, 0:3] -= self.target
+        if self._diverged:  # keep a diverged env's terminal observation finite and bounded
+            np.nan_to_num(actor, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            np.clip(actor, -DIVERGED, DIVERGED, out=actor)
         if self.obs_noise is not None:
             actor += (self.np_rng.standard_normal(actor.shape) * self.obs_noise).astype(np.float32)
         if self.obs_type == "box":
             return actor
-        parts = [actor, (2.0 * self.rpm[:n] - 1.0).astype(np.float32)]
+        m = actor.shape[0]
+        privileged = np.empty((m, self.privileged_dim), np.float32)
+        privileged[:, :ACTOR_DIM] = actor
+        np.multiply(self.rpm[sel], 2.0, out=privileged[:, ACTOR_DIM : ACTOR_DIM + 4])
+        privileged[:, ACTOR_DIM : ACTOR_DIM + 4] -= 1.0
         if self.history_length:
-            parts.append(self.history[:n, : self.history_length].reshape(n, -1))
-        privileged = np.concatenate(parts, axis=1)
+            privileged[:, ACTOR_DIM + 4 :] = self.history[sel, : self.history_length].reshape(m, -1)
         if self.obs_type == "privileged_box":
             return privileged
         return {"actor": actor, "privileged": privileged}
@@ -387,9 +405,10 @@ class DroneHoverEnv(gym.Env):
 
 
 def _row(obs: np.ndarray | dict[str, np.ndarray], i: int) -> np.ndarray | dict[str, np.ndarray]:
+    """Row ``i`` as a copy (the batch arrays are overwritten in place on auto-reset)."""
     if isinstance(obs, dict):
-        return {k: v[i] for k, v in obs.items()}
-    return obs[i]
+        return {k: v[i].copy() for k, v in obs.items()}
+    return obs[i].copy()
 
 
 class DroneHoverVecEnv(VecEnv):
@@ -443,7 +462,8 @@ class DroneHoverVecEnv(VecEnv):
         obs = self.engine.observe()
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
         if done.any():
-            for i in np.flatnonzero(done):
+            idx = np.flatnonzero(done)
+            for i in idx:
                 infos[i] = {
                     "terminal_observation": _row(obs, i),
                     "TimeLimit.truncated": bool(truncated[i]),
@@ -451,12 +471,12 @@ class DroneHoverVecEnv(VecEnv):
                 }
             self._returns[done] = 0
             self.engine.reset(done)
-            fresh = self.engine.observe()
+            fresh = self.engine.observe(idx)
             if isinstance(obs, dict):
                 for k in obs:
-                    obs[k][done] = fresh[k][done]
+                    obs[k][idx] = fresh[k]
             else:
-                obs[done] = fresh[done]
+                obs[idx] = fresh
         return obs, reward, done, infos
 
     def seed(self, seed: int | None = None) -> Sequence[None | int]:
