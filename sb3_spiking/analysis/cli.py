@@ -1,0 +1,141 @@
+"""Command line of the analysis tools: ``python -m sb3_spiking.analysis <command> ...``.
+
+Commands:
+
+* ``slopes``: surrogate-gradient slope analysis (paper Fig. 1) -> CSV + two-panel PNG;
+* ``efficiency``: NeuroBench-style table, SNN vs MLP actors on real drone rollouts -> Markdown + CSV;
+* ``flight``: flight plots (SNN vs PD guide) and the spike raster -> PNGs;
+* ``export``: C export (checked against PyTorch when a compiler exists) and NIR export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _slopes(args: argparse.Namespace) -> None:
+    from sb3_spiking.analysis.surrogate_gradients import SlopeAnalysisConfig, analyse_slopes, format_comparison, plot, write_csv
+
+    cfg = SlopeAnalysisConfig(
+        n_layers=args.layers, width=args.width, n_runs=args.runs, slopes=tuple(args.slopes), reference_slope=args.reference,
+        n_steps=args.steps, batch_size=args.batch, input_mean=args.input_mean, input_std=args.input_std,
+        weight_gain=args.weight_gain, seed=args.seed,
+    )
+    result = analyse_slopes(cfg)
+    out = Path(args.out)
+    csv_path = write_csv(result, out / "surrogate_gradients.csv")
+    png_path = plot(result, out / "surrogate_gradients.png")
+    print(format_comparison(result))
+    print(f"wrote {csv_path}\nwrote {png_path}")
+
+
+def _efficiency(args: argparse.Namespace) -> None:
+    from sb3_spiking.analysis.efficiency import drone_efficiency_table, format_table
+
+    reports = drone_efficiency_table(args.model, n_episodes=args.episodes, seed=args.seed)
+    table = format_table(reports)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "efficiency.md").write_text(table + "\n")
+    rows = [r.as_dict() for r in reports]
+    with (out / "efficiency.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(table)
+    print(f"wrote {out / 'efficiency.md'}\nwrote {out / 'efficiency.csv'}")
+
+
+def _flight(args: argparse.Namespace) -> None:
+    from sb3_spiking.analysis.flight_plots import flight_pictures
+
+    for path in flight_pictures(args.model, args.out, seed=args.seed, max_episode_steps=args.max_steps):
+        print(f"wrote {path}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    import importlib.util
+
+    import numpy as np
+
+    from sb3_spiking.analysis.rollouts import fly, load_actor
+    from sb3_spiking.export.c_export import export_c, find_c_compiler, run_c_actor, torch_actions
+
+    model = load_actor(args.model)
+    exp = export_c(model, args.out, args.name)
+    print(f"wrote {exp.header}\nwrote {exp.source} ({exp.weight_bytes / 1000:.1f} kB const data, {exp.state_bytes} B state)")
+    if importlib.util.find_spec("nir") is not None:
+        from sb3_spiking.export.nir_export import export_nir
+
+        export_nir(model, Path(args.out) / f"{args.name}.nir")
+        print(f"wrote {Path(args.out) / f'{args.name}.nir'}")
+    else:
+        print("NIR export skipped: pip install 'sb3_spiking[nir]'")
+    if find_c_compiler() is not None and importlib.util.find_spec("l2f") is not None and args.check_episodes > 0:
+        episodes = fly(model, pilot="actor", n_episodes=args.check_episodes, seed=args.seed)
+        obs = np.concatenate([e.actor_obs for e in episodes])
+        starts = np.concatenate([np.arange(e.length) == 0 for e in episodes])
+        c_act, _ = run_c_actor(model, obs, starts)
+        t_act, _ = torch_actions(model, obs, starts)
+        print(f"C vs PyTorch over {len(obs)} closed-loop steps: max |action error| {np.abs(c_act - t_act).max():.3g}")
+    elif args.check_episodes > 0:
+        print("C check skipped: needs a C compiler and the drone extra (l2f)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sb3_spiking.analysis", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("slopes", help="surrogate-gradient slope analysis (paper Fig. 1)")
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--slopes", type=float, nargs="+", default=[1, 10, 25, 50, 100])
+    p.add_argument("--reference", type=float, default=100.0, help="slope of the reference gradient")
+    p.add_argument("--steps", type=int, default=10, help="time steps per sequence")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--input-mean", type=float, default=0.5)
+    p.add_argument("--input-std", type=float, default=1.0)
+    p.add_argument("--weight-gain", type=float, default=2.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/analysis")
+    p.set_defaults(func=_slopes)
+
+    p = sub.add_parser("efficiency", help="NeuroBench-style efficiency table on drone rollouts")
+    p.add_argument("--model", help="trained GuidedTD3 zip (default: untrained SNN fed PD-guide flights)")
+    p.add_argument("--episodes", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/analysis")
+    p.set_defaults(func=_efficiency)
+
+    p = sub.add_parser("flight", help="flight plots (SNN vs PD guide) and spike raster")
+    p.add_argument("--model", help="trained GuidedTD3 zip (default: the guide alone, untrained SNN riding along)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-steps", type=int, default=500)
+    p.add_argument("--out", default="runs/pictures")
+    p.set_defaults(func=_flight)
+
+    p = sub.add_parser("export", help="C (+ NIR) export of a trained actor")
+    p.add_argument("model", help="trained GuidedTD3 zip")
+    p.add_argument("--out", default="runs/export")
+    p.add_argument("--name", default="snn_actor", help="C symbol / file prefix")
+    p.add_argument("--check-episodes", type=int, default=2, help="closed-loop episodes to compare C with PyTorch on")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point (``sb3-spiking-analysis`` console script)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Export of the spiking actor: C (compiled with the system compiler, checked step by step against
+PyTorch over rollouts) and NIR (round trip through a file)."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+
+from sb3_spiking.export.c_export import export_c, find_c_compiler, run_c_actor, torch_actions
+from sb3_spiking.guided_td3.policies import SpikingPolicy
+from sb3_spiking.neurons import SpikingMLP
+
+needs_cc = pytest.mark.skipif(find_c_compiler() is None, reason="no C compiler")
+needs_drone = pytest.mark.skipif(importlib.util.find_spec("l2f") is None, reason="drone extra (l2f) not installed")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _busy_net(seed=0, hidden=(256, 128)):
+    """A random actor whose layers all spike on drone-scale inputs."""
+    th.manual_seed(seed)
+    net = SpikingMLP(18, 4, hidden)
+    with th.no_grad():
+        for fc in net.fcs[1:]:
+            fc.weight.mul_(3.0)
+    return net
+
+
+@needs_cc
+def test_c_export_matches_torch_step_by_step_with_resets():
+    net = _busy_net()
+    rng = np.random.default_rng(0)
+    obs = rng.normal(0.0, 1.0, (900, 18)).astype(np.float32)
+    starts = np.zeros(900, bool)
+    starts[[0, 300, 650]] = True
+    c_act, c_spikes = run_c_actor(net, obs, starts)
+    t_act, t_spikes = torch_actions(net, obs, starts)
+    assert t_spikes.mean() > 20, "the test network must actually spike"
+    np.testing.assert_array_equal(c_spikes, t_spikes)
+    assert np.abs(c_act - t_act).max() < 1e-5
+    # the reset matters: without it the C actions after step 300 differ
+    c_noreset, _ = run_c_actor(net, obs)
+    assert np.abs(c_noreset[300:310] - t_act[300:310]).max() > 1e-3
+
+
+@needs_cc
+def test_c_export_applies_action_bounds_like_predict():
+    obs_space = spaces.Box(-np.inf, np.inf, (5,), np.float32)
+    act_space = spaces.Box(np.array([0.0, -2.0], np.float32), np.array([1.0, 3.0], np.float32))
+    th.manual_seed(1)
+    policy = SpikingPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=dict(pi=[16, 8], qf=[8]))
+    obs = np.random.default_rng(1).normal(0, 2, (60, 5)).astype(np.float32)
+    state, expected = None, []
+    for o in obs:
+        a, state = policy.predict(o[None], state)
+        expected.append(a[0])
+    c_act, _ = run_c_actor(policy, obs)
+    assert np.abs(c_act - np.array(expected)).max() < 1e-5
+    assert (c_act[:, 0] >= 0).all() and (c_act[:, 1] >= -2).all()
+
+
+def test_export_c_files_and_validation(tmp_path):
+    net = SpikingMLP(3, 2, (4,))
+    with th.no_grad():
+        net.readout.bias[0] = 1.0  # the literal "1" must become a valid C float literal
+    exp = export_c(net, tmp_path, "ctrl")
+    header, source = exp.header.read_text(), exp.source.read_text()
+    assert "void ctrl_step(ctrl_state_t *state, const float *obs, float *action);" in header
+    assert "#define CTRL_N_INPUTS 3" in header and "float mem0[4];" in header
+    assert "1.0f" in source and "#include <stdlib.h>" not in source  # no allocation, no libc beyond math/string
+    assert exp.weight_bytes == 4 * (3 * 4 + 4 + 4 + 4 + 4 * 2 + 2) and exp.state_bytes == 16
+    with pytest.raises(ValueError, match="C identifier"):
+        export_c(net, tmp_path, "bad-name")
+    with th.no_grad():
+        net.fcs[0].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        export_c(net, tmp_path)
+    with pytest.raises(TypeError, match="SpikingMLP"):
+        export_c(th.nn.Linear(2, 2), tmp_path)
+
+
+@needs_cc
+@needs_drone
+def test_c_export_of_a_guided_td3_model_matches_predict_over_a_drone_rollout(tmp_path):
+    from sb3_spiking import GuidedTD3
+    from sb3_spiking.envs.crazyflie import DroneHoverEnv, PDHoverGuide
+
+    env = DroneHoverEnv(seed=3)
+    model = GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), buffer_size=1000, seed=0, learning_starts=10**9)
+    model.save(tmp_path / "model")
+    model = GuidedTD3.load(tmp_path / "model")  # the deployment path: a saved model
+    # the policy flies closed loop (short episodes: it is untrained); the C code sees the same observations
+    obs, _ = env.reset(seed=3)
+    state, start, rec_obs, rec_start, rec_act = None, True, [], [], []
+    for _ in range(400):
+        action, state = model.predict(obs, state=state, episode_start=np.array([start]), deterministic=True)
+        rec_obs.append(obs["actor"])
+        rec_start.append(start)
+        rec_act.append(action)
+        obs, _, terminated, truncated, _ = env.step(action)
+        start = terminated or truncated
+        if start:
+            obs, _ = env.reset()
+    c_act, c_spikes = run_c_actor(model, np.array(rec_obs), np.array(rec_start))
+    assert sum(rec_start) >= 2, "the rollout should span several episodes"
+    assert c_spikes.sum() > 0
+    assert np.abs(c_act - np.array(rec_act)).max() < 1e-5
+
+
+@needs_cc
+def test_example_export_actor_runs(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "export_actor.py"), "--out", str(tmp_path), "--steps", "200"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "max |action error|" in out.stdout
+    assert (tmp_path / "snn_actor.c").exists() and (tmp_path / "snn_actor.h").exists()
+
+
+# ---------------------------------------------------------------------------------------------- NIR
+needs_nir = pytest.mark.skipif(importlib.util.find_spec("nir") is None, reason="nir extra not installed")
+
+
+@needs_nir
+def test_nir_round_trip_through_a_file_is_exact(tmp_path):
+    import nir
+
+    from sb3_spiking.export.nir_export import export_nir, load_nir
+
+    net = _busy_net(2, hidden=(32, 16))
+    net.set_slope(7.0)
+    with th.no_grad():
+        net.lifs[0].beta[0] = 1.5  # clamped to 1 by the model: exported as β = 1 (τ = ∞)
+    path = tmp_path / "actor.nir"
+    export_nir(net, path)
+    graph = nir.read(str(path))
+    assert [type(graph.nodes[n]).__name__ for n in ("input", "fc0", "lif0", "fc1", "lif1", "readout", "output")] == [
+        "Input", "Affine", "LIF", "Affine", "LIF", "Affine", "Output"]
+    assert graph.metadata["output_activation"] == "tanh"
+    lif0 = graph.nodes["lif0"]
+    beta = net.lifs[0].beta.detach().clamp(0, 1).numpy()
+    np.testing.assert_allclose(1 - 1e-4 / lif0.tau[1:], beta[1:], rtol=1e-5)  # the Euler mapping
+    assert np.isinf(lif0.tau[0])
+    back = load_nir(path)
+    assert back.slope == 7.0 and back.hidden == (32, 16)
+    x = th.randn(150, 4, 18) + 0.3
+    with th.no_grad():
+        a, _, s_a = net(x, net.initial_state(4), return_spikes=True)
+        b, _, s_b = back(x, back.initial_state(4), return_spikes=True)
+    assert s_a[1].mean() > 0.01
+    assert th.equal(a, b) and all(th.equal(p, q) for p, q in zip(s_a, s_b))
+
+
+@needs_nir
+def test_nir_import_without_metadata_uses_tau_and_rejects_other_graphs():
+    import nir
+
+    from sb3_spiking.export.nir_export import from_nir, to_nir
+
+    net = _busy_net(3, hidden=(16,))
+    graph = to_nir(net)
+    for node in graph.nodes.values():
+        node.metadata = {}
+    graph.metadata = {}
+    back = from_nir(graph)
+    np.testing.assert_allclose(back.lifs[0].beta.detach(), net.lifs[0].beta.detach().clamp(0, 1), atol=1e-6)
+    bad = nir.NIRGraph.from_list(nir.Affine(np.ones((2, 3), np.float32), np.zeros(2, np.float32)))
+    with pytest.raises(ValueError):
+        from_nir(bad)
