@@ -23,7 +23,17 @@ from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.checkpoints import TrainingCheckpointCallback  # noqa: E402
-from sb3_spiking.envs.crazyflie import DroneHoverVecEnv, PDHoverGuide, RewardCurriculumCallback  # noqa: E402
+from sb3_spiking.envs.curriculum import RewardCurriculumCallback  # noqa: E402
+from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
+from sb3_spiking.envs.pd_guide import PDHoverGuide  # noqa: E402
+
+
+# adaptive: fed by AutonomousEval below (its own evaluation is switched off by a huge eval_freq)
+SLOPE_KWARGS = {
+    "adaptive": dict(k_start=2.0, return_range=(0, 500), eval_freq=10**12),
+    "fixed": dict(k=2.0),
+    "interval": dict(k_start=1.0, k_end=100.0, interval=0.1),
+}
 
 
 class AutonomousEval(BaseCallback):
@@ -34,7 +44,7 @@ class AutonomousEval(BaseCallback):
 
     def __init__(self, path: str, eval_freq: int, n_episodes: int = 64, seed: int = 1000):
         super().__init__()
-        self.env = DroneHoverVecEnv(n_episodes, seed=seed)
+        self.env = DroneHoverVecEnv(n_episodes)
         self.path, self.eval_freq, self.n_episodes, self.seed = path, eval_freq, n_episodes, seed
         self._next, self._start = 0, time.time()
 
@@ -69,18 +79,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-freq", type=int, default=20_000)
     parser.add_argument("--out", default="runs/drone")
+    parser.add_argument("--bc-coef", type=float, default=1.0, help="initial lambda_BC (paper: 0.2)")
+    parser.add_argument("--alpha", type=float, default=2.0, help="TD3+BC scale of the Q term (0 = pure BC)")
+    parser.add_argument("--slope-schedule", default="adaptive", choices=["adaptive", "fixed", "interval"])
+    parser.add_argument("--guide-horizon-start", type=int, default=200, help="paper: 500 - n_seq")
+    parser.add_argument("--gradient-steps", type=int, default=10, help="per 50 vector steps")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     th.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
-    env = DroneHoverVecEnv(args.n_envs, seed=args.seed)
+    env = DroneHoverVecEnv(args.n_envs)
+    env.seed(args.seed)
     model = GuidedTD3(
         "SpikingPolicy", env, guide=PDHoverGuide(),
         learning_rate=1e-3, buffer_size=2_000_000, learning_starts=5_000, batch_size=64, tau=0.01, gamma=0.99,
-        train_freq=50, gradient_steps=10, action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)),
-        n_seq=100, n_warmup=50, stride=25, alpha=2.0, bc_coef=0.2, bc_decay=0.99, bc_target="guide",
-        guide_horizon_start=400, guide_horizon_fraction=0.8,
-        slope=2.0, slope_schedule="adaptive", slope_schedule_kwargs=dict(k_start=2.0, return_range=(0, 500), eval_freq=10**12),
+        train_freq=50, gradient_steps=args.gradient_steps, action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)),
+        n_seq=100, n_warmup=50, stride=25, alpha=args.alpha, bc_coef=args.bc_coef, bc_decay=0.99, bc_target="guide",
+        guide_horizon_start=args.guide_horizon_start, guide_horizon_fraction=0.8,
+        slope=2.0, slope_schedule=args.slope_schedule, slope_schedule_kwargs=SLOPE_KWARGS[args.slope_schedule],
         policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256])),
         tensorboard_log=os.path.join(args.out, "tb"), seed=args.seed, verbose=0,
     )

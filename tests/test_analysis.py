@@ -193,7 +193,8 @@ def test_drone_efficiency_table_on_real_rollouts():
 @needs_drone
 def test_flight_pictures_and_cli(tmp_path, capsys):
     from sb3_spiking.analysis.cli import main
-    from sb3_spiking.envs.crazyflie import DroneHoverEnv, PDHoverGuide
+    from sb3_spiking.envs.drone import DroneHoverEnv
+    from sb3_spiking.envs.pd_guide import PDHoverGuide
 
     model = GuidedTD3("SpikingPolicy", DroneHoverEnv(), guide=PDHoverGuide(), buffer_size=1000, seed=0,
                       policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32])))

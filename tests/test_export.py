@@ -87,9 +87,10 @@ def test_export_c_files_and_validation(tmp_path):
 @needs_drone
 def test_c_export_of_a_guided_td3_model_matches_predict_over_a_drone_rollout(tmp_path):
     from sb3_spiking import GuidedTD3
-    from sb3_spiking.envs.crazyflie import DroneHoverEnv, PDHoverGuide
+    from sb3_spiking.envs.drone import DroneHoverEnv
+    from sb3_spiking.envs.pd_guide import PDHoverGuide
 
-    env = DroneHoverEnv(seed=3)
+    env = DroneHoverEnv()
     model = GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), buffer_size=1000, seed=0, learning_starts=10**9)
     model.save(tmp_path / "model")
     model = GuidedTD3.load(tmp_path / "model")  # the deployment path: a saved model

@@ -272,3 +272,18 @@ def test_env_reset_between_learn_calls_starts_new_episodes_in_the_buffer():
     assert buf.episode_step[149, 0] == 149 and not buf.terminated[149, 0]
     model.learn(100, reset_num_timesteps=False)  # continues the running episode
     assert not buf.episode_start[250, 0] and buf.episode_step[250, 0] == 100
+
+
+def test_guide_fraction_and_horizon_reach_the_logger():
+    from stable_baselines3.common.logger import configure
+
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, guide_horizon_start=50, guide_horizon_end=50, **FAST)
+    model.set_logger(configure(None, []))
+    model.learn(400, log_interval=1)
+    assert model._guided_steps == 100  # 50 guided steps in each of the two episodes
+    values = {}
+    original = model.logger.record
+    model.logger.record = lambda key, value, exclude=None: (values.__setitem__(key, value), original(key, value, exclude))
+    model.dump_logs()  # what SB3 calls at each log interval
+    assert values["rollout/guide_fraction"] == pytest.approx(100 / 400)
+    assert values["train/guide_horizon"] == 50

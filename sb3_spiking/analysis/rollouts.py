@@ -81,22 +81,23 @@ def fly(
     """Fly ``n_episodes`` drone episodes (``DroneHover-v0`` dynamics, Dict observation).
 
     :param actor: spiking actor (model, policy, actor or :class:`SpikingMLP`), or ``None``.
-    :param guide: privileged controller (default :class:`~sb3_spiking.envs.crazyflie.PDHoverGuide`
+    :param guide: privileged controller (default :class:`~sb3_spiking.envs.pd_guide.PDHoverGuide`
         when ``pilot="guide"``).
     :param pilot: ``"actor"``, ``"guide"`` or a callable on the privileged observation batch.
     :param n_episodes: episodes to record.
     :param seed: seed of the first episode (the following ones continue the env's generator).
     :param max_episode_steps: truncation length.
-    :param env_options: further options of :class:`~sb3_spiking.envs.crazyflie.DroneHoverEnv`.
+    :param env_options: further options of :class:`~sb3_spiking.envs.drone.DroneHoverEnv`.
     """
-    from sb3_spiking.envs.crazyflie import DroneHoverEnv, PDHoverGuide
+    from sb3_spiking.envs.drone import DroneHoverEnv
+    from sb3_spiking.envs.pd_guide import PDHoverGuide
 
     if pilot == "guide" and guide is None:
         guide = PDHoverGuide()
     if pilot == "actor" and actor is None:
         raise ValueError("pilot='actor' needs an actor")
     runner = _SpikingRunner(actor) if actor is not None else None
-    env = DroneHoverEnv(seed=seed, max_episode_steps=max_episode_steps, **env_options)
+    env = DroneHoverEnv(max_episode_steps=max_episode_steps, **env_options)
     episodes = []
     for ep in range(n_episodes):
         obs, _ = env.reset(seed=seed if ep == 0 else None)

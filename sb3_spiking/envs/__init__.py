@@ -1,24 +1,40 @@
-"""Environments, wrappers and guides of sb3_spiking.
+"""Environments: Crazyflie hover / position control on the l2f simulator, and helpers.
 
-The drone environments need the ``drone`` extra (``l2f``); they are registered lazily (the
-simulator is imported on ``gym.make``), so importing this package never requires it.
+Importing this package registers the gymnasium ids below (idempotent, only when ``l2f`` - the
+``drone`` extra - is installed); :func:`register_envs` does the same explicitly.
+
+Modules: :mod:`~sb3_spiking.envs.simulator` (l2f layer), :mod:`~sb3_spiking.envs.task` (batched
+task logic), :mod:`~sb3_spiking.envs.drone` (``DroneHoverEnv``), :mod:`~sb3_spiking.envs.drone_vec_env`
+(``DroneHoverVecEnv``, ``make_drone_vec_env``), :mod:`~sb3_spiking.envs.pd_guide` (``PDHoverGuide``),
+:mod:`~sb3_spiking.envs.curriculum` (``RewardCurriculumCallback``). Ids: ``DroneHover-v0`` (Dict
+observation) and ``DroneHoverBox-v0`` (Box, ``obs_mode="actor"`` by default, ``"privileged"`` on
+request); batched rows reproduce single envs exactly (docs/drone_env.md).
 """
 
 from __future__ import annotations
 
-import gymnasium as gym
+import importlib.util
 
-DRONE_IDS = {
-    "DroneHover-v0": {},  # Dict observation: actor (18) + privileged (150)
-    "DroneHoverBox-v0": {"obs_type": "box"},  # the actor's 18 values only
+#: id -> (entry point, default kwargs)
+DRONE_ENVS: dict[str, tuple[str, dict[str, str]]] = {
+    "DroneHover-v0": ("sb3_spiking.envs.drone:DroneHoverEnv", {"obs_mode": "dict"}),
+    "DroneHoverBox-v0": ("sb3_spiking.envs.drone:DroneHoverEnv", {"obs_mode": "actor"}),
 }
 
 
 def register_envs() -> None:
-    """Register the drone environments with gymnasium (idempotent)."""
-    for env_id, kwargs in DRONE_IDS.items():
+    """Register the drone env ids with gymnasium (no-op for ids already registered or without l2f)."""
+    if importlib.util.find_spec("l2f") is None:
+        return
+    import gymnasium as gym
+
+    for env_id, (entry_point, kwargs) in DRONE_ENVS.items():
         if env_id not in gym.registry:
-            gym.register(env_id, entry_point="sb3_spiking.envs.crazyflie:DroneHoverEnv", kwargs=kwargs)
+            # no max_episode_steps: the envs truncate themselves (option max_episode_steps), which a
+            # TimeLimit wrapper fixed at registration would override
+            gym.register(id=env_id, entry_point=entry_point, kwargs=dict(kwargs))
 
 
 register_envs()
+
+__all__ = ["DRONE_ENVS", "register_envs"]

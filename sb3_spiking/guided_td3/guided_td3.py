@@ -357,10 +357,10 @@ class GuidedTD3(TD3):
             keep = th.as_tensor(~done, dtype=th.float32, device=self.device).unsqueeze(1)
             self._actor_state = tuple(s * keep for s in self._actor_state)
 
-    def _dump_logs(self) -> None:
+    def dump_logs(self) -> None:
         self.logger.record("rollout/guide_fraction", self._guided_steps / max(self._collected_steps, 1))
         self.logger.record("train/guide_horizon", self.guide_horizon)
-        super()._dump_logs()
+        super().dump_logs()
 
     # ------------------------------------------------------------------ update
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:

@@ -1,0 +1,241 @@
+"""Batched drone hover environments as one SB3 ``VecEnv`` (one C++ call steps all of them).
+
+:class:`DroneHoverVecEnv` follows SB3's ``VecEnv`` conventions exactly: ``step`` auto-resets
+finished environments, puts the last observation of the old episode into
+``infos[i]["terminal_observation"]`` and sets ``infos[i]["TimeLimit.truncated"]``; it also writes
+``infos[i]["episode"] = {"r", "l", "t"}`` like ``Monitor`` so SB3's ``ep_rew_mean`` logging,
+``evaluate_policy`` and ``EvalCallback`` work without wrappers (``env_is_wrapped(Monitor)``
+answers True for that reason; wrapping in ``VecMonitor`` is harmless and gives the same numbers).
+Row ``i`` reproduces ``DroneHoverEnv`` reset with seed ``seed + i`` step for step.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+from sb3_spiking.envs.config import DroneHoverConfig
+from sb3_spiking.envs.drone import DroneHoverEnv, make_spaces
+from sb3_spiking.envs.reward import RewardWeights
+from sb3_spiking.envs.task import DroneHoverTask, validate_actions
+
+
+class DroneHoverVecEnv(VecEnv):
+    """``num_envs`` drone hover environments simulated as one l2f vector.
+
+    Any ``num_envs`` works: the simulator runs the next compiled power of two and ignores the
+    extra rows. Attributes and methods reached through ``get_attr`` / ``set_attr`` /
+    ``env_method`` are shared by all environments (e.g. the curriculum stage), so ``set_attr``
+    and ``env_method`` refuse a subset of indices.
+
+    :param num_envs: number of environments.
+    :param options: fields of :class:`~sb3_spiking.envs.config.DroneHoverConfig` (same as
+        ``DroneHoverEnv``); unknown names raise ``ValueError``.
+    """
+
+    def __init__(self, num_envs: int = 64, **options: Any) -> None:
+        self.config = DroneHoverConfig.from_options(**options)
+        self.task = DroneHoverTask(int(num_envs), self.config)
+        self.render_mode = None  # read by VecEnv.__init__ through get_attr
+        obs_space, action_space = make_spaces(self.config)
+        self._all_rows = np.ones(self.task.n_rows, bool)
+        self._ep_return = np.zeros(num_envs, np.float64)
+        self._ep_length = np.zeros(num_envs, np.int64)
+        self._t_start = time.time()
+        self._actions: np.ndarray | None = None
+        super().__init__(int(num_envs), obs_space, action_space)
+
+    # -- VecEnv API -------------------------------------------------------------------------
+    def reset(self) -> VecEnvObs:
+        """Reset all environments; seeds from :meth:`seed` apply here (SB3 semantics)."""
+        first = self._seeds[0]
+        if first is not None:
+            if list(self._seeds) != [first + i for i in range(self.num_envs)]:
+                raise ValueError("DroneHoverVecEnv needs consecutive seeds (seed + i), as VecEnv.seed() sets them")
+            self.task.seed(first)
+        if any(self._options):
+            raise ValueError(f"DroneHoverVecEnv.reset takes no options, got {self._options[0]}")
+        self.task.reset_rows(self._all_rows)
+        self._ep_return[:] = 0.0
+        self._ep_length[:] = 0
+        self._reset_seeds()
+        self._reset_options()
+        self.reset_infos = [{} for _ in range(self.num_envs)]
+        return self.task.observation(slice(0, self.num_envs))
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = validate_actions(actions, (self.num_envs, 4))
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self._actions is None:
+            raise RuntimeError("step_wait() called without step_async()")
+        task, n = self.task, self.num_envs
+        reward, terminated, truncated = task.step(self._actions)
+        self._actions = None
+        obs = task.observation(slice(0, n))
+        rewards = reward[:n].copy()
+        dones = terminated[:n] | truncated[:n]
+        self._ep_return += rewards
+        self._ep_length += 1
+        infos: list[dict[str, Any]] = [{} for _ in range(n)]
+        finished = terminated | truncated  # padding rows included: they restart too
+        if finished.any():
+            idx = np.flatnonzero(dones)
+            if idx.size:
+                last = {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
+                t = round(time.time() - self._t_start, 6)
+                for j, i in enumerate(idx):
+                    info = infos[i]
+                    info["terminal_observation"] = {k: v[j] for k, v in last.items()} if isinstance(last, dict) else last[j]
+                    info["TimeLimit.truncated"] = bool(truncated[i])  # truncated excludes terminated
+                    info["episode"] = {"r": float(self._ep_return[i]), "l": int(self._ep_length[i]), "t": t}
+                self._ep_return[idx] = 0.0
+                self._ep_length[idx] = 0
+            task.reset_rows(finished)
+            if idx.size:
+                first_obs = task.observation(idx)
+                if isinstance(obs, dict):
+                    for k in obs:
+                        obs[k][idx] = first_obs[k]
+                else:
+                    obs[idx] = first_obs
+        return obs, rewards, dones, infos
+
+    def close(self) -> None:
+        pass
+
+    def _check_all(self, indices: VecEnvIndices, what: str) -> None:
+        if sorted(set(self._get_indices(indices))) != list(range(self.num_envs)):
+            raise ValueError(f"{what} acts on all environments of a DroneHoverVecEnv at once; pass indices=None")
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        value = getattr(self, attr_name)
+        return [value for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        self._check_all(indices, "set_attr")
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
+        self._check_all(indices, "env_method")
+        result = getattr(self, method_name)(*method_args, **method_kwargs)
+        return [result for _ in range(self.num_envs)]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        # episode statistics are emitted like Monitor does; no other gym wrapper is applied
+        wrapped = isinstance(wrapper_class, type) and issubclass(Monitor, wrapper_class)
+        return [wrapped for _ in self._get_indices(indices)]
+
+    # -- curriculum -------------------------------------------------------------------------
+    @property
+    def curriculum_stage(self) -> int:
+        """Reward curriculum stage (0..5) of all environments."""
+        return self.task.curriculum_stage
+
+    @curriculum_stage.setter
+    def curriculum_stage(self, stage: int) -> None:
+        self.task.set_curriculum_stage(stage)
+
+    def set_curriculum_stage(self, stage: int) -> None:
+        """Use the reward weights of curriculum ``stage`` from the next step on."""
+        self.task.set_curriculum_stage(stage)
+
+    def get_curriculum_stage(self) -> int:
+        return self.task.curriculum_stage
+
+    @property
+    def reward_weights(self) -> RewardWeights:
+        return self.task.weights
+
+    @property
+    def hover_actions(self) -> np.ndarray:
+        """True hover action of every environment's current dynamics, (num_envs,)."""
+        return self.task.sim.hover_actions[: self.num_envs].copy()
+
+
+_DRONE_ENTRY_POINTS = ("sb3_spiking.envs.drone:DroneHoverEnv", DroneHoverEnv)
+
+
+def make_drone_vec_env(
+    env_id: str | Callable[..., gym.Env] = "DroneHover-v0",
+    n_envs: int = 1,
+    seed: int | None = None,
+    start_index: int = 0,
+    monitor_dir: str | None = None,
+    wrapper_class: Callable[[gym.Env], gym.Env] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    vec_env_cls: type[DummyVecEnv | SubprocVecEnv] | None = None,
+    vec_env_kwargs: dict[str, Any] | None = None,
+    monitor_kwargs: dict[str, Any] | None = None,
+    wrapper_kwargs: dict[str, Any] | None = None,
+) -> VecEnv:
+    """Drop-in for SB3's ``make_vec_env`` that builds a :class:`DroneHoverVecEnv` for drone envs.
+
+    Same signature and seeding as ``stable_baselines3.common.env_util.make_vec_env``. When
+    ``env_id`` is an id of :class:`~sb3_spiking.envs.drone.DroneHoverEnv` (``DroneHover-v0``,
+    ``DroneHoverBox-v0``) or a callable returning a
+    ``DroneHoverEnv`` (rl-zoo passes ``lambda **kw: spec.make(**kw)``), the result is one batched
+    env with the env's options; anything else is delegated to SB3's ``make_vec_env`` unchanged, so
+    a script may patch ``rl_zoo3.exp_manager.make_vec_env = make_drone_vec_env`` globally.
+    ``vec_env_cls``/``vec_env_kwargs`` are ignored for drone envs (the batched simulator replaces
+    Dummy/SubprocVecEnv); ``monitor_dir`` wraps the result in ``VecMonitor`` writing
+    ``<monitor_dir>/<start_index>.monitor.csv``; a gym ``wrapper_class`` cannot wrap a batched
+    env and raises ``ValueError``.
+    """
+    env_kwargs = dict(env_kwargs or {})
+    config = _drone_config(env_id, env_kwargs)
+    if config is None:
+        return make_vec_env(
+            env_id,
+            n_envs=n_envs,
+            seed=seed,
+            start_index=start_index,
+            monitor_dir=monitor_dir,
+            wrapper_class=wrapper_class,
+            env_kwargs=env_kwargs,
+            vec_env_cls=vec_env_cls,
+            vec_env_kwargs=vec_env_kwargs,
+            monitor_kwargs=monitor_kwargs,
+            wrapper_kwargs=wrapper_kwargs,
+        )
+    if wrapper_class is not None:
+        raise ValueError("a gym wrapper_class cannot wrap the batched DroneHoverVecEnv; use a VecEnvWrapper instead")
+    venv: VecEnv = DroneHoverVecEnv(n_envs, **vars(config))
+    if seed is not None:
+        venv.action_space.seed(seed)
+    venv.seed(seed)
+    if monitor_dir is not None:
+        os.makedirs(monitor_dir, exist_ok=True)
+        venv = VecMonitor(venv, filename=os.path.join(monitor_dir, str(start_index)), **(monitor_kwargs or {}))
+    return venv
+
+
+def _drone_config(env_id: str | Callable[..., gym.Env], env_kwargs: dict[str, Any]) -> DroneHoverConfig | None:
+    """Config of the drone env ``env_id`` would make, or ``None`` when it is not a drone env."""
+    if isinstance(env_id, str):
+        spec = gym.spec(env_id)
+        if spec.entry_point not in _DRONE_ENTRY_POINTS:
+            return None
+        options = {**spec.kwargs, **env_kwargs}
+        options.pop("render_mode", None)
+        return DroneHoverConfig.from_options(**options)
+    probe = env_id(**env_kwargs)
+    try:
+        unwrapped = probe.unwrapped
+        return unwrapped.config if isinstance(unwrapped, DroneHoverEnv) else None
+    finally:
+        probe.close()
+
+
+def drone_env_ids() -> Sequence[str]:
+    """Registered ids whose entry point is :class:`~sb3_spiking.envs.drone.DroneHoverEnv`."""
+    return [k for k, spec in gym.registry.items() if spec.entry_point in _DRONE_ENTRY_POINTS]

@@ -1,0 +1,173 @@
+"""Privileged PD hover controller: a guide that needs no training.
+
+:class:`PDHoverGuide` maps batched privileged observations ``(N, 22 + ...)`` (or the Dict
+observation) to actions ``(N, 4)`` in [-1, 1]: a cascaded controller
+
+1. position PD -> desired acceleration (clipped) -> desired thrust vector ``F = m (a_des + g e_z)``;
+2. attitude PD on the tilt error ``R^T (z_body x F/|F|)`` and on yaw -> angular acceleration,
+   torque ``J alpha + omega x J omega``;
+3. exact inverse of the rotor mixer (saturation handled by shifting the collective thrust, so the
+   attitude torques survive) and of the quadratic thrust curve -> motor set-points;
+4. motor-lag compensation: with the current motor speeds from the privileged observation, the
+   command is chosen so that after one 10 ms step the motors reach ``rpm + beta (u - rpm)``
+   (``beta = 1 - exp(-dt / tau_target)``), inverting the simulator's asymmetric motor model. This
+   is what needs the privileged motor state; without it the 250 ms motor fall time causes
+   attitude limit cycles.
+
+Use it as the guide of GuidedTD3 (``guide(obs_batch) -> actions``) or from YAML as
+``sb3_spiking.envs.pd_guide:PDHoverGuide``. ``python -m sb3_spiking.envs.pd_guide`` measures it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from sb3_spiking.envs.simulator import DT, motor_decay, nominal_parameters
+
+
+class PDHoverGuide:
+    """Batched cascaded PD hover controller with motor-lag compensation (numpy).
+
+    :param kp: position gain [1/s^2].
+    :param kd: velocity gain [1/s].
+    :param katt: attitude (tilt) gain [1/s^2].
+    :param krate: body-rate damping [1/s].
+    :param kyaw: yaw gain [1/s^2].
+    :param kyaw_rate: yaw-rate damping [1/s].
+    :param tau_target: time constant the compensated motors should follow [s].
+    :param lag_compensation: use the motor speeds (observation entries 18..21); without it an
+        18-dim actor observation suffices.
+    :param max_tilt_accel: limit of the horizontal desired acceleration [m/s^2].
+    :param dynamics: l2f dynamics dict (default: the simulator's nominal Crazyflie).
+    """
+
+    def __init__(
+        self,
+        kp: float = 8.0,
+        kd: float = 4.0,
+        katt: float = 450.0,
+        krate: float = 50.0,
+        kyaw: float = 10.0,
+        kyaw_rate: float = 4.0,
+        tau_target: float = 0.008,
+        lag_compensation: bool = True,
+        max_tilt_accel: float = 4.0,
+        dynamics: dict[str, Any] | None = None,
+    ) -> None:
+        dyn = dynamics if dynamics is not None else nominal_parameters()["dynamics"]
+        self.kp, self.kd, self.katt, self.krate = kp, kd, katt, krate
+        self.kyaw, self.kyaw_rate, self.max_tilt_accel = kyaw, kyaw_rate, max_tilt_accel
+        self.lag_compensation = lag_compensation
+        self.mass = float(dyn["mass"])
+        self.g = abs(float(dyn["gravity"][2]))
+        self.inertia = np.diag(np.asarray(dyn["J"], np.float64)).copy()
+        self.c0, self.c1, self.c2 = (float(c) for c in dyn["rotor_thrust_coefficients"][0])
+        self.f_min, self.f_max = self.c0, self.c0 + self.c1 + self.c2  # thrust at u = 0 and u = 1
+        pos = np.asarray(dyn["rotor_positions"], np.float64)
+        yaw_dir = np.asarray(dyn["rotor_torque_directions"], np.float64)[:, 2]
+        k_torque = np.asarray(dyn["rotor_torque_constants"], np.float64)
+        # [T, tau_x, tau_y, tau_z] = M f for rotor thrusts f along body z
+        mixer = np.stack([np.ones(4), pos[:, 1], -pos[:, 0], k_torque * yaw_dir])
+        self.mixer_inv = np.linalg.inv(mixer)
+        self.decay_rise = float(motor_decay(dyn["rotor_time_constants_rising"][0]))
+        self.decay_fall = float(motor_decay(dyn["rotor_time_constants_falling"][0]))
+        self.beta = 1.0 - np.exp(-DT / tau_target)
+
+    def __call__(self, obs: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
+        """Actions for a batch of observations.
+
+        :param obs: privileged observations (N, D >= 22) or (D,), or a Dict observation (its
+            ``"privileged"`` entry is used).
+        :return: float32 actions (N, 4) (or (4,) for a single observation) in [-1, 1].
+        """
+        if isinstance(obs, Mapping):
+            obs = obs["privileged"]
+        o = np.asarray(obs, np.float64)
+        single = o.ndim == 1
+        o = np.atleast_2d(o)
+        need = 22 if self.lag_compensation else 18
+        if o.ndim != 2 or o.shape[1] < need:
+            raise ValueError(f"PDHoverGuide needs observations of shape (N, >= {need}), got {np.shape(obs)}")
+        p, rot, v, w = o[:, 0:3], o[:, 3:12].reshape(-1, 3, 3), o[:, 12:15], o[:, 15:18]
+
+        acc = -self.kp * p - self.kd * v
+        acc[:, :2] = np.clip(acc[:, :2], -self.max_tilt_accel, self.max_tilt_accel)
+        acc[:, 2] = np.clip(acc[:, 2], -0.6 * self.g, 0.5 * self.g)
+        force = self.mass * (acc + np.array([0.0, 0.0, self.g]))
+        z_des = force / np.linalg.norm(force, axis=1, keepdims=True)
+        z_body = rot[:, :, 2]
+        thrust = np.clip((force * z_body).sum(1), 0.0, 4.0 * self.f_max)
+        tilt_err = np.einsum("nji,nj->ni", rot, np.cross(z_body, z_des))  # R^T (z_b x z_d)
+        alpha = self.katt * tilt_err - self.krate * w
+        alpha[:, 2] = -self.kyaw * np.arctan2(rot[:, 1, 0], rot[:, 0, 0]) - self.kyaw_rate * w[:, 2]
+        jw = w * self.inertia
+        torque = alpha * self.inertia + np.cross(w, jw)
+        f = np.concatenate([thrust[:, None], torque], 1) @ self.mixer_inv.T
+        # desaturate by shifting the collective thrust: attitude authority beats altitude
+        f -= np.maximum(f.max(1) - self.f_max, 0.0)[:, None]
+        f += np.maximum(self.f_min - f.min(1), 0.0)[:, None]
+        f = np.clip(f, self.f_min, self.f_max)
+        u = (-self.c1 + np.sqrt(self.c1**2 - 4.0 * self.c2 * (self.c0 - f))) / (2.0 * self.c2)
+
+        if self.lag_compensation:
+            rpm = (o[:, 18:22] + 1.0) * 0.5
+            target = rpm + self.beta * (u - rpm)
+            d = np.where(target >= rpm, self.decay_rise, self.decay_fall)
+            u = (target - d * rpm) / (1.0 - d)  # one motor step from rpm with command u lands on target
+        actions = (2.0 * np.clip(u, 0.0, 1.0) - 1.0).astype(np.float32)
+        return actions[0] if single else actions
+
+
+def evaluate_guide(guide: Any, n_episodes: int = 256, seed: int = 0, **options: Any) -> dict[str, float]:
+    """Run ``guide`` for one episode in each of ``n_episodes`` batched envs (seeds ``seed + i``).
+
+    :return: mean / std return, mean length, fraction of full-length episodes.
+    """
+    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
+
+    env = DroneHoverVecEnv(n_episodes, **{"obs_mode": "privileged", **options})
+    env.seed(seed)
+    obs = env.reset()
+    returns = np.full(n_episodes, np.nan)
+    lengths = np.zeros(n_episodes, np.int64)
+    steps = env.config.max_episode_steps
+    for _ in range(steps):
+        obs, _, dones, infos = env.step(guide(obs))
+        for i in np.flatnonzero(dones):
+            if np.isnan(returns[i]):
+                returns[i], lengths[i] = infos[i]["episode"]["r"], infos[i]["episode"]["l"]
+    return {
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "mean_length": float(lengths.mean()),
+        "full_length": float((lengths == steps).mean()),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Measure the PD hover guide on the drone env.")
+    parser.add_argument("--episodes", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    guide = PDHoverGuide()
+    print(f"PDHoverGuide (defaults), {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
+    print(f"{'setting':44s} {'mean return':>12s} {'std':>7s} {'mean len':>9s} {'full-length':>11s}")
+    for name, opts in [
+        ("final weights, simulator termination", {}),
+        ("start weights, simulator termination", {"curriculum_stage": 0}),
+        ("final weights, paper 0.6 m box", {"termination": "paper"}),
+        ("start weights, paper 0.6 m box", {"curriculum_stage": 0, "termination": "paper"}),
+    ]:
+        r = evaluate_guide(guide, args.episodes, args.seed, **opts)
+        print(
+            f"{name:44s} {r['mean_return']:12.1f} {r['std_return']:7.1f} {r['mean_length']:9.1f} "
+            f"{100 * r['full_length']:10.1f}%"
+        )
+
+
+if __name__ == "__main__":
+    main()

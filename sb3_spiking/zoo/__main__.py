@@ -1,0 +1,3 @@
+from sb3_spiking.zoo.cli import main
+
+main()

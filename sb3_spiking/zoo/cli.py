@@ -1,0 +1,275 @@
+"""``python -m sb3_spiking.zoo COMMAND [rl-zoo flags]`` / ``sb3-spiking COMMAND …``.
+
+Registers the sb3_spiking algorithms with rl-zoo, then runs rl-zoo's own command with all its flags:
+
+=================  ==========================================================================
+train              ``rl_zoo3.train`` (also ``-optimize``, ``--trial-id``); extra flag
+                   ``--search-space JSON|YAML|FILE`` narrows the optuna search space
+enjoy              ``rl_zoo3.enjoy``
+record_video       ``rl_zoo3.record_video`` (run as ``__main__``, as rl-zoo requires)
+record_training    ``rl_zoo3.record_training`` (its ``record_video`` sub-processes use this CLI)
+push_to_hub        ``rl_zoo3.push_to_hub``
+load_from_hub      ``rl_zoo3.load_from_hub``
+plot_train / plot  ``rl_zoo3.plots.plot_train`` (training-episode curves from monitor files);
+                   extra flag ``--output FILE`` saves the figure instead of showing it
+all_plots          ``rl_zoo3.plots.all_plots`` (evaluation curves; needs seaborn)
+plot_from_file     ``rl_zoo3.plots.plot_from_file``
+study              summary of an optuna study (trials per state, best trial, workers);
+                   ``--create`` makes an empty study (do it once before starting many workers)
+=================  ==========================================================================
+
+For our algorithms ``train`` defaults ``--conf-file`` to ``zoo_configs/<algo>.yml`` (looked up in
+the working directory, then in the source checkout).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sb3_spiking.zoo.config import ZooConfigError
+from sb3_spiking.zoo.registration import ALGO_NAMES, register
+
+PROG = "sb3-spiking"
+RUNPY_COMMANDS = {
+    "record_video": "rl_zoo3.record_video",
+    "record_training": "rl_zoo3.record_training",
+    "push_to_hub": "rl_zoo3.push_to_hub",
+    "load_from_hub": "rl_zoo3.load_from_hub",
+}
+PLOT_COMMANDS = {"plot_train": "plot_train", "plot": "plot_train", "all_plots": "all_plots", "plot_from_file": "plot_from_file"}
+COMMANDS = ("train", "enjoy", *RUNPY_COMMANDS, *PLOT_COMMANDS, "study")
+CONFIG_DIR = "zoo_configs"
+
+
+def _usage() -> str:
+    return (
+        f"usage: {PROG} {{{','.join(COMMANDS)}}} [rl-zoo flags]\n"
+        f"  algorithms added to rl-zoo: {', '.join(ALGO_NAMES)}\n"
+        f"  e.g. {PROG} train --algo guided_td3 --env Pendulum-v1 -f logs/\n"
+        f"       {PROG} enjoy --algo guided_td3 --env Pendulum-v1 -f logs/ --no-render\n"
+        f"  '{PROG} COMMAND -h' shows the command's own flags"
+    )
+
+
+def _pop_option(args: list[str], names: tuple[str, ...]) -> str | None:
+    """Remove ``--name value`` / ``--name=value`` from ``args``; return the value (last one wins)."""
+    value = None
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, eq, inline = arg.partition("=")
+        if name in names:
+            if eq:
+                value = inline
+                del args[i]
+            else:
+                if i + 1 >= len(args):
+                    raise ZooConfigError(f"{name} needs a value")
+                value = args[i + 1]
+                del args[i : i + 2]
+            continue
+        i += 1
+    return value
+
+
+def _option_value(args: list[str], names: tuple[str, ...]) -> str | None:
+    for i, arg in enumerate(args):
+        name, eq, inline = arg.partition("=")
+        if name in names:
+            return inline if eq else (args[i + 1] if i + 1 < len(args) else None)
+    return None
+
+
+def default_config(algo: str) -> str | None:
+    """``zoo_configs/<algo>.yml`` in the working directory, else in the source checkout."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        path = root / CONFIG_DIR / f"{algo}.yml"
+        if path.is_file():
+            return str(path)
+    return None
+
+
+def load_search_space(text: str) -> dict[str, Any]:
+    """``--search-space`` value: a YAML/JSON file path or an inline YAML/JSON mapping."""
+    source = Path(text).read_text() if os.path.isfile(text) else text
+    try:
+        space = yaml.safe_load(source)
+    except yaml.YAMLError as e:
+        raise ZooConfigError(f"--search-space: not valid YAML/JSON: {e}") from e
+    if not isinstance(space, dict):
+        raise ZooConfigError(f"--search-space must be a mapping knob -> choices/range, got {space!r}")
+    return space
+
+
+def _train(args: list[str]) -> None:
+    import rl_zoo3.train
+
+    from sb3_spiking.zoo.manager import ZooExperimentManager
+    from sb3_spiking.zoo.sampler import set_search_space
+
+    space = _pop_option(args, ("--search-space",))
+    if space is not None:
+        try:
+            set_search_space(load_search_space(space))
+        except ValueError as e:
+            raise ZooConfigError(str(e)) from e
+    algo = _option_value(args, ("--algo",))
+    if algo in ALGO_NAMES and _option_value(args, ("-conf", "--conf-file")) is None and not {"-h", "--help"} & set(args):
+        config = default_config(algo)
+        if config is None:
+            raise ZooConfigError(f"no config for --algo {algo}: pass -conf FILE (looked for {CONFIG_DIR}/{algo}.yml)")
+        args += ["--conf-file", config]
+    rl_zoo3.train.ExperimentManager = ZooExperimentManager  # type: ignore[misc]
+    sys.argv = [f"{PROG} train", *args]
+    rl_zoo3.train.train()
+
+
+def _enjoy(args: list[str]) -> None:
+    import rl_zoo3.enjoy
+
+    sys.argv = [f"{PROG} enjoy", *args]
+    rl_zoo3.enjoy.enjoy()
+
+
+def _run_module(command: str, args: list[str]) -> None:
+    import subprocess
+
+    module = RUNPY_COMMANDS[command]
+    if command == "record_training":
+        # it calls `python -m rl_zoo3.record_video` in sub-processes, which would not know our algorithms
+        original_call = subprocess.call
+
+        def call(cmd, *a, **kw):  # type: ignore[no-untyped-def]
+            if isinstance(cmd, list) and cmd[:3] == ["python", "-m", "rl_zoo3.record_video"]:
+                cmd = [sys.executable, "-m", "sb3_spiking.zoo", "record_video", *cmd[3:]]
+            return original_call(cmd, *a, **kw)
+
+        subprocess.call = call  # type: ignore[assignment]
+    sys.argv = [f"{PROG} {command}", *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=False)
+
+
+def _plot(command: str, args: list[str]) -> None:
+    output = _pop_option(args, ("--output",)) if PLOT_COMMANDS[command] == "plot_train" else None
+    import matplotlib
+
+    if output is not None:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rl_zoo3 import plots
+
+    sys.argv = [f"{PROG} {command}", *args]
+    if output is not None:
+        plt.show = lambda *a, **k: None  # type: ignore[assignment]
+    getattr(plots, PLOT_COMMANDS[command])()
+    if output is not None:
+        plt.gcf().savefig(output)
+        print(f"saved {output}")
+
+
+def study_summary(storage: str, study_name: str) -> dict[str, Any]:
+    """Counts per trial state, per worker, and the best trial of a study (what ``study`` prints)."""
+    import optuna
+
+    from sb3_spiking.zoo.manager import mask_password, open_storage
+
+    study = optuna.load_study(storage=open_storage(storage), study_name=study_name)
+    trials = study.trials
+    summary: dict[str, Any] = {
+        "study": study_name,
+        "storage": mask_password(storage),
+        "n_trials": len(trials),
+        "states": dict(Counter(t.state.name for t in trials)),
+        "workers": dict(Counter(t.user_attrs.get("worker", "?") for t in trials)),
+        "trial_numbers": [t.number for t in trials],
+    }
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    if complete:
+        best = study.best_trial
+        summary["best"] = {"number": best.number, "value": best.value, "params": best.params}
+    summary["pruned"] = [
+        {"number": t.number, "evaluations": len(t.intermediate_values), "last_value": t.intermediate_values.get(t.last_step)}
+        for t in trials
+        if t.state.name == "PRUNED"
+    ]
+    return summary
+
+
+def _study(args: list[str]) -> None:
+    import argparse
+
+    import optuna
+
+    from sb3_spiking.zoo.manager import default_storage, default_study_name, mask_password, open_storage
+
+    parser = argparse.ArgumentParser(prog=f"{PROG} study", description="Summary of (or create) an optuna study.")
+    parser.add_argument("--storage", help="optuna storage URL or journal *.log file (default: the embedded one)")
+    parser.add_argument("--study-name", help="default: <algo>_<env>")
+    parser.add_argument("--algo", default="guided_td3")
+    parser.add_argument("--env", default="DroneHover-v0")
+    parser.add_argument("-f", "--log-folder", default="logs")
+    parser.add_argument("--create", action="store_true", help="create the study (maximize) if missing, then summarise")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ns = parser.parse_args(args)
+    storage = ns.storage or default_storage(ns.log_folder, ns.algo, ns.env)
+    name = ns.study_name or default_study_name(ns.algo, ns.env)
+    if ns.create:
+        optuna.create_study(storage=open_storage(storage), study_name=name, direction="maximize", load_if_exists=True)
+    try:
+        summary = study_summary(storage, name)
+    except KeyError as e:  # optuna: "Record does not exist."
+        raise ZooConfigError(f"no study {name!r} in {mask_password(storage)} ({e}); --create makes an empty one") from e
+    if ns.json:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    print(f"study {name} in {summary['storage']}: {summary['n_trials']} trials {summary['states']}")
+    print(f"  workers: {summary['workers']}")
+    if "best" in summary:
+        best = summary["best"]
+        print(f"  best trial {best['number']}: value {best['value']:.2f}")
+        for key, value in best["params"].items():
+            print(f"    {key}: {value}")
+    for p in summary["pruned"]:
+        print(f"  pruned trial {p['number']} after {p['evaluations']} evaluation(s), last value {p['last_value']}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m sb3_spiking.zoo`` and the ``sb3-spiking`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage())
+        sys.exit(0 if args else 2)
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"{PROG}: unknown command {command!r}\n{_usage()}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        if command not in PLOT_COMMANDS and command != "study":
+            register()
+        if command == "train":
+            _train(rest)
+        elif command == "enjoy":
+            _enjoy(rest)
+        elif command in RUNPY_COMMANDS:
+            _run_module(command, rest)
+        elif command in PLOT_COMMANDS:
+            _plot(command, rest)
+        else:
+            _study(rest)
+    except ZooConfigError as e:
+        if os.environ.get("SB3_SPIKING_DEBUG"):
+            raise
+        print(f"{PROG} {command}: config error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+__all__ = ["main", "study_summary"]

@@ -1,0 +1,254 @@
+"""Validation of a zoo YAML section for the sb3_spiking algorithms, with errors that name the file,
+the environment entry and the key.
+
+rl-zoo hands every key it does not consume itself to the algorithm constructor, imports
+``policy`` / ``callback`` / wrappers by dotted path, and ``eval()``s some strings; its own errors
+for a typo'd key, a wrong import path or a value of the wrong type surface deep inside SB3 or
+torch. :func:`check_hyperparams` catches them up front; value errors the constructor finds itself
+(ranges, schedule arguments) are re-raised by the zoo's experiment manager with the same context.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import os
+import re
+from typing import Any
+
+from sb3_spiking.guided_td3 import GuidedTD3, SpikingPolicy
+from sb3_spiking.zoo.algos import FLAT_KNOBS, constructor_keys
+
+
+class ZooConfigError(ValueError):
+    """A zoo configuration (YAML, ``-params`` or trial) that cannot work; the message says where."""
+
+
+#: keys rl-zoo consumes itself (they never reach the constructor)
+ZOO_KEYS = frozenset(
+    {
+        "n_timesteps", "policy", "n_envs", "normalize", "frame_stack", "env_wrapper", "vec_env_wrapper",
+        "callback", "env_kwargs", "monitor_kwargs", "noise_type", "noise_std",
+    }
+)  # fmt: skip
+NOISE_TYPES = ("normal", "ornstein-uhlenbeck")
+_NO_DEFAULT = inspect.Parameter.empty
+
+
+def _constructor_defaults() -> dict[str, Any]:
+    defaults: dict[str, Any] = {}
+    for cls in (GuidedTD3,):
+        for name, p in inspect.signature(cls.__init__).parameters.items():
+            defaults.setdefault(name, p.default)
+    return defaults
+
+
+def _suggest(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _import_dotted(name: str, what: str) -> Any:
+    """Import ``package.module.Name`` (rl-zoo's convention) or ``package.module:Name``."""
+    if not isinstance(name, str) or not name:
+        raise ZooConfigError(f"{what} must be an import path string, got {name!r}")
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+    else:
+        module_name, _, attr = name.rpartition(".")
+    if not module_name or not attr:
+        raise ZooConfigError(f"{what} must be a full import path like 'package.module.Name' or 'package.module:Name', got {name!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ZooConfigError(f"{what}: cannot import module {module_name!r} of {name!r}: {e}") from e
+    obj: Any = module
+    owner = module_name
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            public = {n for n in dir(obj) if not n.startswith("_")}
+            raise ZooConfigError(f"{what}: module {owner!r} has no attribute {part!r}{_suggest(part, public)}")
+        obj, owner = getattr(obj, part), f"{owner}.{part}"
+    return obj
+
+
+def _check_kwargs_against(obj: Any, kwargs: Any, what: str) -> None:
+    if kwargs is None:
+        return
+    if not isinstance(kwargs, dict):
+        raise ZooConfigError(f"{what}: keyword arguments must be a mapping, got {kwargs!r}")
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    known = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    for key in kwargs:
+        if key not in known:
+            raise ZooConfigError(f"{what}: unknown argument {key!r}{_suggest(key, known)}; it takes {sorted(known)}")
+
+
+def _named_entries(value: Any, what: str) -> list[tuple[Any, Any]]:
+    """rl-zoo's ``name`` / ``[name, {name: kwargs}, …]`` format → ``[(name, kwargs), …]``."""
+    entries = value if isinstance(value, list) else [value]
+    out = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            if len(entry) != 1:
+                raise ZooConfigError(f"{what}: each entry must be a name or {{name: kwargs}} with one name, got {entry!r}")
+            out.append(next(iter(entry.items())))
+        else:
+            out.append((entry, None))
+    return out
+
+
+def _type_error(key: str, expected: str, value: Any) -> ZooConfigError:
+    hint = ""
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", value):
+        hint = f" (YAML reads {value} as text: write it with a dot, e.g. {float(value):.1e}, or in full)"
+    return ZooConfigError(f"{key} must be {expected}, got {value!r}{hint}")
+
+
+def _check_value_type(key: str, value: Any, default: Any) -> None:
+    """Light type check from the constructor default's type (exact checks stay in the constructor)."""
+    if key == "learning_rate":
+        if isinstance(value, str):
+            if not re.fullmatch(r"lin_[0-9.eE+-]+", value):
+                raise _type_error(key, "a number or a linear schedule 'lin_<initial value>'", value)
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(key, "a number or 'lin_<initial value>'", value)
+        return
+    if key == "train_freq":
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], int) and value[1] in ("step", "episode")
+        )
+        if not ok:
+            raise _type_error(key, "an integer or [n, 'step' | 'episode']", value)
+        return
+    if default is _NO_DEFAULT or default is None or value is None:
+        return
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise _type_error(key, "true or false", value)
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _type_error(key, "an integer", value)
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _type_error(key, "a number", value)
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise _type_error(key, "a string", value)
+
+
+def _check_guide(value: Any) -> None:
+    if value is None or not isinstance(value, (str, os.PathLike)):
+        return
+    spec = str(value)
+    algo, sep, rest = spec.partition(":")
+    if sep and algo.lower() in ("td3", "sac", "ddpg", "ppo", "a2c"):
+        path = rest
+    elif spec.endswith(".zip") or os.path.exists(spec):
+        path = spec
+    else:
+        obj = _import_dotted(spec, "guide")
+        if not callable(obj):
+            raise ZooConfigError(f"guide: {spec!r} is not callable (a guide is a callable obs -> action, or a class making one)")
+        return
+    if not (os.path.exists(path) or os.path.exists(path + ".zip")):
+        raise ZooConfigError(f"guide: saved model {path!r} not found (relative paths start at the working directory {os.getcwd()})")
+
+
+def check_hyperparams(algo: str, hyperparams: dict[str, Any], where: str, n_timesteps_given: bool = False) -> None:
+    """Validate one environment entry (after rl-zoo merged ``-params`` and any trial into it).
+
+    :param algo: the zoo algorithm name (for messages).
+    :param hyperparams: the merged entry.
+    :param where: ``"file [env id]"`` prefix of every message.
+    :param n_timesteps_given: ``-n`` was passed, so ``n_timesteps`` may be missing.
+    :raises ZooConfigError: with ``where`` and the key in the message.
+    """
+    try:
+        _check(algo, hyperparams, n_timesteps_given)
+    except ZooConfigError as e:
+        raise ZooConfigError(f"{where}: {e}") from e.__cause__
+
+
+def _check(algo: str, hp: dict[str, Any], n_timesteps_given: bool) -> None:
+    if not isinstance(hp, dict):
+        raise ZooConfigError(f"the entry must be a mapping of hyper-parameters, got {hp!r}")
+    ctor = constructor_keys()
+    known = set(ZOO_KEYS) | ctor
+    for key in hp:
+        if key not in known:
+            raise ZooConfigError(f"unknown key {key!r}{_suggest(key, known)} for algorithm {algo!r}")
+    if "policy" not in hp:
+        raise ZooConfigError("missing key 'policy' (e.g. policy: SpikingPolicy)")
+    if "n_timesteps" not in hp and not n_timesteps_given:
+        raise ZooConfigError("missing key 'n_timesteps' (or pass -n)")
+    if "n_timesteps" in hp:
+        value = hp["n_timesteps"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1 or int(value) != value:
+            raise _type_error("n_timesteps", "a positive whole number", value)
+    if "n_envs" in hp and (isinstance(hp["n_envs"], bool) or not isinstance(hp["n_envs"], int) or hp["n_envs"] < 1):
+        raise _type_error("n_envs", "a positive integer", hp["n_envs"])
+
+    policy = hp["policy"]
+    if isinstance(policy, str) and "." in policy:
+        cls = _import_dotted(policy, "policy")
+    elif isinstance(policy, str):
+        if policy not in GuidedTD3.policy_aliases:
+            raise ZooConfigError(f"policy {policy!r} is not an alias of {algo}; use one of {sorted(GuidedTD3.policy_aliases)} or an import path")
+        cls = GuidedTD3.policy_aliases[policy]
+    else:
+        cls = policy
+    if not (isinstance(cls, type) and issubclass(cls, SpikingPolicy)):
+        raise ZooConfigError(f"policy {policy!r} is not a SpikingPolicy (sub)class")
+
+    if "noise_type" in hp:
+        if hp["noise_type"] not in NOISE_TYPES and hp["noise_type"] is not None:
+            raise ZooConfigError(f"noise_type must be one of {NOISE_TYPES}, got {hp['noise_type']!r}")
+        if "noise_std" not in hp:
+            raise ZooConfigError("noise_type given without noise_std")
+    if "noise_std" in hp and (isinstance(hp["noise_std"], bool) or not isinstance(hp["noise_std"], (int, float)) or hp["noise_std"] < 0):
+        raise _type_error("noise_std", "a number >= 0", hp["noise_std"])
+
+    defaults = _constructor_defaults()
+    for key, value in hp.items():
+        if key in ctor and key not in FLAT_KNOBS:
+            _check_value_type(key, value, defaults.get(key, _NO_DEFAULT))
+    for key in ("slope_max", "slope_window"):
+        if key in hp and hp[key] is not None and (isinstance(hp[key], bool) or not isinstance(hp[key], (int, float))):
+            raise _type_error(key, "a number", hp[key])
+
+    _check_guide(hp.get("guide"))
+
+    for key in ("callback", "env_wrapper", "vec_env_wrapper"):
+        if hp.get(key) is None:
+            continue
+        for name, kwargs in _named_entries(hp[key], key):
+            if not isinstance(name, str):
+                continue  # an object already (python config)
+            obj = _import_dotted(name, key)
+            _check_kwargs_against(obj, kwargs, f"{key} {name}")
+
+    policy_kwargs = hp.get("policy_kwargs")
+    if isinstance(policy_kwargs, str):
+        try:
+            import torch.nn as nn  # noqa: F401  (rl-zoo evaluates with nn in scope)
+
+            policy_kwargs = eval(policy_kwargs)  # same as rl-zoo does
+        except Exception as e:  # noqa: BLE001
+            raise ZooConfigError(f"policy_kwargs: cannot evaluate {hp['policy_kwargs']!r}: {e}") from e
+    if policy_kwargs is not None:
+        _check_kwargs_against(cls.__init__, policy_kwargs, "policy_kwargs")
+
+    sk = hp.get("slope_schedule_kwargs")
+    if sk is not None and not isinstance(sk, dict):
+        raise ZooConfigError(f"slope_schedule_kwargs must be a mapping, got {sk!r}")
+
+
+__all__ = ["ZOO_KEYS", "ZooConfigError", "check_hyperparams"]
