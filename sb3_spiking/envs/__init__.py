@@ -7,8 +7,8 @@ Modules: :mod:`~sb3_spiking.envs.simulator` (l2f layer), :mod:`~sb3_spiking.envs
 task logic), :mod:`~sb3_spiking.envs.drone` (``DroneHoverEnv``), :mod:`~sb3_spiking.envs.drone_vec_env`
 (``DroneHoverVecEnv``, ``make_drone_vec_env``), :mod:`~sb3_spiking.envs.pd_guide` (``PDHoverGuide``),
 :mod:`~sb3_spiking.envs.curriculum` (``RewardCurriculumCallback``). Ids: ``DroneHover-v0`` (Dict
-observation) and ``DroneHoverBox-v0`` (Box, ``obs_mode="actor"`` by default, ``"privileged"`` on
-request); batched rows reproduce single envs exactly (docs/drone_env.md).
+observation), ``DroneHoverBox-v0`` (Box, ``obs_mode="actor"`` by default, ``"privileged"`` on
+request) and ``DroneHoverPrivileged-v0`` (the privileged Box, for guides trained with stock SB3); batched rows reproduce single envs exactly (docs/drone_env.md).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import importlib.util
 DRONE_ENVS: dict[str, tuple[str, dict[str, str]]] = {
     "DroneHover-v0": ("sb3_spiking.envs.drone:DroneHoverEnv", {"obs_mode": "dict"}),
     "DroneHoverBox-v0": ("sb3_spiking.envs.drone:DroneHoverEnv", {"obs_mode": "actor"}),
+    # the 150-dim privileged vector as a Box: for non-spiking guides trained with stock SB3 / rl-zoo
+    "DroneHoverPrivileged-v0": ("sb3_spiking.envs.drone:DroneHoverEnv", {"obs_mode": "privileged"}),
 }
 
 
