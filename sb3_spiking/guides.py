@@ -16,6 +16,7 @@ Guides are never pickled into a saved GuidedTD3 zip: pass them again to ``load``
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import os
@@ -69,22 +70,30 @@ def load_sb3_model(path: str, algo: str | None = None) -> Any:
 
 
 def import_object(path: str) -> Any:
-    """Import ``"package.module:attr"`` (``"package.module.attr"`` works too)."""
+    """Import ``"package.module:attr"`` (``"package.module.attr"`` works too).
+
+    :raises ValueError: naming the module that failed to import, or the missing attribute with
+        the closest existing name.
+    """
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"import path must be a non-empty string, got {path!r}")
     module_name, sep, attr = path.partition(":")
     if not sep:
         module_name, _, attr = path.rpartition(".")
     if not module_name or not attr:
-        raise ValueError(f"import path must look like 'package.module:attr', got {path!r}")
+        raise ValueError(f"import path must look like 'package.module:attr' or 'package.module.attr', got {path!r}")
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise ValueError(f"cannot import module {module_name!r} of {path!r}: {e}") from e
-    try:
-        obj = module
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except AttributeError as e:
-        raise ValueError(f"module {module_name!r} has no attribute {attr!r} (from {path!r})") from e
+    obj, owner = module, module_name
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            public = sorted(n for n in dir(obj) if not n.startswith("_"))
+            close = difflib.get_close_matches(part, public, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"module {owner!r} has no attribute {part!r}{hint}")
+        obj, owner = getattr(obj, part), f"{owner}.{part}"
     return obj
 
 

@@ -37,7 +37,34 @@ def make_spaces(config: DroneHoverConfig) -> tuple[spaces.Space, spaces.Box]:
     return obs_space, spaces.Box(-1.0, 1.0, (4,), np.float32)
 
 
-class DroneHoverEnv(gym.Env):
+class CurriculumAccess:
+    """Reward-curriculum accessors shared by the single and the batched env (both own a ``task``);
+    reachable through ``VecEnv.env_method`` / ``set_attr``."""
+
+    task: DroneHoverTask
+
+    @property
+    def curriculum_stage(self) -> int:
+        """Current reward curriculum stage (0..5)."""
+        return self.task.curriculum_stage
+
+    @curriculum_stage.setter
+    def curriculum_stage(self, stage: int) -> None:
+        self.task.set_curriculum_stage(stage)
+
+    def set_curriculum_stage(self, stage: int) -> None:
+        """Use the reward weights of curriculum ``stage`` from the next step on."""
+        self.task.set_curriculum_stage(stage)
+
+    def get_curriculum_stage(self) -> int:
+        return self.task.curriculum_stage
+
+    @property
+    def reward_weights(self) -> RewardWeights:
+        return self.task.weights
+
+
+class DroneHoverEnv(CurriculumAccess, gym.Env):
     """Crazyflie hover at ``target_position`` (default the origin), l2f dynamics at 100 Hz.
 
     :param render_mode: must be ``None`` (no rendering).
@@ -81,27 +108,6 @@ class DroneHoverEnv(gym.Env):
         if isinstance(obs, dict):
             return {k: v[0] for k, v in obs.items()}
         return obs[0]
-
-    # -- curriculum (also reachable through VecEnv.env_method / set_attr) -------------------
-    @property
-    def curriculum_stage(self) -> int:
-        """Current reward curriculum stage (0..5)."""
-        return self.task.curriculum_stage
-
-    @curriculum_stage.setter
-    def curriculum_stage(self, stage: int) -> None:
-        self.task.set_curriculum_stage(stage)
-
-    def set_curriculum_stage(self, stage: int) -> None:
-        """Use the reward weights of curriculum ``stage`` from the next step on."""
-        self.task.set_curriculum_stage(stage)
-
-    def get_curriculum_stage(self) -> int:
-        return self.task.curriculum_stage
-
-    @property
-    def reward_weights(self) -> RewardWeights:
-        return self.task.weights
 
     @property
     def hover_action(self) -> float:

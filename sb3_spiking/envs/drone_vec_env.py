@@ -24,12 +24,11 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from sb3_spiking.envs.config import DroneHoverConfig
-from sb3_spiking.envs.drone import DroneHoverEnv, make_spaces
-from sb3_spiking.envs.reward import RewardWeights
+from sb3_spiking.envs.drone import CurriculumAccess, DroneHoverEnv, make_spaces
 from sb3_spiking.envs.task import DroneHoverTask, validate_actions
 
 
-class DroneHoverVecEnv(VecEnv):
+class DroneHoverVecEnv(CurriculumAccess, VecEnv):
     """``num_envs`` drone hover environments simulated as one l2f vector.
 
     Any ``num_envs`` works: the simulator runs the next compiled power of two and ignores the
@@ -134,27 +133,6 @@ class DroneHoverVecEnv(VecEnv):
         # episode statistics are emitted like Monitor does; no other gym wrapper is applied
         wrapped = isinstance(wrapper_class, type) and issubclass(Monitor, wrapper_class)
         return [wrapped for _ in self._get_indices(indices)]
-
-    # -- curriculum -------------------------------------------------------------------------
-    @property
-    def curriculum_stage(self) -> int:
-        """Reward curriculum stage (0..5) of all environments."""
-        return self.task.curriculum_stage
-
-    @curriculum_stage.setter
-    def curriculum_stage(self, stage: int) -> None:
-        self.task.set_curriculum_stage(stage)
-
-    def set_curriculum_stage(self, stage: int) -> None:
-        """Use the reward weights of curriculum ``stage`` from the next step on."""
-        self.task.set_curriculum_stage(stage)
-
-    def get_curriculum_stage(self) -> int:
-        return self.task.curriculum_stage
-
-    @property
-    def reward_weights(self) -> RewardWeights:
-        return self.task.weights
 
     @property
     def hover_actions(self) -> np.ndarray:

@@ -11,13 +11,13 @@ torch. :func:`check_hyperparams` catches them up front; value errors the constru
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 import os
 import re
 from typing import Any
 
 from sb3_spiking.guided_td3 import GuidedTD3, SpikingPolicy
+from sb3_spiking.guides import import_object
 from sb3_spiking.zoo.algos import FLAT_KNOBS, constructor_keys
 
 
@@ -53,24 +53,10 @@ def _import_dotted(name: str, what: str) -> Any:
     """Import ``package.module.Name`` (rl-zoo's convention) or ``package.module:Name``."""
     if not isinstance(name, str) or not name:
         raise ZooConfigError(f"{what} must be an import path string, got {name!r}")
-    if ":" in name:
-        module_name, _, attr = name.partition(":")
-    else:
-        module_name, _, attr = name.rpartition(".")
-    if not module_name or not attr:
-        raise ZooConfigError(f"{what} must be a full import path like 'package.module.Name' or 'package.module:Name', got {name!r}")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ZooConfigError(f"{what}: cannot import module {module_name!r} of {name!r}: {e}") from e
-    obj: Any = module
-    owner = module_name
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            public = {n for n in dir(obj) if not n.startswith("_")}
-            raise ZooConfigError(f"{what}: module {owner!r} has no attribute {part!r}{_suggest(part, public)}")
-        obj, owner = getattr(obj, part), f"{owner}.{part}"
-    return obj
+        return import_object(name)
+    except ValueError as e:
+        raise ZooConfigError(f"{what}: {e}") from e
 
 
 def _check_kwargs_against(obj: Any, kwargs: Any, what: str) -> None:
