@@ -24,11 +24,7 @@ from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer  # noqa: E402
 
 
-class _SpacesOnly:
-    """Minimal stand-in env: GuidedTD3 needs spaces to build; no stepping happens here."""
-
-
-def make_model(burn_in: bool, batch_size: int) -> GuidedTD3:
+def make_model(burn_in: bool, batch_size: int, n_seq: int = 100, n_warmup: int = 50) -> GuidedTD3:
     from stable_baselines3.common.vec_env import DummyVecEnv
     import gymnasium as gym
 
@@ -46,7 +42,7 @@ def make_model(burn_in: bool, batch_size: int) -> GuidedTD3:
             return self.observation_space.sample(), 0.0, False, False, {}
 
     return GuidedTD3("SpikingPolicy", DummyVecEnv([Env]), buffer_size=50_000, batch_size=batch_size, burn_in=burn_in,
-                     policy_delay=1, seed=0)
+                     n_seq=n_seq, n_warmup=n_warmup, stride=max(1, n_seq // 4), policy_delay=1, seed=0)
 
 
 def fill(buffer: SequenceReplayBuffer, n_steps: int, episode_length: int = 500) -> None:

@@ -66,8 +66,9 @@ class LIF(nn.Module):
 
     def step(self, current: th.Tensor, mem: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """One time step: input current ``(B, size)`` and membrane ``(B, size)`` -> (spikes, membrane)."""
-        reset = (mem > self.threshold).to(mem.dtype)
-        mem = self.beta.clamp(0.0, 1.0) * mem + current - reset * self.threshold
+        # same arithmetic, in the same order, as LIFSequence.forward: step-by-step deployment and
+        # sequence training see bitwise-equal membranes (a spike at the threshold cannot flip)
+        mem = th.addcmul(current, self.beta.clamp(0.0, 1.0), mem) - (mem > self.threshold) * self.threshold
         return spike(mem - self.threshold, self.slope), mem
 
     def forward(self, currents: th.Tensor, mem: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
@@ -190,6 +191,13 @@ class SpikingMLP(nn.Module):
         return out, tuple(new_state)
 
     def step(self, inputs: th.Tensor, state: tuple[th.Tensor, ...]) -> tuple[th.Tensor, tuple[th.Tensor, ...]]:
-        """One step: inputs ``(B, in_dim)`` -> (outputs ``(B, out_dim)``, new state)."""
-        out, new_state = self.forward(inputs.unsqueeze(0), state)
-        return out.squeeze(0), new_state
+        """One step: inputs ``(B, in_dim)`` -> (outputs ``(B, out_dim)``, new state).
+
+        Uses :meth:`LIF.step` directly: for a single step the sequence node's set-up costs more
+        than the step itself (deployment latency, see ``benchmarks/bench_predict_latency.py``).
+        """
+        x, new_state = inputs, []
+        for fc, lif, mem in zip(self.fcs, self.lifs, state):
+            x, mem = lif.step(fc(x), mem)
+            new_state.append(mem)
+        return th.tanh(self.readout(x)), tuple(new_state)
