@@ -287,3 +287,16 @@ def test_guide_fraction_and_horizon_reach_the_logger():
     model.dump_logs()  # what SB3 calls at each log interval
     assert values["rollout/guide_fraction"] == pytest.approx(100 / 400)
     assert values["train/guide_horizon"] == 50
+
+
+def test_guide_returning_nan_during_collection_stops_with_step():
+    calls = {"n": 0}
+
+    def flaky_guide(obs):
+        calls["n"] += 1
+        out = PendulumSwingUpGuide()(obs)
+        return out * np.nan if calls["n"] > 30 else out
+
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=flaky_guide, **FAST)
+    with pytest.raises(ValueError, match="non-finite actions at step"):
+        model.learn(200)

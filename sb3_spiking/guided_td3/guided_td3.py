@@ -230,23 +230,28 @@ class GuidedTD3(TD3):
             self._check_guide()
 
     def _check_guide(self) -> None:
-        """Call the guide once on sample observations: wrong shapes fail here, not mid-training."""
+        """Call the guide once on sample observations: wrong shapes fail here, not mid-training.
+
+        Only the shape is checked: a random sample of an unbounded space may be no state the guide
+        was built for, so non-finite actions are caught on real observations, during collection.
+        """
         n = self.n_envs
         sample = self.observation_space.sample()
         if isinstance(sample, dict):
             batch = {k: np.stack([v] * n) for k, v in sample.items()}
         else:
             batch = np.stack([sample] * n)
-        self._guide_actions(batch)
+        with np.errstate(all="ignore"):
+            self._guide_actions(batch, check_finite=False)
 
-    def _guide_actions(self, obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+    def _guide_actions(self, obs: np.ndarray | dict[str, np.ndarray], check_finite: bool = True) -> np.ndarray:
         """Guide actions for a batch of observations, scaled to [-1, 1] and validated."""
         assert self._guide is not None
         actions = np.asarray(self._guide(privileged_part(obs)), dtype=np.float32)
         expected = (self.n_envs, *self.action_space.shape)  # type: ignore[misc]
         if actions.shape != expected:
             raise ValueError(f"the guide returned actions of shape {actions.shape}, expected {expected}")
-        if not np.isfinite(actions).all():
+        if check_finite and not np.isfinite(actions).all():
             raise ValueError(f"the guide returned non-finite actions at step {self.num_timesteps}: {actions}")
         return np.clip(self.policy.scale_action(actions), -1.0, 1.0)
 
