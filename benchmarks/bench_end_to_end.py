@@ -1,0 +1,63 @@
+"""End-to-end training speed on the drone: GuidedTD3 (spiking actor, sequences) beside stock SB3
+TD3 (MLP actor, i.i.d. transitions) on the same batched env and collection settings.
+
+16 drones, ``train_freq=50`` vector steps, ``gradient_steps=10``; GuidedTD3 with 64 windows × 100
+steps (6 400 transitions per update) and the PD guide; TD3 with 256 transitions per update (its
+usual batch) and with 6 400 (the same number of transitions per update). Timed after
+``learning_starts``; prints env-steps/s and gradient-steps/s.
+
+    python -m benchmarks.bench_end_to_end [--steps 24000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch as th  # noqa: E402
+from stable_baselines3 import TD3  # noqa: E402
+from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
+
+from sb3_spiking import GuidedTD3  # noqa: E402
+from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
+from sb3_spiking.envs.pd_guide import PDHoverGuide  # noqa: E402
+
+N_ENVS, WARMUP = 16, 5_000
+
+
+def timed(model, steps: int) -> tuple[float, float]:
+    model.learn(WARMUP)  # fills the buffer past learning_starts; not timed
+    updates0 = model._n_updates
+    t = time.perf_counter()
+    model.learn(steps, reset_num_timesteps=False)
+    dt = time.perf_counter() - t
+    return steps / dt, (model._n_updates - updates0) / dt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=24_000)
+    args = parser.parse_args()
+    th.set_num_threads(1)
+    noise = NormalActionNoise(np.zeros(4), 0.1 * np.ones(4))
+    common = dict(learning_starts=WARMUP - 1000, train_freq=50, gradient_steps=10, action_noise=noise, seed=0)
+    rows = {}
+    model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(N_ENVS), guide=PDHoverGuide(), batch_size=64,
+                      policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256])), buffer_size=200_000, **common)
+    rows["GuidedTD3, spiking 256-128, 64 x 100 steps"] = timed(model, args.steps)
+    for batch in (256, 6400):
+        td3 = TD3("MlpPolicy", DroneHoverVecEnv(N_ENVS, obs_mode="privileged"), batch_size=batch,
+                  policy_kwargs=dict(net_arch=[256, 256]), buffer_size=200_000, **common)
+        rows[f"SB3 TD3, MLP 256-256, batch {batch}"] = timed(td3, args.steps)
+    print(f"{N_ENVS} drones, train_freq 50 vector steps, 10 gradient steps per round, 1 torch thread")
+    print(f"{'algorithm':45s} {'env-steps/s':>12s} {'grad-steps/s':>13s}")
+    for name, (env_rate, grad_rate) in rows.items():
+        print(f"{name:45s} {env_rate:12.0f} {grad_rate:13.1f}")
+
+
+if __name__ == "__main__":
+    main()
