@@ -22,18 +22,11 @@ import torch as th  # noqa: E402
 from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
 from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 
+from benchmarks.bench_buffer_memory import rss_mb  # noqa: E402
 from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.envs.curriculum import RewardCurriculumCallback  # noqa: E402
 from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
 from sb3_spiking.envs.pd_guide import PDHoverGuide  # noqa: E402
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class RssRecorder(BaseCallback):
