@@ -20,6 +20,7 @@ from sb3_spiking.callbacks import SlopeScheduleCallback
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples, check_window_settings
 from sb3_spiking.guided_td3.policies import SpikingActor, SpikingPolicy
 from sb3_spiking.guides import GuideSpec, resolve_guide
+from sb3_spiking.neurons import check_slope
 from sb3_spiking.obs_keys import privileged_part
 from sb3_spiking.schedules import make_schedule
 
@@ -152,6 +153,7 @@ class GuidedTD3(TD3):
             _check_int("guide_horizon_end", guide_horizon_end, low=0)
         _check_number("guide_horizon_fraction", guide_horizon_fraction, low=0.0, high=1.0, low_open=True)
         _check_number("critic_fraction", critic_fraction, low=0.0, high=1.0, low_open=True)
+        check_slope(slope)  # also at load time (no policy is built before _setup_model)
         if slope_schedule is not None:  # validate name and kwargs now, not at learn()
             SlopeScheduleCallback(slope_schedule, **(slope_schedule_kwargs or {}))
         elif slope_schedule_kwargs:
