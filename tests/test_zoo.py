@@ -58,6 +58,22 @@ class HoldGuide:
         return np.full((len(obs), 1), 0.5, np.float32)
 
 
+class CrashOnceGuide(HoldGuide):
+    """Raises (not a ValueError: rl-zoo would prune those) on its 100th call, once per process."""
+
+    crashed = False
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, obs):
+        self.calls += 1
+        if self.calls == 100 and not CrashOnceGuide.crashed:
+            CrashOnceGuide.crashed = True
+            raise RuntimeError("simulated crash inside a trial")
+        return super().__call__(obs)
+
+
 if "HoldTarget-v0" not in gym.registry:
     gym.register("HoldTarget-v0", entry_point=HoldEnv)
 '''
@@ -377,6 +393,22 @@ def test_cli_optimize_embedded_storage_prunes_and_replays(tmp_path):
     assert (config["n_seq"], config["n_warmup"], config["stride"]) == (10, 2, 5)
     assert config["noise_type"] == "normal" and config["noise_std"] == 0.1 and config["slope_schedule"] == "fixed"
     assert (Path(replayed).parent.parent / "HoldTarget-v0.zip").is_file()
+
+
+def test_a_trial_that_raises_is_recorded_as_failed_and_the_study_continues(tmp_path):
+    (tmp_path / "zoo_hold_env.py").write_text(HOLD_MODULE)
+    config = {"HoldTarget-v0": dict(HOLD_CONFIG["HoldTarget-v0"], guide="zoo_hold_env:CrashOnceGuide")}
+    (tmp_path / "hold.yml").write_text(yaml.safe_dump(config))
+    (tmp_path / "space.yml").write_text(yaml.safe_dump(HOLD_SPACE))
+    common = ["--algo", "guided_td3", "--env", "HoldTarget-v0", "--gym-packages", "zoo_hold_env", "-conf", "hold.yml", "-f", "logs"]
+    out = run_cli(["train", *common, "--seed", "0", "-optimize", "--n-trials", "3", "-n", "400", "--n-evaluations", "2",
+                   "--eval-episodes", "1", "--no-optim-plots", "--search-space", "space.yml"], tmp_path).stdout  # fmt: skip
+    assert "trial 0 failed and is recorded as FAIL: RuntimeError: simulated crash inside a trial" in out
+    storage = tmp_path / "logs" / "optuna" / "guided_td3_HoldTarget-v0.log"
+    trials = optuna.load_study(study_name="guided_td3_HoldTarget-v0", storage=open_storage(str(storage))).trials
+    assert [t.state.name for t in trials][0] == "FAIL" and len(trials) == 3
+    assert trials[0].user_attrs["error"].startswith("RuntimeError")
+    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials[1:])  # the study went on
 
 
 def test_cli_drone_config_logs_curriculum_and_guide(tmp_path):

@@ -142,6 +142,23 @@ class ZooExperimentManager(ExperimentManager):
         self._ensure_study()
         super().hyperparameters_optimization()
 
+    def objective(self, trial: optuna.Trial) -> float:
+        """rl-zoo's objective, but a trial that raises is recorded as FAIL and the study goes on.
+
+        rl-zoo prunes ValueError/AssertionError and lets anything else end the whole worker (it
+        calls ``study.optimize`` without ``catch``); returning NaN makes optuna mark the trial
+        failed and continue. The error is kept in the trial's ``error`` user attribute.
+        """
+        try:
+            return super().objective(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as e:  # noqa: BLE001 - any error of one trial must not stop the study
+            message = f"{type(e).__name__}: {e}"
+            trial.set_user_attr("error", message[:1000])
+            print(f"trial {trial.number} failed and is recorded as FAIL: {message}", flush=True)
+            return float("nan")
+
     def _ensure_study(self, attempts: int = 6) -> None:
         """Create the study if missing. Workers started together on an empty database race to
         create the schema and the study; the loser retries (optuna's own create would crash)."""
