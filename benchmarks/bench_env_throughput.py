@@ -36,6 +36,19 @@ def _median_rate(fn, repeats: int) -> float:
     return float(np.median([fn() for _ in range(repeats)]))
 
 
+def _vec_env_rate(venv, actions: np.ndarray, steps: int, warmup_steps: int, repeats: int) -> float:
+    """Median env-steps/s of stepping a VecEnv with fixed actions (after a short warm-up)."""
+
+    def run(warmup: bool = False) -> float:
+        n = warmup_steps if warmup else steps
+        t = time.perf_counter()
+        for _ in range(n):
+            venv.step(actions)
+        return venv.num_envs * n / (time.perf_counter() - t)
+
+    return _median_rate(run, repeats)
+
+
 def bench_single(repeats: int, steps: int = 10_000) -> float:
     from sb3_spiking.envs.drone import DroneHoverEnv
 
@@ -65,15 +78,7 @@ def bench_dummy(repeats: int, n_envs: int = 64, steps: int = 150) -> float:
     venv.seed(0)
     venv.reset()
     actions = np.full((n_envs, 4), venv.envs[0].unwrapped.hover_action, np.float32)
-
-    def run(warmup: bool = False) -> float:
-        n = 10 if warmup else steps
-        t = time.perf_counter()
-        for _ in range(n):
-            venv.step(actions)
-        return n_envs * n / (time.perf_counter() - t)
-
-    return _median_rate(run, repeats)
+    return _vec_env_rate(venv, actions, steps, 10, repeats)
 
 
 def bench_batched(repeats: int, n_envs: int, env_steps: int = 200_000, **options) -> float:
@@ -83,16 +88,7 @@ def bench_batched(repeats: int, n_envs: int, env_steps: int = 200_000, **options
     venv.seed(0)
     venv.reset()
     actions = np.repeat(venv.hover_actions[:, None], 4, 1).astype(np.float32)
-    steps = max(100, env_steps // n_envs)
-
-    def run(warmup: bool = False) -> float:
-        n = 20 if warmup else steps
-        t = time.perf_counter()
-        for _ in range(n):
-            venv.step(actions)
-        return n_envs * n / (time.perf_counter() - t)
-
-    return _median_rate(run, repeats)
+    return _vec_env_rate(venv, actions, max(100, env_steps // n_envs), 20, repeats)
 
 
 def bench_raw(repeats: int, n_envs: int, env_steps: int = 200_000) -> float:

@@ -74,10 +74,6 @@ class SlopeScheduleCallback(BaseCallback):
             self._next_update = self.num_timesteps + self.eval_freq
         self._apply()
 
-    @property
-    def slope(self) -> float:
-        return float(self.model.policy.slope)
-
     def _apply(self) -> None:
         k = self.schedule.value(self.num_timesteps, max(getattr(self.model, "_total_timesteps", 0), 1))
         if not self.history or self.history[-1][1] != k:

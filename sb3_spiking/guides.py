@@ -29,6 +29,9 @@ class Guide(Protocol):
     def __call__(self, obs: np.ndarray) -> np.ndarray: ...
 
 
+#: SB3 algorithms a saved guide model can be loaded with (``"td3:path.zip"``)
+GUIDE_ALGOS = ("td3", "sac", "ddpg", "ppo", "a2c")
+
 GuideSpec = Union[str, Callable[[np.ndarray], np.ndarray], None]
 
 
@@ -53,7 +56,7 @@ class SB3ModelGuide:
 def load_sb3_model(path: str, algo: str | None = None) -> Any:
     import stable_baselines3 as sb3
 
-    algos = {"td3": sb3.TD3, "sac": sb3.SAC, "ddpg": sb3.DDPG, "ppo": sb3.PPO, "a2c": sb3.A2C}
+    algos = {name: getattr(sb3, name.upper()) for name in GUIDE_ALGOS}
     if not os.path.exists(path) and not os.path.exists(path + ".zip"):
         raise FileNotFoundError(f"guide model file not found: {path}")
     if algo is not None:
@@ -104,7 +107,7 @@ def resolve_guide(spec: GuideSpec) -> Guide | None:
     if isinstance(spec, (str, os.PathLike)):
         spec = str(spec)
         algo, sep, rest = spec.partition(":")
-        if sep and algo.lower() in ("td3", "sac", "ddpg", "ppo", "a2c"):
+        if sep and algo.lower() in GUIDE_ALGOS:
             return SB3ModelGuide(rest, algo)
         if spec.endswith(".zip") or os.path.exists(spec):
             return SB3ModelGuide(spec)
@@ -112,9 +115,7 @@ def resolve_guide(spec: GuideSpec) -> Guide | None:
         if inspect.isclass(obj) or (callable(obj) and _takes_no_arguments(obj)):
             obj = obj()
         spec = obj
-    if hasattr(spec, "predict") and not callable(spec):
-        return SB3ModelGuide(spec)
-    if hasattr(spec, "predict") and hasattr(spec, "policy"):  # a live SB3 model
+    if hasattr(spec, "predict") and not callable(spec):  # a live SB3 model
         return SB3ModelGuide(spec)
     if not callable(spec):
         raise TypeError(f"a guide must be callable obs -> action, an import path or a model path, got {type(spec)}")
