@@ -83,6 +83,7 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=2.0, help="TD3+BC scale of the Q term (0 = pure BC)")
     parser.add_argument("--slope-schedule", default="adaptive", choices=["adaptive", "fixed", "interval"])
     parser.add_argument("--guide-horizon-start", type=int, default=200, help="paper: 500 - n_seq")
+    parser.add_argument("--guide-horizon-end", type=int, default=None, help="default: n_warmup (50); 0 ends fully autonomous")
     parser.add_argument("--gradient-steps", type=int, default=10, help="per 50 vector steps")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
@@ -95,7 +96,7 @@ def main() -> None:
         learning_rate=1e-3, buffer_size=2_000_000, learning_starts=5_000, batch_size=64, tau=0.01, gamma=0.99,
         train_freq=50, gradient_steps=args.gradient_steps, action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)),
         n_seq=100, n_warmup=50, stride=25, alpha=args.alpha, bc_coef=args.bc_coef, bc_decay=0.99, bc_target="guide",
-        guide_horizon_start=args.guide_horizon_start, guide_horizon_fraction=0.8,
+        guide_horizon_start=args.guide_horizon_start, guide_horizon_end=args.guide_horizon_end, guide_horizon_fraction=0.8,
         slope=2.0, slope_schedule=args.slope_schedule, slope_schedule_kwargs=SLOPE_KWARGS[args.slope_schedule],
         policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256])),
         tensorboard_log=os.path.join(args.out, "tb"), seed=args.seed, verbose=0,

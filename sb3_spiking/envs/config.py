@@ -73,6 +73,9 @@ class DroneHoverConfig:
         warning, reward 0 and a zeroed observation.
     :param curriculum_stage: reward curriculum stage 0..5; default 5 = final (strictest) weights.
     :param action_history: number of past actions in the privileged observation (most recent first).
+    :param actor_history: number of past actions appended to the *actor* observation (most recent
+        first, at most ``action_history``); 0 (default) is the paper's 18-value actor input. The
+        paper's "MLP with action history" baseline uses 32.
     :param obs_noise: Gaussian noise std per component of the *actor* observation, keys
         ``position``, ``orientation`` (each rotation-matrix entry), ``linear_velocity``,
         ``angular_velocity``; ``None`` = clean. The privileged part and the reward stay clean.
@@ -91,6 +94,7 @@ class DroneHoverConfig:
     termination: str | Mapping[str, float] = "simulator"
     curriculum_stage: int = FINAL_STAGE
     action_history: int = 32
+    actor_history: int = 0
     obs_noise: Mapping[str, float] | None = None
     domain_randomization: float | Mapping[str, float] = 0.0
     init: Mapping[str, float] = field(default_factory=dict)
@@ -124,6 +128,10 @@ class DroneHoverConfig:
         check_stage(self.curriculum_stage)
         if int(self.action_history) != self.action_history or self.action_history < 0:
             raise ValueError(f"action_history must be an int >= 0, got {self.action_history!r}")
+        if int(self.actor_history) != self.actor_history or not 0 <= self.actor_history <= self.action_history:
+            raise ValueError(
+                f"actor_history must be an int in [0, action_history={self.action_history}], got {self.actor_history!r}"
+            )
         self.termination_limits()  # validates
         self.noise_std()
         self.randomization()
@@ -185,6 +193,10 @@ class DroneHoverConfig:
             if not 0 <= v < 1:
                 raise ValueError(f"domain_randomization[{k!r}] must be in [0, 1), got {v}")
         return out
+
+    @property
+    def actor_dim(self) -> int:
+        return ACTOR_DIM + 4 * int(self.actor_history)
 
     @property
     def privileged_dim(self) -> int:

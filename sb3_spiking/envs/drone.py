@@ -20,14 +20,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_spiking.envs.config import ACTOR_DIM, DroneHoverConfig
+from sb3_spiking.envs.config import DroneHoverConfig
 from sb3_spiking.envs.reward import RewardWeights
 from sb3_spiking.envs.task import DroneHoverTask, validate_actions
 
 
 def make_spaces(config: DroneHoverConfig) -> tuple[spaces.Space, spaces.Box]:
     """Observation and action space of one drone environment."""
-    actor = spaces.Box(-np.inf, np.inf, (ACTOR_DIM,), np.float32)
+    actor = spaces.Box(-np.inf, np.inf, (config.actor_dim,), np.float32)
     privileged = spaces.Box(-np.inf, np.inf, (config.privileged_dim,), np.float32)
     obs_space: spaces.Space = {
         "dict": spaces.Dict({"actor": actor, "privileged": privileged}),

@@ -82,6 +82,7 @@ class DroneHoverTask:
         self._needs_row_rngs = self._dr_on or self._max_angle is not None or self._noise_std is not None
 
         self.history = int(config.action_history)
+        self.actor_history = int(config.actor_history)
         self._privileged_dim = config.privileged_dim
         # action history, most recent first, without shifting the whole buffer every step: a
         # (2H)-slot buffer written backwards; the current history is the contiguous window
@@ -250,12 +251,17 @@ class DroneHoverTask:
 
     # -- observations -----------------------------------------------------------------------
     def actor_obs(self, rows: slice | np.ndarray) -> np.ndarray:
-        """Actor observation (noisy if configured) of ``rows``, a fresh (k, 18) array."""
+        """Actor observation (noisy if configured) of ``rows``, a fresh (k, 18 + 4 actor_history) array."""
         obs = self.state18[rows]  # fancy index or slice + arithmetic below -> always a copy
         if self._noise_std is None:
-            return obs.copy() if isinstance(rows, slice) else obs
-        idx = np.arange(self.n_rows)[rows]
-        return obs + self._noise[idx, self.steps[idx] % _NOISE_CHUNK]
+            obs = obs.copy() if isinstance(rows, slice) else obs
+        else:
+            idx = np.arange(self.n_rows)[rows]
+            obs = obs + self._noise[idx, self.steps[idx] % _NOISE_CHUNK]
+        if self.actor_history:  # the actor's own past commands are known exactly: no noise
+            hist = self._hist[rows, self._hp : self._hp + self.actor_history].reshape(obs.shape[0], -1)
+            obs = np.concatenate([obs, hist], axis=1)
+        return obs
 
     def privileged_obs(self, rows: slice | np.ndarray) -> np.ndarray:
         """Privileged observation of ``rows``, a fresh (k, 22 + 4 H) array."""

@@ -18,7 +18,7 @@ from stable_baselines3.td3.td3 import TD3
 
 from sb3_spiking.callbacks import SlopeScheduleCallback
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples, check_window_settings
-from sb3_spiking.guided_td3.policies import SpikingActor, SpikingPolicy
+from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SpikingActor, SpikingPolicy
 from sb3_spiking.guides import GuideSpec, resolve_guide
 from sb3_spiking.neurons import check_slope
 from sb3_spiking.obs_keys import privileged_part
@@ -87,7 +87,10 @@ class GuidedTD3(TD3):
     gives a value (lr 1e-3, τ 0.01, γ 0.99, target noise 0.2 / clip 0.5).
     """
 
-    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"SpikingPolicy": SpikingPolicy}  # type: ignore[assignment]
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {  # type: ignore[assignment]
+        "SpikingPolicy": SpikingPolicy,
+        "MlpSequencePolicy": MlpSequencePolicy,
+    }
     policy: SpikingPolicy  # type: ignore[assignment]
     actor: SpikingActor  # type: ignore[assignment]
     actor_target: SpikingActor  # type: ignore[assignment]
@@ -227,6 +230,8 @@ class GuidedTD3(TD3):
             n_seq=self.n_seq, n_warmup=self.n_warmup, stride=self.stride, train_from_episode_start=self.train_from_episode_start
         )
         super()._setup_model()
+        if self.slope_schedule is not None and self.policy.slope is None:
+            raise ValueError(f"slope_schedule={self.slope_schedule!r} needs a spiking actor; {self.policy_class.__name__} has none")
         self._guide = resolve_guide(self.guide)
         if self._guide is not None and self.env is not None:
             self._check_guide()
@@ -404,7 +409,8 @@ class GuidedTD3(TD3):
         if critic_losses:
             self.logger.record("train/critic_loss", np.mean(critic_losses))
         self.logger.record("train/bc_coef", self.bc_coef_now)
-        self.logger.record("train/surrogate_slope", self.policy.slope)
+        if self.policy.slope is not None:  # None: a non-spiking actor
+            self.logger.record("train/surrogate_slope", self.policy.slope)
         if actor_losses:
             self.logger.record("train/actor_loss", np.mean(actor_losses))
             self.logger.record("train/bc_loss", np.mean(bc_losses))

@@ -9,7 +9,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, get_actor_critic_arch
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, create_mlp, get_actor_critic_arch
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
@@ -58,6 +58,7 @@ class SpikingActor(BasePolicy):
         self.net_arch = list(net_arch)
         in_dim = get_flattened_obs_dim(check_observation_space(observation_space))
         self.net = SpikingMLP(in_dim, get_action_dim(action_space), self.net_arch, slope)
+        self.state_sizes = list(self.net_arch)  # one membrane per LIF layer (the readout is stateless)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -130,6 +131,65 @@ class SpikingActor(BasePolicy):
             "SpikingActor is stateful: call actor.step(obs, state), actor.unroll(obs_windows) or "
             "policy.predict(obs, state, episode_start)"
         )
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        return self.forward(observation)
+
+
+class MlpSequenceActor(BasePolicy):
+    """Stateless ReLU MLP actor with :class:`SpikingActor`'s interface: the non-spiking baseline.
+
+    It reads the same actor observation as the spiking actor (add past actions to it with the drone
+    env's ``actor_history`` option for the paper's "MLP with action history"). Its state is the
+    empty tuple, so GuidedTD3 trains and deploys it exactly like the spiking actor; it has no
+    surrogate slope.
+
+    :param net_arch: hidden layer sizes, e.g. ``[256, 128]``.
+    :param activation_fn: hidden activation.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        net_arch: list[int],
+        activation_fn: type[nn.Module] = nn.ReLU,
+        normalize_images: bool = False,
+        **_ignored: Any,
+    ):
+        super().__init__(observation_space, action_space, normalize_images=normalize_images, squash_output=True)
+        self.net_arch, self.activation_fn = list(net_arch), activation_fn
+        in_dim = get_flattened_obs_dim(check_observation_space(observation_space))
+        self.mu = nn.Sequential(*create_mlp(in_dim, get_action_dim(action_space), self.net_arch, activation_fn, squash_output=True))
+        self.state_sizes: list[int] = []  # nothing carried between steps
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(net_arch=self.net_arch, activation_fn=self.activation_fn)
+        return data
+
+    def initial_state(self, n_envs: int) -> tuple[th.Tensor, ...]:
+        return ()
+
+    def step(self, obs: PyTorchObs, state: tuple[th.Tensor, ...]) -> tuple[th.Tensor, tuple[th.Tensor, ...]]:
+        """One step for a batch of envs: observation ``(N, …)`` -> (action ``(N, A)``, ``()``)."""
+        return self.mu(actor_part(obs).flatten(1).float()), ()
+
+    def unroll(
+        self,
+        obs: PyTorchObs,
+        state: tuple[th.Tensor, ...] | None = None,
+        burn_in: int = 0,
+        grad_rows: th.Tensor | None = None,
+        return_spikes: bool = False,
+    ) -> tuple[th.Tensor, list[th.Tensor]] | th.Tensor:
+        """Actions for windows ``(B, L, …)``; ``burn_in`` and ``grad_rows`` change nothing (no state)."""
+        x = actor_part(obs).float()
+        actions = self.mu(x.reshape(x.shape[0], x.shape[1], -1))
+        return (actions, []) if return_spikes else actions
+
+    def forward(self, obs: PyTorchObs) -> th.Tensor:  # type: ignore[override]
+        return self.mu(actor_part(obs).flatten(1).float())
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         return self.forward(observation)
@@ -234,7 +294,7 @@ class SpikingPolicy(TD3Policy):
 
     def initial_state(self, n_envs: int) -> State:
         """Zero hidden state for ``n_envs`` environments (numpy, as ``predict`` returns it)."""
-        return tuple(np.zeros((n_envs, h), dtype=np.float32) for h in self.actor.net_arch)
+        return tuple(np.zeros((n_envs, h), dtype=np.float32) for h in self.actor.state_sizes)
 
     def predict(  # type: ignore[override]
         self,
@@ -259,9 +319,10 @@ class SpikingPolicy(TD3Policy):
         n_envs = actor_part(obs_tensor).shape[0]
         if state is None:
             state = self.initial_state(n_envs)
-        if len(state) != len(self.actor.net_arch) or any(s.shape != (n_envs, h) for s, h in zip(state, self.actor.net_arch)):
+        sizes = self.actor.state_sizes
+        if len(state) != len(sizes) or any(s.shape != (n_envs, h) for s, h in zip(state, sizes)):
             raise ValueError(
-                f"state must be a tuple of arrays with shapes {[(n_envs, h) for h in self.actor.net_arch]}, "
+                f"state must be a tuple of arrays with shapes {[(n_envs, h) for h in sizes]}, "
                 f"got {[getattr(s, 'shape', None) for s in state]}"
             )
         with th.no_grad():
@@ -277,4 +338,32 @@ class SpikingPolicy(TD3Policy):
         return actions, tuple(s.cpu().numpy() for s in new_state)
 
 
-__all__ = ["ACTOR_KEY", "PRIVILEGED_KEY", "PrivilegedExtractor", "SpikingActor", "SpikingPolicy"]
+class MlpSequencePolicy(SpikingPolicy):
+    """:class:`SpikingPolicy` with a non-spiking MLP actor (:class:`MlpSequenceActor`).
+
+    The baseline of the paper's controller comparison: same critics, same algorithm, same
+    ``predict`` contract (the state is the empty tuple). ``slope`` is accepted and ignored, so that
+    GuidedTD3's arguments stay the same; a slope *schedule* is refused by GuidedTD3.
+    """
+
+    actor: MlpSequenceActor  # type: ignore[assignment]
+    actor_target: MlpSequenceActor  # type: ignore[assignment]
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> MlpSequenceActor:  # type: ignore[override]
+        return MlpSequenceActor(
+            self.observation_space,
+            self.action_space,  # type: ignore[arg-type]
+            net_arch=self.net_args["net_arch"],
+            activation_fn=self.net_args["activation_fn"],
+        ).to(self.device)
+
+    @property
+    def slope(self) -> None:  # type: ignore[override]
+        """An MLP actor has no surrogate slope."""
+        return None
+
+    def set_slope(self, slope: float) -> None:
+        raise TypeError("MlpSequencePolicy has no surrogate slope to set (its actor does not spike)")
+
+
+__all__ = ["ACTOR_KEY", "PRIVILEGED_KEY", "MlpSequenceActor", "MlpSequencePolicy", "PrivilegedExtractor", "SpikingActor", "SpikingPolicy"]

@@ -1,0 +1,57 @@
+"""The non-spiking baseline actor (MlpSequencePolicy) and the drone env's actor_history option."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+
+import sb3_spiking.envs  # noqa: F401  (registers the drone ids)
+from sb3_spiking import GuidedTD3
+from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
+from sb3_spiking.envs.pd_guide import PDHoverGuide
+from sb3_spiking.guided_td3.policies import MlpSequenceActor
+
+
+def test_actor_history_is_the_privileged_history_prefix():
+    env = gym.make("DroneHover-v0", actor_history=8)
+    assert env.observation_space["actor"].shape == (18 + 32,)
+    obs, _ = env.reset(seed=3)
+    for _ in range(5):
+        obs, *_ = env.step(env.action_space.sample())
+    # actor part = clean 18 values + the 8 most recent actions, the same as in the privileged part
+    np.testing.assert_array_equal(obs["actor"][:18], obs["privileged"][:18])
+    np.testing.assert_array_equal(obs["actor"][18:], obs["privileged"][22 : 22 + 32])
+
+
+def test_actor_history_validated():
+    with pytest.raises(ValueError, match="actor_history"):
+        gym.make("DroneHover-v0", action_history=4, actor_history=8)
+
+
+def test_mlp_baseline_trains_and_predicts_statelessly(tmp_path):
+    env = DroneHoverVecEnv(4, actor_history=32)
+    env.seed(0)
+    model = GuidedTD3(
+        "MlpSequencePolicy", env, guide=PDHoverGuide(), learning_starts=200, batch_size=8, train_freq=50,
+        gradient_steps=2, n_seq=20, n_warmup=5, stride=10, guide_horizon_start=50, seed=0,
+        policy_kwargs=dict(net_arch=dict(pi=[32, 32], qf=[32, 32])),
+    )
+    assert isinstance(model.actor, MlpSequenceActor) and model.policy.slope is None
+    before = [p.detach().clone() for p in model.actor.parameters()]
+    model.learn(1200)
+    assert any(not th.equal(b, p) for b, p in zip(before, model.actor.parameters()))
+    obs = env.reset()
+    action, state = model.predict(obs, state=None, episode_start=np.ones(4, bool))
+    assert action.shape == (4, 4) and state == ()
+    # stateless: the same observation gives the same action whatever came before
+    again, _ = model.predict(obs, state=state)
+    np.testing.assert_array_equal(action, again)
+    model.save(tmp_path / "mlp")
+    loaded = GuidedTD3.load(tmp_path / "mlp")
+    np.testing.assert_allclose(loaded.predict(obs)[0], action, rtol=0, atol=1e-6)
+
+
+def test_mlp_baseline_refuses_a_slope_schedule():
+    env = DroneHoverVecEnv(2)
+    with pytest.raises(ValueError, match="needs a spiking actor"):
+        GuidedTD3("MlpSequencePolicy", env, guide=PDHoverGuide(), slope_schedule="adaptive")
