@@ -1,0 +1,50 @@
+"""Paired evaluation protocols of drone controllers (sb3_spiking.evaluation)."""
+
+import numpy as np
+import pytest
+
+from sb3_spiking import GuidedTD3
+from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
+from sb3_spiking.envs.pd_guide import PDHoverGuide, evaluate_guide
+from sb3_spiking.evaluation import FinalEvaluationCallback, actor_history_of, fly, format_report
+
+
+@pytest.fixture(scope="module")
+def model():
+    env = DroneHoverVecEnv(2, actor_history=4)
+    return GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16])), seed=0)
+
+
+def test_guide_alone_matches_evaluate_guide():
+    ours = fly(None, PDHoverGuide(), n_episodes=8, seed=5)
+    ref = evaluate_guide(PDHoverGuide(), n_episodes=8, seed=5)
+    assert ours.mean_return == pytest.approx(ref["mean_return"], rel=1e-6)
+    assert ours.full_length == ref["full_length"]
+
+
+def test_protocol_a_with_a_full_warmup_is_the_guide(model):
+    # the guide flies every step: the actor only observes, so the episode is the guide's
+    a = fly(model, PDHoverGuide(), guide_steps=500, n_episodes=6, seed=7)
+    g = fly(None, PDHoverGuide(), n_episodes=6, seed=7)
+    np.testing.assert_allclose(a.returns, g.returns, rtol=1e-6)
+
+
+def test_autonomous_untrained_actor_differs_from_guide(model):
+    assert actor_history_of(model) == 4
+    b = fly(model, None, n_episodes=6, seed=7)
+    g = fly(None, PDHoverGuide(), n_episodes=6, seed=7)
+    assert b.lengths.shape == (6,) and (b.lengths >= 1).all() and (b.lengths <= 500).all()
+    assert b.mean_return < g.mean_return  # an untrained actor does not hover like the PD guide
+
+
+def test_fly_needs_a_guide_for_the_warmup(model):
+    with pytest.raises(ValueError, match="guide is needed"):
+        fly(model, None, guide_steps=10, n_episodes=2)
+
+
+def test_final_evaluation_callback_writes_json(model, tmp_path):
+    cb = FinalEvaluationCallback(n_episodes=3, path=str(tmp_path))
+    model.learn(10, callback=cb)
+    assert (tmp_path / "final_evaluation.json").exists()
+    assert set(cb.results) >= {"a_guide_warmup", "b_autonomous", "guide", "b_autonomous@start"}
+    assert "(b) autonomous" in format_report(cb.results)
