@@ -9,7 +9,6 @@ the model zip, TensorBoard logs, ``eval.csv`` (return curve) and checkpoints.
 """
 
 import argparse
-import csv
 import os
 import time
 
@@ -17,8 +16,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
-from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
-from stable_baselines3.common.evaluation import evaluate_policy  # noqa: E402
 from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402
@@ -26,50 +23,15 @@ from sb3_spiking.checkpoints import TrainingCheckpointCallback  # noqa: E402
 from sb3_spiking.envs.curriculum import RewardCurriculumCallback  # noqa: E402
 from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
 from sb3_spiking.envs.pd_guide import PDHoverGuide  # noqa: E402
+from sb3_spiking.evaluation import FinalEvaluationCallback, LearningCurveCallback  # noqa: E402
 
 
-# adaptive: fed by AutonomousEval below (its own evaluation is switched off by a huge eval_freq)
+# adaptive: fed by LearningCurveCallback's autonomous evaluations (eval_freq=None: no own evaluations)
 SLOPE_KWARGS = {
-    "adaptive": dict(k_start=2.0, return_range=(0, 500), eval_freq=10**12),
+    "adaptive": dict(k_start=2.0, return_range=(0, 500), eval_freq=None),
     "fixed": dict(k=2.0),
     "interval": dict(k_start=1.0, k_end=100.0, interval=0.1),
 }
-
-
-class AutonomousEval(BaseCallback):
-    """Every ``eval_freq`` steps: each of ``n_episodes`` drones flies one episode autonomously.
-
-    Feeds the result to GuidedTD3's adaptive slope schedule, logs ``eval/*`` and appends to a CSV.
-    """
-
-    def __init__(self, path: str, eval_freq: int, n_episodes: int = 64, seed: int = 1000):
-        super().__init__()
-        self.env = DroneHoverVecEnv(n_episodes)
-        self.path, self.eval_freq, self.n_episodes, self.seed = path, eval_freq, n_episodes, seed
-        self._next, self._start = 0, time.time()
-
-    def _init_callback(self) -> None:
-        self._next = self.num_timesteps + self.eval_freq
-        with open(self.path, "w", newline="") as f:
-            csv.writer(f).writerow(["timesteps", "minutes", "mean_return", "std_return", "full_length", "slope"])
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.eval_freq
-            self.env.seed(self.seed)  # same initial states every time
-            returns, lengths = evaluate_policy(self.model, self.env, n_eval_episodes=self.n_episodes, return_episode_rewards=True)
-            mean, full = float(np.mean(returns)), float(np.mean(np.array(lengths) == 500))
-            minutes = (time.time() - self._start) / 60
-            slope_cb = getattr(self.model, "slope_callback", None)
-            if slope_cb is not None:
-                slope_cb.schedule.observe(mean)
-            for key, value in (("mean_return", mean), ("full_length", full)):
-                self.logger.record(f"eval/{key}", value)
-            with open(self.path, "a", newline="") as f:
-                csv.writer(f).writerow([self.num_timesteps, round(minutes, 2), round(mean, 1), round(float(np.std(returns)), 1), full, self.model.policy.slope])
-            print(f"[{minutes:5.1f} min] step {self.num_timesteps:>8d}: autonomous return {mean:6.1f}, "
-                  f"full-length {100 * full:3.0f}%, slope {self.model.policy.slope:5.1f}", flush=True)
-        return True
 
 
 def main() -> None:
@@ -85,6 +47,8 @@ def main() -> None:
     parser.add_argument("--guide-horizon-start", type=int, default=200, help="paper: 500 - n_seq")
     parser.add_argument("--guide-horizon-end", type=int, default=None, help="default: n_warmup (50); 0 ends fully autonomous")
     parser.add_argument("--gradient-steps", type=int, default=10, help="per 50 vector steps")
+    parser.add_argument("--critic-fraction", type=float, default=1.0, help="share of window steps in the critic loss")
+    parser.add_argument("--final-episodes", type=int, default=100, help="initial states of the final evaluation")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     th.set_num_threads(1)
@@ -95,7 +59,7 @@ def main() -> None:
         "SpikingPolicy", env, guide=PDHoverGuide(),
         learning_rate=1e-3, buffer_size=2_000_000, learning_starts=5_000, batch_size=64, tau=0.01, gamma=0.99,
         train_freq=50, gradient_steps=args.gradient_steps, action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)),
-        n_seq=100, n_warmup=50, stride=25, alpha=args.alpha, bc_coef=args.bc_coef, bc_decay=0.99, bc_target="guide",
+        n_seq=100, n_warmup=50, stride=25, alpha=args.alpha, bc_coef=args.bc_coef, bc_decay=0.99, bc_target="guide", critic_fraction=args.critic_fraction,
         guide_horizon_start=args.guide_horizon_start, guide_horizon_end=args.guide_horizon_end, guide_horizon_fraction=0.8,
         slope=2.0, slope_schedule=args.slope_schedule, slope_schedule_kwargs=SLOPE_KWARGS[args.slope_schedule],
         policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256])),
@@ -103,8 +67,9 @@ def main() -> None:
     )
     callbacks = [
         RewardCurriculumCallback(),
-        AutonomousEval(os.path.join(args.out, "eval.csv"), args.eval_freq),
+        LearningCurveCallback(args.eval_freq, n_episodes=64, path=os.path.join(args.out, "eval.csv")),
         TrainingCheckpointCallback(os.path.join(args.out, "checkpoints"), save_freq=100_000),
+        FinalEvaluationCallback(n_episodes=args.final_episodes, path=args.out),
     ]
     start = time.time()
     model.learn(args.steps, callback=callbacks, progress_bar=not args.no_progress)

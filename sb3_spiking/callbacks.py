@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -25,11 +26,14 @@ class SlopeScheduleCallback(BaseCallback):
     2. with ``eval_env``: its own deterministic evaluation every ``eval_freq`` environment steps;
     3. with neither: every ``eval_freq`` steps, the mean return of the training episodes finished
        since the last update (``model.ep_info_buffer``; guide-assisted episodes included — a
-       cheaper, noisier signal, documented rather than hidden).
+       cheaper, noisier signal, documented rather than hidden);
+    4. with ``eval_freq=None``: only what another callback passes to :meth:`feed` (e.g.
+       :class:`sb3_spiking.evaluation.LearningCurveCallback`'s batched autonomous evaluations).
 
     :param schedule: ``"fixed"``, ``"interval"``, ``"adaptive"`` or a :class:`SlopeSchedule`.
     :param eval_env: environment (or env id, or factory) for the schedule's own evaluations.
-    :param eval_freq: environment steps (summed over envs) between adaptive updates.
+    :param eval_freq: environment steps (summed over envs) between adaptive updates; ``None``: fed
+        externally through :meth:`feed` only.
     :param n_eval_episodes: episodes per own evaluation.
     :param schedule_kwargs: arguments of the schedule (e.g. ``k=2`` or ``return_range=(0, 500)``).
     """
@@ -38,23 +42,32 @@ class SlopeScheduleCallback(BaseCallback):
         self,
         schedule: str | SlopeSchedule = "fixed",
         eval_env: gym.Env | VecEnv | str | Callable[[], gym.Env] | None = None,
-        eval_freq: int = 10_000,
+        eval_freq: int | None = 10_000,
         n_eval_episodes: int = 10,
         verbose: int = 0,
         **schedule_kwargs: Any,
     ):
         super().__init__(verbose=verbose)
         self.schedule = make_schedule(schedule, **schedule_kwargs)
-        if int(eval_freq) != eval_freq or eval_freq < 1:
-            raise ValueError(f"eval_freq must be a positive integer, got {eval_freq!r}")
+        if eval_freq is not None and (int(eval_freq) != eval_freq or eval_freq < 1):
+            raise ValueError(f"eval_freq must be a positive integer or None (fed externally), got {eval_freq!r}")
+        if eval_freq is None and eval_env is not None:
+            raise ValueError("eval_env needs an eval_freq (eval_freq=None means the schedule is fed externally)")
         if int(n_eval_episodes) != n_eval_episodes or n_eval_episodes < 1:
             raise ValueError(f"n_eval_episodes must be a positive integer, got {n_eval_episodes!r}")
-        self.eval_freq, self.n_eval_episodes = int(eval_freq), int(n_eval_episodes)
+        self.eval_freq = None if eval_freq is None else int(eval_freq)
+        self.n_eval_episodes = int(n_eval_episodes)
+        self.n_fed = 0  #: evaluation returns received (own, parent's or external)
         self._eval_env_spec = eval_env
         self.eval_env: gym.Env | VecEnv | None = None
         self._next_update = 0
         self._episodes_seen = 0
         self.history: list[tuple[int, float]] = []  #: (num_timesteps, slope) each time the slope changed
+
+    @property
+    def externally_fed(self) -> bool:
+        """True when only :meth:`feed` supplies evaluation returns (``eval_freq=None``)."""
+        return self.eval_freq is None and not self.under_eval_callback
 
     @property
     def under_eval_callback(self) -> bool:
@@ -70,7 +83,7 @@ class SlopeScheduleCallback(BaseCallback):
             self.eval_env = spec()
         else:
             self.eval_env = spec
-        if self._next_update <= self.num_timesteps:  # not restored from a checkpoint
+        if self.eval_freq is not None and self._next_update <= self.num_timesteps:  # not restored from a checkpoint
             self._next_update = self.num_timesteps + self.eval_freq
         self._apply()
 
@@ -95,14 +108,21 @@ class SlopeScheduleCallback(BaseCallback):
             if not recent:
                 return
             mean_return = float(np.mean([info["r"] for info in recent]))
-        self.schedule.observe(mean_return)
-        self.logger.record("train/slope_eval_return", mean_return)
+        self.feed(mean_return)
+
+    def feed(self, mean_return: float) -> None:
+        """Give the schedule one evaluation's mean return (applied from the next step)."""
+        if not np.isfinite(mean_return):
+            raise ValueError(f"evaluation return must be finite, got {mean_return!r}")
+        self.schedule.observe(float(mean_return))
+        self.n_fed += 1
+        self.logger.record("train/slope_eval_return", float(mean_return))
 
     def _on_step(self) -> bool:
         if self.schedule.needs_evaluations:
             if self.under_eval_callback:  # we are called right after each evaluation
                 self._feed()
-            elif self.num_timesteps >= self._next_update:
+            elif self.eval_freq is not None and self.num_timesteps >= self._next_update:
                 self._next_update = self.num_timesteps + self.eval_freq
                 self._feed()
         self._apply()
@@ -115,6 +135,7 @@ class SlopeScheduleCallback(BaseCallback):
             "history": list(self.history),
             "next_update": self._next_update,
             "episodes_seen": self._episodes_seen,
+            "n_fed": self.n_fed,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -122,3 +143,12 @@ class SlopeScheduleCallback(BaseCallback):
         self.history = [tuple(h) for h in state["history"]]  # type: ignore[misc]
         self._next_update = state["next_update"]
         self._episodes_seen = state["episodes_seen"]
+        self.n_fed = state.get("n_fed", 0)
+
+    def _on_training_end(self) -> None:
+        if self.externally_fed and self.schedule.needs_evaluations and self.n_fed == 0:
+            warnings.warn(
+                "SlopeScheduleCallback(eval_freq=None): no evaluation was fed during training, so the "
+                "adaptive slope never moved; add a LearningCurveCallback or give an eval_freq",
+                stacklevel=2,
+            )

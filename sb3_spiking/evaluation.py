@@ -162,6 +162,107 @@ def format_report(results: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+class LearningCurveCallback(BaseCallback):
+    """Every ``eval_freq`` steps: batched autonomous evaluation (protocol (b)) on fixed initial states.
+
+    Writes one CSV row per evaluation (``curve.csv``: steps, wall-clock minutes since training
+    started, mean/std return, full-length fraction, and the training knobs that change over time:
+    slope, λ_BC, guide horizon, curriculum stage), logs ``eval/*`` to TensorBoard, and feeds the
+    mean return to GuidedTD3's adaptive slope schedule when that schedule is externally fed
+    (``slope_schedule_kwargs: {eval_freq: null}``) — one evaluation serves both.
+
+    :param eval_freq: environment steps (summed over envs) between evaluations.
+    :param n_episodes: initial states per evaluation (one batched env each, so 64 cost little).
+    :param seed: initial-state seed, the same at every evaluation so the curve is paired in time.
+    :param path: CSV path (default: ``curve.csv`` in the logger's folder, else the working directory).
+    :param curriculum_stage: reward weights of the evaluation (default: final).
+    :param start_weights: also score the same flights with the start weights (stage 0, the scale
+        on which the paper reports ≈ 400): column ``mean_return_start``.
+    """
+
+    FIELDS = (
+        "timesteps", "minutes", "mean_return", "std_return", "full_length", "mean_return_start",
+        "slope", "bc_coef", "guide_horizon", "curriculum_stage",
+    )
+
+    def __init__(self, eval_freq: int = 20_000, n_episodes: int = 64, seed: int = 1_000, path: str | None = None,
+                 curriculum_stage: int = FINAL_STAGE, start_weights: bool = True, verbose: int = 1):
+        super().__init__(verbose)
+        if int(eval_freq) != eval_freq or eval_freq < 1:
+            raise ValueError(f"eval_freq must be a positive integer, got {eval_freq!r}")
+        if int(n_episodes) != n_episodes or n_episodes < 1:
+            raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
+        self.eval_freq, self.n_episodes, self.seed = int(eval_freq), int(n_episodes), int(seed)
+        self.path, self.curriculum_stage, self.start_weights = path, int(curriculum_stage), bool(start_weights)
+        self._next, self._start = 0, 0.0
+        self.rows: list[dict[str, float]] = []
+
+    def _init_callback(self) -> None:
+        import time
+
+        self._start = time.time()
+        self._next = self.num_timesteps + self.eval_freq
+        if self.path is None:
+            folder = (self.logger.get_dir() if self.logger is not None else None) or "."
+            self.path = os.path.join(folder, "curve.csv")
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        if not os.path.exists(self.path) or self.num_timesteps == 0:  # a resumed run appends
+            with open(self.path, "w") as f:
+                f.write(",".join(self.FIELDS) + "\n")
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.eval_freq
+            self.evaluate()
+        return True
+
+    def evaluate(self) -> dict[str, float]:
+        """Run one evaluation now, record it, feed the slope schedule; returns the CSV row."""
+        import time
+
+        stats = fly(self.model, None, 0, self.n_episodes, self.seed, self.curriculum_stage)
+        # the actor is deterministic and the initial states seeded: stage 0 replays the same flights
+        start = fly(self.model, None, 0, self.n_episodes, self.seed, 0).mean_return if self.start_weights else float("nan")
+        model = self.model
+        slope_cb = getattr(model, "slope_callback", None)
+        if slope_cb is not None and slope_cb.externally_fed:
+            slope_cb.feed(stats.mean_return)
+        policy_slope = getattr(model.policy, "slope", None)
+        stage = _curriculum_stage(model.get_env())
+        row = {
+            "timesteps": self.num_timesteps,
+            "minutes": round((time.time() - self._start) / 60, 3),
+            "mean_return": round(stats.mean_return, 2),
+            "std_return": round(float(stats.returns.std()), 2),
+            "full_length": stats.full_length,
+            "mean_return_start": round(start, 2),
+            "slope": float("nan") if policy_slope is None else round(float(policy_slope), 3),
+            "bc_coef": round(float(getattr(model, "bc_coef_now", float("nan"))), 5),
+            "guide_horizon": getattr(model, "guide_horizon", float("nan")),
+            "curriculum_stage": stage,
+        }
+        self.rows.append(row)
+        with open(self.path, "a") as f:  # type: ignore[arg-type]
+            f.write(",".join(str(row[k]) for k in self.FIELDS) + "\n")
+        self.logger.record("eval/autonomous_return", stats.mean_return)
+        self.logger.record("eval/full_length", stats.full_length)
+        if self.verbose:
+            print(
+                f"[{row['minutes']:6.1f} min] step {self.num_timesteps:>9d}: autonomous return {stats.mean_return:6.1f}, "
+                f"full-length {100 * stats.full_length:3.0f} %, slope {row['slope']}",
+                flush=True,
+            )
+        return row
+
+
+def _curriculum_stage(env: Any) -> float:
+    """The training env's reward-curriculum stage (NaN for envs without one)."""
+    try:
+        return float(env.env_method("get_curriculum_stage")[0])
+    except (AttributeError, TypeError, ValueError):
+        return float("nan")
+
+
 class FinalEvaluationCallback(BaseCallback):
     """At the end of training, evaluate protocols (a) and (b) beside the guide and report them.
 
@@ -215,4 +316,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["EVAL_SEED", "EpisodeStats", "FinalEvaluationCallback", "evaluate_drone_controller", "fly", "format_report"]
+__all__ = ["EVAL_SEED", "EpisodeStats", "FinalEvaluationCallback", "LearningCurveCallback", "evaluate_drone_controller", "fly", "format_report"]

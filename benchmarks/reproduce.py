@@ -1,0 +1,445 @@
+"""Reproduce the paper's drone experiments (arXiv 2510.24461) and write ``docs/results.md``.
+
+    python -m benchmarks.reproduce --quick            # <= 20 min on 2 cores: 1 seed, short budgets
+    python -m benchmarks.reproduce --full             # 3 seeds, full budgets (duration: docs/results.md)
+    python -m benchmarks.reproduce --only main,mlp --seeds 0 1 2 --steps 1000000
+
+Every experiment is one rl-zoo config (``zoo_configs/<algo>.yml``, entry ``DroneHover-v0``) plus
+the overrides on its line in :data:`EXPERIMENTS`. The driver writes the derived config next to the
+run (``<out>/<experiment>/seed<k>/config.yml``) and trains it through our rl-zoo CLI, so any run
+can be redone alone with the command stored in ``command.txt``. Each run records a learning curve
+(``curve.csv``: batched autonomous evaluations on 64 fixed initial states, which also feed the
+adaptive slope schedule) and, after training, the final evaluation (``final_evaluation.json``: 100
+initial states, protocols (a) guide warm-up and (b) autonomous, beside the PD guide, at the final
+and start reward weights). Finished runs are skipped, so an interrupted driver continues where it
+stopped. The report (tables beside the paper's numbers, plots) is rebuilt from whatever runs exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_ID = "DroneHover-v0"
+#: autonomous evaluation every this many env steps during training (64 initial states, seed 1000)
+CURVE_EVAL_FREQ = 20_000
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One training configuration: a zoo config plus overrides.
+
+    :param name: run folder name.
+    :param label: name in tables and plots.
+    :param algo: rl-zoo algorithm name = config file ``zoo_configs/<algo>.yml``.
+    :param overrides: hyper-parameters replacing the config's (``None`` removes a key).
+    :param groups: report sections the run appears in.
+    """
+
+    name: str
+    label: str
+    algo: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+
+
+MLP = dict(policy="MlpSequencePolicy", slope_schedule=None, slope_max=None, slope_schedule_kwargs=None,
+           policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[256, 256])))
+NO_GUIDE = dict(guide=None, guide_horizon_start=0, guide_horizon_end=0, bc_coef=0.0)
+
+
+def _fixed(k: float) -> dict[str, Any]:
+    return dict(slope_schedule="fixed", slope=k, slope_max=None)
+
+
+INTERVAL = dict(slope_schedule="interval", slope=1.0, slope_max=100.0, slope_interval=0.1)
+
+EXPERIMENTS: list[Experiment] = [
+    # 1. sequence training with the curriculum (paper Fig. 4 / Table 1)
+    Experiment("main", "GuidedTD3 (TD3BC+JSRL), adaptive", "guided_td3", {}, ("sequence", "ablation", "slope_rl", "controllers")),
+    Experiment("td3", "TD3 from scratch", "seq_td3", {}, ("sequence", "ablation")),
+    Experiment("bc", "BC on guide data", "guide_bc", {}, ("sequence", "slope_bc")),
+    Experiment("td3bc", "TD3BC on guide data", "guide_td3bc", {}, ("sequence",)),
+    # 2. ablation BC term x jump-start (paper Table 4); (yes, yes) = main, (no, no) = td3
+    Experiment("no_bc", "jump-start, no BC term", "guided_td3", dict(bc_coef=0.0), ("ablation",)),
+    Experiment("no_js", "BC term, no jump-start", "guided_td3", dict(guide_horizon_start=0, guide_horizon_end=0), ("ablation",)),
+    # 3. slope study, online RL (adaptive = main) and BC (adaptive = bc)
+    Experiment("rl_k2", "k = 2", "guided_td3", _fixed(2.0), ("slope_rl",)),
+    Experiment("rl_k50", "k = 50", "guided_td3", _fixed(50.0), ("slope_rl",)),
+    Experiment("rl_k100", "k = 100", "guided_td3", _fixed(100.0), ("slope_rl",)),
+    Experiment("rl_interval", "interval", "guided_td3", INTERVAL, ("slope_rl",)),
+    Experiment("bc_k2", "k = 2", "guide_bc", _fixed(2.0), ("slope_bc",)),
+    Experiment("bc_k50", "k = 50", "guide_bc", _fixed(50.0), ("slope_bc",)),
+    Experiment("bc_k100", "k = 100", "guide_bc", _fixed(100.0), ("slope_bc",)),
+    Experiment("bc_interval", "interval", "guide_bc", INTERVAL, ("slope_bc",)),
+    # 4. controllers side by side: MLP actors trained the same way (paper's ANN 64-64)
+    Experiment("mlp", "MLP 64-64, no action history", "guided_td3", MLP, ("controllers",)),
+    Experiment("mlp_hist", "MLP 64-64 + 32 past actions", "guided_td3", {**MLP, "env_kwargs": dict(actor_history=32)}, ("controllers",)),
+]
+BY_NAME = {e.name: e for e in EXPERIMENTS}
+
+#: run sets: (experiments, seeds, env steps per run)
+PROFILES = {
+    "quick": dict(only=[e.name for e in EXPERIMENTS], seeds=[0], steps=60_000),
+    "full": dict(only=[e.name for e in EXPERIMENTS], seeds=[0, 1, 2], steps=1_200_000),
+}
+
+# Paper numbers (docs: ../shared/reference/paper.md §8) shown beside ours.
+PAPER_SEQUENCE = {
+    "main": "≈ 400, episodes 450–500 steps",
+    "td3": "≈ +10, ~40-step episodes",
+    "bc": "−150 … −200",
+    "td3bc": "−150 … −200",
+}
+PAPER_ABLATION = {  # (BC term, jump-start) -> (final reward, steps to 100)
+    "main": ("yes", "yes", "412 ± 6.7", "2 200 ± 124"),
+    "no_bc": ("no", "yes", "334 ± 25.6", "33 030 ± 1 600"),
+    "no_js": ("yes", "no", "32 ± 1.2", "never"),
+    "td3": ("no", "no", "36 ± 4.1", "never"),
+}
+PAPER_SLOPE_RL = {"rl_k2": ("≈ 383", "≈ 42"), "main": ("≈ 381", "≈ 50"), "rl_interval": ("≈ 292", "≈ 37"),
+                  "rl_k50": ("≈ 163", "≈ 161"), "rl_k100": ("≈ 174", "≈ 149")}
+PAPER_SLOPE_BC = "≈ 222–259 for every slope"
+PAPER_CONTROLLERS = {"main": "446 (SNN 256-128)", "mlp_hist": "447 (ANN 64-64 with action history)"}
+
+
+# ---------------------------------------------------------------------------------------- running
+def derive_config(exp: Experiment, steps: int, run_dir: Path) -> dict[str, Any]:
+    """The experiment's zoo entry with its overrides, the step budget and the curve callback."""
+    with open(ROOT / "zoo_configs" / f"{exp.algo}.yml") as f:
+        entry = dict(yaml.safe_load(f)[ENV_ID])
+    for key, value in exp.overrides.items():
+        if value is None:
+            entry.pop(key, None)
+        else:
+            entry[key] = value
+    entry["n_timesteps"] = int(steps)
+    if entry.get("slope_schedule") == "adaptive":  # one evaluation stream: the curve's feeds the slope
+        kwargs = dict(entry.get("slope_schedule_kwargs") or {})
+        for key in ("eval_env", "n_eval_episodes"):
+            kwargs.pop(key, None)
+        kwargs["eval_freq"] = None
+        entry["slope_schedule_kwargs"] = kwargs
+    callbacks = [c for c in (entry.get("callback") or []) if "FinalEvaluationCallback" not in str(c)]
+    callbacks.append({"sb3_spiking.evaluation.LearningCurveCallback": dict(eval_freq=CURVE_EVAL_FREQ, path=str(run_dir / "curve.csv"))})
+    entry["callback"] = callbacks
+    return entry
+
+
+def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = False) -> Path:
+    """Train and evaluate one (experiment, seed); returns the run folder. Skips finished runs."""
+    run_dir = out / exp.name / f"seed{seed}"
+    done = run_dir / "final_evaluation.json"
+    if done.exists() and not force:
+        meta = json.loads((run_dir / "run.json").read_text())
+        if meta.get("steps") == steps:
+            return run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("curve.csv", "final_evaluation.json"):
+        (run_dir / stale).unlink(missing_ok=True)
+    config = run_dir / "config.yml"
+    config.write_text(yaml.safe_dump({ENV_ID: derive_config(exp, steps, run_dir)}, sort_keys=False))
+    logs = run_dir / "logs"
+    cmd = [sys.executable, "-m", "sb3_spiking.zoo", "train", "--algo", exp.algo, "--env", ENV_ID, "--conf-file", str(config),
+           "--seed", str(seed), "-f", str(logs), "--eval-freq", "-1", "--num-threads", "1", "--log-interval", "-1"]
+    (run_dir / "command.txt").write_text(" ".join(cmd) + "\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    start = time.time()
+    with open(run_dir / "train.log", "w") as log:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    minutes = (time.time() - start) / 60
+    if proc.returncode != 0:
+        raise RuntimeError(f"{exp.name} seed {seed} failed (exit {proc.returncode}); see {run_dir / 'train.log'}")
+    models = sorted(logs.glob(f"{exp.algo}/{ENV_ID}_*/{ENV_ID}.zip"), key=os.path.getmtime)
+    if not models:
+        raise RuntimeError(f"{exp.name} seed {seed}: no saved model under {logs}")
+    subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(models[-1]), "--json", str(done)],
+                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    (run_dir / "run.json").write_text(json.dumps(dict(experiment=exp.name, seed=seed, steps=steps, train_minutes=round(minutes, 2),
+                                                      model=str(models[-1].relative_to(out)))))
+    return run_dir
+
+
+# ---------------------------------------------------------------------------------------- report
+@dataclass
+class Runs:
+    """All finished seeds of one experiment."""
+
+    exp: Experiment
+    finals: list[dict[str, Any]]
+    curves: list[dict[str, np.ndarray]]
+    meta: list[dict[str, Any]]
+
+    def final(self, key: str, metric: str = "mean_return") -> np.ndarray:
+        return np.array([f[key][metric] for f in self.finals])
+
+    def curve_stat(self, fn) -> list[float]:
+        return [fn(c) for c in self.curves]
+
+
+def load_runs(out: Path) -> dict[str, Runs]:
+    found: dict[str, Runs] = {}
+    for exp in EXPERIMENTS:
+        finals, curves, meta = [], [], []
+        for run_dir in sorted((out / exp.name).glob("seed*")):
+            if not (run_dir / "final_evaluation.json").exists():
+                continue
+            finals.append(json.loads((run_dir / "final_evaluation.json").read_text()))
+            meta.append(json.loads((run_dir / "run.json").read_text()))
+            with open(run_dir / "curve.csv") as f:
+                rows = list(csv.DictReader(f))
+            curves.append({k: np.array([float(r[k]) for r in rows]) for k in (rows[0] if rows else {})})
+        if finals:
+            found[exp.name] = Runs(exp, finals, curves, meta)
+    return found
+
+
+def _ms(values: Sequence[float], fmt: str = "{:.1f}") -> str:
+    v = np.asarray(values, float)
+    if len(v) == 0:
+        return "–"
+    return fmt.format(v.mean()) + (f" ± {fmt.format(v.std())}" if len(v) > 1 else "")
+
+
+def first_reach(curve: dict[str, np.ndarray], threshold: float, column: str = "mean_return", x: str = "timesteps") -> float:
+    """``x`` (steps or minutes) of the first evaluation at or above ``threshold``; NaN if never."""
+    if not curve or column not in curve:
+        return float("nan")
+    hit = np.flatnonzero(curve[column] >= threshold)
+    return float(curve[x][hit[0]]) if len(hit) else float("nan")
+
+
+def _reach(values: Sequence[float], n_total: int, fmt: str = "{:,.0f}") -> str:
+    v = np.asarray(values, float)
+    ok = v[np.isfinite(v)]
+    if len(ok) == 0:
+        return "never"
+    text = _ms(ok, fmt)
+    return text if len(ok) == n_total else f"{text} ({len(ok)}/{n_total} seeds)"
+
+
+def write_report(out: Path, report: Path, command: str, duration_min: float | None) -> str:
+    runs = load_runs(out)
+    if not runs:
+        raise SystemExit(f"no finished runs under {out}")
+    guide = float(np.mean([f["guide"]["mean_return"] for r in runs.values() for f in r.finals]))
+    guide_start = float(np.mean([f["guide@start"]["mean_return"] for r in runs.values() for f in r.finals]))
+    plots = report.parent / "results" / "reproduce"
+    plots.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Results: the paper's drone experiments, reproduced",
+        "",
+        f"Generated by `{command}`" + (f" in {duration_min:.0f} min" if duration_min else "") + f" on a {os.cpu_count()}-core CPU machine.",
+        "Regenerate the report alone (no training) with `python -m benchmarks.reproduce --report-only --out " + str(out.relative_to(ROOT) if out.is_relative_to(ROOT) else out) + "`.",
+        "",
+        "Evaluation: 100 fixed initial states (seeds 10000–10099), one episode each, final (strictest)",
+        "curriculum weights unless marked *start*; **(b) autonomous** = the actor flies from step 0 with",
+        "zero state (deployment), **(a) guide warm-up** = the paper's protocol (the PD guide flies the 50",
+        f"warm-up steps while the actor observes). The privileged PD guide on the same states: **{guide:.1f}**",
+        f"(start weights: {guide_start:.1f}). Mean ± std over seeds; budgets per row.",
+        "",
+    ]
+    if "main" in runs:
+        r = runs["main"]
+        b, a = r.final("b_autonomous"), r.final("a_guide_warmup")
+        t95 = [first_reach(c, 0.95 * guide, x="minutes") for c in r.curves]
+        t400 = [first_reach(c, 400.0, column="mean_return_start", x="minutes") for c in r.curves]
+        lines += [
+            "## Headline: GuidedTD3 spiking actor 256-128 vs the privileged PD guide",
+            "",
+            "| | ours (b) autonomous | ours (a) guide warm-up | PD guide | paper |",
+            "|---|---|---|---|---|",
+            f"| return, final weights | {_ms(b)} ({100 * b.mean() / guide:.1f} % of guide) | {_ms(a)} ({100 * a.mean() / guide:.1f} %) | {guide:.1f} | – |",
+            f"| full-length episodes | {_ms(100 * r.final('b_autonomous', 'full_length'), '{:.0f}')} % | "
+            f"{_ms(100 * r.final('a_guide_warmup', 'full_length'), '{:.0f}')} % | 100 % | 450–500-step episodes |",
+            f"| return, start weights | {_ms(r.final('b_autonomous@start'))} | {_ms(r.final('a_guide_warmup@start'))} | {guide_start:.1f} | ≈ 400 (weights not stated) |",
+            f"| training time | {_ms([m['train_minutes'] for m in r.meta])} min for {r.meta[0]['steps']:,} steps | | | ~6 h (M4 Pro) |",
+            f"| minutes to 95 % of guide (b) | {_reach(t95, len(t95), '{:.1f}')} | | | |",
+            f"| minutes to 400 at start weights (b) | {_reach(t400, len(t400), '{:.1f}')} | | | |",
+            f"| seeds | {len(r.finals)} | | | 5 |",
+            "",
+            "![learning curve](results/reproduce/main_curve.png)",
+            "",
+        ]
+        _plot_curves({"main": r}, plots / "main_curve.png", guide, "GuidedTD3 spiking actor: autonomous return (final weights)")
+    sections = [
+        ("sequence", "1. Sequence training with the curriculum (paper Fig. 4 / Table 1)"),
+        ("ablation", "2. Ablation: BC term × jump-start (paper Table 4)"),
+        ("slope_rl", "3a. Surrogate slope, online RL (GuidedTD3)"),
+        ("slope_bc", "3b. Surrogate slope, BC on guide data"),
+        ("controllers", "4. Controllers side by side (same 100 initial states)"),
+    ]
+    for group, title in sections:
+        members = [e.name for e in EXPERIMENTS if group in e.groups and e.name in runs]
+        if not members:
+            continue
+        lines += [f"## {title}", ""]
+        if group == "sequence":
+            lines += ["| method | (b) autonomous | full-length (b) | (a) guide warm-up | mean episode length (b) | budget | paper |", "|---|---|---|---|---|---|---|"]
+            for n in members:
+                r = runs[n]
+                lines.append(f"| {r.exp.label} | {_ms(r.final('b_autonomous'))} | {_ms(100 * r.final('b_autonomous', 'full_length'), '{:.0f}')} % | "
+                             f"{_ms(r.final('a_guide_warmup'))} | {_ms(r.final('b_autonomous', 'mean_length'), '{:.0f}')} | {_budget(r)} | {PAPER_SEQUENCE.get(n, '')} |")
+        elif group == "ablation":
+            lines += ["| BC term | jump-start | final (b) | final (a) | env steps to 100 (b) | paper final | paper steps to 100 |", "|---|---|---|---|---|---|---|"]
+            for n in members:
+                r, (bc, js, pf, ps) = runs[n], PAPER_ABLATION[n]
+                reach = [first_reach(c, 100.0) for c in r.curves]
+                lines.append(f"| {bc} | {js} | {_ms(r.final('b_autonomous'))} | {_ms(r.final('a_guide_warmup'))} | {_reach(reach, len(reach))} | {pf} | {ps} |")
+            lines += ["", "Steps to 100 are read off the 20 k-step evaluation grid (the paper's 2 200 is finer than our grid)."]
+        elif group in ("slope_rl", "slope_bc"):
+            paper_col = "paper best / epochs to 100" if group == "slope_rl" else "paper best"
+            lines += [f"| schedule | best (b) during training | final (b) | env steps to 100 (b) | {paper_col} |", "|---|---|---|---|---|"]
+            for n in members:
+                r = runs[n]
+                best = r.curve_stat(lambda c: float(c["mean_return"].max()) if len(c) else float("nan"))
+                reach = [first_reach(c, 100.0) for c in r.curves]
+                label = "adaptive" if n in ("main", "bc") else r.exp.label
+                paper = " / ".join(PAPER_SLOPE_RL[n]) if group == "slope_rl" and n in PAPER_SLOPE_RL else (PAPER_SLOPE_BC if group == "slope_bc" else "")
+                lines.append(f"| {label} | {_ms(best)} | {_ms(r.final('b_autonomous'))} | {_reach(reach, len(reach))} | {paper} |")
+            lines += ["", "The paper's slope study is non-sequential (reset SNN, stacked observations) and counts epochs, not steps."]
+        elif group == "controllers":
+            lines += ["| controller | (b) autonomous | full-length (b) | (a) guide warm-up | start weights (b) | paper |", "|---|---|---|---|---|---|"]
+            for n in members:
+                r = runs[n]
+                lines.append(f"| {r.exp.label} | {_ms(r.final('b_autonomous'))} | {_ms(100 * r.final('b_autonomous', 'full_length'), '{:.0f}')} % | "
+                             f"{_ms(r.final('a_guide_warmup'))} | {_ms(r.final('b_autonomous@start'))} | {PAPER_CONTROLLERS.get(n, '')} |")
+            lines.append(f"| privileged PD guide | {guide:.1f} | 100 % | – | {guide_start:.1f} | – |")
+        png = plots / f"{group}.png"
+        _plot_curves({n: runs[n] for n in members}, png, guide, title)
+        lines += ["", f"![{group}](results/reproduce/{group}.png)", ""]
+    _plot_bars(runs, plots / "final_returns.png", guide)
+    lines += ["## Final returns of every experiment", "", "![final returns](results/reproduce/final_returns.png)", "",
+              "## Budgets and commands", "", "| experiment | seeds | env steps | train minutes per run | config |", "|---|---|---|---|---|"]
+    for n, r in runs.items():
+        lines.append(f"| {n} | {', '.join(str(m['seed']) for m in r.meta)} | {r.meta[0]['steps']:,} | {_ms([m['train_minutes'] for m in r.meta])} | "
+                     f"`{r.exp.algo}` + `{json.dumps(r.exp.overrides) if r.exp.overrides else '{}'}` |")
+    text = "\n".join(lines) + "\n"
+    report.write_text(text)
+    return text
+
+
+def _budget(r: Runs) -> str:
+    return f"{r.meta[0]['steps'] / 1e3:,.0f} k steps, {len(r.meta)} seed(s)"
+
+
+def _plot_curves(runs: dict[str, Runs], path: Path, guide: float, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for n, r in runs.items():
+        curves = [c for c in r.curves if len(c.get("timesteps", []))]
+        if not curves:
+            continue
+        length = min(len(c["timesteps"]) for c in curves)
+        x = curves[0]["timesteps"][:length]
+        y = np.stack([c["mean_return"][:length] for c in curves])
+        line = ax.plot(x, y.mean(0), label=f"{r.exp.label} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")[0]
+        if len(curves) > 1:
+            ax.fill_between(x, y.min(0), y.max(0), color=line.get_color(), alpha=0.2)
+    ax.axhline(guide, color="k", ls="--", lw=1, label="PD guide")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("autonomous return (final weights)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_bars(runs: dict[str, Runs], path: Path, guide: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(runs)
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names)), 4))
+    for i, n in enumerate(names):
+        for j, (key, color) in enumerate((("b_autonomous", "C0"), ("a_guide_warmup", "C1"))):
+            v = runs[n].final(key)
+            ax.bar(i + 0.4 * j - 0.2, v.mean(), 0.38, yerr=v.std() if len(v) > 1 else None, color=color,
+                   label=("(b) autonomous" if j == 0 else "(a) guide warm-up") if i == 0 else None)
+    ax.axhline(guide, color="k", ls="--", lw=1, label="PD guide")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("return (final weights), 100 initial states")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="1 seed, 60 k steps per experiment (<= 20 min on 2 cores)")
+    mode.add_argument("--full", action="store_true", help="3 seeds, 1.2 M steps per experiment")
+    parser.add_argument("--only", help="comma-separated experiment names: " + ",".join(BY_NAME))
+    parser.add_argument("--seeds", type=int, nargs="+")
+    parser.add_argument("--steps", type=int, help="env steps per run (overrides the profile)")
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one core each)")
+    parser.add_argument("--out", help="run folder (default: runs/reproduce_<profile>)")
+    parser.add_argument("--report", default=str(ROOT / "docs" / "results.md"))
+    parser.add_argument("--report-only", action="store_true", help="rebuild the report from finished runs")
+    parser.add_argument("--force", action="store_true", help="retrain finished runs")
+    args = parser.parse_args(argv)
+    profile_name = "full" if args.full else "quick"
+    profile = PROFILES[profile_name]
+    names = args.only.split(",") if args.only else profile["only"]
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        parser.error(f"unknown experiment(s) {unknown}; choose from {', '.join(BY_NAME)}")
+    seeds = args.seeds if args.seeds is not None else profile["seeds"]
+    steps = args.steps or profile["steps"]
+    out = Path(args.out or ROOT / "runs" / f"reproduce_{profile_name}").resolve()
+    command = "python -m benchmarks.reproduce " + " ".join(argv if argv is not None else sys.argv[1:])
+    duration = None
+    if not args.report_only:
+        jobs = [(BY_NAME[n], s) for s in seeds for n in names]  # seed-major: every experiment gets seed 0 first
+        print(f"{len(jobs)} runs ({len(names)} experiments × seeds {seeds}), {steps:,} env steps each, {args.jobs} in parallel -> {out}", flush=True)
+        start = time.time()
+        failures = []
+
+        def work(job: tuple[Experiment, int]) -> None:
+            exp, seed = job
+            t0 = time.time()
+            try:
+                run_dir = run_one(exp, seed, steps, out, args.force)
+                b = json.loads((run_dir / "final_evaluation.json").read_text())["b_autonomous"]
+                print(f"[{(time.time() - start) / 60:6.1f} min] {exp.name:12s} seed {seed}: (b) {b['mean_return']:7.1f}, "
+                      f"full-length {100 * b['full_length']:3.0f} %  ({(time.time() - t0) / 60:.1f} min)", flush=True)
+            except Exception as e:  # keep the other runs going; report at the end
+                failures.append(f"{exp.name} seed {seed}: {e}")
+                print(f"FAILED {exp.name} seed {seed}: {e}", flush=True)
+
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            list(pool.map(work, jobs))
+        duration = (time.time() - start) / 60
+        print(f"all runs finished in {duration:.1f} min", flush=True)
+        if failures:
+            print("failed runs:\n  " + "\n  ".join(failures), file=sys.stderr)
+    text = write_report(out, Path(args.report), command, duration)
+    print(f"report written to {args.report}\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
