@@ -118,7 +118,7 @@ PAPER_CONTROLLERS = {"main": "446 (SNN 256-128)", "mlp_hist": "447 (ANN 64-64 wi
 
 
 # ---------------------------------------------------------------------------------------- running
-def derive_config(exp: Experiment, steps: int, run_dir: Path) -> dict[str, Any]:
+def derive_config(exp: Experiment, steps: int, run_dir: Path, eval_freq: int = CURVE_EVAL_FREQ) -> dict[str, Any]:
     """The experiment's zoo entry with its overrides, the step budget and the curve callback."""
     with open(ROOT / "zoo_configs" / f"{exp.algo}.yml") as f:
         entry = dict(yaml.safe_load(f)[ENV_ID])
@@ -135,12 +135,12 @@ def derive_config(exp: Experiment, steps: int, run_dir: Path) -> dict[str, Any]:
         kwargs["eval_freq"] = None
         entry["slope_schedule_kwargs"] = kwargs
     callbacks = [c for c in (entry.get("callback") or []) if "FinalEvaluationCallback" not in str(c)]
-    callbacks.append({"sb3_spiking.evaluation.LearningCurveCallback": dict(eval_freq=CURVE_EVAL_FREQ, path=str(run_dir / "curve.csv"))})
+    callbacks.append({"sb3_spiking.evaluation.LearningCurveCallback": dict(eval_freq=eval_freq, path=str(run_dir / "curve.csv"))})
     entry["callback"] = callbacks
     return entry
 
 
-def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = False) -> Path:
+def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = False, eval_freq: int = CURVE_EVAL_FREQ) -> Path:
     """Train and evaluate one (experiment, seed); returns the run folder. Skips finished runs."""
     run_dir = out / exp.name / f"seed{seed}"
     done = run_dir / "final_evaluation.json"
@@ -152,7 +152,7 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
     for stale in ("curve.csv", "final_evaluation.json"):
         (run_dir / stale).unlink(missing_ok=True)
     config = run_dir / "config.yml"
-    config.write_text(yaml.safe_dump({ENV_ID: derive_config(exp, steps, run_dir)}, sort_keys=False))
+    config.write_text(yaml.safe_dump({ENV_ID: derive_config(exp, steps, run_dir, eval_freq)}, sort_keys=False))
     logs = run_dir / "logs"
     cmd = [sys.executable, "-m", "sb3_spiking.zoo", "train", "--algo", exp.algo, "--env", ENV_ID, "--conf-file", str(config),
            "--seed", str(seed), "-f", str(logs), "--eval-freq", "-1", "--num-threads", "1", "--log-interval", "-1"]
@@ -395,6 +395,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", help="comma-separated experiment names: " + ",".join(BY_NAME))
     parser.add_argument("--seeds", type=int, nargs="+")
     parser.add_argument("--steps", type=int, help="env steps per run (overrides the profile)")
+    parser.add_argument("--eval-freq", type=int, default=CURVE_EVAL_FREQ, help="env steps between learning-curve evaluations")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one core each)")
     parser.add_argument("--out", help="run folder (default: runs/reproduce_<profile>)")
     parser.add_argument("--report", default=str(ROOT / "docs" / "results.md"))
@@ -422,7 +423,7 @@ def main(argv: list[str] | None = None) -> None:
             exp, seed = job
             t0 = time.time()
             try:
-                run_dir = run_one(exp, seed, steps, out, args.force)
+                run_dir = run_one(exp, seed, steps, out, args.force, args.eval_freq)
                 b = json.loads((run_dir / "final_evaluation.json").read_text())["b_autonomous"]
                 print(f"[{(time.time() - start) / 60:6.1f} min] {exp.name:12s} seed {seed}: (b) {b['mean_return']:7.1f}, "
                       f"full-length {100 * b['full_length']:3.0f} %  ({(time.time() - t0) / 60:.1f} min)", flush=True)

@@ -36,7 +36,7 @@ def _slopes(args: argparse.Namespace) -> None:
 def _efficiency(args: argparse.Namespace) -> None:
     from sb3_spiking.analysis.efficiency import drone_efficiency_table, format_table
 
-    reports = drone_efficiency_table(args.model, n_episodes=args.episodes, seed=args.seed)
+    reports = drone_efficiency_table(args.model, n_episodes=args.episodes, seed=args.seed, mlp=args.mlp, mlp_history=args.mlp_history)
     table = format_table(reports)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("efficiency", help="NeuroBench-style efficiency table on drone rollouts")
     p.add_argument("--model", help="trained GuidedTD3 zip (default: untrained SNN fed PD-guide flights)")
+    p.add_argument("--mlp", help="trained MLP actor zip (MlpSequencePolicy), no action history (default: untrained)")
+    p.add_argument("--mlp-history", help="trained MLP actor zip with a 32-step action history (default: untrained)")
     p.add_argument("--episodes", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/analysis")

@@ -195,8 +195,38 @@ def mlp_efficiency(mlp: nn.Module, inputs: np.ndarray, name: str = "MLP", reward
     )
 
 
+def trained_mlp_efficiency(path: str, name: str, n_episodes: int = 4, seed: int = 0) -> EfficiencyReport:
+    """Efficiency of a trained non-spiking actor (a GuidedTD3 zip with ``MlpSequencePolicy``).
+
+    The MLP flies ``n_episodes`` episodes itself (autonomously, paired initial states via
+    :func:`sb3_spiking.evaluation.fly`'s seeding), so its activation sparsity and reward come from
+    its own flights, as for the spiking actor.
+    """
+    from sb3_spiking import GuidedTD3
+    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
+    from sb3_spiking.evaluation import actor_history_of
+
+    model = GuidedTD3.load(path, device="cpu")
+    mu = getattr(model.actor, "mu", None)
+    if not isinstance(mu, nn.Sequential):
+        raise ValueError(f"{path} does not hold an MLP actor (MlpSequencePolicy); got {type(model.actor).__name__}")
+    env = DroneHoverVecEnv(n_episodes, actor_history=actor_history_of(model))
+    env.seed(seed)
+    obs, running = env.reset(), np.ones(n_episodes, bool)
+    inputs, returns = [], np.zeros(n_episodes)
+    while running.any():
+        inputs.append(obs["actor"][running])
+        action, _ = model.predict(obs, deterministic=True)
+        obs, rewards, dones, _ = env.step(action)
+        returns += np.where(running, rewards, 0.0)
+        running &= ~dones
+    data = f"trained MLP flying {n_episodes} episodes ({sum(len(x) for x in inputs)} steps)"
+    return mlp_efficiency(mu, np.concatenate(inputs), name=name, reward=float(returns.mean()), data=data)
+
+
 def drone_efficiency_table(
-    model: Any = None, n_episodes: int = 4, seed: int = 0, max_episode_steps: int = 500
+    model: Any = None, n_episodes: int = 4, seed: int = 0, max_episode_steps: int = 500,
+    mlp: str | None = None, mlp_history: str | None = None,
 ) -> list[EfficiencyReport]:
     """Spiking actor vs MLP actors (18-64-64-4 and 146-64-64-4 with a 32-step action history),
     all measured on the same real drone rollouts.
@@ -207,6 +237,10 @@ def drone_efficiency_table(
     :param n_episodes: rollouts to measure on.
     :param seed: seed of the first rollout (and of the untrained networks).
     :param max_episode_steps: truncation length of the rollouts.
+    :param mlp: trained MLP actor without action history (GuidedTD3 zip, ``MlpSequencePolicy``);
+        ``None``: an untrained 18-64-64-4 MLP on the SNN's observations (footprint and MACs exact,
+        sparsity and reward not meaningful).
+    :param mlp_history: the same for the MLP with a 32-step action history (146 inputs).
     """
     from sb3_spiking.analysis.rollouts import fly, load_actor
 
@@ -229,10 +263,16 @@ def drone_efficiency_table(
     # privileged layout: actor part (18), motor states (4), action history (32 x 4)
     history = np.concatenate([e.privileged_obs[:, 22 : 22 + 128] for e in episodes])
     mlp_data = f"untrained MLP, same {len(obs)} observations"
-    reports.append(mlp_efficiency(make_mlp(18, seed=seed), obs, name="MLP 64-64, no history (ours)", data=mlp_data))
-    reports.append(
-        mlp_efficiency(make_mlp(146, seed=seed), np.concatenate([obs, history], 1), name="MLP 64-64 + action history (ours)", data=mlp_data)
-    )
+    if mlp is not None:
+        reports.append(trained_mlp_efficiency(mlp, "MLP 64-64, no history (ours, trained)", n_episodes, seed))
+    else:
+        reports.append(mlp_efficiency(make_mlp(18, seed=seed), obs, name="MLP 64-64, no history (ours)", data=mlp_data))
+    if mlp_history is not None:
+        reports.append(trained_mlp_efficiency(mlp_history, "MLP 64-64 + action history (ours, trained)", n_episodes, seed))
+    else:
+        reports.append(
+            mlp_efficiency(make_mlp(146, seed=seed), np.concatenate([obs, history], 1), name="MLP 64-64 + action history (ours)", data=mlp_data)
+        )
     return reports
 
 
@@ -272,6 +312,7 @@ __all__ = [
     "drone_efficiency_table",
     "format_table",
     "make_mlp",
+    "trained_mlp_efficiency",
     "mlp_efficiency",
     "spiking_efficiency",
     "synaptic_ops",
