@@ -2,10 +2,14 @@
 
 A checkpoint is a folder ``step_<num_timesteps>`` holding ``model.zip`` (weights, optimiser state,
 slope buffer, step and update counters, training progress), ``replay_buffer.pkl`` and
-``state.json`` (the slope schedule's evaluation history and the run's total step budget). It is
-written under a temporary name and renamed when complete, so a process killed mid-write never
-leaves a half checkpoint behind. Everything else a run depends on is derived from what is saved:
-λ_BC from the update counter, the guide horizon and the reward curriculum from training progress.
+``state.json`` (the slope schedule's evaluation history, the run's total step budget, the
+sb3_spiking version and format, and the stage of progress-derived callbacks such as the reward
+curriculum, for inspection), plus ``vecnormalize.pkl`` when the env is normalised. It is written
+under a temporary name and renamed when complete, so a process killed mid-write never leaves a half
+checkpoint behind. Everything else a run depends on is derived from what is saved: λ_BC from the
+update counter, the guide horizon and the reward curriculum from training progress.
+
+Loading unpickles the model's ``data`` and the replay buffer: load only checkpoints you wrote.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+from sb3_spiking.save_compat import FORMAT_KEY, FORMAT_VERSION, VERSION_KEY, check_format, package_version
+
 STATE_FILE = "state.json"
 MODEL_FILE = "model.zip"
 BUFFER_FILE = "replay_buffer.pkl"
+VECNORMALIZE_FILE = "vecnormalize.pkl"
 
 
 class TrainingCheckpointCallback(BaseCallback):
@@ -33,7 +40,9 @@ class TrainingCheckpointCallback(BaseCallback):
     :param save_freq: environment steps (summed over envs) between checkpoints.
     :param keep_last: number of most recent checkpoints kept (older ones are deleted).
     :param save_replay_buffer: include the replay buffer (needed for an exact resume).
-    :param stateful_callbacks: extra callbacks with ``state_dict()`` to save, by name.
+    :param stateful_callbacks: extra callbacks to record, by name: ``state_dict()`` where they have
+        one (restore it with ``load_state_dict``), else their ``stage`` attribute (progress-derived,
+        e.g. :class:`~sb3_spiking.envs.curriculum.RewardCurriculumCallback`; recorded for inspection).
     """
 
     def __init__(
@@ -58,7 +67,8 @@ class TrainingCheckpointCallback(BaseCallback):
 
     def _init_callback(self) -> None:
         self.save_path.mkdir(parents=True, exist_ok=True)
-        self._next_save = self.num_timesteps + self.save_freq
+        # the model's counter: a resumed run starts past 0 (the callback's own counter is still 0 here)
+        self._next_save = self.model.num_timesteps + self.save_freq
 
     def _on_step(self) -> bool:
         return True
@@ -80,11 +90,16 @@ class TrainingCheckpointCallback(BaseCallback):
         model.save(tmp / MODEL_FILE)
         if self.save_replay_buffer and model.replay_buffer is not None:
             model.save_replay_buffer(tmp / BUFFER_FILE)
-        callbacks = {name: cb.state_dict() for name, cb in self.stateful_callbacks.items()}
+        vec_normalize = model.get_vec_normalize_env()
+        if vec_normalize is not None:
+            vec_normalize.save(str(tmp / VECNORMALIZE_FILE))
+        callbacks = {name: callback_state(cb) for name, cb in self.stateful_callbacks.items()}
         slope_callback = getattr(model, "slope_callback", None)
         if slope_callback is not None:
             callbacks["slope_callback"] = slope_callback.state_dict()
         state = {
+            VERSION_KEY: package_version(),
+            FORMAT_KEY: FORMAT_VERSION,
             "num_timesteps": model.num_timesteps,
             "total_timesteps": model._total_timesteps,
             "n_updates": model._n_updates,
@@ -100,12 +115,39 @@ class TrainingCheckpointCallback(BaseCallback):
         return final
 
 
+def callback_state(callback: Any) -> dict[str, Any]:
+    """What a checkpoint records of a callback: its ``state_dict()``, else its ``stage`` (or nothing)."""
+    if hasattr(callback, "state_dict"):
+        return callback.state_dict()
+    if hasattr(callback, "stage"):
+        return {"stage": callback.stage}
+    return {}
+
+
 def list_checkpoints(save_path: str | os.PathLike) -> list[Path]:
     """Complete checkpoint folders under ``save_path``, oldest first."""
     root = Path(save_path)
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_") and (p / STATE_FILE).exists())
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """``path`` itself if it is a checkpoint folder, else the latest complete one under it."""
+    folder = Path(path)
+    if (folder / STATE_FILE).exists():
+        return folder
+    found = list_checkpoints(folder)
+    if not found:
+        raise FileNotFoundError(f"no complete checkpoint in {folder}")
+    return found[-1]
+
+
+def read_state(folder: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's ``state.json``, after checking that this version can read the checkpoint."""
+    state = json.loads((Path(folder) / STATE_FILE).read_text())
+    check_format(state.get(VERSION_KEY), state.get(FORMAT_KEY), f"checkpoint {folder}")
+    return state
 
 
 def load_checkpoint(path: str | os.PathLike, env: Any = None, algorithm: type | None = None, **load_kwargs: Any):
@@ -117,21 +159,20 @@ def load_checkpoint(path: str | os.PathLike, env: Any = None, algorithm: type | 
     :param load_kwargs: passed to ``algorithm.load`` (e.g. ``guide=...``: guides are not saved).
     :return: ``(model, remaining_timesteps, state)``; continue with
         ``model.learn(remaining_timesteps, reset_num_timesteps=False)``. Saved callback states are in
-        ``state["callbacks"]``; GuidedTD3's own slope schedule is restored automatically.
+        ``state["callbacks"]``; GuidedTD3's own slope schedule is restored automatically;
+        ``state["folder"]`` is the checkpoint loaded (its ``vecnormalize.pkl``, if any, is not
+        applied: wrap ``env`` with ``VecNormalize.load`` first).
+    :raises sb3_spiking.save_compat.IncompatibleModelError: written in a format this version cannot read.
     """
     if algorithm is None:
         from sb3_spiking.guided_td3 import GuidedTD3 as algorithm  # noqa: N813
-    folder = Path(path)
-    if not (folder / STATE_FILE).exists():
-        found = list_checkpoints(folder)
-        if not found:
-            raise FileNotFoundError(f"no complete checkpoint in {folder}")
-        folder = found[-1]
-    state = json.loads((folder / STATE_FILE).read_text())
+    folder = resolve_checkpoint(path)
+    state = read_state(folder)  # refuses an unreadable format before anything is unpickled
     model = algorithm.load(folder / MODEL_FILE, env=env, **load_kwargs)
     if (folder / BUFFER_FILE).exists():
         model.load_replay_buffer(folder / BUFFER_FILE)
     if "slope_callback" in state["callbacks"]:
         model._resume_slope_state = state["callbacks"]["slope_callback"]
     remaining = int(state["total_timesteps"]) - int(model.num_timesteps)
+    state["folder"] = str(folder)
     return model, remaining, state

@@ -22,6 +22,7 @@ from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SpikingActor, Spi
 from sb3_spiking.guides import GuideSpec, resolve_guide
 from sb3_spiking.neurons import check_slope
 from sb3_spiking.obs_keys import privileged_part
+from sb3_spiking.save_compat import VersionedSaveMixin  # version records on save/load (docs/reliability.md)
 from sb3_spiking.schedules import make_schedule
 
 SelfGuidedTD3 = TypeVar("SelfGuidedTD3", bound="GuidedTD3")
@@ -29,7 +30,7 @@ SelfGuidedTD3 = TypeVar("SelfGuidedTD3", bound="GuidedTD3")
 BC_TARGETS = ("guide", "executed")
 
 
-class GuidedTD3(TD3):
+class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     """TD3 for a stateful spiking actor trained on sequences, optionally guided by a privileged policy.
 
     **Collection.** In every episode the guide flies the first ``H`` steps while the spiking actor

@@ -3,8 +3,10 @@
 Registers the sb3_spiking algorithms with rl-zoo, then runs rl-zoo's own command with all its flags:
 
 =================  ==========================================================================
-train              ``rl_zoo3.train`` (also ``-optimize``, ``--trial-id``); extra flag
-                   ``--search-space JSON|YAML|FILE`` narrows the optuna search space
+train              ``rl_zoo3.train`` (also ``-optimize``, ``--trial-id``); extra flags
+                   (:data:`TRAIN_OPTIONS_HELP`): ``--search-space``, ``--checkpoint-freq``,
+                   ``--checkpoint-keep``, ``--resume``, ``--heartbeat-interval``,
+                   ``--heartbeat-grace``, ``--trial-retries``
 enjoy              ``rl_zoo3.enjoy``
 record_video       ``rl_zoo3.record_video`` (run as ``__main__``, as rl-zoo requires)
 record_training    ``rl_zoo3.record_training`` (its ``record_video`` sub-processes use this CLI)
@@ -15,7 +17,8 @@ plot_train / plot  ``rl_zoo3.plots.plot_train`` (training-episode curves from mo
 all_plots          ``rl_zoo3.plots.all_plots`` (evaluation curves; needs seaborn)
 plot_from_file     ``rl_zoo3.plots.plot_from_file``
 study              summary of an optuna study (trials per state, best trial, workers);
-                   ``--create`` makes an empty study (do it once before starting many workers)
+                   ``--create`` makes an empty study (do it once before starting many workers);
+                   ``--fail-stale`` fails (and re-queues) trials of workers that died
 =================  ==========================================================================
 
 For our algorithms ``train`` defaults ``--conf-file`` to ``zoo_configs/<algo>.yml`` (looked up in
@@ -47,6 +50,22 @@ RUNPY_COMMANDS = {
 PLOT_COMMANDS = {"plot_train": "plot_train", "plot": "plot_train", "all_plots": "all_plots", "plot_from_file": "plot_from_file"}
 COMMANDS = ("train", "enjoy", *RUNPY_COMMANDS, *PLOT_COMMANDS, "study")
 CONFIG_DIR = "zoo_configs"
+TRAIN_OPTIONS_HELP = """\
+sb3_spiking options of `train` (before rl-zoo's own options, listed below):
+  --search-space JSON|YAML|FILE  narrow the optuna search space (-optimize)
+  --checkpoint-freq N      every N env steps write a full checkpoint (model, replay buffer, slope
+                           schedule, callback states, step budget) to <run folder>/checkpoints/
+                           (default 0: none)
+  --checkpoint-keep K      keep the K most recent checkpoints (default 2)
+  --resume auto|PATH       continue from a checkpoint, in its run folder, at its step with its
+                           total step budget. auto: the latest checkpoint of the most recent run
+                           folder that has one (a new run when there is none or that run finished);
+                           PATH: a checkpoints/step_* folder, its parent, or a run folder
+  --heartbeat-interval S   -optimize: heartbeat of running trials every S seconds (default 60,
+                           0: off); trials of dead workers are failed by the other workers
+  --heartbeat-grace S      seconds without a heartbeat before a trial is failed (default 3 x interval)
+  --trial-retries N        re-queue a trial failed that way N times, same parameters (default 1)
+"""
 
 
 def _usage() -> str:
@@ -54,6 +73,7 @@ def _usage() -> str:
         f"usage: {PROG} {{{','.join(COMMANDS)}}} [rl-zoo flags]\n"
         f"  algorithms added to rl-zoo: {', '.join(ALGO_NAMES)}\n"
         f"  e.g. {PROG} train --algo guided_td3 --env Pendulum-v1 -f logs/\n"
+        f"       {PROG} train --algo guided_td3 --env Pendulum-v1 -f logs/ --checkpoint-freq 5000 --resume auto\n"
         f"       {PROG} enjoy --algo guided_td3 --env Pendulum-v1 -f logs/ --no-render\n"
         f"  '{PROG} COMMAND -h' shows the command's own flags"
     )
@@ -109,12 +129,46 @@ def load_search_space(text: str) -> dict[str, Any]:
     return space
 
 
+def _int_option(args: list[str], name: str, default: int | None) -> int | None:
+    value = _pop_option(args, (name,))
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ZooConfigError(f"{name} must be an integer, got {value!r}") from None
+
+
+def pop_reliability_options(args: list[str]):  # -> ReliabilityOptions
+    """Remove the checkpoint / resume / heartbeat flags from ``args`` and return them."""
+    from sb3_spiking.zoo.heartbeat import HeartbeatSettings
+    from sb3_spiking.zoo.manager import ReliabilityOptions
+
+    freq = _int_option(args, "--checkpoint-freq", 0)
+    keep = _int_option(args, "--checkpoint-keep", 2)
+    resume = _pop_option(args, ("--resume",))
+    try:
+        heartbeat = HeartbeatSettings(
+            interval=_int_option(args, "--heartbeat-interval", 60),  # type: ignore[arg-type]
+            grace=_int_option(args, "--heartbeat-grace", None),
+            retries=_int_option(args, "--trial-retries", 1),  # type: ignore[arg-type]
+        )
+    except ValueError as e:
+        raise ZooConfigError(str(e)) from e
+    return ReliabilityOptions(checkpoint_freq=freq, checkpoint_keep=keep, resume=resume, heartbeat=heartbeat)  # type: ignore[arg-type]
+
+
 def _train(args: list[str]) -> None:
+    import functools
+
     import rl_zoo3.train
 
     from sb3_spiking.zoo.manager import ZooExperimentManager
     from sb3_spiking.zoo.sampler import set_search_space
 
+    if {"-h", "--help"} & set(args):
+        print(TRAIN_OPTIONS_HELP)
+    options = pop_reliability_options(args)
     space = _pop_option(args, ("--search-space",))
     if space is not None:
         try:
@@ -127,7 +181,7 @@ def _train(args: list[str]) -> None:
         if config is None:
             raise ZooConfigError(f"no config for --algo {algo}: pass -conf FILE (looked for {CONFIG_DIR}/{algo}.yml)")
         args += ["--conf-file", config]
-    rl_zoo3.train.ExperimentManager = ZooExperimentManager  # type: ignore[misc]
+    rl_zoo3.train.ExperimentManager = functools.partial(ZooExperimentManager, options=options)  # type: ignore[misc]
     sys.argv = [f"{PROG} train", *args]
     rl_zoo3.train.train()
 
@@ -218,12 +272,29 @@ def _study(args: list[str]) -> None:
     parser.add_argument("--env", default="DroneHover-v0")
     parser.add_argument("-f", "--log-folder", default="logs")
     parser.add_argument("--create", action="store_true", help="create the study (maximize) if missing, then summarise")
+    parser.add_argument("--fail-stale", action="store_true",
+                        help="fail the RUNNING trials without a heartbeat for --heartbeat-grace seconds (workers that died) "
+                             "and re-queue them --trial-retries times; what running workers do before each trial")  # fmt: skip
+    parser.add_argument("--heartbeat-grace", type=int, default=180, help="seconds (default 180)")
+    parser.add_argument("--trial-retries", type=int, default=1, help="default 1")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     ns = parser.parse_args(args)
     storage = ns.storage or default_storage(ns.log_folder, ns.algo, ns.env)
     name = ns.study_name or default_study_name(ns.algo, ns.env)
     if ns.create:
         optuna.create_study(storage=open_storage(storage), study_name=name, direction="maximize", load_if_exists=True)
+    if ns.fail_stale:
+        from sb3_spiking.zoo.heartbeat import HeartbeatSettings, fail_stale_trials
+
+        try:
+            # the interval only switches the heartbeat machinery on here; no trial runs in this process
+            settings = HeartbeatSettings(interval=1, grace=ns.heartbeat_grace, retries=ns.trial_retries)
+            study = optuna.load_study(storage=open_storage(storage, settings), study_name=name)
+        except ValueError as e:
+            raise ZooConfigError(str(e)) from e
+        except KeyError as e:
+            raise ZooConfigError(f"no study {name!r} in {mask_password(storage)} ({e})") from e
+        print(f"failed stale trials: {fail_stale_trials(study)}")
     try:
         summary = study_summary(storage, name)
     except KeyError as e:  # optuna: "Record does not exist."
