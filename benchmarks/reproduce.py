@@ -70,12 +70,17 @@ INTERVAL = dict(slope_schedule="interval", slope=1.0, slope_max=100.0, slope_int
 
 EXPERIMENTS: list[Experiment] = [
     # 1. sequence training with the curriculum (paper Fig. 4 / Table 1)
-    Experiment("main", "GuidedTD3 (TD3BC+JSRL), adaptive", "guided_td3", {}, ("sequence", "ablation", "slope_rl", "controllers")),
+    Experiment("main", "GuidedTD3, default config (relabelled BC + JSRL, H 200→0), adaptive", "guided_td3", {},
+               ("sequence", "ablation", "slope_rl", "controllers")),
+    Experiment("paper", "GuidedTD3, paper's settings (TD3BC+JSRL: α 2, λ_BC 0.2, H 400→50)", "guided_td3",
+               dict(alpha=2.0, bc_coef=0.2, guide_horizon_start=400, guide_horizon_end=50, critic_fraction=1.0,
+                    gradient_steps=10, policy_delay=2), ("sequence",)),
+    Experiment("td3bc_small", "GuidedTD3 + Q term (α 0.2)", "guided_td3", dict(alpha=0.2), ("sequence",)),
     Experiment("td3", "TD3 from scratch", "seq_td3", {}, ("sequence", "ablation")),
     Experiment("bc", "BC on guide data", "guide_bc", {}, ("sequence", "slope_bc")),
     Experiment("td3bc", "TD3BC on guide data", "guide_td3bc", {}, ("sequence",)),
     # 2. ablation BC term x jump-start (paper Table 4); (yes, yes) = main, (no, no) = td3
-    Experiment("no_bc", "jump-start, no BC term", "guided_td3", dict(bc_coef=0.0), ("ablation",)),
+    Experiment("no_bc", "jump-start, no BC term (Q term α 2 instead)", "guided_td3", dict(bc_coef=0.0, alpha=2.0), ("ablation",)),
     Experiment("no_js", "BC term, no jump-start", "guided_td3", dict(guide_horizon_start=0, guide_horizon_end=0), ("ablation",)),
     # 3. slope study, online RL (adaptive = main) and BC (adaptive = bc)
     Experiment("rl_k2", "k = 2", "guided_td3", _fixed(2.0), ("slope_rl",)),
@@ -95,12 +100,13 @@ BY_NAME = {e.name: e for e in EXPERIMENTS}
 #: run sets: (experiments, seeds, env steps per run)
 PROFILES = {
     "quick": dict(only=[e.name for e in EXPERIMENTS], seeds=[0], steps=60_000),
-    "full": dict(only=[e.name for e in EXPERIMENTS], seeds=[0, 1, 2], steps=1_200_000),
+    "full": dict(only=[e.name for e in EXPERIMENTS], seeds=[0, 1, 2], steps=600_000),
 }
 
 # Paper numbers (docs: ../shared/reference/paper.md §8) shown beside ours.
 PAPER_SEQUENCE = {
-    "main": "≈ 400, episodes 450–500 steps",
+    "main": "≈ 400, episodes 450–500 steps (TD3BC+JSRL)",
+    "paper": "≈ 400, episodes 450–500 steps",
     "td3": "≈ +10, ~40-step episodes",
     "bc": "−150 … −200",
     "td3bc": "−150 … −200",
@@ -279,7 +285,7 @@ def write_report(out: Path, report: Path, command: str, duration_min: float | No
     sections = [
         ("sequence", "1. Sequence training with the curriculum (paper Fig. 4 / Table 1)"),
         ("ablation", "2. Ablation: BC term × jump-start (paper Table 4)"),
-        ("slope_rl", "3a. Surrogate slope, online RL (GuidedTD3)"),
+        ("slope_rl", "3a. Surrogate slope, GuidedTD3 default config (online, relabelled BC)"),
         ("slope_bc", "3b. Surrogate slope, BC on guide data"),
         ("controllers", "4. Controllers side by side (same 100 initial states)"),
     ]
@@ -391,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="1 seed, 60 k steps per experiment (<= 20 min on 2 cores)")
-    mode.add_argument("--full", action="store_true", help="3 seeds, 1.2 M steps per experiment")
+    mode.add_argument("--full", action="store_true", help="3 seeds, 600 k steps per experiment")
     parser.add_argument("--only", help="comma-separated experiment names: " + ",".join(BY_NAME))
     parser.add_argument("--seeds", type=int, nargs="+")
     parser.add_argument("--steps", type=int, help="env steps per run (overrides the profile)")
