@@ -140,7 +140,8 @@ def derive_config(exp: Experiment, steps: int, run_dir: Path, eval_freq: int = C
             kwargs.pop(key, None)
         kwargs["eval_freq"] = None
         entry["slope_schedule_kwargs"] = kwargs
-    callbacks = [c for c in (entry.get("callback") or []) if "FinalEvaluationCallback" not in str(c)]
+    # the driver evaluates every run itself: drop the config's own curve / final evaluation callbacks
+    callbacks = [c for c in (entry.get("callback") or []) if "LearningCurveCallback" not in str(c) and "FinalEvaluationCallback" not in str(c)]
     callbacks.append({"sb3_spiking.evaluation.LearningCurveCallback": dict(eval_freq=eval_freq, path=str(run_dir / "curve.csv"))})
     entry["callback"] = callbacks
     return entry
@@ -336,7 +337,22 @@ def write_report(out: Path, report: Path, command: str, duration_min: float | No
                      f"`{r.exp.algo}` + `{json.dumps(r.exp.overrides) if r.exp.overrides else '{}'}` |")
     text = "\n".join(lines) + "\n"
     report.write_text(text)
+    _archive_runs(out, plots / "runs")
     return text
+
+
+def _archive_runs(out: Path, dest: Path) -> None:
+    """Copy each run's small records (config, command, curve, final evaluation) next to the report."""
+    import shutil
+
+    for run_dir in out.glob("*/seed*"):
+        if not (run_dir / "final_evaluation.json").exists():
+            continue
+        target = dest / run_dir.parent.name / run_dir.name
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("config.yml", "command.txt", "curve.csv", "final_evaluation.json", "run.json"):
+            if (run_dir / name).exists():
+                shutil.copy2(run_dir / name, target / name)
 
 
 def _budget(r: Runs) -> str:
@@ -403,8 +419,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, help="env steps per run (overrides the profile)")
     parser.add_argument("--eval-freq", type=int, default=CURVE_EVAL_FREQ, help="env steps between learning-curve evaluations")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one core each)")
-    parser.add_argument("--out", help="run folder (default: runs/reproduce_<profile>)")
-    parser.add_argument("--report", default=str(ROOT / "docs" / "results.md"))
+    parser.add_argument("--out", help="run folder (default: runs/reproduce_quick for --quick, else runs/reproduce)")
+    parser.add_argument("--report", help="markdown report (default: <out>/results.md for --quick, else docs/results.md; "
+                        "pictures go to results/reproduce/ beside it)")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from finished runs")
     parser.add_argument("--force", action="store_true", help="retrain finished runs")
     args = parser.parse_args(argv)
@@ -416,7 +433,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unknown experiment(s) {unknown}; choose from {', '.join(BY_NAME)}")
     seeds = args.seeds if args.seeds is not None else profile["seeds"]
     steps = args.steps or profile["steps"]
-    out = Path(args.out or ROOT / "runs" / f"reproduce_{profile_name}").resolve()
+    out = Path(args.out or ROOT / "runs" / ("reproduce_quick" if args.quick else "reproduce")).resolve()
     command = "python -m benchmarks.reproduce " + " ".join(argv if argv is not None else sys.argv[1:])
     duration = None
     if not args.report_only:
@@ -443,8 +460,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"all runs finished in {duration:.1f} min", flush=True)
         if failures:
             print("failed runs:\n  " + "\n  ".join(failures), file=sys.stderr)
-    text = write_report(out, Path(args.report), command, duration)
-    print(f"report written to {args.report}\n")
+    report = Path(args.report) if args.report else (out / "results.md" if args.quick else ROOT / "docs" / "results.md")
+    text = write_report(out, report, command, duration)
+    print(f"report written to {report}\n")
     print(text)
 
 

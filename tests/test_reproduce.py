@@ -11,7 +11,9 @@ def test_derived_configs_are_valid_overrides(tmp_path):
     for exp in reproduce.EXPERIMENTS:
         cfg = reproduce.derive_config(exp, 1234, tmp_path)
         assert cfg["n_timesteps"] == 1234
-        assert any("LearningCurveCallback" in str(c) for c in cfg["callback"])
+        curve = [c for c in cfg["callback"] if "LearningCurveCallback" in str(c)]
+        assert len(curve) == 1 and "path" in str(curve[0])  # exactly one evaluation stream
+        assert not any("FinalEvaluationCallback" in str(c) for c in cfg["callback"])
         for key, value in exp.overrides.items():
             assert cfg.get(key) == value  # None = removed
         if cfg.get("slope_schedule") == "adaptive":  # fed by the curve's evaluations, no second stream
