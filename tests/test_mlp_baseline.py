@@ -55,3 +55,17 @@ def test_mlp_baseline_refuses_a_slope_schedule():
     env = DroneHoverVecEnv(2)
     with pytest.raises(ValueError, match="needs a spiking actor"):
         GuidedTD3("MlpSequencePolicy", env, guide=PDHoverGuide(), slope_schedule="adaptive")
+
+
+def test_efficiency_of_a_trained_mlp_actor(tmp_path):
+    from sb3_spiking.analysis.efficiency import footprint, trained_mlp_efficiency
+
+    env = DroneHoverVecEnv(2, actor_history=32)
+    model = GuidedTD3("MlpSequencePolicy", env, guide=PDHoverGuide(), seed=1,
+                      policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[32, 32])))
+    model.save(tmp_path / "mlp_hist")
+    report = trained_mlp_efficiency(str(tmp_path / "mlp_hist"), "MLP", n_episodes=2, seed=3)
+    # the paper's 146-64-64-4 MLP: 146*64 + 64*64 + 64*4 dense synaptic connections, 55 312 B of parameters
+    assert report.dense_synops == 146 * 64 + 64 * 64 + 64 * 4
+    assert report.footprint_bytes == footprint(model.actor.mu) == 55_312
+    assert 0.0 <= report.activation_sparsity <= 1.0 and report.reward is not None
