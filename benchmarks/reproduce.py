@@ -314,33 +314,50 @@ def write_report(outs: Sequence[Path], report: Path, command: str, duration_min:
                 lines.append(f"| {r.exp.label} | {_ms(r.final('b_autonomous'))} | {_ms(100 * r.final('b_autonomous', 'full_length'), '{:.0f}')} % | "
                              f"{_ms(r.final('a_guide_warmup'))} | {_ms(r.final('b_autonomous', 'mean_length'), '{:.0f}')} | {_budget(r)} | {PAPER_SEQUENCE.get(n, '')} |")
         elif group == "ablation":
-            lines += ["| BC term | jump-start | final (b) | final (a) | env steps to 100 (b) | paper final | paper steps to 100 |", "|---|---|---|---|---|---|---|"]
+            lines += ["| BC term | jump-start | final (b) | final (a) | env steps to 100 (b) | budget | paper final | paper steps to 100 |", "|---|---|---|---|---|---|---|---|"]
             for n in members:
                 r, (bc, js, pf, ps) = runs[n], PAPER_ABLATION[n]
                 reach = [first_reach(c, 100.0) for c in r.curves]
-                lines.append(f"| {bc} | {js} | {_ms(r.final('b_autonomous'))} | {_ms(r.final('a_guide_warmup'))} | {_reach(reach, len(reach))} | {pf} | {ps} |")
+                lines.append(f"| {bc} | {js} | {_ms(r.final('b_autonomous'))} | {_ms(r.final('a_guide_warmup'))} | {_reach(reach, len(reach))} | {_budget(r)} | {pf} | {ps} |")
             lines += ["", "Steps to 100 are read off the 20 k-step evaluation grid (the paper's 2 200 is finer than our grid)."]
         elif group in ("slope_rl", "slope_bc"):
             paper_col = "paper best / epochs to 100" if group == "slope_rl" else "paper best"
-            lines += [f"| schedule | best (b) during training | final (b) | env steps to 100 (b) | {paper_col} |", "|---|---|---|---|---|"]
+            lines += [f"| schedule | best (b) during training | final (b) | env steps to 100 (b) | budget | {paper_col} |", "|---|---|---|---|---|---|"]
             for n in members:
                 r = runs[n]
                 best = r.curve_stat(lambda c: float(c["mean_return"].max()) if len(c) else float("nan"))
                 reach = [first_reach(c, 100.0) for c in r.curves]
                 label = "adaptive" if n in ("main", "bc") else r.exp.label
                 paper = " / ".join(PAPER_SLOPE_RL[n]) if group == "slope_rl" and n in PAPER_SLOPE_RL else (PAPER_SLOPE_BC if group == "slope_bc" else "")
-                lines.append(f"| {label} | {_ms(best)} | {_ms(r.final('b_autonomous'))} | {_reach(reach, len(reach))} | {paper} |")
-            lines += ["", "The paper's slope study is non-sequential (reset SNN, stacked observations) and counts epochs, not steps."]
+                lines.append(f"| {label} | {_ms(best)} | {_ms(r.final('b_autonomous'))} | {_reach(reach, len(reach))} | {_budget(r)} | {paper} |")
+            lines += ["", "The paper's slope study is non-sequential (reset SNN, stacked observations) and counts epochs, not steps. "
+                      "Rows with different budgets are not comparable: compare within one budget."]
         elif group == "controllers":
-            lines += ["| controller | (b) autonomous | full-length (b) | (a) guide warm-up | start weights (b) | paper |", "|---|---|---|---|---|---|"]
+            lines += ["| controller | (b) autonomous | full-length (b) | (a) guide warm-up | start weights (b) | budget | paper |", "|---|---|---|---|---|---|---|"]
             for n in members:
                 r = runs[n]
                 lines.append(f"| {r.exp.label} | {_ms(r.final('b_autonomous'))} | {_ms(100 * r.final('b_autonomous', 'full_length'), '{:.0f}')} % | "
-                             f"{_ms(r.final('a_guide_warmup'))} | {_ms(r.final('b_autonomous@start'))} | {PAPER_CONTROLLERS.get(n, '')} |")
-            lines.append(f"| privileged PD guide | {guide:.1f} | 100 % | – | {guide_start:.1f} | – |")
+                             f"{_ms(r.final('a_guide_warmup'))} | {_ms(r.final('b_autonomous@start'))} | {_budget(r)} | {PAPER_CONTROLLERS.get(n, '')} |")
+            lines.append(f"| privileged PD guide | {guide:.1f} | 100 % | – | {guide_start:.1f} | – | – |")
         png = plots / f"{group}.png"
         _plot_curves({n: runs[n] for n in members}, png, guide, title)
         lines += ["", f"![{group}](results/reproduce/{group}.png)", ""]
+    if "main" in runs:
+        b = runs["main"].final("b_autonomous").mean()
+        lines += [
+            "## Where we do not reach the paper",
+            "",
+            f"* The default spiking controller reaches {100 * b / guide:.1f} % of the PD guide autonomously at the final weights, "
+            "not the 95 % we aimed for. Its commands jitter around the guide's (action penalty ≈ 3× the guide's, "
+            "position penalty ≈ 1.2×; [drone_recipe.md](drone_recipe.md)), and filtering them at deployment makes it crash.",
+            "* The paper's own settings (α 2, λ_BC 0.2, H from 400) learn far more slowly here than our relabelled-BC recipe; "
+            "its ≈ 400 is on reward weights it does not state — at the curriculum's start weights ours exceeds 400.",
+            "* Offline BC on guide data does better here than the paper's −150 … −200 when its slope is adaptive, and fails "
+            "with fixed or interval slopes at the quick budget; the paper finds BC slope-insensitive.",
+            "* An MLP with the 32-step action history, trained the same way, comes close to the guide; without the history it "
+            "drifts. The spiking actor without history sits in between — its state replaces part of the history, not all of it.",
+            "",
+        ]
     _plot_bars(runs, plots / "final_returns.png", guide)
     lines += ["## Final returns of every experiment", "", "![final returns](results/reproduce/final_returns.png)", "",
               "## Budgets and commands", "", "| experiment | seeds | env steps | train minutes per run | config |", "|---|---|---|---|---|"]

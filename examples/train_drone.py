@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--gradient-steps", type=int, default=10, help="per 50 vector steps")
     parser.add_argument("--lr-decay", action="store_true", help="learning rate falls linearly from 1e-3 to 0")
     parser.add_argument("--input-gain", type=float, nargs=2, default=None, metavar=("POS", "VEL"), help="EXPERIMENT: scale fc1 columns of position / velocity")
+    parser.add_argument("--batch-size", type=int, default=64, help="windows per gradient step")
     parser.add_argument("--policy-delay", type=int, default=1, help="gradient steps per actor update (TD3: 2)")
     parser.add_argument("--guide-gains", type=float, nargs=3, default=None, metavar=("KATT", "KRATE", "TAU"),
                         help="PD guide attitude gain, rate gain, motor-lag target (default: the guide's defaults)")
@@ -67,7 +68,7 @@ def main() -> None:
     guide = PDHoverGuide(**gains)
     model = GuidedTD3(
         "SpikingPolicy", env, guide=guide, policy_delay=args.policy_delay,
-        learning_rate=(lambda progress: 1e-3 * progress) if args.lr_decay else 1e-3, buffer_size=2_000_000, learning_starts=5_000, batch_size=64, tau=0.01, gamma=0.99,
+        learning_rate=(lambda progress: 1e-3 * progress) if args.lr_decay else 1e-3, buffer_size=2_000_000, learning_starts=5_000, batch_size=args.batch_size, tau=0.01, gamma=0.99,
         train_freq=50, gradient_steps=args.gradient_steps, action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)),
         n_seq=100, n_warmup=50, stride=25, alpha=args.alpha, bc_coef=args.bc_coef, bc_decay=0.99, bc_target="guide", critic_fraction=args.critic_fraction,
         guide_horizon_start=args.guide_horizon_start, guide_horizon_end=args.guide_horizon_end, guide_horizon_fraction=0.8,
