@@ -193,7 +193,16 @@ def make_drone_vec_env(
     venv.seed(seed)
     if monitor_dir is not None:
         os.makedirs(monitor_dir, exist_ok=True)
-        venv = VecMonitor(venv, filename=os.path.join(monitor_dir, str(start_index)), **(monitor_kwargs or {}))
+        kwargs = dict(monitor_kwargs or {})
+        name = str(start_index)
+        if not kwargs.pop("override_existing", True):
+            # VecMonitor always starts a new file: keep the earlier episodes (e.g. a resumed run)
+            # by writing the continuation next to them, where rl-zoo's *monitor.csv glob finds it
+            stamp = 1
+            while os.path.exists(os.path.join(monitor_dir, f"{name}.continued{stamp}.monitor.csv")):
+                stamp += 1
+            name = f"{name}.continued{stamp}"
+        venv = VecMonitor(venv, filename=os.path.join(monitor_dir, name), **kwargs)
     return venv
 
 

@@ -216,7 +216,19 @@ class ZooExperimentManager(ExperimentManager):
     def create_envs(self, n_envs: int, eval_env: bool = False, no_log: bool = False):  # type: ignore[no-untyped-def]
         if self.resume_from is not None and not (eval_env or no_log):
             self.monitor_kwargs = {**self.monitor_kwargs, "override_existing": False}  # append episodes
-        return super().create_envs(n_envs, eval_env=eval_env, no_log=no_log)
+        # rl-zoo calls SB3's make_vec_env by its module-level name: swap in the drop-in that builds
+        # one batched DroneHoverVecEnv for drone ids (one C++ call per step for all envs) and
+        # delegates every other env unchanged, for the duration of this call only
+        import rl_zoo3.exp_manager as zoo_exp_manager
+
+        from sb3_spiking.envs.drone_vec_env import make_drone_vec_env
+
+        original = zoo_exp_manager.make_vec_env
+        zoo_exp_manager.make_vec_env = make_drone_vec_env
+        try:
+            return super().create_envs(n_envs, eval_env=eval_env, no_log=no_log)
+        finally:
+            zoo_exp_manager.make_vec_env = original
 
     def _maybe_normalize(self, env: Any, eval_env: bool) -> Any:
         saved = self.resume_from / VECNORMALIZE_FILE if self.resume_from is not None else None
