@@ -5,8 +5,11 @@ Batch of 256 windows × 100 steps, 18 → LIF(256) → LIF(128) → 4 (tanh read
 first checks that their gradients agree, then times both, interleaved, and prints medians and the
 ratio. "ours + burn-in" runs the 50 warm-up steps without a graph (what GuidedTD3 does by default),
 which changes the gradient (truncated at the warm-up), so it is timed but not gradient-checked.
+"GEMMs only" times just the matrix products of the full-graph update (forward, weight and input
+gradients of the three layers, on all time × batch rows): work that both implementations must do,
+so ``snnTorch / GEMMs`` bounds the speed-up any full-graph implementation could reach.
 
-    python -m benchmarks.bench_actor_update [--batch 256] [--repeats 7] [--threads 1]
+    python -m benchmarks.bench_actor_update [--batch 256] [--repeats 7] [--threads 1] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -41,9 +45,13 @@ class SnnTorchActor(nn.Module):
         )
         self.fcs.load_state_dict(ours.fcs.state_dict())
         self.readout.load_state_dict(ours.readout.state_dict())
+        self.to(ours.readout.weight.device)
+
+    def initial_state(self, batch: int, device: th.device | str) -> list[th.Tensor]:
+        return [th.zeros(batch, f.out_features, device=device) for f in self.fcs]
 
     def forward(self, x: th.Tensor) -> th.Tensor:  # x: (T, B, D)
-        mems = [th.zeros(x.shape[1], f.out_features) for f in self.fcs]
+        mems = self.initial_state(x.shape[1], x.device)
         outs = []
         for xt in x.unbind(0):
             h = xt
@@ -53,24 +61,50 @@ class SnnTorchActor(nn.Module):
         return th.stack(outs)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--seq", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    th.set_num_threads(args.threads)
-    th.manual_seed(0)
-    ours = SpikingMLP(18, 4, (256, 128), slope=2.0)
+def synchronizer(device: th.device) -> Callable[[], None]:
+    """A function that waits for the device's queued work (a no-op on CPU)."""
+    if device.type == "cuda":
+        return lambda: th.cuda.synchronize(device)
+    return lambda: None
+
+
+def resolve_device(name: str) -> th.device:
+    device = th.device(name)
+    if device.type == "cuda" and not th.cuda.is_available():
+        raise SystemExit(f"--device {name}: CUDA is not available on this machine (torch {th.__version__})")
+    return device
+
+
+def time_interleaved(runs: dict[str, Callable[[], object]], repeats: int, device: th.device, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds per call of each function, the functions taking turns, device work included."""
+    sync = synchronizer(device)
+    for _ in range(warmup):
+        for fn in runs.values():
+            fn()
+    sync()
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            sync()
+            t = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - t)
+    return times
+
+
+def run(batch: int = 256, seq: int = 100, warmup: int = 50, repeats: int = 7, device: str | th.device = "cpu", seed: int = 0) -> dict:
+    """Gradient check, then interleaved timings. Returns ``{"max_rel_grad_diff": …, "rows": [...]}``."""
+    device = th.device(device)
+    th.manual_seed(seed)
+    ours = SpikingMLP(18, 4, (256, 128), slope=2.0).to(device)
     peer = SnnTorchActor(ours)
-    x = th.randn(args.seq, args.batch, 18) * 2
-    target = th.rand(args.seq - args.warmup, args.batch, 4) * 2 - 1
-    W = args.warmup
+    x = th.randn(seq, batch, 18, device=device) * 2
+    target = th.rand(seq - warmup, batch, 4, device=device) * 2 - 1
+    W = warmup
 
     def loss_ours(burn: bool) -> th.Tensor:
-        state = ours.initial_state(args.batch)
+        state = ours.initial_state(batch)
         if burn:
             with th.no_grad():
                 _, state = ours(x[:W], state)
@@ -90,8 +124,8 @@ def main() -> None:
              (ours.readout.weight, peer.readout.weight), (ours.lifs[0].beta, peer.lifs[0].beta),
              (ours.lifs[1].threshold, peer.lifs[1].threshold)]
     max_rel = max(((a.grad - b.grad).abs().max() / b.grad.abs().max().clamp_min(1e-12)).item() for a, b in pairs)
-    print(f"gradient check vs snnTorch: max relative difference {max_rel:.2e} over fc1, fc2, readout, beta1, theta2")
-    assert max_rel < 1e-3, "gradients differ from snnTorch"
+    if max_rel >= 1e-3:
+        raise AssertionError(f"gradients differ from snnTorch (max relative difference {max_rel:.2e})")
 
     opt_o = th.optim.Adam(ours.parameters(), lr=1e-3)
     opt_p = th.optim.Adam(peer.parameters(), lr=1e-3)
@@ -101,22 +135,53 @@ def main() -> None:
         fn().backward()
         opt.step()
 
+    # the matrix products of the full-graph update, alone (same shapes as autograd's)
+    rows_ = seq * batch
+    a0, w1 = th.randn(rows_, 18, device=device), ours.fcs[0].weight.detach()
+    s1, w2 = (th.rand(rows_, 256, device=device) < 0.3).float(), ours.fcs[1].weight.detach()
+    s2, wr = (th.rand(rows_, 128, device=device) < 0.3).float(), ours.readout.weight.detach()
+    g1, g2, gr = th.randn(rows_, 256, device=device), th.randn(rows_, 128, device=device), th.randn(rows_, 4, device=device)
+    b1, b2, br = ours.fcs[0].bias.detach(), ours.fcs[1].bias.detach(), ours.readout.bias.detach()
+
+    def gemms():
+        th.addmm(b1, a0, w1.t()), th.addmm(b2, s1, w2.t()), th.addmm(br, s2, wr.t())  # forward
+        gr.t().mm(s2), g2.t().mm(s1), g1.t().mm(a0)  # weight gradients
+        gr.mm(wr), g2.mm(w2)  # input gradients (readout -> layer 2 spikes, fc2 -> layer 1 spikes)
+
     runs = {"snnTorch Leaky": lambda: step(opt_p, loss_peer), "ours (full graph)": lambda: step(opt_o, lambda: loss_ours(False)),
-            "ours + burn-in": lambda: step(opt_o, lambda: loss_ours(True))}
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for fn in runs.values():
-        fn()
-    for _ in range(args.repeats):
-        for name, fn in runs.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
-    base = np.median(times["snnTorch Leaky"])
-    print(f"batch {args.batch} x {args.seq} steps, warm-up {W}, torch threads {args.threads}")
-    print(f"{'actor update':20s} {'median ms':>10s} {'updates/s':>10s} {'vs snnTorch':>12s}")
+            "ours + burn-in": lambda: step(opt_o, lambda: loss_ours(True)), "GEMMs only (full graph)": gemms}
+    times = time_interleaved(runs, repeats, device)
+    base = float(np.median(times["snnTorch Leaky"]))
+    rows = []
     for name, ts in times.items():
-        m = np.median(ts)
-        print(f"{name:20s} {m * 1e3:10.1f} {1 / m:10.2f} {base / m:11.2f}x")
+        m = float(np.median(ts))
+        rows.append({"benchmark": "actor_update", "device": str(device), "row": name, "median_ms": m * 1e3,
+                     "updates_per_s": 1 / m, "vs_snntorch": base / m})
+    return {"max_rel_grad_diff": max_rel, "batch": batch, "seq": seq, "warmup": warmup, "repeats": repeats, "rows": rows}
+
+
+def print_result(result: dict) -> None:
+    print(f"gradient check vs snnTorch: max relative difference {result['max_rel_grad_diff']:.2e} "
+          "over fc1, fc2, readout, beta1, theta2")
+    print(f"batch {result['batch']} x {result['seq']} steps, warm-up {result['warmup']}, torch threads {th.get_num_threads()}, "
+          f"device {result['rows'][0]['device']}, {result['repeats']} repeats")
+    print(f"{'actor update':24s} {'median ms':>10s} {'updates/s':>10s} {'vs snnTorch':>12s}")
+    for r in result["rows"]:
+        print(f"{r['row']:24s} {r['median_ms']:10.1f} {r['updates_per_s']:10.2f} {r['vs_snntorch']:11.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--seq", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    args = parser.parse_args()
+    th.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    print_result(run(args.batch, args.seq, args.warmup, args.repeats, device))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ spiking actor 256-128, windows of n_seq=100 with n_warmup=50. The buffer holds r
 episodes (so about 1 window in 17 starts an episode and keeps its full graph). Both variants run
 in one process, interleaved, and the medians are compared.
 
-    python -m benchmarks.bench_burn_in [--batch-sizes 64 128 256] [--repeats 5]
+    python -m benchmarks.bench_burn_in [--batch-sizes 64 128 256] [--repeats 5] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer  # noqa: E402
 
 
-def make_model(burn_in: bool, batch_size: int, n_seq: int = 100, n_warmup: int = 50) -> GuidedTD3:
+def make_model(burn_in: bool, batch_size: int, n_seq: int = 100, n_warmup: int = 50, device: str | th.device = "cpu") -> GuidedTD3:
     from stable_baselines3.common.vec_env import DummyVecEnv
     import gymnasium as gym
 
@@ -42,7 +42,7 @@ def make_model(burn_in: bool, batch_size: int, n_seq: int = 100, n_warmup: int =
             return self.observation_space.sample(), 0.0, False, False, {}
 
     return GuidedTD3("SpikingPolicy", DummyVecEnv([Env]), buffer_size=50_000, batch_size=batch_size, burn_in=burn_in,
-                     n_seq=n_seq, n_warmup=n_warmup, stride=max(1, n_seq // 4), policy_delay=1, seed=0)
+                     n_seq=n_seq, n_warmup=n_warmup, stride=max(1, n_seq // 4), policy_delay=1, seed=0, device=device)
 
 
 def fill(buffer: SequenceReplayBuffer, n_steps: int, episode_length: int = 500) -> None:
@@ -54,10 +54,17 @@ def fill(buffer: SequenceReplayBuffer, n_steps: int, episode_length: int = 500) 
                    [{"TimeLimit.truncated": bool(done[0])}])
 
 
+def _sync(model: GuidedTD3) -> None:
+    if model.device.type == "cuda":
+        th.cuda.synchronize(model.device)
+
+
 def time_updates(model: GuidedTD3, n: int) -> float:
     model.train(gradient_steps=1, batch_size=model.batch_size)  # warm caches
+    _sync(model)
     t = time.perf_counter()
     model.train(gradient_steps=n, batch_size=model.batch_size)
+    _sync(model)
     return (time.perf_counter() - t) / n
 
 
@@ -66,12 +73,16 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128, 256])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--updates", type=int, default=3, help="gradient steps per timing")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     args = parser.parse_args()
     th.set_num_threads(1)
-    print(f"torch {th.__version__}, threads {th.get_num_threads()}; update = critic + actor (policy_delay=1)")
+    from benchmarks.bench_actor_update import resolve_device
+
+    device = resolve_device(args.device)
+    print(f"torch {th.__version__}, threads {th.get_num_threads()}, device {device}; update = critic + actor (policy_delay=1)")
     print(f"{'batch':>6} {'full graph ms':>14} {'burn-in ms':>11} {'speed-up':>9}")
     for batch in args.batch_sizes:
-        models = {b: make_model(b, batch) for b in (False, True)}
+        models = {b: make_model(b, batch, device=device) for b in (False, True)}
         for m in models.values():
             fill(m.replay_buffer, 20_000)
             m._current_progress_remaining = 1.0

@@ -66,9 +66,9 @@ class LIF(nn.Module):
 
     def step(self, current: th.Tensor, mem: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """One time step: input current ``(B, size)`` and membrane ``(B, size)`` -> (spikes, membrane)."""
-        # same arithmetic, in the same order, as LIFSequence.forward: step-by-step deployment and
+        # same kernels, in the same order, as LIFSequence.forward: step-by-step deployment and
         # sequence training see bitwise-equal membranes (a spike at the threshold cannot flip)
-        mem = th.addcmul(current, self.beta.clamp(0.0, 1.0), mem) - (mem > self.threshold) * self.threshold
+        mem = _lif_update(current, self.beta.clamp(0.0, 1.0), self.threshold, mem, (mem > self.threshold).to(mem.dtype))
         return spike(mem - self.threshold, self.slope), mem
 
     def forward(self, currents: th.Tensor, mem: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
@@ -81,12 +81,28 @@ class LIF(nn.Module):
         return LIFSequence.apply(currents, mem, self.beta, self.threshold, self.slope)
 
 
+def _lif_update(current: th.Tensor, beta_c: th.Tensor, theta: th.Tensor, mem: th.Tensor, prev_spikes: th.Tensor,
+                out: th.Tensor | None = None) -> th.Tensor:
+    """``U[t] = β·U[t-1] + I[t] − s[t-1]·θ`` as two kernels, no temporaries (written into ``out``).
+
+    ``s[t-1]·θ`` is exactly ``θ`` or ``0``, so subtracting it with ``addcmul_(…, value=-1)`` is
+    bitwise the same as subtracting the reset term.
+    """
+    return th.addcmul(current, beta_c, mem, out=out).addcmul_(prev_spikes, theta, value=-1.0)
+
+
 class LIFSequence(th.autograd.Function):
     """A whole LIF sequence as one autograd node (forward loop + hand-written backward loop).
 
     Same values and gradients as unrolling :meth:`LIF.step` under autograd (tested), but the time
-    loops touch only a few elementwise kernels per step and build no graph: the recurrence
-    ``dU[t] = g_s[t]·σ′(U[t] − θ) + β·dU[t+1]`` is all backward needs (the reset is detached).
+    loops run only a few elementwise kernels per step, allocate nothing and build no graph:
+
+    * forward, per step: ``U[t] = β·U[t-1] + I[t]`` and ``−= s[t-1]·θ`` (two kernels, written
+      straight into the saved membrane tensor) and ``s[t] = U[t] > θ`` (written straight into the
+      spike output as floats, which the next step's reset reuses);
+    * backward: the surrogate derivative for all steps at once (in place, vectorised), then one
+      fused kernel per step for ``dU[t] = g_s[t]·σ′(U[t] − θ) + β·dU[t+1]`` (the reset is detached),
+      then the β / θ gradients as two reductions over time × batch.
     """
 
     @staticmethod
@@ -94,37 +110,41 @@ class LIFSequence(th.autograd.Function):
         if currents.shape[0] == 0:
             raise ValueError("LIFSequence needs at least one time step")
         beta_c = beta.clamp(0.0, 1.0)
-        mems = th.empty_like(currents)
+        mems = th.empty_like(currents, memory_format=th.contiguous_format)
+        spikes = th.empty_like(mems)
+        prev = spikes0 = (mem0 > theta).to(currents.dtype)
         mem = mem0
         for t in range(currents.shape[0]):
-            # U[t] = β·U[t-1] + I[t] − H(U[t-1] − θ)·θ, written straight into the output slice
-            reset = (mem > theta) * theta
-            mem = th.addcmul(currents[t], beta_c, mem, out=mems[t]).sub_(reset)
-        spikes = (mems > theta).to(currents.dtype)
-        ctx.save_for_backward(mem0, mems, beta, theta, slope)
+            mem = _lif_update(currents[t], beta_c, theta, mem, prev, out=mems[t])
+            prev = th.gt(mem, theta, out=spikes[t])
+        ctx.save_for_backward(mem0, spikes0, mems, spikes, beta, theta, slope)
         return spikes, mems[-1].clone()
 
     @staticmethod
     def backward(ctx, grad_spikes: th.Tensor, grad_mem: th.Tensor | None):  # type: ignore[override]
-        mem0, mems, beta, theta, slope = ctx.saved_tensors
+        mem0, spikes0, mems, spikes, beta, theta, slope = ctx.saved_tensors
         beta_c = beta.clamp(0.0, 1.0)
-        # gradient reaching U[t] through its own spike: g_s[t] / (1 + k|U[t] − θ|)²
-        denom = (mems - theta).abs_().mul_(slope).add_(1.0)
-        direct = grad_spikes / denom.mul_(denom)
-        grad_theta = -direct.sum((0, 1)) if ctx.needs_input_grad[3] else None
+        # gradient reaching U[t] through its own spike, g_s[t] / (1 + k|U[t] − θ|)², in one buffer
+        grad_u = th.sub(mems, theta)
+        grad_u.abs_().mul_(slope).add_(1.0)
+        grad_u.mul_(grad_u)
+        th.div(grad_spikes, grad_u, out=grad_u)
+        grad_theta = grad_u.sum((0, 1)) if ctx.needs_input_grad[3] else None
         # in place, back in time: dU[t] = direct[t] + β·dU[t+1]
-        grad_u = direct
         if grad_mem is not None:
             grad_u[-1] += grad_mem
         for t in range(mems.shape[0] - 2, -1, -1):
             grad_u[t].addcmul_(grad_u[t + 1], beta_c)
-        grad_mem0 = grad_u[0] * beta_c
+        grad_mem0 = grad_u[0] * beta_c if ctx.needs_input_grad[1] else None
         grad_beta = None
+        prod = None
         if ctx.needs_input_grad[2]:
             in_range = ((beta >= 0) & (beta <= 1)).to(mems.dtype)  # clamp passes gradient inside [0, 1]
-            grad_beta = ((grad_u[1:] * mems[:-1]).sum((0, 1)) + (grad_u[0] * mem0).sum(0)) * in_range
-        if grad_theta is not None:  # the reset term −H(U[t-1] − θ)·θ
-            grad_theta -= (grad_u[1:] * (mems[:-1] > theta)).sum((0, 1)) + (grad_u[0] * (mem0 > theta)).sum(0)
+            prod = th.mul(grad_u[1:], mems[:-1])
+            grad_beta = (prod.sum((0, 1)) + (grad_u[0] * mem0).sum(0)) * in_range
+        if grad_theta is not None:  # the reset term −s[t-1]·θ
+            prod = th.mul(grad_u[1:], spikes[:-1], out=prod)
+            grad_theta = -(grad_theta + prod.sum((0, 1)) + (grad_u[0] * spikes0).sum(0))
         return grad_u, grad_mem0, grad_beta, grad_theta, None
 
 
@@ -166,8 +186,10 @@ class SpikingMLP(nn.Module):
         for lif in self.lifs:
             lif.set_slope(slope)
 
-    def initial_state(self, batch_size: int, device: th.device | str = "cpu") -> tuple[th.Tensor, ...]:
-        return tuple(th.zeros(batch_size, h, device=device) for h in self.hidden)
+    def initial_state(self, batch_size: int, device: th.device | str | None = None) -> tuple[th.Tensor, ...]:
+        """Zero membranes ``(batch_size, hidden_i)``, on ``device`` (default: the network's device and dtype)."""
+        weight = self.readout.weight
+        return tuple(th.zeros(batch_size, h, device=weight.device if device is None else device, dtype=weight.dtype) for h in self.hidden)
 
     def forward(
         self, inputs: th.Tensor, state: tuple[th.Tensor, ...], return_spikes: bool = False

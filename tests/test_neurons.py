@@ -158,3 +158,75 @@ def test_fused_sequence_matches_autograd_unroll_including_state_gradients():
     for a, b in zip(fused, reference):
         assert th.allclose(a, b, atol=1e-5, rtol=1e-4)
     assert fused[2][0] == 0 and fused[2][1] == 0
+
+
+def test_step_equals_sequence_from_a_spiking_initial_state():
+    # the first step's reset comes from the initial membrane: it must match step() bit for bit
+    th.manual_seed(5)
+    lif = LIF(32, slope=3.0)
+    x = th.randn(15, 4, 32)
+    m0 = th.rand(4, 32) * 2  # about half above threshold
+    assert (m0 > lif.threshold).any()
+    spikes, mem_seq = lif(x, m0)
+    mem = m0
+    for t in range(15):
+        s, mem = lif.step(x[t], mem)
+        assert th.equal(s, spikes[t])
+    assert th.equal(mem, mem_seq)
+
+
+def test_single_step_sequence_gradients_match_step():
+    th.manual_seed(6)
+    lif = LIF(8, slope=4.0)
+    x = (th.randn(1, 3, 8) + 0.5).requires_grad_(True)
+    m0 = th.rand(3, 8).requires_grad_(True)
+    spikes, mem = lif(x, m0)
+    (spikes.sum() + mem.sum()).backward()
+    fused = [t.grad.clone() for t in (x, m0, lif.beta, lif.threshold)]
+    for t in (x, m0, lif.beta, lif.threshold):
+        t.grad = None
+    s, mem = lif.step(x[0], m0)
+    (s.sum() + mem.sum()).backward()
+    for a, b in zip(fused, (x.grad, m0.grad, lif.beta.grad, lif.threshold.grad)):
+        assert th.allclose(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_initial_state_follows_network_device_and_dtype():
+    net = SpikingMLP(3, 2, (5, 4)).double()
+    state = net.initial_state(7)
+    assert [s.shape for s in state] == [(7, 5), (7, 4)]
+    assert all(s.dtype == th.float64 and s.device == net.readout.weight.device for s in state)
+    out, _ = net(th.randn(6, 7, 3, dtype=th.float64), state)
+    assert out.dtype == th.float64
+
+
+def test_actor_update_benchmark_runs_and_matches_snntorch_gradients():
+    from benchmarks import bench_actor_update
+
+    res = bench_actor_update.run(batch=8, seq=12, warmup=6, repeats=1, device="cpu")
+    assert res["max_rel_grad_diff"] < 1e-3
+    assert {r["row"] for r in res["rows"]} >= {"snnTorch Leaky", "ours (full graph)", "ours + burn-in"}
+    assert all(r["median_ms"] > 0 for r in res["rows"])
+
+
+@pytest.mark.skipif(not th.cuda.is_available(), reason="needs CUDA")
+def test_cuda_sequence_matches_cpu_and_step():
+    th.manual_seed(7)
+    net = SpikingMLP(6, 3, (16, 8))
+    x = th.randn(20, 5, 6) * 2
+    out_cpu, _ = net(x, net.initial_state(5))
+    out_cpu.sum().backward()
+    grads_cpu = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    net_gpu = net.to("cuda")
+    xg = x.to("cuda")
+    out_gpu, state_gpu = net_gpu(xg, net_gpu.initial_state(5))
+    assert out_gpu.device.type == "cuda" and all(s.device.type == "cuda" for s in state_gpu)
+    out_gpu.sum().backward()
+    assert th.allclose(out_gpu.cpu(), out_cpu, atol=1e-5)
+    for g_cpu, p in zip(grads_cpu, net_gpu.parameters()):
+        assert th.allclose(p.grad.cpu(), g_cpu, atol=1e-4, rtol=1e-3)
+    state = net_gpu.initial_state(5)
+    for t in range(20):
+        out_t, state = net_gpu.step(xg[t], state)
+        assert th.equal(out_t, out_gpu[t])
