@@ -4,7 +4,10 @@ Rows: the single gymnasium env, SB3 ``DummyVecEnv`` of 64 single envs, the batch
 ``DroneHoverVecEnv`` (split modules, ids ``DroneHover-v0``) at N = 64 / 256 / 1024, the raw
 l2f vector loop (step + reward + terminated + masked reset + observe, no Python task logic) at the
 same N. All use the constant hover action (rows that crash are reset, so resets are exercised) and the default Dict
-observation; figures are medians over repeats, in environment steps per second.
+observation; figures are medians over repeats, in environment steps per second. All rows are built
+first and then timed in interleaved rounds (one run of every row per round), so load changes on a
+shared machine hit every row alike. ``DroneHoverVecEnv N=64, numpy task`` is the same env with the
+task's numpy fallback instead of the C kernel (``SB3_SPIKING_NO_CKERNEL=1``).
 
 The thread-hazard section runs fresh processes (OpenMP settings are per process): torch is imported
 and a 512x512 matmul run with ``torch.set_num_threads(T)``; then the env is stepped alone, and with
@@ -31,13 +34,14 @@ import numpy as np
 SIZES = (64, 256, 1024)
 
 
-def _median_rate(fn, repeats: int) -> float:
+def _median_rate(fn, repeats: int):
+    """Return ``fn`` itself after a warm-up call: the caller times it in interleaved rounds."""
     fn(warmup=True)
-    return float(np.median([fn() for _ in range(repeats)]))
+    return fn
 
 
-def _vec_env_rate(venv, actions: np.ndarray, steps: int, warmup_steps: int, repeats: int) -> float:
-    """Median env-steps/s of stepping a VecEnv with fixed actions (after a short warm-up)."""
+def _vec_env_rate(venv, actions: np.ndarray, steps: int, warmup_steps: int, repeats: int):
+    """Runner measuring env-steps/s of stepping a VecEnv with fixed actions (after a short warm-up)."""
 
     def run(warmup: bool = False) -> float:
         n = warmup_steps if warmup else steps
@@ -49,7 +53,7 @@ def _vec_env_rate(venv, actions: np.ndarray, steps: int, warmup_steps: int, repe
     return _median_rate(run, repeats)
 
 
-def bench_single(repeats: int, steps: int = 10_000) -> float:
+def bench_single(repeats: int, steps: int = 10_000):
     from sb3_spiking.envs.drone import DroneHoverEnv
 
     env = DroneHoverEnv()
@@ -68,7 +72,7 @@ def bench_single(repeats: int, steps: int = 10_000) -> float:
     return _median_rate(run, repeats)
 
 
-def bench_dummy(repeats: int, n_envs: int = 64, steps: int = 150) -> float:
+def bench_dummy(repeats: int, n_envs: int = 64, steps: int = 150):
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -81,17 +85,27 @@ def bench_dummy(repeats: int, n_envs: int = 64, steps: int = 150) -> float:
     return _vec_env_rate(venv, actions, steps, 10, repeats)
 
 
-def bench_batched(repeats: int, n_envs: int, env_steps: int = 200_000, **options) -> float:
+def bench_batched(repeats: int, n_envs: int, env_steps: int = 200_000, numpy_task: bool = False, **options):
     from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
 
     venv = DroneHoverVecEnv(n_envs, **options)
+    if numpy_task:  # the task's numpy fallback (what runs without a C compiler)
+        import sb3_spiking.envs.task as task_module
+
+        load = task_module.load_kernel
+        task_module.load_kernel = lambda: None
+        try:
+            venv.task = task_module.DroneHoverTask(n_envs, venv.config)
+        finally:
+            task_module.load_kernel = load
+        venv._check_finite = True
     venv.seed(0)
     venv.reset()
     actions = np.repeat(venv.hover_actions[:, None], 4, 1).astype(np.float32)
     return _vec_env_rate(venv, actions, max(100, env_steps // n_envs), 20, repeats)
 
 
-def bench_raw(repeats: int, n_envs: int, env_steps: int = 200_000) -> float:
+def bench_raw(repeats: int, n_envs: int, env_steps: int = 200_000):
     """The bare l2f vector loop; sim threads fixed to 1 like the env default."""
     import l2f
 
@@ -198,14 +212,20 @@ def main() -> None:
     parser.add_argument("--no-contention", action="store_true", help="hazard section without a busy process")
     args = parser.parse_args()
 
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; medians of {args.repeats} repeats")
-    rates: dict[str, float] = {}
-    rates["single DroneHoverEnv"] = bench_single(args.repeats)
-    rates["DummyVecEnv(64 x DroneHoverEnv)"] = bench_dummy(args.repeats)
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; medians of {args.repeats} interleaved rounds")
+    runners = {}
+    runners["single DroneHoverEnv"] = bench_single(args.repeats)
+    runners["DummyVecEnv(64 x DroneHoverEnv)"] = bench_dummy(args.repeats)
+    runners["DroneHoverVecEnv N=64, numpy task"] = bench_batched(args.repeats, 64, numpy_task=True)
     for n in SIZES:
-        rates[f"DroneHoverVecEnv N={n}"] = bench_batched(args.repeats, n)
-        rates[f"DroneHoverVecEnv N={n}, obs_mode=actor"] = bench_batched(args.repeats, n, obs_mode="actor")
-        rates[f"raw l2f vector loop N={n}"] = bench_raw(args.repeats, n)
+        runners[f"DroneHoverVecEnv N={n}"] = bench_batched(args.repeats, n)
+        runners[f"DroneHoverVecEnv N={n}, obs_mode=actor"] = bench_batched(args.repeats, n, obs_mode="actor")
+        runners[f"raw l2f vector loop N={n}"] = bench_raw(args.repeats, n)
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(args.repeats):
+        for name, run in runners.items():
+            samples[name].append(run())
+    rates = {name: float(np.median(v)) for name, v in samples.items()}
 
     print("\n| environment | env-steps/s |\n|---|---:|")
     for name, rate in rates.items():
@@ -213,6 +233,7 @@ def main() -> None:
     print("\n| ratio | value |\n|---|---:|")
     dummy = rates["DummyVecEnv(64 x DroneHoverEnv)"]
     print(f"| batched N=64 / DummyVecEnv 64 (target >= 10x) | {rates['DroneHoverVecEnv N=64'] / dummy:.1f}x |")
+    print(f"| batched N=64, numpy task / raw N=64 | {100 * rates['DroneHoverVecEnv N=64, numpy task'] / rates['raw l2f vector loop N=64']:.0f} % |")
     for n in SIZES:
         raw = rates[f"raw l2f vector loop N={n}"]
         print(

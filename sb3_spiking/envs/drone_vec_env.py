@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,10 +48,13 @@ class DroneHoverVecEnv(CurriculumAccess, VecEnv):
         self.render_mode = None  # read by VecEnv.__init__ through get_attr
         obs_space, action_space = make_spaces(self.config)
         self._all_rows = np.ones(self.task.n_rows, bool)
-        self._ep_return = np.zeros(num_envs, np.float64)
-        self._ep_length = np.zeros(num_envs, np.int64)
+        self._real_rows = slice(0, int(num_envs))
         self._t_start = time.time()
         self._actions: np.ndarray | None = None
+        self._check_finite = self.task._kernel is None  # the C kernel checks finiteness itself
+        # distinct empty info dicts handed out again while they stay empty (building 64 dicts per
+        # step costs as much as the task logic); a dict someone wrote into is replaced
+        self._quiet: list[dict[str, Any]] = [{} for _ in range(int(num_envs))]
         super().__init__(int(num_envs), obs_space, action_space)
 
     # -- VecEnv API -------------------------------------------------------------------------
@@ -64,49 +68,51 @@ class DroneHoverVecEnv(CurriculumAccess, VecEnv):
         if any(self._options):
             raise ValueError(f"DroneHoverVecEnv.reset takes no options, got {self._options[0]}")
         self.task.reset_rows(self._all_rows)
-        self._ep_return[:] = 0.0
-        self._ep_length[:] = 0
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [{} for _ in range(self.num_envs)]
         return self.task.observation(slice(0, self.num_envs))
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = validate_actions(actions, (self.num_envs, 4))
+        self._actions = validate_actions(actions, (self.num_envs, 4), check_finite=self._check_finite)
+
+    def _quiet_infos(self) -> list[dict[str, Any]]:
+        if any(self._quiet):  # somebody stored something in a handed-out dict: use fresh ones
+            self._quiet = [{} for _ in range(self.num_envs)]
+        return self._quiet.copy()
 
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
             raise RuntimeError("step_wait() called without step_async()")
         task, n = self.task, self.num_envs
-        reward, terminated, truncated = task.step(self._actions)
-        self._actions = None
-        obs = task.observation(slice(0, n))
-        rewards = reward[:n].copy()
-        dones = terminated[:n] | truncated[:n]
-        self._ep_return += rewards
-        self._ep_length += 1
-        infos: list[dict[str, Any]] = [{} for _ in range(n)]
-        finished = terminated | truncated  # padding rows included: they restart too
-        if finished.any():
-            idx = np.flatnonzero(dones)
-            if idx.size:
-                last = {k: v[idx] for k, v in obs.items()} if isinstance(obs, dict) else obs[idx]
-                t = round(time.time() - self._t_start, 6)
-                for j, i in enumerate(idx):
-                    info = infos[i]
-                    info["terminal_observation"] = {k: v[j] for k, v in last.items()} if isinstance(last, dict) else last[j]
-                    info["TimeLimit.truncated"] = bool(truncated[i])  # truncated excludes terminated
-                    info["episode"] = {"r": float(self._ep_return[i]), "l": int(self._ep_length[i]), "t": t}
-                self._ep_return[idx] = 0.0
-                self._ep_length[idx] = 0
-            task.reset_rows(finished)
-            if idx.size:
-                first_obs = task.observation(idx)
-                if isinstance(obs, dict):
-                    for k in obs:
-                        obs[k][idx] = first_obs[k]
-                else:
-                    obs[idx] = first_obs
+        actions, self._actions = self._actions, None
+        task.step(actions)
+        obs = task.observation(self._real_rows)
+        rewards = task.reward[:n].copy()
+        done = task.done  # padding rows included: they restart too
+        dones = done[:n].copy()
+        infos = self._quiet_infos()
+        if not task.n_finished:
+            return obs, rewards, dones, infos
+        idx = dones.nonzero()[0].tolist()
+        if idx:
+            truncated, ep_return, ep_length = task.truncated, task.ep_return, task.ep_length
+            t = round(time.time() - self._t_start, 6)
+            is_dict = isinstance(obs, dict)
+            for i in idx:
+                infos[i] = {
+                    "terminal_observation": {k: v[i].copy() for k, v in obs.items()} if is_dict else obs[i].copy(),
+                    "TimeLimit.truncated": bool(truncated[i]),  # truncated excludes terminated
+                    "episode": {"r": float(ep_return[i]), "l": int(ep_length[i]), "t": t},
+                }
+        task.reset_rows(done)  # also clears the episode statistics of those rows
+        if idx:
+            first_obs = task.observation(np.array(idx))
+            if isinstance(obs, dict):
+                for k in obs:
+                    obs[k][idx] = first_obs[k]
+            else:
+                obs[idx] = first_obs
         return obs, rewards, dones, infos
 
     def close(self) -> None:
@@ -202,7 +208,9 @@ def make_drone_vec_env(
             while os.path.exists(os.path.join(monitor_dir, f"{name}.continued{stamp}.monitor.csv")):
                 stamp += 1
             name = f"{name}.continued{stamp}"
-        venv = VecMonitor(venv, filename=os.path.join(monitor_dir, name), **kwargs)
+        with warnings.catch_warnings():  # "already wrapped with a Monitor": it only emits the same statistics
+            warnings.filterwarnings("ignore", message=".*already wrapped with a `Monitor`")
+            venv = VecMonitor(venv, filename=os.path.join(monitor_dir, name), **kwargs)
     return venv
 
 
