@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 from torch import nn  # noqa: E402
 
+from sb3_spiking import neurons  # noqa: E402
 from sb3_spiking.neurons import SpikingMLP  # noqa: E402
 
 
@@ -148,8 +149,20 @@ def run(batch: int = 256, seq: int = 100, warmup: int = 50, repeats: int = 7, de
         gr.t().mm(s2), g2.t().mm(s1), g1.t().mm(a0)  # weight gradients
         gr.mm(wr), g2.mm(w2)  # input gradients (readout -> layer 2 spikes, fc2 -> layer 1 spikes)
 
+    def torch_loop(fn: Callable[[], None]) -> Callable[[], None]:
+        def wrapped() -> None:  # the same update without the CPU C kernel (the CUDA code path)
+            previous = neurons.use_c_kernel(False)
+            try:
+                fn()
+            finally:
+                neurons.use_c_kernel(previous)
+        return wrapped
+
     runs = {"snnTorch Leaky": lambda: step(opt_p, loss_peer), "ours (full graph)": lambda: step(opt_o, lambda: loss_ours(False)),
             "ours + burn-in": lambda: step(opt_o, lambda: loss_ours(True)), "GEMMs only (full graph)": gemms}
+    if device.type == "cpu":
+        runs["ours, torch loop (full graph)"] = torch_loop(lambda: step(opt_o, lambda: loss_ours(False)))
+        runs["ours, torch loop + burn-in"] = torch_loop(lambda: step(opt_o, lambda: loss_ours(True)))
     times = time_interleaved(runs, repeats, device)
     base = float(np.median(times["snnTorch Leaky"]))
     rows = []

@@ -22,6 +22,7 @@ import torch as th  # noqa: E402
 
 from benchmarks.bench_actor_update import SnnTorchActor, synchronizer  # noqa: E402
 from benchmarks.bench_burn_in import make_model  # noqa: E402
+from sb3_spiking import neurons  # noqa: E402
 
 
 def run(calls: int = 3000, device: str | th.device = "cpu") -> list[dict]:
@@ -57,7 +58,17 @@ def run(calls: int = 3000, device: str | th.device = "cpu") -> list[dict]:
             th.tanh(peer.readout(h))
         sync()
 
-    fns = {"GuidedTD3.predict (SB3 API)": sb3_predict, "raw SpikingMLP.step": raw_step, "snnTorch Leaky actor step": snntorch_step}
+    def raw_step_torch_loop():  # the same step without the CPU C kernel (the CUDA code path)
+        previous = neurons.use_c_kernel(False)
+        try:
+            raw_step()
+        finally:
+            neurons.use_c_kernel(previous)
+
+    fns = {"GuidedTD3.predict (SB3 API)": sb3_predict, "raw SpikingMLP.step": raw_step}
+    if device.type == "cpu":
+        fns["raw step, torch loop (no C kernel)"] = raw_step_torch_loop
+    fns["snnTorch Leaky actor step"] = snntorch_step
     for fn in fns.values():
         for _ in range(50):
             fn()

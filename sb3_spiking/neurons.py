@@ -11,8 +11,14 @@ The maths follows snnTorch's ``Leaky(reset_mechanism="subtract")`` with
 
 from __future__ import annotations
 
+import ctypes
+import functools
+from pathlib import Path
+
 import torch as th
 from torch import nn
+
+from sb3_spiking import _cbuild
 
 
 class FastSigmoidSpike(th.autograd.Function):
@@ -66,8 +72,20 @@ class LIF(nn.Module):
 
     def step(self, current: th.Tensor, mem: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """One time step: input current ``(B, size)`` and membrane ``(B, size)`` -> (spikes, membrane)."""
-        # same kernels, in the same order, as LIFSequence.forward: step-by-step deployment and
-        # sequence training see bitwise-equal membranes (a spike at the threshold cannot flip)
+        # same arithmetic, in the same order, as LIFSequence.forward: step-by-step deployment and
+        # sequence training see bitwise-equal membranes (a spike at the threshold cannot flip).
+        # On CPU both go through the C kernel (one call), elsewhere through the same torch kernels.
+        kernel = _kernel_for(current.unsqueeze(0))
+        if kernel is not None:
+            if th.is_grad_enabled() and (current.requires_grad or mem.requires_grad or self.beta.requires_grad
+                                         or self.threshold.requires_grad):
+                spikes, mem = LIFSequence.apply(current.unsqueeze(0), mem, self.beta, self.threshold, self.slope)
+                return spikes[0], mem
+            # deployment: one C call, no autograd node (the per-step latency of a controller)
+            c, m, b, th_ = (_c(v) for v in (current, mem, self.beta.clamp(0.0, 1.0), self.threshold))
+            mem_out, spikes = th.empty_like(c), th.empty_like(c)
+            kernel.lif_step(c.shape[0], c.shape[1], _p(c), _p(m), _p(b), _p(th_), _p(mem_out), _p(spikes))
+            return spikes, mem_out
         mem = _lif_update(current, self.beta.clamp(0.0, 1.0), self.threshold, mem, (mem > self.threshold).to(mem.dtype))
         return spike(mem - self.threshold, self.slope), mem
 
@@ -113,10 +131,16 @@ class LIFSequence(th.autograd.Function):
         mems = th.empty_like(currents, memory_format=th.contiguous_format)
         spikes = th.empty_like(mems)
         prev = spikes0 = (mem0 > theta).to(currents.dtype)
-        mem = mem0
-        for t in range(currents.shape[0]):
-            mem = _lif_update(currents[t], beta_c, theta, mem, prev, out=mems[t])
-            prev = th.gt(mem, theta, out=spikes[t])
+        kernel = _kernel_for(currents)
+        if kernel is not None:
+            c, m0, s0, b, th_ = (_c(v) for v in (currents, mem0, spikes0, beta_c, theta))
+            T, B, H = currents.shape
+            kernel.lif_forward(T, B, H, _p(c), _p(m0), _p(s0), _p(b), _p(th_), _p(mems), _p(spikes))
+        else:
+            mem = mem0
+            for t in range(currents.shape[0]):
+                mem = _lif_update(currents[t], beta_c, theta, mem, prev, out=mems[t])
+                prev = th.gt(mem, theta, out=spikes[t])
         ctx.save_for_backward(mem0, spikes0, mems, spikes, beta, theta, slope)
         return spikes, mems[-1].clone()
 
@@ -124,6 +148,9 @@ class LIFSequence(th.autograd.Function):
     def backward(ctx, grad_spikes: th.Tensor, grad_mem: th.Tensor | None):  # type: ignore[override]
         mem0, spikes0, mems, spikes, beta, theta, slope = ctx.saved_tensors
         beta_c = beta.clamp(0.0, 1.0)
+        kernel = _kernel_for(mems)
+        if kernel is not None:
+            return _backward_kernel(ctx, kernel, grad_spikes, grad_mem, mem0, spikes0, mems, spikes, beta, beta_c, theta, slope)
         # gradient reaching U[t] through its own spike, g_s[t] / (1 + k|U[t] − θ|)², in one buffer
         grad_u = th.sub(mems, theta)
         grad_u.abs_().mul_(slope).add_(1.0)
@@ -148,6 +175,67 @@ class LIFSequence(th.autograd.Function):
         return grad_u, grad_mem0, grad_beta, grad_theta, None
 
 
+_KERNEL_SOURCE = Path(__file__).with_name("_lif_kernel.c")
+
+
+@functools.lru_cache(maxsize=1)
+def _load_kernel() -> ctypes.CDLL | None:
+    lib = _cbuild.load(_KERNEL_SOURCE, "lif_kernel", "LIF sequence", extra_flags=("-O3",))
+    if lib is None:
+        return None
+    i64, p = ctypes.c_int64, ctypes.c_void_p
+    lib.lif_forward.argtypes, lib.lif_forward.restype = [i64, i64, i64, *[p] * 7], None
+    lib.lif_step.argtypes, lib.lif_step.restype = [i64, i64, *[p] * 6], None
+    lib.lif_backward.argtypes, lib.lif_backward.restype = [i64, i64, i64, *[p] * 5, ctypes.c_float, p, p, p], ctypes.c_int
+    return lib
+
+
+_USE_KERNEL = True
+
+
+def use_c_kernel(enabled: bool) -> bool:
+    """Switch the CPU C kernel on or off for this process (e.g. to time both paths side by side);
+    returns the previous setting. ``SB3_SPIKING_NO_CKERNEL=1`` switches it off from the start."""
+    global _USE_KERNEL
+    previous, _USE_KERNEL = _USE_KERNEL, bool(enabled)
+    return previous
+
+
+def _kernel_for(x: th.Tensor) -> ctypes.CDLL | None:
+    """The C kernel for float32 CPU sequences (one call per sequence instead of a few torch kernels
+    per step); ``None`` elsewhere (CUDA, other dtypes), when switched off, or without a compiler:
+    then the torch loop runs."""
+    if not _USE_KERNEL or x.device.type != "cpu" or x.dtype != th.float32 or x.dim() != 3:
+        return None
+    return _load_kernel()
+
+
+def _c(x: th.Tensor) -> th.Tensor:
+    return x.detach().contiguous()
+
+
+def _p(x: th.Tensor | None) -> int | None:
+    return None if x is None else x.data_ptr()
+
+
+def _backward_kernel(ctx, kernel, grad_spikes, grad_mem, mem0, spikes0, mems, spikes, beta, beta_c, theta, slope):
+    T, B, H = mems.shape
+    grad_u = th.empty_like(mems)
+    acc = th.zeros(3, H, dtype=th.float64)
+    gs, m0, b, th_ = (_c(v) for v in (grad_spikes, mem0, beta_c, theta))
+    gm = None if grad_mem is None else _c(grad_mem)
+    if kernel.lif_backward(T, B, H, _p(gs), _p(mems), _p(m0), _p(b), _p(th_), float(slope), _p(gm), _p(grad_u), _p(acc)):
+        raise MemoryError("LIF backward kernel: could not allocate its scratch memory")
+    grad_mem0 = grad_u[0] * beta_c if ctx.needs_input_grad[1] else None
+    grad_beta = grad_theta = None
+    if ctx.needs_input_grad[2]:
+        in_range = ((beta >= 0) & (beta <= 1)).to(mems.dtype)  # clamp passes gradient inside [0, 1]
+        grad_beta = acc[1].to(mems.dtype) * in_range
+    if ctx.needs_input_grad[3]:
+        grad_theta = (-(acc[0] + acc[2])).to(mems.dtype)
+    return grad_u, grad_mem0, grad_beta, grad_theta, None
+
+
 def check_slope(slope: float) -> float:
     """Validate a surrogate slope: a finite number > 0."""
     slope = float(slope)
@@ -156,27 +244,53 @@ def check_slope(slope: float) -> float:
     return slope
 
 
+READOUTS = ("linear", "leaky")
+
+
 class SpikingMLP(nn.Module):
-    """Stateful spiking network: ``in -> [Linear -> LIF] x n -> Linear readout -> tanh``.
+    """Stateful spiking network: ``in -> [Linear -> LIF] x n -> readout -> tanh``.
 
     One network step per environment step. The state is a tuple with the membrane potential of
-    every LIF layer, each ``(B, hidden_i)``; zero is the initial state.
+    every LIF layer, each ``(B, hidden_i)``, plus the readout membrane ``(B, out_dim)`` for the
+    leaky readout; zero is the initial state.
+
+    Two readouts of the last layer's spikes ``s[t]``:
+
+    * ``"linear"`` (the paper's): ``y[t] = tanh(W s[t] + b)``. The output is a sum of binary
+      spikes, so it jumps from step to step.
+    * ``"leaky"``: a non-spiking leaky-integrator (LI) output neuron per action,
+      ``m[t] = β·m[t-1] + (1 − β)·(W s[t] + b)`` and ``y[t] = tanh(m[t])``, with a learned
+      per-output ``β`` in [0, 1] (clamped, as the LIF leak). The unit DC gain keeps ``W`` on the
+      scale of the linear readout; it is NIR's ``LI`` node with ``r = 1``, ``v_leak = 0``. The
+      filter is part of the network during training, so the actor learns to lead its own lag
+      (a filter added only at deployment destabilises a trained actor, docs/drone_recipe.md).
 
     :param in_dim: input size.
     :param out_dim: output size (actions, squashed to [-1, 1] by tanh).
     :param hidden: sizes of the LIF layers, e.g. ``(256, 128)`` as in the paper.
     :param slope: initial surrogate slope of every layer.
+    :param readout: ``"linear"`` or ``"leaky"`` (see above).
+    :param readout_beta: initial leak ``β`` of the leaky readout.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...] | list[int] = (256, 128), slope: float = 2.0):
+    def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...] | list[int] = (256, 128), slope: float = 2.0,
+                 readout: str = "linear", readout_beta: float = 0.5):
         super().__init__()
         if len(hidden) == 0:
             raise ValueError("a spiking network needs at least one LIF layer")
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        if not 0.0 <= float(readout_beta) <= 1.0:
+            raise ValueError(f"readout_beta must be in [0, 1], got {readout_beta}")
         sizes = [in_dim, *hidden]
         self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.lifs = nn.ModuleList(LIF(h, slope) for h in hidden)
         self.readout = nn.Linear(sizes[-1], out_dim)
         self.hidden = tuple(int(h) for h in hidden)
+        self.readout_kind = readout
+        if readout == "leaky":
+            self.readout_beta = nn.Parameter(th.full((out_dim,), float(readout_beta)))
+        self.state_sizes = (*self.hidden, out_dim) if readout == "leaky" else self.hidden
 
     @property
     def slope(self) -> float:
@@ -187,9 +301,33 @@ class SpikingMLP(nn.Module):
             lif.set_slope(slope)
 
     def initial_state(self, batch_size: int, device: th.device | str | None = None) -> tuple[th.Tensor, ...]:
-        """Zero membranes ``(batch_size, hidden_i)``, on ``device`` (default: the network's device and dtype)."""
+        """Zero state (one ``(batch_size, n)`` tensor per entry of ``state_sizes``) on ``device``
+        (default: the network's device and dtype)."""
         weight = self.readout.weight
-        return tuple(th.zeros(batch_size, h, device=weight.device if device is None else device, dtype=weight.dtype) for h in self.hidden)
+        return tuple(th.zeros(batch_size, h, device=weight.device if device is None else device, dtype=weight.dtype)
+                     for h in self.state_sizes)
+
+    def _leaky_step(self, y: th.Tensor, m: th.Tensor) -> th.Tensor:
+        # one formula for step() and forward(): sequence training and deployment agree bitwise
+        beta = self.readout_beta.clamp(0.0, 1.0)
+        return th.addcmul(y * (1.0 - beta), beta, m)
+
+    def _readout(self, x: th.Tensor, state: tuple[th.Tensor, ...], new_state: list[th.Tensor]) -> th.Tensor:
+        y = self.readout(x)
+        if self.readout_kind == "linear":
+            return th.tanh(y)
+        m = state[len(self.hidden)]
+        if y.dim() == 2:  # one step
+            m = self._leaky_step(y, m)
+            new_state.append(m)
+            return th.tanh(m)
+        # a sequence: the LI recurrence on (B, out_dim) is tiny next to the LIF layers, a plain loop
+        mems = []
+        for t in range(y.shape[0]):
+            m = self._leaky_step(y[t], m)
+            mems.append(m)
+        new_state.append(m)
+        return th.tanh(th.stack(mems))
 
     def forward(
         self, inputs: th.Tensor, state: tuple[th.Tensor, ...], return_spikes: bool = False
@@ -207,7 +345,7 @@ class SpikingMLP(nn.Module):
             x, mem = lif(fc(x), mem)
             new_state.append(mem)
             all_spikes.append(x)
-        out = th.tanh(self.readout(x))
+        out = self._readout(x, state, new_state)
         if return_spikes:
             return out, tuple(new_state), all_spikes
         return out, tuple(new_state)
@@ -222,4 +360,4 @@ class SpikingMLP(nn.Module):
         for fc, lif, mem in zip(self.fcs, self.lifs, state):
             x, mem = lif.step(fc(x), mem)
             new_state.append(mem)
-        return th.tanh(self.readout(x)), tuple(new_state)
+        return self._readout(x, state, new_state), tuple(new_state)

@@ -1,9 +1,23 @@
-"""Neuron maths: parity with snnTorch (forward and surrogate gradients) and the slope buffer."""
+"""Neuron maths: parity with snnTorch (forward and surrogate gradients) and the slope buffer.
+
+Every test runs twice: with the C sequence kernel (the CPU default) and with the torch loop (the
+path of CUDA and of machines without a C compiler).
+"""
 
 import pytest
 import torch as th
 
+from sb3_spiking import neurons
 from sb3_spiking.neurons import LIF, FastSigmoidSpike, SpikingMLP
+
+
+@pytest.fixture(autouse=True, params=["c_kernel", "torch"])
+def lif_path(request, monkeypatch):
+    if request.param == "torch":
+        monkeypatch.setattr(neurons, "_kernel_for", lambda x: None)
+    elif neurons._load_kernel() is None:
+        pytest.skip("no C compiler here: the kernel path is not available")
+    return request.param
 
 snn = pytest.importorskip("snntorch")
 from snntorch import surrogate  # noqa: E402
@@ -230,3 +244,85 @@ def test_cuda_sequence_matches_cpu_and_step():
     for t in range(20):
         out_t, state = net_gpu.step(xg[t], state)
         assert th.equal(out_t, out_gpu[t])
+
+
+def test_c_kernel_and_torch_loop_agree(monkeypatch, lif_path):
+    # the torch loop's addcmul is a fused multiply-add, the kernel rounds twice: membranes may
+    # differ in the last bit, spikes (away from the threshold) and gradients agree
+    th.manual_seed(8)
+    lif = LIF(64, slope=10.0)
+    with th.no_grad():
+        lif.beta.uniform_(-0.2, 1.2)
+    x = (th.randn(40, 16, 64) + 0.3).requires_grad_(True)
+    m0 = th.randn(16, 64).requires_grad_(True)
+    w = th.randn(40, 16, 64)
+
+    def run():
+        for t in (x, m0, lif.beta, lif.threshold):
+            t.grad = None
+        spikes, mem = lif(x, m0)
+        ((spikes * w).sum() + mem.sum()).backward()
+        return spikes.detach(), mem.detach(), [t.grad.clone() for t in (x, m0, lif.beta, lif.threshold)]
+
+    if lif_path != "c_kernel":
+        pytest.skip("compares the two paths: runs once")
+    s_c, m_c, g_c = run()
+    monkeypatch.setattr(neurons, "_kernel_for", lambda x: None)
+    s_t, m_t, g_t = run()
+    assert th.equal(s_c, s_t)
+    assert th.allclose(m_c, m_t, atol=1e-5, rtol=1e-5)
+    for a, b in zip(g_c, g_t):
+        assert th.allclose(a, b, atol=1e-5, rtol=1e-4)
+    assert g_c[2].abs().sum() > 0 and g_c[3].abs().sum() > 0
+
+
+def test_kernels_can_be_switched_off(monkeypatch):
+    from sb3_spiking import _cbuild
+
+    monkeypatch.setenv("SB3_SPIKING_NO_CKERNEL", "1")
+    assert _cbuild.kernels_disabled()
+    assert _cbuild.load(neurons._KERNEL_SOURCE, "lif_kernel", "test") is None
+    monkeypatch.setenv("SB3_SPIKING_NO_CKERNEL", "0")
+    assert not _cbuild.kernels_disabled()
+
+
+def test_leaky_readout_sequence_equals_steps_and_learns_its_leak():
+    th.manual_seed(9)
+    net = SpikingMLP(6, 3, (16, 8), readout="leaky", readout_beta=0.7)
+    state0 = net.initial_state(5)
+    assert [s.shape for s in state0] == [(5, 16), (5, 8), (5, 3)]
+    x = th.randn(20, 5, 6) * 2
+    out_seq, state_seq = net(x, state0)
+    state, m = state0, th.zeros(5, 3)
+    y = net.readout(net(x, state0, return_spikes=True)[2][-1]).detach()
+    for t in range(20):
+        out_t, state = net.step(x[t], state)
+        assert th.equal(out_t, out_seq[t])  # bitwise: deployment steps = training sequences
+        m = 0.7 * m + 0.3 * y[t]  # the documented LI recurrence, unit DC gain
+        assert th.allclose(out_t, th.tanh(m), atol=1e-6)
+    assert all(th.equal(a, b) for a, b in zip(state, state_seq))
+    out_seq.sum().backward()
+    assert net.readout_beta.grad is not None and net.readout_beta.grad.abs().sum() > 0
+
+
+def test_linear_readout_state_is_unchanged_and_bad_readouts_rejected():
+    assert [s.shape for s in SpikingMLP(6, 3, (16, 8)).initial_state(2)] == [(2, 16), (2, 8)]
+    with pytest.raises(ValueError, match="readout must be one of"):
+        SpikingMLP(6, 3, (16, 8), readout="membrane")
+    with pytest.raises(ValueError, match="readout_beta"):
+        SpikingMLP(6, 3, (16, 8), readout="leaky", readout_beta=1.5)
+
+
+def test_deployment_steps_without_grad_equal_the_training_sequence():
+    # predict() steps under no_grad (the C kernel's lif_step on CPU); training unrolls sequences
+    th.manual_seed(10)
+    net = SpikingMLP(6, 3, (16, 8))
+    x = th.randn(30, 4, 6) * 2
+    state0 = tuple(th.rand(4, h) * 2 for h in (16, 8))  # a spiking initial state
+    out_seq, state_seq = net(x, state0)
+    state = state0
+    with th.no_grad():
+        for t in range(30):
+            out_t, state = net.step(x[t], state)
+            assert th.equal(out_t, out_seq[t])
+    assert all(th.equal(a, b) for a, b in zip(state, state_seq))

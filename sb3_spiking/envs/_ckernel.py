@@ -3,7 +3,7 @@
 The per-step task logic costs about 45 numpy calls (~1 us each), as much as simulating 64 drones;
 in C it is one call. The shared library is built once per source version into
 ``$SB3_SPIKING_CACHE`` (default ``~/.cache/sb3_spiking``) with ``$CC`` (default ``cc``; l2f itself
-needs a C++ compiler to install). Without a compiler, or with ``SB3_SPIKING_NO_CKERNEL=1``, the
+needs a C++ compiler to install), see :mod:`sb3_spiking._cbuild`. Without a compiler, or with ``SB3_SPIKING_NO_CKERNEL=1``, the
 task falls back to its numpy implementation (same semantics; rewards can differ in the last bits).
 """
 
@@ -11,18 +11,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import logging
-import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
+from sb3_spiking._cbuild import load
 
 SOURCE = Path(__file__).with_name("_task_kernel.c")
-FLAGS = ("-O2", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math")
 
 _P = ctypes.c_void_p
 
@@ -68,39 +61,11 @@ class TaskStruct(ctypes.Structure):
 DIVERGED_FLAG = 1 << 40
 
 
-def cache_dir() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sb3_spiking"
-    return Path(os.environ.get("SB3_SPIKING_CACHE", default))
-
-
-def _build(cc: str) -> Path:
-    src = SOURCE.read_bytes()
-    key = hashlib.sha1(src + " ".join((cc, *FLAGS, sys.platform)).encode()).hexdigest()[:16]
-    folder = cache_dir()
-    lib = folder / f"task_kernel_{key}.so"
-    if not lib.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
-        os.close(fd)
-        try:
-            subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"], check=True, capture_output=True, timeout=120)
-            os.replace(tmp, lib)  # atomic: concurrent builders are safe
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return lib
-
-
 @functools.lru_cache(maxsize=1)
 def load_kernel() -> ctypes.CDLL | None:
     """The compiled kernel, or ``None`` (disabled, or no working compiler: logged once)."""
-    if os.environ.get("SB3_SPIKING_NO_CKERNEL", "") not in ("", "0"):
-        return None
-    try:
-        lib = ctypes.CDLL(str(_build(os.environ.get("CC", "cc"))))
-    except (OSError, subprocess.SubprocessError) as e:
-        detail = getattr(e, "stderr", b"") or b""
-        logger.warning("drone env: C task kernel unavailable (%s %s); using the slower numpy path", e, detail.decode(errors="replace")[:500])
+    lib = load(SOURCE, "task_kernel", "drone env task")
+    if lib is None:
         return None
     ptr = ctypes.POINTER(TaskStruct)
     lib.task_pre.argtypes, lib.task_pre.restype = [ptr], ctypes.c_int64

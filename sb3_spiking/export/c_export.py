@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from sb3_spiking.export._resolve import resolve_actor, unit_bounds
+from sb3_spiking.export._resolve import require_linear_readout, resolve_actor, unit_bounds
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -99,6 +99,7 @@ def export_c(actor: Any, out_dir: str | os.PathLike[str], name: str = "snn_actor
     if not _IDENT.match(name):
         raise ValueError(f"name must be a C identifier, got {name!r}")
     net, low, high = resolve_actor(actor)
+    require_linear_readout(net, "C export")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     upper = name.upper()
@@ -371,6 +372,7 @@ def torch_actions(actor: Any, observations: np.ndarray, episode_starts: np.ndarr
         counts ``(T,)``.
     """
     net, low, high = resolve_actor(actor)
+    require_linear_readout(net, "C export")
     obs = th.as_tensor(np.asarray(observations, dtype=np.float32))
     starts = np.zeros(len(obs), bool) if episode_starts is None else np.asarray(episode_starts, bool).reshape(-1)
     state = net.initial_state(1)

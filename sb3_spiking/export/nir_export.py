@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from sb3_spiking.export._resolve import resolve_actor
+from sb3_spiking.export._resolve import require_linear_readout, resolve_actor
 from sb3_spiking.neurons import SpikingMLP
 
 #: default Euler step of the NIR mapping (snnTorch's ``export_to_nir`` default)
@@ -53,6 +53,7 @@ def to_nir(actor: Any, dt: float = DEFAULT_DT) -> Any:
     if not dt > 0:
         raise ValueError(f"dt must be > 0, got {dt}")
     net, _, _ = resolve_actor(actor)
+    require_linear_readout(net, "NIR export")
 
     def arr(t: th.Tensor) -> np.ndarray:
         return t.detach().cpu().float().numpy().copy()

@@ -14,7 +14,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
-from sb3_spiking.neurons import SpikingMLP, check_slope
+from sb3_spiking.neurons import READOUTS, SpikingMLP, check_slope
 from sb3_spiking.obs_keys import ACTOR_KEY, PRIVILEGED_KEY, actor_part, check_observation_space
 
 State = tuple[np.ndarray, ...]
@@ -33,7 +33,7 @@ class PrivilegedExtractor(BaseFeaturesExtractor):
 
 
 class SpikingActor(BasePolicy):
-    """Stateful spiking actor: actor observation -> LIF layers -> linear readout -> tanh.
+    """Stateful spiking actor: actor observation -> LIF layers -> readout -> tanh.
 
     It reads only the actor part of the observation (``obs["actor"]`` for a ``Dict`` space, the
     whole vector for a ``Box``). Unlike SB3's ``Actor`` it needs a hidden state: use
@@ -43,6 +43,9 @@ class SpikingActor(BasePolicy):
     :param action_space: ``Box`` action space (the output is in [-1, 1], SB3 squashing).
     :param net_arch: LIF layer sizes, e.g. ``[256, 128]``.
     :param slope: initial surrogate slope.
+    :param readout: ``"linear"`` (the paper's) or ``"leaky"`` (leaky-integrator output neurons),
+        see :class:`~sb3_spiking.neurons.SpikingMLP`.
+    :param readout_beta: initial leak of the leaky readout.
     """
 
     def __init__(
@@ -51,18 +54,22 @@ class SpikingActor(BasePolicy):
         action_space: spaces.Box,
         net_arch: list[int],
         slope: float = 2.0,
+        readout: str = "linear",
+        readout_beta: float = 0.5,
         normalize_images: bool = False,
         **_ignored: Any,
     ):
         super().__init__(observation_space, action_space, normalize_images=normalize_images, squash_output=True)
         self.net_arch = list(net_arch)
+        self.readout, self.readout_beta = readout, float(readout_beta)
         in_dim = get_flattened_obs_dim(check_observation_space(observation_space))
-        self.net = SpikingMLP(in_dim, get_action_dim(action_space), self.net_arch, slope)
-        self.state_sizes = list(self.net_arch)  # one membrane per LIF layer (the readout is stateless)
+        self.net = SpikingMLP(in_dim, get_action_dim(action_space), self.net_arch, slope, readout, readout_beta)
+        # one membrane per LIF layer, plus the readout membrane for the leaky readout
+        self.state_sizes = list(self.net.state_sizes)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(net_arch=self.net_arch, slope=self.net.slope)
+        data.update(net_arch=self.net_arch, slope=self.net.slope, readout=self.readout, readout_beta=self.readout_beta)
         return data
 
     @property
@@ -216,11 +223,16 @@ class SpikingPolicy(TD3Policy):
     :meth:`predict` follows sb3-contrib's recurrent contract exactly:
     ``predict(obs, state, episode_start, deterministic) -> (action, state)``, zero state when
     ``state`` is ``None``, state rows reset where ``episode_start`` is set. The state is a tuple with
-    one ``(n_envs, hidden_i)`` membrane array per LIF layer.
+    one ``(n_envs, hidden_i)`` membrane array per LIF layer (and ``(n_envs, action_dim)`` for the
+    leaky readout's membrane).
 
     :param net_arch: ``dict(pi=[256, 128], qf=[256, 256])`` (LIF sizes and critic MLP sizes), or a
         list used for both.
     :param slope: initial surrogate slope of the actor.
+    :param readout: ``"linear"`` (the paper's: ``tanh(W s + b)`` of the last layer's spikes) or
+        ``"leaky"`` (leaky-integrator output neurons, smooth actions), see
+        :class:`~sb3_spiking.neurons.SpikingMLP`.
+    :param readout_beta: initial leak of the leaky readout (learned per action).
     Other parameters: see :class:`stable_baselines3.td3.policies.TD3Policy`.
     """
 
@@ -242,8 +254,15 @@ class SpikingPolicy(TD3Policy):
         n_critics: int = 2,
         share_features_extractor: bool = False,
         slope: float = 2.0,
+        readout: str = "linear",
+        readout_beta: float = 0.5,
     ):
         check_observation_space(observation_space)
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        if not 0.0 <= float(readout_beta) <= 1.0:
+            raise ValueError(f"readout_beta must be in [0, 1], got {readout_beta}")
+        self._readout, self._readout_beta = readout, float(readout_beta)
         get_action_dim(action_space)
         if share_features_extractor:
             raise ValueError("SpikingPolicy: the spiking actor has no features extractor to share")
@@ -272,6 +291,8 @@ class SpikingPolicy(TD3Policy):
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.update(slope=self._initial_slope)
+        if self._readout != "linear":  # files of the linear readout stay loadable by older versions
+            data.update(readout=self._readout, readout_beta=self._readout_beta)
         return data
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> SpikingActor:  # type: ignore[override]
@@ -280,6 +301,8 @@ class SpikingPolicy(TD3Policy):
             self.action_space,  # type: ignore[arg-type]
             net_arch=self.net_args["net_arch"],
             slope=self._initial_slope,
+            readout=self._readout,
+            readout_beta=self._readout_beta,
         ).to(self.device)
 
     @property

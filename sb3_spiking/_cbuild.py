@@ -1,0 +1,65 @@
+"""Build and load the package's small C kernels with the system C compiler (ctypes, no extension build).
+
+A kernel is compiled once per source version into ``$SB3_SPIKING_CACHE`` (default
+``~/.cache/sb3_spiking``) with ``$CC`` (default ``cc``). Every caller has a pure torch / numpy
+fallback, used without a compiler or with ``SB3_SPIKING_NO_CKERNEL=1``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: no FMA contraction and no fast-math: the kernels repeat torch's / numpy's roundings exactly
+FLAGS = ("-O2", "-fPIC", "-shared", "-ffp-contract=off", "-fno-fast-math")
+
+
+def cache_dir() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sb3_spiking"
+    return Path(os.environ.get("SB3_SPIKING_CACHE", default))
+
+
+def kernels_disabled() -> bool:
+    """``True`` when ``SB3_SPIKING_NO_CKERNEL`` is set (to anything but ``0``)."""
+    return os.environ.get("SB3_SPIKING_NO_CKERNEL", "") not in ("", "0")
+
+
+def build(source: Path, stem: str, cc: str | None = None, extra_flags: tuple[str, ...] = ()) -> Path:
+    """Compile ``source`` into a cached shared library (keyed by source, compiler and flags)."""
+    cc = cc or os.environ.get("CC", "cc")
+    flags = (*FLAGS, *extra_flags)
+    src = source.read_bytes()
+    key = hashlib.sha1(src + " ".join((cc, *flags, sys.platform)).encode()).hexdigest()[:16]
+    folder = cache_dir()
+    lib = folder / f"{stem}_{key}.so"
+    if not lib.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
+        os.close(fd)
+        try:
+            subprocess.run([cc, *flags, "-o", tmp, str(source), "-lm"], check=True, capture_output=True, timeout=120)
+            os.replace(tmp, lib)  # atomic: concurrent builders are safe
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return lib
+
+
+def load(source: Path, stem: str, what: str, extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
+    """Build (if needed) and load a kernel; ``None`` when disabled or when the build fails (logged)."""
+    if kernels_disabled():
+        return None
+    try:
+        return ctypes.CDLL(str(build(source, stem, extra_flags=extra_flags)))
+    except (OSError, subprocess.SubprocessError) as e:
+        detail = getattr(e, "stderr", b"") or b""
+        logger.warning("%s: C kernel unavailable (%s %s); using the slower fallback", what, e, detail.decode(errors="replace")[:500])
+        return None

@@ -1,0 +1,118 @@
+/* LIF sequence kernels for sb3_spiking.neurons.LIFSequence on CPU (float32, contiguous).
+ *
+ * Each function is one pass over a (T, B, H) sequence. The arithmetic repeats, operation by
+ * operation and in the same order, what the torch fallback in neurons.py computes (compiled with
+ * -ffp-contract=off: no fused multiply-adds), so membranes, spikes and the gradient reaching the
+ * input currents are bitwise the same on both paths. Only the beta / theta reductions differ:
+ * here they are summed in double, in torch as float tree sums.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* U[t] = beta*U[t-1] + I[t] - s[t-1]*theta,  s[t] = (U[t] > theta) */
+void lif_forward(int64_t T, int64_t B, int64_t H, const float *cur, const float *mem0, const float *spk0,
+                 const float *restrict beta, const float *restrict theta, float *mems, float *spikes)
+{
+    const int64_t n = B * H;
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t b = 0; b < B; ++b) {
+            const int64_t o = t * n + b * H;
+            const float *restrict c = cur + o;
+            const float *restrict mp = t ? mems + o - n : mem0 + b * H;
+            const float *restrict sp = t ? spikes + o - n : spk0 + b * H;
+            float *restrict m = mems + o;
+            float *restrict s = spikes + o;
+            for (int64_t h = 0; h < H; ++h) {
+                float u = c[h] + beta[h] * mp[h];
+                u = u + (-sp[h]) * theta[h];
+                m[h] = u;
+                s[h] = (float)(u > theta[h]);
+            }
+        }
+    }
+}
+
+/* One (row of a) backward step: the direct term gs/(1 + k|U - theta|)^2, plus carry*beta (mode 1),
+ * plus carry (mode 2: the final membrane's gradient), or nothing (mode 0). The reset spike s[t-1] is
+ * recomputed from U[t-1] (it is U[t-1] > theta by definition) instead of being read back. */
+static inline void backward_row(int64_t H, int mode, const float *restrict g_in, const float *restrict m,
+                                const float *restrict mp, const float *restrict carry,
+                                const float *restrict beta, const float *restrict theta, float slope,
+                                float *restrict out, float *restrict acc_direct, float *restrict acc_beta,
+                                float *restrict acc_reset)
+{
+    for (int64_t h = 0; h < H; ++h) {
+        float a = fabsf(m[h] - theta[h]);
+        a = a * slope;
+        a = a + 1.0f;
+        a = a * a;
+        float g = g_in[h] / a;
+        acc_direct[h] += g;
+        if (mode == 1) {
+            g = g + carry[h] * beta[h];
+        } else if (mode == 2) {
+            g = g + carry[h];
+        }
+        out[h] = g;
+        acc_beta[h] += g * mp[h];
+        acc_reset[h] += mp[h] > theta[h] ? g : 0.0f;
+    }
+}
+
+/* Backward in time. gu[t] = gs[t] / (1 + k|U[t] - theta|)^2 + beta*gu[t+1] (+ grad_mem at T-1).
+ * acc (3 x H doubles, zeroed by the caller) receives
+ *   acc[0] = sum of the direct terms gs/(..)^2 (threshold, spike path),
+ *   acc[1] = sum gu[t]*U[t-1]  (beta),
+ *   acc[2] = sum gu[t]*s[t-1]  (threshold, reset path),
+ * with U[-1] = mem0. Sums run in float over the batch of one time step, then in double over time.
+ * grad_mem may be NULL. Returns 0, or -1 when the scratch memory cannot be allocated. */
+int lif_backward(int64_t T, int64_t B, int64_t H, const float *gs, const float *mems, const float *mem0,
+                 const float *beta, const float *theta, float slope, const float *grad_mem, float *gu, double *acc)
+{
+    const int64_t n = B * H;
+    float *part = (float *)malloc(sizeof(float) * 3 * (size_t)H);
+    if (!part) {
+        return -1;
+    }
+    for (int64_t t = T - 1; t >= 0; --t) {
+        memset(part, 0, sizeof(float) * 3 * (size_t)H);
+        for (int64_t b = 0; b < B; ++b) {
+            const int64_t o = t * n + b * H;
+            const float *mp = t ? mems + o - n : mem0 + b * H;
+            const float *carry = (t < T - 1) ? gu + o + n : (grad_mem ? grad_mem + b * H : 0);
+            const int mode = (t < T - 1) ? 1 : (grad_mem ? 2 : 0);
+            if (mode == 1) {
+                backward_row(H, 1, gs + o, mems + o, mp, carry, beta, theta, slope, gu + o, part, part + H, part + 2 * H);
+            } else if (mode == 2) {
+                backward_row(H, 2, gs + o, mems + o, mp, carry, beta, theta, slope, gu + o, part, part + H, part + 2 * H);
+            } else {
+                backward_row(H, 0, gs + o, mems + o, mp, carry, beta, theta, slope, gu + o, part, part + H, part + 2 * H);
+            }
+        }
+        for (int64_t i = 0; i < 3 * H; ++i) {
+            acc[i] += (double)part[i];
+        }
+    }
+    free(part);
+    return 0;
+}
+
+/* One step without gradient (deployment): the same arithmetic as lif_forward with T = 1 and the
+ * reset spike taken from the previous membrane, s[t-1] = (U[t-1] > theta). */
+void lif_step(int64_t B, int64_t H, const float *restrict cur, const float *restrict mem,
+              const float *restrict beta, const float *restrict theta, float *restrict mem_out, float *restrict spikes)
+{
+    for (int64_t b = 0; b < B; ++b) {
+        const int64_t o = b * H;
+        for (int64_t h = 0; h < H; ++h) {
+            const float mp = mem[o + h];
+            const float sp = (float)(mp > theta[h]);
+            float u = cur[o + h] + beta[h] * mp;
+            u = u + (-sp) * theta[h];
+            mem_out[o + h] = u;
+            spikes[o + h] = (float)(u > theta[h]);
+        }
+    }
+}
