@@ -16,6 +16,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.td3 import TD3
 
+from sb3_spiking.allocator import keep_freed_memory
 from sb3_spiking.callbacks import SlopeScheduleCallback
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples, check_window_settings
 from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SpikingActor, SpikingPolicy
@@ -231,6 +232,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             n_seq=self.n_seq, n_warmup=self.n_warmup, stride=self.stride, train_from_episode_start=self.train_from_episode_start
         )
         super()._setup_model()
+        if self.device.type == "cpu":
+            keep_freed_memory()  # sequence updates reuse their tens of MB instead of page-faulting them in again
         if self.slope_schedule is not None and self.policy.slope is None:
             raise ValueError(f"slope_schedule={self.slope_schedule!r} needs a spiking actor; {self.policy_class.__name__} has none")
         self._guide = resolve_guide(self.guide)
