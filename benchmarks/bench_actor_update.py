@@ -9,7 +9,10 @@ which changes the gradient (truncated at the warm-up), so it is timed but not gr
 gradients of the three layers, on all time × batch rows): work that both implementations must do,
 so ``snnTorch / GEMMs`` bounds the speed-up any full-graph implementation could reach.
 
-    python -m benchmarks.bench_actor_update [--batch 256] [--repeats 7] [--threads 1] [--device cpu|cuda]
+    python -m benchmarks.bench_actor_update [--batch 256] [--repeats 7] [--threads 1] [--device cpu|cuda] [--default-allocator]
+
+By default the process keeps freed memory mapped, as GuidedTD3 does on CPU (sb3_spiking.allocator);
+``--default-allocator`` measures with glibc's defaults (run both to see that lever).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import torch as th  # noqa: E402
 from torch import nn  # noqa: E402
 
 from sb3_spiking import neurons  # noqa: E402
+from sb3_spiking.allocator import keep_freed_memory  # noqa: E402
 from sb3_spiking.neurons import SpikingMLP  # noqa: E402
 
 
@@ -191,9 +195,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="skip the glibc setting GuidedTD3 applies on CPU (sb3_spiking.allocator)")
     args = parser.parse_args()
     th.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    kept = False if args.default_allocator else keep_freed_memory()
+    print(f"allocator: {'freed memory kept (as in GuidedTD3 on CPU)' if kept else 'glibc default'}")
     print_result(run(args.batch, args.seq, args.warmup, args.repeats, device))
 
 

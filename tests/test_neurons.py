@@ -326,3 +326,18 @@ def test_deployment_steps_without_grad_equal_the_training_sequence():
             out_t, state = net.step(x[t], state)
             assert th.equal(out_t, out_seq[t])
     assert all(th.equal(a, b) for a, b in zip(state, state_seq))
+
+
+def test_allocator_setting_applies_once_and_can_be_skipped(monkeypatch):
+    import platform
+
+    from sb3_spiking import allocator
+
+    monkeypatch.setattr(allocator, "_applied", False)
+    monkeypatch.setenv("SB3_SPIKING_NO_MALLOPT", "1")
+    assert allocator.keep_freed_memory() is False and allocator._applied is False
+    monkeypatch.delenv("SB3_SPIKING_NO_MALLOPT")
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc only")
+    assert allocator.keep_freed_memory() is True  # glibc accepts both thresholds
+    assert allocator.keep_freed_memory() is True  # idempotent
