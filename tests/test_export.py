@@ -20,19 +20,22 @@ needs_drone = pytest.mark.skipif(importlib.util.find_spec("l2f") is None, reason
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _busy_net(seed=0, hidden=(256, 128)):
+def _busy_net(seed=0, hidden=(256, 128), readout="linear"):
     """A random actor whose layers all spike on drone-scale inputs."""
     th.manual_seed(seed)
-    net = SpikingMLP(18, 4, hidden)
+    net = SpikingMLP(18, 4, hidden, readout=readout)
     with th.no_grad():
         for fc in net.fcs[1:]:
             fc.weight.mul_(3.0)
+        if readout == "leaky":
+            net.readout_beta.copy_(th.tensor([0.2, 0.5, 0.8, 1.3]))  # 1.3 is clamped to 1 by the model
     return net
 
 
 @needs_cc
-def test_c_export_matches_torch_step_by_step_with_resets():
-    net = _busy_net()
+@pytest.mark.parametrize("readout", ["linear", "leaky"])
+def test_c_export_matches_torch_step_by_step_with_resets(readout):
+    net = _busy_net(readout=readout)
     rng = np.random.default_rng(0)
     obs = rng.normal(0.0, 1.0, (900, 18)).astype(np.float32)
     starts = np.zeros(900, bool)
@@ -125,6 +128,31 @@ def test_example_export_actor_runs(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- NIR
 needs_nir = pytest.mark.skipif(importlib.util.find_spec("nir") is None, reason="nir extra not installed")
+
+
+@needs_nir
+def test_nir_round_trip_of_the_leaky_readout(tmp_path):
+    import nir
+
+    from sb3_spiking.export.nir_export import export_nir, from_nir, load_nir, to_nir
+
+    net = _busy_net(2, hidden=(32, 16), readout="leaky")
+    path = tmp_path / "actor.nir"
+    export_nir(net, path)
+    graph = nir.read(str(path))
+    assert type(graph.nodes["readout_li"]).__name__ == "LI"
+    np.testing.assert_allclose(1 - 1e-4 / graph.nodes["readout_li"].tau[:3], [0.2, 0.5, 0.8], rtol=1e-5)
+    back = load_nir(path)
+    assert back.readout_kind == "leaky"
+    x = th.randn(80, 3, 18) + 0.3
+    with th.no_grad():
+        a, _ = net(x, net.initial_state(3))
+        b, _ = back(x, back.initial_state(3))
+    assert th.equal(a, b)
+    bare = to_nir(net)  # without our metadata: beta from tau
+    for node in bare.nodes.values():
+        node.metadata = {}
+    np.testing.assert_allclose(from_nir(bare).readout_beta.detach(), [0.2, 0.5, 0.8, 1.0], atol=1e-6)
 
 
 @needs_nir

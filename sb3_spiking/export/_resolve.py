@@ -39,8 +39,3 @@ def unit_bounds(low: np.ndarray | None, high: np.ndarray | None) -> bool:
     """True when there is nothing to unscale (no bounds, or exactly [-1, 1])."""
     return low is None or (bool(np.all(low == -1.0)) and bool(np.all(high == 1.0)))
 
-
-def require_linear_readout(net: SpikingMLP, what: str) -> None:
-    """Refuse networks whose readout the exporter does not write (the leaky-integrator readout)."""
-    if net.readout_kind != "linear":
-        raise ValueError(f"{what} writes the linear readout only; this actor has readout={net.readout_kind!r}")

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from sb3_spiking.export._resolve import require_linear_readout, resolve_actor, unit_bounds
+from sb3_spiking.export._resolve import resolve_actor, unit_bounds
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -50,7 +50,7 @@ class CExport:
     :param n_outputs: action size.
     :param hidden: LIF layer sizes.
     :param weight_bytes: bytes of ``const`` data (weights, biases, β, θ, bounds).
-    :param state_bytes: bytes of the state struct (membranes).
+    :param state_bytes: bytes of the state struct (membranes, including the leaky readout's).
     """
 
     header: Path
@@ -99,7 +99,6 @@ def export_c(actor: Any, out_dir: str | os.PathLike[str], name: str = "snn_actor
     if not _IDENT.match(name):
         raise ValueError(f"name must be a C identifier, got {name!r}")
     net, low, high = resolve_actor(actor)
-    require_linear_readout(net, "C export")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     upper = name.upper()
@@ -111,10 +110,15 @@ def export_c(actor: Any, out_dir: str | os.PathLike[str], name: str = "snn_actor
         return t.detach().cpu().float().numpy()
 
     # ---- header
+    leaky = net.readout_kind == "leaky"
     members = "\n".join(f"    float mem{i}[{h}];  /* membrane of LIF layer {i} */" for i, h in enumerate(hidden))
+    if leaky:
+        members += f"\n    float mem_out[{n_out}];  /* membrane of the leaky-integrator readout */"
+    readout_doc = (f"linear({n_out}) -> LI -> tanh\n * LI readout per step: M = beta_out*M_prev + (1 - beta_out)*(W*s + b); action = tanh(M)"
+                   if leaky else f"linear({n_out}) -> tanh")
     header = f"""/* {name}.h - spiking actor exported by sb3_spiking (do not edit; regenerate instead).
  *
- * {n_in} inputs -> {' -> '.join(f'LIF({h})' for h in hidden)} -> linear({n_out}) -> tanh
+ * {n_in} inputs -> {' -> '.join(f'LIF({h})' for h in hidden)} -> {readout_doc}
  * LIF per step: reset = (U_prev > theta); U = clamp(beta,0,1)*U_prev + W*x + b - reset*theta;
  *               s = (U - theta > 0).  Call {name}_reset() at the start of every episode.
  */
@@ -165,6 +169,9 @@ int {name}_last_spike_count(const {name}_state_t *state);
     data.append(_array("W_OUT", arr(net.readout.weight)))
     data.append(_array("B_OUT", arr(net.readout.bias)))
     weight_floats += net.readout.weight.numel() + net.readout.bias.numel()
+    if leaky:
+        data.append(_array("BETA_OUT", arr(net.readout_beta.clamp(0.0, 1.0))))
+        weight_floats += n_out
     unscale = ""
     if not unit_bounds(low, high):
         data.append(_array("ACTION_LOW", low))  # type: ignore[arg-type]
@@ -206,7 +213,7 @@ static void lif_update(float current, float beta, float theta, float *mem, float
     }}
 }}
 
-/* First layer: real-valued input, multiply-accumulate. */
+{LEAKY_FN if leaky else ""}/* First layer: real-valued input, multiply-accumulate. */
 static void lif_layer_dense(const float *w, const float *b, const float *beta, const float *theta,
                             int n_in, int n_out, const float *x, float *mem, float *spk, int *count)
 {{
@@ -263,7 +270,7 @@ void {name}_step({name}_state_t *state, const float *obs, float *action)
                 acc += row[i];
             }}
         }}
-        a = tanhf(acc + B_OUT[j]);
+        a = {"tanhf(leaky_readout(acc + B_OUT[j], BETA_OUT[j], &state->mem_out[j]))" if leaky else "tanhf(acc + B_OUT[j])"};
 {unscale}        action[j] = a;
     }}
     state->spike_count = count;
@@ -280,9 +287,19 @@ void {name}_step({name}_state_t *state, const float *obs, float *action)
         n_outputs=n_out,
         hidden=hidden,
         weight_bytes=4 * weight_floats,
-        state_bytes=4 * sum(hidden),
+        state_bytes=4 * (sum(hidden) + (n_out if leaky else 0)),
     )
 
+
+LEAKY_FN = """/* Leaky-integrator readout: M = (1 - beta)*y + beta*M_prev (unit DC gain); returns M. */
+static float leaky_readout(float y, float beta, float *mem)
+{
+    float m = y * (1.0f - beta) + beta * *mem;
+    *mem = m;
+    return m;
+}
+
+"""
 
 _HARNESS = """/* test harness: float32 records [reset flag, obs...] on stdin -> [action..., spike count] on stdout */
 #include <stdio.h>
@@ -372,7 +389,6 @@ def torch_actions(actor: Any, observations: np.ndarray, episode_starts: np.ndarr
         counts ``(T,)``.
     """
     net, low, high = resolve_actor(actor)
-    require_linear_readout(net, "C export")
     obs = th.as_tensor(np.asarray(observations, dtype=np.float32))
     starts = np.zeros(len(obs), bool) if episode_starts is None else np.asarray(episode_starts, bool).reshape(-1)
     state = net.initial_state(1)

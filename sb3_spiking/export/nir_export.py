@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from sb3_spiking.export._resolve import require_linear_readout, resolve_actor
+from sb3_spiking.export._resolve import resolve_actor
 from sb3_spiking.neurons import SpikingMLP
 
 #: default Euler step of the NIR mapping (snnTorch's ``export_to_nir`` default)
@@ -53,7 +53,6 @@ def to_nir(actor: Any, dt: float = DEFAULT_DT) -> Any:
     if not dt > 0:
         raise ValueError(f"dt must be > 0, got {dt}")
     net, _, _ = resolve_actor(actor)
-    require_linear_readout(net, "NIR export")
 
     def arr(t: th.Tensor) -> np.ndarray:
         return t.detach().cpu().float().numpy().copy()
@@ -76,8 +75,18 @@ def to_nir(actor: Any, dt: float = DEFAULT_DT) -> Any:
         )
         order += [f"fc{i}", f"lif{i}"]
     nodes["readout"] = nir.Affine(weight=arr(net.readout.weight), bias=arr(net.readout.bias))
+    order.append("readout")
+    if net.readout_kind == "leaky":
+        # M[t] = β·M[t-1] + (1 − β)·y[t] is NIR's LI (τ dv/dt = v_leak − v + R·I) under Euler with
+        # dt/τ = 1 − β, R = 1 and v_leak = 0
+        beta = arr(net.readout_beta.clamp(0.0, 1.0))
+        with np.errstate(divide="ignore"):
+            tau = (dt / (1.0 - beta.astype(np.float64))).astype(np.float32)
+        nodes["readout_li"] = nir.LI(tau=tau, r=np.ones_like(beta), v_leak=np.zeros_like(beta),
+                                     metadata={"beta": beta, "dt": float(dt)})
+        order.append("readout_li")
     nodes["output"] = nir.Output(output_type={"output": np.array([net.readout.out_features])})
-    order += ["readout", "output"]
+    order.append("output")
     edges = list(zip(order[:-1], order[1:]))
     metadata = {
         "producer": "sb3_spiking",
@@ -106,7 +115,7 @@ def from_nir(graph: Any, dt: float | None = None) -> SpikingMLP:
     """Rebuild a :class:`~sb3_spiking.neurons.SpikingMLP` from a graph written by :func:`to_nir`.
 
     Also accepts graphs from other tools with the same chain structure
-    (``Affine -> LIF -> … -> Affine``): without our metadata, ``β = 1 − dt/τ`` (``dt`` from the
+    (``Affine -> LIF -> … -> Affine``, optionally followed by an ``LI`` readout): without our metadata, ``β = 1 − dt/τ`` (``dt`` from the
     graph metadata or the argument, default :data:`DEFAULT_DT`) and ``R`` must equal ``τ/dt``.
 
     :raises ValueError: for graphs that are not such a chain or whose LIFs have ``v_leak ≠ 0``.
@@ -122,6 +131,7 @@ def from_nir(graph: Any, dt: float | None = None) -> SpikingMLP:
     while name is not None and not isinstance(graph.nodes[name], nir.Output):
         chain.append(graph.nodes[name])
         name = succ.get(name)
+    li = chain.pop() if chain and type(chain[-1]).__name__ == "LI" else None  # leaky-integrator readout
     kinds = [type(n).__name__ for n in chain]
     if len(chain) < 3 or len(chain) % 2 == 0 or kinds[-1] != "Affine" or any(
         kinds[i] != ("Affine" if i % 2 == 0 else "LIF") for i in range(len(chain))
@@ -131,7 +141,7 @@ def from_nir(graph: Any, dt: float | None = None) -> SpikingMLP:
     dt_default = float(dt if dt is not None else (graph_dt if graph_dt is not None else DEFAULT_DT))
     affines, lifs = chain[0::2], chain[1::2]
     hidden = [a.weight.shape[0] for a in affines[:-1]]
-    net = SpikingMLP(affines[0].weight.shape[1], affines[-1].weight.shape[0], hidden)
+    net = SpikingMLP(affines[0].weight.shape[1], affines[-1].weight.shape[0], hidden, readout="linear" if li is None else "leaky")
     slope = _meta(graph, "surrogate_slope")
     if slope is not None:
         net.set_slope(float(slope))
@@ -151,6 +161,13 @@ def from_nir(graph: Any, dt: float | None = None) -> SpikingMLP:
                 beta = 1.0 - node_dt / tau
             lif.beta.copy_(th.as_tensor(np.asarray(beta, np.float32)))
             lif.threshold.copy_(th.as_tensor(np.asarray(node.v_threshold, np.float32)))
+        if li is not None:
+            if np.any(np.asarray(li.v_leak) != 0) or not np.allclose(np.asarray(li.r, np.float64), 1.0):
+                raise ValueError("an LI readout needs v_leak = 0 and r = 1 (unit DC gain)")
+            beta = _meta(li, "beta")
+            if beta is None:
+                beta = 1.0 - float(_meta(li, "dt", dt_default)) / np.asarray(li.tau, np.float64)
+            net.readout_beta.copy_(th.as_tensor(np.asarray(beta, np.float32)))
     return net
 
 
