@@ -57,8 +57,11 @@ class Experiment:
     groups: tuple[str, ...] = ()
 
 
+#: the paper's actor inside the default recipe: linear readout of the spikes, no past actions in the input
+PAPER_ACTOR = dict(policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256])), env_kwargs=dict(actor_history=0), gradient_steps=10)
 MLP = dict(policy="MlpSequencePolicy", slope_schedule=None, slope_max=None, slope_schedule_kwargs=None,
-           policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[256, 256])))
+           policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[256, 256])), env_kwargs=dict(actor_history=0))
+LEAKY = dict(policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky"))
 NO_GUIDE = dict(guide=None, guide_horizon_start=0, guide_horizon_end=0, bc_coef=0.0)
 
 
@@ -70,11 +73,13 @@ INTERVAL = dict(slope_schedule="interval", slope=1.0, slope_max=100.0, slope_int
 
 EXPERIMENTS: list[Experiment] = [
     # 1. sequence training with the curriculum (paper Fig. 4 / Table 1)
-    Experiment("main", "GuidedTD3, default config (relabelled BC + JSRL, H 200→0), adaptive", "guided_td3", {},
-               ("sequence", "ablation", "slope_rl", "controllers")),
-    Experiment("paper", "GuidedTD3, paper's settings (TD3BC+JSRL: α 2, λ_BC 0.2, H 400→50)", "guided_td3",
+    Experiment("main", "GuidedTD3, default config (relabelled BC + JSRL, H 200→0, 4 past actions in, LI readout, 20 updates / 50 steps), adaptive",
+               "guided_td3", {}, ("sequence", "ablation", "slope_rl", "controllers", "readout")),
+    Experiment("paper", "GuidedTD3, paper's settings (TD3BC+JSRL: α 2, λ_BC 0.2, H 400→50) and actor", "guided_td3",
                dict(alpha=2.0, bc_coef=0.2, guide_horizon_start=400, guide_horizon_end=50, critic_fraction=1.0,
-                    gradient_steps=10, policy_delay=2), ("sequence",)),
+                    policy_delay=2, **PAPER_ACTOR), ("sequence",)),
+    Experiment("paper_actor", "GuidedTD3, default recipe with the paper's actor (linear readout, no past actions)", "guided_td3",
+               PAPER_ACTOR, ("sequence", "controllers", "readout")),
     Experiment("td3bc_small", "GuidedTD3 + Q term (α 0.2)", "guided_td3", dict(alpha=0.2), ("sequence",)),
     Experiment("td3", "TD3 from scratch", "seq_td3", {}, ("sequence", "ablation")),
     Experiment("bc", "BC on guide data", "guide_bc", {}, ("sequence", "slope_bc")),
@@ -94,6 +99,19 @@ EXPERIMENTS: list[Experiment] = [
     # 4. controllers side by side: MLP actors trained the same way (paper's ANN 64-64)
     Experiment("mlp", "MLP 64-64, no action history", "guided_td3", MLP, ("controllers",)),
     Experiment("mlp_hist", "MLP 64-64 + 32 past actions", "guided_td3", {**MLP, "env_kwargs": dict(actor_history=32)}, ("controllers",)),
+    # 5. beyond the paper: what the default's changes to the paper's actor are worth (readout x past actions,
+    #    at 10 actor updates per 50 steps as measured; the default then doubled the updates)
+    Experiment("leaky", "leaky-integrator readout, no past actions", "guided_td3",
+               dict(policy_kwargs=dict(LEAKY["policy_kwargs"]), env_kwargs=dict(actor_history=0), gradient_steps=10), ("readout",)),
+    Experiment("leaky_b08", "leaky-integrator readout (β₀ 0.8), no past actions", "guided_td3",
+               dict(policy_kwargs=dict(LEAKY["policy_kwargs"], readout_beta=0.8), env_kwargs=dict(actor_history=0), gradient_steps=10), ("readout",)),
+    Experiment("snn_hist4", "linear readout, 4 past actions", "guided_td3",
+               dict(policy_kwargs=PAPER_ACTOR["policy_kwargs"], env_kwargs=dict(actor_history=4), gradient_steps=10), ("readout",)),
+    Experiment("snn_hist", "linear readout, 32 past actions", "guided_td3",
+               dict(policy_kwargs=PAPER_ACTOR["policy_kwargs"], env_kwargs=dict(actor_history=32), gradient_steps=10), ("readout",)),
+    Experiment("main_g10", "default with half the actor updates (gradient_steps 10)", "guided_td3", dict(gradient_steps=10), ("readout",)),
+    Experiment("snn_hist_leaky", "leaky-integrator readout, 32 past actions", "guided_td3",
+               dict(policy_kwargs=dict(LEAKY["policy_kwargs"]), env_kwargs=dict(actor_history=32), gradient_steps=10), ("readout",)),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
@@ -301,6 +319,7 @@ def write_report(outs: Sequence[Path], report: Path, command: str, duration_min:
         ("slope_rl", "3a. Surrogate slope, GuidedTD3 default config (online, relabelled BC)"),
         ("slope_bc", "3b. Surrogate slope, BC on guide data"),
         ("controllers", "4. Controllers side by side (same 100 initial states)"),
+        ("readout", "5. Beyond the paper: the spiking actor's input and readout (docs/drone_recipe.md)"),
     ]
     for group, title in sections:
         members = [e.name for e in EXPERIMENTS if group in e.groups and e.name in runs]
@@ -332,7 +351,7 @@ def write_report(outs: Sequence[Path], report: Path, command: str, duration_min:
                 lines.append(f"| {label} | {_ms(best)} | {_ms(r.final('b_autonomous'))} | {_reach(reach, len(reach))} | {_budget(r)} | {paper} |")
             lines += ["", "The paper's slope study is non-sequential (reset SNN, stacked observations) and counts epochs, not steps. "
                       "Rows with different budgets are not comparable: compare within one budget."]
-        elif group == "controllers":
+        elif group in ("controllers", "readout"):
             lines += ["| controller | (b) autonomous | full-length (b) | (a) guide warm-up | start weights (b) | budget | paper |", "|---|---|---|---|---|---|---|"]
             for n in members:
                 r = runs[n]
@@ -343,28 +362,35 @@ def write_report(outs: Sequence[Path], report: Path, command: str, duration_min:
         _plot_curves({n: runs[n] for n in members}, png, guide, title)
         lines += ["", f"![{group}](results/reproduce/{group}.png)", ""]
     if "main" in runs:
+        lines += ["## Where we differ from the paper (or do not reach our target)", ""]
         b = runs["main"].final("b_autonomous").mean()
-        lines += [
-            "## Where we do not reach the paper",
-            "",
-            f"* The default spiking controller reaches {100 * b / guide:.1f} % of the PD guide autonomously at the final weights, "
-            "not the 95 % we aimed for. Its commands jitter around the guide's (action penalty ≈ 3× the guide's, "
-            "position penalty ≈ 1.2×; [drone_recipe.md](drone_recipe.md)), and filtering them at deployment makes it crash.",
-            "* The paper's own settings (α 2, λ_BC 0.2, H from 400) learn far more slowly here than our relabelled-BC recipe; "
-            "its ≈ 400 is on reward weights it does not state — at the curriculum's start weights ours exceeds 400.",
-            "* Offline BC on guide data does better here than the paper's −150 … −200 when its slope is adaptive, and fails "
-            "with fixed or interval slopes at the quick budget; the paper finds BC slope-insensitive.",
-            "* An MLP with the 32-step action history, trained the same way, comes close to the guide; without the history it "
-            "drifts. The spiking actor without history sits in between — its state replaces part of the history, not all of it.",
-            "* Ablation: without the jump-start our actor still learns (the paper: 32), because the guide's action is relabelled "
-            "onto every state the actor visits (DAgger-style), which teaches recovery from its own mistakes; the paper's BC "
-            "targets the executed actions. Without the BC term (Q term only, α 2) nothing is learned in our budget (paper: 334).",
-            "* Slope: with relabelled BC the fixed slopes 2, 50 and 100 end alike and the interval schedule lower; the paper's "
-            "×2.1 sensitivity of RL to the slope does not appear, as expected for a mostly-imitation loss (the paper finds BC "
-            "slope-insensitive).",
-            "",
+        share = 100 * b / guide
+        verdict = "reaching" if share >= 95 else "short of"
+        notes = [
+            ((), f"* The default spiking controller flies autonomously to {share:.1f} % of the PD guide's return at the final "
+                 f"weights, {verdict} the 95 % we aimed for, with the two changes to the paper's actor described in "
+                 "[drone_recipe.md](drone_recipe.md): its last 4 commands in its input and a leaky-integrator readout. What is "
+                 "left is the recovery after the initial transient (steps 50–149) and 1–2 % crashes."),
+            (("paper_actor",), "* The paper's actor (linear readout of the spikes, 18 inputs) trained with the same recipe reaches "
+                               "{paper_actor:.1f} % of the guide: the guide "
+                               "compensates the motor lag from the privileged motor speeds, which the paper's actor can neither "
+                               "see nor infer from its own past outputs (its LIF layers have no path from them)."),
+            (("paper",), "* The paper's own settings (α 2, λ_BC 0.2, H from 400) learn far more slowly here than our relabelled-BC "
+                         "recipe; its ≈ 400 is on reward weights it does not state — at the curriculum's start weights ours exceeds 400."),
+            (("bc",), "* Offline BC on guide data does better here than the paper's −150 … −200 when its slope is adaptive; the "
+                      "paper finds BC slope-insensitive (compare the 3b rows)."),
+            (("mlp", "mlp_hist"), "* An MLP with the 32-step action history, trained the same way, comes close to the guide; without "
+                                  "the history it drifts — the same missing motor state."),
+            (("no_js",), "* Ablation: without the jump-start our actor still learns (the paper: 32), because the guide's action is "
+                         "relabelled onto every state the actor visits (DAgger-style), which teaches recovery from its own mistakes; "
+                         "the paper's BC targets the executed actions."),
+            (("no_bc",), "* Without the BC term (Q term only, α 2) little is learned in our budget (paper: 334)."),
+            (("rl_k2", "rl_k50", "rl_k100"), "* Slope: with relabelled BC the fixed slopes end close to each other; the paper's "
+                                             "×2.1 sensitivity of RL to the slope does not appear, as expected for a mostly-imitation loss."),
         ]
-    _plot_bars(runs, plots / "final_returns.png", guide)
+        values = {"paper_actor": 100 * runs["paper_actor"].final("b_autonomous").mean() / guide} if "paper_actor" in runs else {}
+        lines += [text.format(**values) if "{" in text else text for needs, text in notes if all(n in runs for n in needs)]
+        lines.append("")
     lines += ["## Final returns of every experiment", "", "![final returns](results/reproduce/final_returns.png)", "",
               "## Budgets and commands", "", "| experiment | seeds | env steps | train minutes per run | config |", "|---|---|---|---|---|"]
     for n, r in runs.items():

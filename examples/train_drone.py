@@ -1,6 +1,7 @@
 """Train the spiking Crazyflie hover controller with GuidedTD3 (the README's main job).
 
-Spiking actor 18 → LIF(256) → LIF(128) → 4, privileged PD guide flying the start of each episode,
+Spiking actor (18 observations + its last 4 actions) → LIF(256) → LIF(128) → leaky-integrator
+readout → 4 motor commands, privileged PD guide flying the start of each episode,
 reward curriculum, adaptive surrogate slope fed by autonomous evaluations (the actor flies from
 step 0 with zero state, final reward weights). Writes under ``--out`` (default ``runs/drone``):
 the model zip, TensorBoard logs, ``eval.csv`` (return curve) and checkpoints.
@@ -49,7 +50,7 @@ def main() -> None:
     parser.add_argument("--slope-schedule", default="adaptive", choices=["adaptive", "fixed", "interval"])
     parser.add_argument("--guide-horizon-start", type=int, default=200, help="paper: 500 - n_seq")
     parser.add_argument("--guide-horizon-end", type=int, default=0, help="paper: n_warmup (50); 0 ends fully autonomous")
-    parser.add_argument("--gradient-steps", type=int, default=10, help="per 50 vector steps")
+    parser.add_argument("--gradient-steps", type=int, default=20, help="actor updates per 50 vector steps")
     parser.add_argument("--lr-decay", action="store_true", help="learning rate falls linearly from 1e-3 to 0")
     parser.add_argument("--input-gain", type=float, nargs=2, default=None, metavar=("POS", "VEL"), help="EXPERIMENT: scale fc1 columns of position / velocity")
     parser.add_argument("--batch-size", type=int, default=64, help="windows per gradient step")
@@ -58,11 +59,13 @@ def main() -> None:
                         help="PD guide attitude gain, rate gain, motor-lag target (default: the guide's defaults)")
     parser.add_argument("--critic-fraction", type=float, default=0.25, help="share of window steps in the critic loss")
     parser.add_argument("--final-episodes", type=int, default=100, help="initial states of the final evaluation")
+    parser.add_argument("--actor-history", type=int, default=4, help="past actions in the actor's input (paper: 0)")
+    parser.add_argument("--readout", default="leaky", choices=["linear", "leaky"], help="output layer (paper: linear)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     th.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
-    env = DroneHoverVecEnv(args.n_envs)
+    env = DroneHoverVecEnv(args.n_envs, actor_history=args.actor_history)
     env.seed(args.seed)
     gains = {} if args.guide_gains is None else dict(zip(("katt", "krate", "tau_target"), args.guide_gains))
     guide = PDHoverGuide(**gains)
@@ -73,7 +76,7 @@ def main() -> None:
         n_seq=100, n_warmup=50, stride=25, alpha=args.alpha, bc_coef=args.bc_coef, bc_decay=0.99, bc_target="guide", critic_fraction=args.critic_fraction,
         guide_horizon_start=args.guide_horizon_start, guide_horizon_end=args.guide_horizon_end, guide_horizon_fraction=0.8,
         slope=2.0, slope_schedule=args.slope_schedule, slope_schedule_kwargs=SLOPE_KWARGS[args.slope_schedule],
-        policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256])),
+        policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout=args.readout),
         tensorboard_log=os.path.join(args.out, "tb"), seed=args.seed, verbose=0,
     )
     if args.input_gain is not None:

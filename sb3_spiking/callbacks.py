@@ -83,6 +83,12 @@ class SlopeScheduleCallback(BaseCallback):
             self.eval_env = spec()
         else:
             self.eval_env = spec
+        if self.eval_env is not None and self.eval_env.observation_space != self.model.observation_space:
+            raise ValueError(
+                f"SlopeScheduleCallback: eval_env {spec!r} observes {self.eval_env.observation_space}, the model "
+                f"{self.model.observation_space}; build it with the training env's options (pass an env or a factory, "
+                "e.g. for the drone's actor_history) instead of a bare env id"
+            )
         if self.eval_freq is not None and self._next_update <= self.num_timesteps:  # not restored from a checkpoint
             self._next_update = self.num_timesteps + self.eval_freq
         self._apply()

@@ -23,4 +23,8 @@ def test_train_drone_example(tmp_path):
     results = json.load(open(out / "final_evaluation.json"))
     assert results["guide"]["full_length"] == 1.0  # the PD guide hovers on all 4 starts
     assert (out / "guided_td3_drone.zip").exists()
+    from sb3_spiking import GuidedTD3
+
+    model = GuidedTD3.load(out / "guided_td3_drone.zip", device="cpu")  # the default controller's form
+    assert model.actor.net.readout_kind == "leaky" and model.actor.net.fcs[0].in_features == 18 + 4 * 4
     assert "Final evaluation over 4 initial states" in proc.stdout

@@ -419,7 +419,8 @@ def test_cli_drone_config_logs_curriculum_and_guide(tmp_path):
     """The README's main job (zoo_configs/guided_td3.yml, DroneHover-v0) on a tiny budget."""
     pytest.importorskip("l2f")
     params = ["n_envs:2", "buffer_size:20000", "learning_starts:200", "batch_size:8", "n_seq:20", "n_warmup:5", "stride:5", TINY_NET,
-              "slope_schedule_kwargs:dict(return_range=[0,500],eval_freq=400,n_eval_episodes=1,eval_env='DroneHover-v0')"]  # fmt: skip
+              "slope_schedule_kwargs:dict(return_range=[0,500],eval_freq=400,n_eval_episodes=1,eval_env='DroneHover-v0')",
+              "env_kwargs:dict(actor_history=0)"]  # the schedule's own eval env is a bare id: same observation  # fmt: skip
     run_cli(["train", "--algo", "guided_td3", "--env", "DroneHover-v0", "-f", "logs", "-n", "1200", "--eval-freq", "600",
              "--eval-episodes", "1", "--seed", "1", "--log-interval", "1", "-tb", "tb", "-params", *params], tmp_path)  # fmt: skip
     assert (tmp_path / "logs" / "guided_td3" / "DroneHover-v0_1" / "DroneHover-v0.zip").is_file()

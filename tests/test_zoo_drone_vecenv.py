@@ -24,7 +24,9 @@ def test_zoo_train_on_drone_uses_the_batched_env(tmp_path):
     assert monitors == ["0.monitor.csv"]
     lines = (run / "0.monitor.csv").read_text().splitlines()
     assert len(lines) > 2  # header lines + finished episodes of all 8 drones
-    evaluations = np.load(run / "evaluations.npz")  # rl-zoo's EvalCallback ran on the batched eval env
+    # rl-zoo's EvalCallback ran on the batched eval env, built with the config's env_kwargs
+    # (actor_history 4: rl-zoo alone would build it without them and fail on the 34-value input)
+    evaluations = np.load(run / "evaluations.npz")
     assert evaluations["results"].shape == (2, 4)
 
 

@@ -87,8 +87,10 @@ def fly(
     :param n_episodes: episodes to record.
     :param seed: seed of the first episode (the following ones continue the env's generator).
     :param max_episode_steps: truncation length.
-    :param env_options: further options of :class:`~sb3_spiking.envs.drone.DroneHoverEnv`.
+    :param env_options: further options of :class:`~sb3_spiking.envs.drone.DroneHoverEnv`
+        (``actor_history`` defaults to the one the actor's input size implies).
     """
+    from sb3_spiking.envs.config import ACTOR_DIM
     from sb3_spiking.envs.drone import DroneHoverEnv
     from sb3_spiking.envs.pd_guide import PDHoverGuide
 
@@ -97,6 +99,12 @@ def fly(
     if pilot == "actor" and actor is None:
         raise ValueError("pilot='actor' needs an actor")
     runner = _SpikingRunner(actor) if actor is not None else None
+    if runner is not None and "actor_history" not in env_options:
+        # an actor trained with past actions in its input (18 + 4 k values) gets the same env
+        extra = runner.net.fcs[0].in_features - ACTOR_DIM
+        if extra < 0 or extra % 4:
+            raise ValueError(f"the actor takes {runner.net.fcs[0].in_features} inputs, not the drone's 18 + 4 k")
+        env_options["actor_history"] = extra // 4
     env = DroneHoverEnv(max_episode_steps=max_episode_steps, **env_options)
     episodes = []
     for ep in range(n_episodes):

@@ -216,6 +216,11 @@ class ZooExperimentManager(ExperimentManager):
     def create_envs(self, n_envs: int, eval_env: bool = False, no_log: bool = False):  # type: ignore[no-untyped-def]
         if self.resume_from is not None and not (eval_env or no_log):
             self.monitor_kwargs = {**self.monitor_kwargs, "override_existing": False}  # append episodes
+        if eval_env and self._eval_env_kwargs_args is None:
+            # rl-zoo takes the eval env's kwargs from the command line only: a config's env_kwargs
+            # (e.g. the drone's actor_history) would be missing and the eval observations would not
+            # match the policy. Without --eval-env-kwargs, evaluate on the training env's kwargs.
+            self.eval_env_kwargs = self.env_kwargs
         # rl-zoo calls SB3's make_vec_env by its module-level name: swap in the drop-in that builds
         # one batched DroneHoverVecEnv for drone ids (one C++ call per step for all envs) and
         # delegates every other env unchanged, for the duration of this call only
