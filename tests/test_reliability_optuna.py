@@ -23,9 +23,11 @@ from sb3_spiking.zoo.manager import open_storage
 from test_zoo import HOLD_CONFIG, HOLD_MODULE, HOLD_SPACE, REPO
 from test_zoo_postgres import PG_URL, _server_reachable
 
-# per worker: trials take ~2-3 s here; the survivors must still start one more than the grace period
-# (3 s) after the kill, when they fail the dead trial and pick up its retry
+# per worker: the survivors must still start a trial more than the grace period (3 s) after the kill,
+# when they fail the dead trial and pick up its retry. Trials are made long enough for that here
+# (3x the zoo tests' budget: ~3-6 s each) so that faster training code cannot end the study first.
 N_TRIALS = 4
+TRIAL_STEPS = 3 * HOLD_CONFIG["HoldTarget-v0"]["n_timesteps"]
 HEARTBEAT = ["--heartbeat-interval", "1", "--heartbeat-grace", "3", "--trial-retries", "1"]
 
 
@@ -42,7 +44,8 @@ def _start_worker(tmp_path: Path, seed: int, storage_args: list[str]) -> subproc
 
 def _kill_one_worker_mid_trial(tmp_path: Path, storage: str, study_name: str, storage_args: list[str]) -> None:
     (tmp_path / "zoo_hold_env.py").write_text(HOLD_MODULE)
-    (tmp_path / "hold.yml").write_text(yaml.safe_dump(HOLD_CONFIG))
+    config = {"HoldTarget-v0": {**HOLD_CONFIG["HoldTarget-v0"], "n_timesteps": TRIAL_STEPS}}
+    (tmp_path / "hold.yml").write_text(yaml.safe_dump(config))
     (tmp_path / "space.yml").write_text(yaml.safe_dump(HOLD_SPACE))
     workers = [_start_worker(tmp_path, seed, storage_args) for seed in (1, 2, 3)]
     victim, survivors = workers[0], workers[1:]
