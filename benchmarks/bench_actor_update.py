@@ -155,11 +155,8 @@ def run(batch: int = 256, seq: int = 100, warmup: int = 50, repeats: int = 7, de
 
     def torch_loop(fn: Callable[[], None]) -> Callable[[], None]:
         def wrapped() -> None:  # the same update without the CPU C kernel (the CUDA code path)
-            previous = neurons.use_c_kernel(False)
-            try:
+            with neurons.use_c_kernel(False):
                 fn()
-            finally:
-                neurons.use_c_kernel(previous)
         return wrapped
 
     runs = {"snnTorch Leaky": lambda: step(opt_p, loss_peer), "ours (full graph)": lambda: step(opt_o, lambda: loss_ours(False)),

@@ -57,9 +57,8 @@ def main() -> None:
                          policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256])), buffer_size=200_000, **common)
 
     rows[f"GuidedTD3, spiking 256-128, {args.batch} x 100 steps"] = timed(guided(), args.steps)
-    previous = neurons.use_c_kernel(False)
-    rows["GuidedTD3, same, LIF torch loop (no C kernel)"] = timed(guided(), args.steps)
-    neurons.use_c_kernel(previous)
+    with neurons.use_c_kernel(False):
+        rows["GuidedTD3, same, LIF torch loop (no C kernel)"] = timed(guided(), args.steps)
     for batch in () if args.skip_td3 else (256, 6400):
         td3 = TD3("MlpPolicy", DroneHoverVecEnv(N_ENVS, obs_mode="privileged"), batch_size=batch,
                   policy_kwargs=dict(net_arch=[256, 256]), buffer_size=200_000, **common)

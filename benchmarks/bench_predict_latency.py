@@ -59,11 +59,8 @@ def run(calls: int = 3000, device: str | th.device = "cpu") -> list[dict]:
         sync()
 
     def raw_step_torch_loop():  # the same step without the CPU C kernel (the CUDA code path)
-        previous = neurons.use_c_kernel(False)
-        try:
+        with neurons.use_c_kernel(False):
             raw_step()
-        finally:
-            neurons.use_c_kernel(previous)
 
     fns = {"GuidedTD3.predict (SB3 API)": sb3_predict, "raw SpikingMLP.step": raw_step}
     if device.type == "cpu":

@@ -1,10 +1,11 @@
 /* LIF sequence kernels for sb3_spiking.neurons.LIFSequence on CPU (float32, contiguous).
  *
- * Each function is one pass over a (T, B, H) sequence. The arithmetic repeats, operation by
- * operation and in the same order, what the torch fallback in neurons.py computes (compiled with
- * -ffp-contract=off: no fused multiply-adds), so membranes, spikes and the gradient reaching the
- * input currents are bitwise the same on both paths. Only the beta / theta reductions differ:
- * here they are summed in double, in torch as float tree sums.
+ * Each function is one pass over a (T, B, H) sequence, with the operations of the torch fallback in
+ * neurons.py in the same order. Compiled with -ffp-contract=off, every product and sum is rounded
+ * on its own, the same in lif_forward and lif_step: deployment steps equal the training sequence
+ * bit for bit on this path. torch's addcmul is a fused multiply-add, so the two paths differ in the
+ * last bit of a membrane; the beta / theta sums here run in float over one time step's batch, then
+ * in double over time (torch: float tree sums).
  */
 #include <math.h>
 #include <stdint.h>

@@ -64,9 +64,14 @@ def actor_history_of(model: Any) -> int:
     """The drone env's ``actor_history`` a model was trained with (from its actor observation size)."""
     space = model.observation_space
     actor = space["actor"] if hasattr(space, "spaces") else space
-    extra = int(np.prod(actor.shape)) - ACTOR_DIM
+    return actor_history_for(int(np.prod(actor.shape)))
+
+
+def actor_history_for(n_inputs: int) -> int:
+    """The drone env's ``actor_history`` ``k`` of an actor with ``n_inputs = 18 + 4 k`` inputs."""
+    extra = n_inputs - ACTOR_DIM
     if extra < 0 or extra % 4:
-        raise ValueError(f"actor observation of size {actor.shape} is not the drone's 18 + 4 k values")
+        raise ValueError(f"an actor input of {n_inputs} values is not the drone's 18 + 4 k")
     return extra // 4
 
 

@@ -11,8 +11,10 @@ The maths follows snnTorch's ``Leaky(reset_mechanism="subtract")`` with
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch as th
@@ -75,7 +77,7 @@ class LIF(nn.Module):
         # same arithmetic, in the same order, as LIFSequence.forward: step-by-step deployment and
         # sequence training see bitwise-equal membranes (a spike at the threshold cannot flip).
         # On CPU both go through the C kernel (one call), elsewhere through the same torch kernels.
-        kernel = _kernel_for(current.unsqueeze(0))
+        kernel = _kernel_for(current)
         if kernel is not None:
             if th.is_grad_enabled() and (current.requires_grad or mem.requires_grad or self.beta.requires_grad
                                          or self.threshold.requires_grad):
@@ -150,7 +152,7 @@ class LIFSequence(th.autograd.Function):
         beta_c = beta.clamp(0.0, 1.0)
         kernel = _kernel_for(mems)
         if kernel is not None:
-            return _backward_kernel(ctx, kernel, grad_spikes, grad_mem, mem0, spikes0, mems, spikes, beta, beta_c, theta, slope)
+            return _backward_kernel(ctx, kernel, grad_spikes, grad_mem, mem0, mems, beta, beta_c, theta, slope)
         # gradient reaching U[t] through its own spike, g_s[t] / (1 + k|U[t] − θ|)², in one buffer
         grad_u = th.sub(mems, theta)
         grad_u.abs_().mul_(slope).add_(1.0)
@@ -193,19 +195,23 @@ def _load_kernel() -> ctypes.CDLL | None:
 _USE_KERNEL = True
 
 
-def use_c_kernel(enabled: bool) -> bool:
-    """Switch the CPU C kernel on or off for this process (e.g. to time both paths side by side);
-    returns the previous setting. ``SB3_SPIKING_NO_CKERNEL=1`` switches it off from the start."""
+@contextlib.contextmanager
+def use_c_kernel(enabled: bool) -> Iterator[None]:
+    """Within the ``with`` block, use the CPU C kernel or not (e.g. to time both paths side by
+    side). ``SB3_SPIKING_NO_CKERNEL=1`` switches it off for the whole process."""
     global _USE_KERNEL
     previous, _USE_KERNEL = _USE_KERNEL, bool(enabled)
-    return previous
+    try:
+        yield
+    finally:
+        _USE_KERNEL = previous
 
 
 def _kernel_for(x: th.Tensor) -> ctypes.CDLL | None:
-    """The C kernel for float32 CPU sequences (one call per sequence instead of a few torch kernels
-    per step); ``None`` elsewhere (CUDA, other dtypes), when switched off, or without a compiler:
-    then the torch loop runs."""
-    if not _USE_KERNEL or x.device.type != "cpu" or x.dtype != th.float32 or x.dim() != 3:
+    """The C kernel for float32 CPU tensors (one call per sequence or step instead of a few torch
+    kernels per step); ``None`` elsewhere (CUDA, other dtypes), when switched off, or without a
+    compiler: then the torch loop runs."""
+    if not _USE_KERNEL or x.device.type != "cpu" or x.dtype != th.float32:
         return None
     return _load_kernel()
 
@@ -218,7 +224,8 @@ def _p(x: th.Tensor | None) -> int | None:
     return None if x is None else x.data_ptr()
 
 
-def _backward_kernel(ctx, kernel, grad_spikes, grad_mem, mem0, spikes0, mems, spikes, beta, beta_c, theta, slope):
+def _backward_kernel(ctx, kernel, grad_spikes, grad_mem, mem0, mems, beta, beta_c, theta, slope):
+    # the reset spikes are recomputed from the membranes in C: the saved spikes are not needed here
     T, B, H = mems.shape
     grad_u = th.empty_like(mems)
     acc = th.zeros(3, H, dtype=th.float64)

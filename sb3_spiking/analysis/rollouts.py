@@ -90,8 +90,8 @@ def fly(
     :param env_options: further options of :class:`~sb3_spiking.envs.drone.DroneHoverEnv`
         (``actor_history`` defaults to the one the actor's input size implies).
     """
-    from sb3_spiking.envs.config import ACTOR_DIM
     from sb3_spiking.envs.drone import DroneHoverEnv
+    from sb3_spiking.evaluation import actor_history_for
     from sb3_spiking.envs.pd_guide import PDHoverGuide
 
     if pilot == "guide" and guide is None:
@@ -101,10 +101,7 @@ def fly(
     runner = _SpikingRunner(actor) if actor is not None else None
     if runner is not None and "actor_history" not in env_options:
         # an actor trained with past actions in its input (18 + 4 k values) gets the same env
-        extra = runner.net.fcs[0].in_features - ACTOR_DIM
-        if extra < 0 or extra % 4:
-            raise ValueError(f"the actor takes {runner.net.fcs[0].in_features} inputs, not the drone's 18 + 4 k")
-        env_options["actor_history"] = extra // 4
+        env_options["actor_history"] = actor_history_for(runner.net.fcs[0].in_features)
     env = DroneHoverEnv(max_episode_steps=max_episode_steps, **env_options)
     episodes = []
     for ep in range(n_episodes):

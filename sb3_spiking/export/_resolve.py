@@ -38,4 +38,3 @@ def resolve_actor(obj: Any) -> tuple[SpikingMLP, np.ndarray | None, np.ndarray |
 def unit_bounds(low: np.ndarray | None, high: np.ndarray | None) -> bool:
     """True when there is nothing to unscale (no bounds, or exactly [-1, 1])."""
     return low is None or (bool(np.all(low == -1.0)) and bool(np.all(high == 1.0)))
-
