@@ -33,10 +33,14 @@ from typing import Any
 import numpy as np
 import yaml
 
+from sb3_spiking.evaluation import BEST_MODEL_NAME
+
 ROOT = Path(__file__).resolve().parent.parent
 ENV_ID = "DroneHover-v0"
 #: autonomous evaluation every this many env steps during training (64 initial states, seed 1000)
 CURVE_EVAL_FREQ = 20_000
+#: final evaluation of the learning curve's best checkpoint (``best_autonomous_model.zip``)
+BEST_EVALUATION = "final_evaluation_best.json"
 
 
 @dataclass(frozen=True)
@@ -112,13 +116,19 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("main_g10", "default with half the actor updates (gradient_steps 10)", "guided_td3", dict(gradient_steps=10), ("readout",)),
     Experiment("snn_hist_leaky", "leaky-integrator readout, 32 past actions", "guided_td3",
                dict(policy_kwargs=dict(LEAKY["policy_kwargs"]), env_kwargs=dict(actor_history=32), gradient_steps=10), ("readout",)),
+    # 6. the default's training schedule
+    Experiment("main_lin", "default with the learning rate falling linearly to 0 (rl-zoo lin_0.001)", "guided_td3",
+               dict(learning_rate="lin_0.001"), ("recipe",)),
+    Experiment("main_g30", "default with 30 actor updates per 50 steps", "guided_td3", dict(gradient_steps=30), ("recipe",)),
+    Experiment("main_h50", "default with the guide's horizon reaching 0 at 50 % of training (80 %)", "guided_td3",
+               dict(guide_horizon_fraction=0.5), ("recipe",)),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
 #: run sets: (experiments, seeds, env steps per run)
 PROFILES = {
     # quick: the paper's experiments (groups 1-4); the readout study needs the full budget to say anything
-    "quick": dict(only=[e.name for e in EXPERIMENTS if set(e.groups) - {"readout"}], seeds=[0], steps=60_000),
+    "quick": dict(only=[e.name for e in EXPERIMENTS if set(e.groups) - {"readout", "recipe"}], seeds=[0], steps=60_000),
     "full": dict(only=[e.name for e in EXPERIMENTS], seeds=[0, 1, 2], steps=600_000),
 }
 
@@ -175,7 +185,7 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
         if meta.get("steps") == steps:
             return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("curve.csv", "final_evaluation.json"):
+    for stale in ("curve.csv", "final_evaluation.json", BEST_EVALUATION):
         (run_dir / stale).unlink(missing_ok=True)
     config = run_dir / "config.yml"
     config.write_text(yaml.safe_dump({ENV_ID: derive_config(exp, steps, run_dir, eval_freq)}, sort_keys=False))
@@ -193,6 +203,10 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
     models = sorted(logs.glob(f"{exp.algo}/{ENV_ID}_*/{ENV_ID}.zip"), key=os.path.getmtime)
     if not models:
         raise RuntimeError(f"{exp.name} seed {seed}: no saved model under {logs}")
+    best = run_dir / BEST_MODEL_NAME  # kept by the learning curve (64 starts of another seed)
+    if best.exists():
+        subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(best), "--json", str(run_dir / BEST_EVALUATION)],
+                       cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(models[-1]), "--json", str(done)],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     (run_dir / "run.json").write_text(json.dumps(dict(experiment=exp.name, seed=seed, steps=steps, train_minutes=round(minutes, 2),
@@ -210,9 +224,16 @@ class Runs:
     curves: list[dict[str, np.ndarray]]
     meta: list[dict[str, Any]]
     dirs: list[Path]
+    bests: list[dict[str, Any] | None] = field(default_factory=list)  #: best-checkpoint evaluations (None: not kept)
 
     def final(self, key: str, metric: str = "mean_return") -> np.ndarray:
         return np.array([f[key][metric] for f in self.finals])
+
+    def best(self, key: str, metric: str = "mean_return") -> np.ndarray:
+        """Like :meth:`final` for the learning curve's best checkpoints (empty unless every seed kept one)."""
+        if not self.bests or any(b is None for b in self.bests):
+            return np.array([])
+        return np.array([b[key][metric] for b in self.bests])  # type: ignore[index]
 
     def curve_stat(self, fn) -> list[float]:
         return [fn(c) for c in self.curves]
@@ -231,17 +252,19 @@ def load_runs(outs: Sequence[Path]) -> dict[str, Runs]:
 
 
 def _load_experiment(exp: Experiment, out: Path) -> Runs | None:
-    finals, curves, meta, dirs = [], [], [], []
+    finals, curves, meta, dirs, bests = [], [], [], [], []
     for run_dir in sorted((out / exp.name).glob("seed*")):
         if not (run_dir / "final_evaluation.json").exists():
             continue
         dirs.append(run_dir)
         finals.append(json.loads((run_dir / "final_evaluation.json").read_text()))
+        best = run_dir / BEST_EVALUATION
+        bests.append(json.loads(best.read_text()) if best.exists() else None)
         meta.append(json.loads((run_dir / "run.json").read_text()))
         with open(run_dir / "curve.csv") as f:
             rows = list(csv.DictReader(f))
         curves.append({k: np.array([float(r[k]) for r in rows]) for k in (rows[0] if rows else {})})
-    return Runs(exp, finals, curves, meta, dirs) if finals else None
+    return Runs(exp, finals, curves, meta, dirs, bests) if finals else None
 
 
 def _ms(values: Sequence[float], fmt: str = "{:.1f}") -> str:
@@ -309,6 +332,22 @@ def write_report(outs: Sequence[Path], report: Path, command: str, duration_min:
             f"| minutes until the learning curve (64 other starts) first reaches 95 % of the guide (b) | {_reach(t95, len(t95), '{:.1f}')} | | | |",
             f"| minutes until the learning curve first reaches 400 at start weights (b) | {_reach(t400, len(t400), '{:.1f}')} | | | |",
             f"| seeds | {len(r.finals)} | | | 5 |",
+        ]
+        bb, ba = r.best("b_autonomous"), r.best("a_guide_warmup")
+        if len(bb):
+            steps = [c["timesteps"][int(np.argmax(c["mean_return"]))] for c in r.curves]  # first maximum = the kept model
+            lines += [
+                f"| return, best checkpoint of the learning curve | {_ms(bb)} ({100 * bb.mean() / guide:.1f} % of guide) | "
+                f"{_ms(ba)} ({100 * ba.mean() / guide:.1f} %) | {guide:.1f} | – |",
+                f"| full-length episodes, best checkpoint | {_ms(100 * r.best('b_autonomous', 'full_length'), '{:.0f}')} % | "
+                f"{_ms(100 * r.best('a_guide_warmup', 'full_length'), '{:.0f}')} % | 100 % | |",
+                "",
+                "The *best checkpoint* is the model kept by the learning curve (`best_autonomous_model.zip`): the "
+                "weights with the best autonomous return on its 64 initial states (seed 1000), which are disjoint from "
+                "the 100 test states (seeds 10000–10099), so its row is a held-out score"
+                + f" (kept at step {_ms(steps, '{:,.0f}')}).",
+            ]
+        lines += [
             "",
             "![learning curve](results/reproduce/main_curve.png)",
             "",
@@ -321,6 +360,7 @@ def write_report(outs: Sequence[Path], report: Path, command: str, duration_min:
         ("slope_bc", "3b. Surrogate slope, BC on guide data"),
         ("controllers", "4. Controllers side by side (same 100 initial states)"),
         ("readout", "5. Beyond the paper: the spiking actor's input and readout (docs/drone_recipe.md)"),
+        ("recipe", "6. Beyond the paper: the default's training schedule"),
     ]
     for group, title in sections:
         members = [e.name for e in EXPERIMENTS if group in e.groups and e.name in runs]
@@ -352,7 +392,7 @@ def write_report(outs: Sequence[Path], report: Path, command: str, duration_min:
                 lines.append(f"| {label} | {_ms(best)} | {_ms(r.final('b_autonomous'))} | {_reach(reach, len(reach))} | {_budget(r)} | {paper} |")
             lines += ["", "The paper's slope study is non-sequential (reset SNN, stacked observations) and counts epochs, not steps. "
                       "Rows with different budgets are not comparable: compare within one budget."]
-        elif group in ("controllers", "readout"):
+        elif group in ("controllers", "readout", "recipe"):
             lines += ["| controller | (b) autonomous | full-length (b) | (a) guide warm-up | start weights (b) | budget | paper |", "|---|---|---|---|---|---|---|"]
             for n in members:
                 r = runs[n]
@@ -411,8 +451,10 @@ def _archive_runs(run_dirs: Sequence[Path], dest: Path) -> None:
 
     for run_dir in run_dirs:
         target = dest / run_dir.name
+        if target.resolve() == run_dir.resolve():  # the report was rebuilt from the archive itself
+            continue
         target.mkdir(parents=True, exist_ok=True)
-        for name in ("config.yml", "command.txt", "curve.csv", "final_evaluation.json", "run.json"):
+        for name in ("config.yml", "command.txt", "curve.csv", "final_evaluation.json", BEST_EVALUATION, "run.json"):
             if (run_dir / name).exists():
                 shutil.copy2(run_dir / name, target / name)
 

@@ -16,6 +16,7 @@ paired. Command line::
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from sb3_spiking.obs_keys import privileged_part
 #: Default initial-state seed of final evaluations: disjoint from training seeds (0..n_envs) and the
 #: periodic evaluations' seed.
 EVAL_SEED = 10_000
+#: File name of the best autonomous controller kept by :class:`LearningCurveCallback` (next to ``curve.csv``).
+BEST_MODEL_NAME = "best_autonomous_model.zip"
 
 
 @dataclass
@@ -183,6 +186,11 @@ class LearningCurveCallback(BaseCallback):
     :param curriculum_stage: reward weights of the evaluation (default: final).
     :param start_weights: also score the same flights with the start weights (stage 0, the scale
         on which the paper reports ≈ 400): column ``mean_return_start``.
+    :param save_best: save the model to ``best_autonomous_model.zip`` next to the CSV whenever an
+        evaluation beats the best so far. Every evaluation uses the same reward weights, so unlike
+        rl-zoo's ``best_model.zip`` (scored on the eval env's current weights) the choice is not
+        biased towards the easier weights of early curriculum stages. The initial states (``seed``)
+        are disjoint from the final evaluation's, so scoring the kept model there is a held-out test.
     """
 
     FIELDS = (
@@ -191,7 +199,7 @@ class LearningCurveCallback(BaseCallback):
     )
 
     def __init__(self, eval_freq: int = 20_000, n_episodes: int = 64, seed: int = 1_000, path: str | None = None,
-                 curriculum_stage: int = FINAL_STAGE, start_weights: bool = True, verbose: int = 1):
+                 curriculum_stage: int = FINAL_STAGE, start_weights: bool = True, save_best: bool = True, verbose: int = 1):
         super().__init__(verbose)
         if int(eval_freq) != eval_freq or eval_freq < 1:
             raise ValueError(f"eval_freq must be a positive integer, got {eval_freq!r}")
@@ -199,6 +207,8 @@ class LearningCurveCallback(BaseCallback):
             raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
         self.eval_freq, self.n_episodes, self.seed = int(eval_freq), int(n_episodes), int(seed)
         self.path, self.curriculum_stage, self.start_weights = path, int(curriculum_stage), bool(start_weights)
+        self.save_best = bool(save_best)
+        self.best_return, self.best_path = -np.inf, ""
         self._next, self._start = 0, 0.0
         self.rows: list[dict[str, float]] = []
 
@@ -206,14 +216,23 @@ class LearningCurveCallback(BaseCallback):
         import time
 
         self._start = time.time()
-        self._next = self.num_timesteps + self.eval_freq
+        steps = self.model.num_timesteps  # the callback's own counter is only set from the first step on
+        self._next = steps + self.eval_freq
         if self.path is None:
             folder = (self.logger.get_dir() if self.logger is not None else None) or "."
             self.path = os.path.join(folder, "curve.csv")
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        if not os.path.exists(self.path) or self.num_timesteps == 0:  # a resumed run appends
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        self.best_path = os.path.join(folder, BEST_MODEL_NAME)
+        if not os.path.exists(self.path) or steps == 0:
             with open(self.path, "w") as f:
                 f.write(",".join(self.FIELDS) + "\n")
+            if self.save_best and os.path.exists(self.best_path):  # an earlier run's controller
+                os.remove(self.best_path)
+        else:  # a resumed run appends, and keeps the best return recorded so far
+            with open(self.path) as f:
+                returns = [float(r["mean_return"]) for r in csv.DictReader(f)]
+            self.best_return = max(returns, default=-np.inf)
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:
@@ -249,12 +268,16 @@ class LearningCurveCallback(BaseCallback):
         self.rows.append(row)
         with open(self.path, "a") as f:  # type: ignore[arg-type]
             f.write(",".join(str(row[k]) for k in self.FIELDS) + "\n")
+        best = self.save_best and stats.mean_return > self.best_return
+        if best:
+            self.best_return = stats.mean_return
+            self.model.save(self.best_path)
         self.logger.record("eval/autonomous_return", stats.mean_return)
         self.logger.record("eval/full_length", stats.full_length)
         if self.verbose:
             print(
                 f"[{row['minutes']:6.1f} min] step {self.num_timesteps:>9d}: autonomous return {stats.mean_return:6.1f}, "
-                f"full-length {100 * stats.full_length:3.0f} %, slope {row['slope']}",
+                f"full-length {100 * stats.full_length:3.0f} %, slope {row['slope']}" + (" (best so far, saved)" if best else ""),
                 flush=True,
             )
         return row
@@ -272,7 +295,9 @@ class FinalEvaluationCallback(BaseCallback):
     """At the end of training, evaluate protocols (a) and (b) beside the guide and report them.
 
     Prints the table and writes ``final_evaluation.json`` next to the model (rl-zoo: the run's
-    log folder). For the README's main job; name it in a zoo config's ``callback`` list.
+    log folder). For the README's main job; name it in a zoo config's ``callback`` list. When a
+    :class:`LearningCurveCallback` of this run saved ``best_autonomous_model.zip`` in the same
+    folder, that controller is evaluated too (key ``"best_checkpoint"``, same layout).
 
     :param n_episodes: initial states (one episode each).
     :param guide: the reference guide (import path or object).
@@ -282,18 +307,32 @@ class FinalEvaluationCallback(BaseCallback):
     def __init__(self, n_episodes: int = 100, guide: Any = "sb3_spiking.envs.pd_guide:PDHoverGuide", path: str | None = None, seed: int = EVAL_SEED):
         super().__init__()
         self.n_episodes, self.guide, self.path, self.seed = int(n_episodes), guide, path, int(seed)
-        self.results: dict[str, dict[str, float]] | None = None
+        self.results: dict[str, Any] | None = None
+        self._started = 0.0
+
+    def _init_callback(self) -> None:
+        import time
+
+        self._started = time.time()
 
     def _on_step(self) -> bool:
         return True
 
     def _on_training_end(self) -> None:
-        self.results = evaluate_drone_controller(self.model, self.guide, self.n_episodes, self.seed)
         folder = self.path or (self.logger.get_dir() if self.logger is not None else None) or "."
+        self.results = evaluate_drone_controller(self.model, self.guide, self.n_episodes, self.seed)
+        best = os.path.join(folder, BEST_MODEL_NAME)
+        report = f"Final evaluation over {self.n_episodes} initial states (seed {self.seed}), final weights:\n{format_report(self.results)}"
+        if os.path.exists(best) and os.path.getmtime(best) >= self._started:  # saved by this run
+            best_model = type(self.model).load(best, device=self.model.device)
+            self.results["best_checkpoint"] = evaluate_drone_controller(best_model, self.guide, self.n_episodes, self.seed)
+            self.results["best_checkpoint"]["timesteps"] = int(best_model.num_timesteps)
+            report += (f"\n\nBest autonomous checkpoint of the learning curve (step {best_model.num_timesteps}, "
+                       f"{BEST_MODEL_NAME}):\n{format_report(self.results['best_checkpoint'])}")
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "final_evaluation.json"), "w") as f:
             json.dump(self.results, f, indent=2)
-        print(f"Final evaluation over {self.n_episodes} initial states (seed {self.seed}):\n{format_report(self.results)}", flush=True)
+        print(report, flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -321,4 +360,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["EVAL_SEED", "EpisodeStats", "FinalEvaluationCallback", "LearningCurveCallback", "evaluate_drone_controller", "fly", "format_report"]
+__all__ = ["BEST_MODEL_NAME", "EVAL_SEED", "EpisodeStats", "FinalEvaluationCallback", "LearningCurveCallback", "evaluate_drone_controller", "fly", "format_report"]

@@ -48,3 +48,38 @@ def test_final_evaluation_callback_writes_json(model, tmp_path):
     assert (tmp_path / "final_evaluation.json").exists()
     assert set(cb.results) >= {"a_guide_warmup", "b_autonomous", "guide", "b_autonomous@start"}
     assert "(b) autonomous" in format_report(cb.results)
+
+
+def test_learning_curve_keeps_the_best_autonomous_controller(tmp_path):
+    from sb3_spiking.evaluation import BEST_MODEL_NAME, LearningCurveCallback
+
+    env = DroneHoverVecEnv(2)
+    model = GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), learning_starts=20, train_freq=10, gradient_steps=1,
+                      n_seq=10, n_warmup=2, stride=5, batch_size=4, policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16])), seed=0)
+    best = tmp_path / BEST_MODEL_NAME
+    best.write_bytes(b"stale file of an earlier run")
+    curve = LearningCurveCallback(eval_freq=20, n_episodes=3, path=str(tmp_path / "curve.csv"), start_weights=False, verbose=0)
+    final = FinalEvaluationCallback(n_episodes=3, path=str(tmp_path))
+    model.learn(100, callback=[curve, final])
+    returns = [row["mean_return"] for row in curve.rows]
+    assert len(returns) == 5 and curve.best_return == pytest.approx(max(returns), abs=0.01)
+    kept = GuidedTD3.load(best)  # the stale file was replaced by a loadable model ...
+    first_max = 20 * (1 + int(np.argmax(returns)))
+    assert first_max <= kept.num_timesteps < first_max + 2  # ... saved at the first evaluation with the best return
+    b = fly(kept, None, n_episodes=3, seed=1_000)  # the curve's initial states: the same flights again
+    assert b.mean_return == pytest.approx(max(returns), abs=0.01)
+    assert final.results["best_checkpoint"]["timesteps"] == kept.num_timesteps
+    assert set(final.results["best_checkpoint"]) >= {"a_guide_warmup", "b_autonomous", "guide"}
+    # resuming appends to the curve and keeps the best return recorded so far
+    resumed = LearningCurveCallback(eval_freq=20, n_episodes=3, path=str(tmp_path / "curve.csv"), verbose=0)
+    model.learn(20, callback=resumed, reset_num_timesteps=False)
+    assert resumed.best_return >= max(returns)
+    assert len((tmp_path / "curve.csv").read_text().splitlines()) == 1 + 5 + 1  # one header, rows appended
+
+
+def test_learning_curve_save_best_off_writes_no_model(tmp_path, model):
+    from sb3_spiking.evaluation import BEST_MODEL_NAME, LearningCurveCallback
+
+    cb = LearningCurveCallback(eval_freq=2, n_episodes=2, path=str(tmp_path / "curve.csv"), start_weights=False, save_best=False, verbose=0)
+    model.learn(4, callback=cb)
+    assert len(cb.rows) >= 1 and not (tmp_path / BEST_MODEL_NAME).exists()

@@ -33,10 +33,19 @@ def test_driver_end_to_end(tmp_path, capsys):
     assert len(steps) == 2 and 3000 <= steps[0] < 3016 and steps[1] == 6000
     final = json.loads((run / "final_evaluation.json").read_text())
     assert final["guide"]["full_length"] == 1.0 and final["guide"]["mean_return"] > 350
+    best = json.loads((run / "final_evaluation_best.json").read_text())  # the curve's best checkpoint, scored the same way
+    assert best["guide"] == final["guide"] and "b_autonomous" in best
     text = report.read_text()
+    assert "| return, best checkpoint of the learning curve |" in text
     assert "Headline" in text and "412 ± 6.7" in text and "| main | 0 | 6,000 |" in text
     assert (tmp_path / "results" / "reproduce" / "main_curve.png").stat().st_size > 1000
     # a second call skips finished runs (no retraining) and rebuilds the same tables
     mtime = (run / "final_evaluation.json").stat().st_mtime
     reproduce.main(argv)
     assert (run / "final_evaluation.json").stat().st_mtime == mtime
+    # the archive next to the report is a valid run folder: a fresh clone rebuilds the report from it
+    archive = tmp_path / "results" / "reproduce" / "runs"
+    assert (archive / "main" / "seed0" / "final_evaluation.json").exists()
+    rebuilt = tmp_path / "rebuilt.md"
+    reproduce.main(["--report-only", "--out", str(archive), "--report", str(rebuilt)])
+    assert "| main | 0 | 6,000 |" in rebuilt.read_text()
