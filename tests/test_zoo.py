@@ -423,7 +423,11 @@ def test_cli_drone_config_logs_curriculum_and_guide(tmp_path):
               "env_kwargs:dict(actor_history=0)"]  # the schedule's own eval env is a bare id: same observation  # fmt: skip
     run_cli(["train", "--algo", "guided_td3", "--env", "DroneHover-v0", "-f", "logs", "-n", "1200", "--eval-freq", "600",
              "--eval-episodes", "1", "--seed", "1", "--log-interval", "1", "-tb", "tb", "-params", *params], tmp_path)  # fmt: skip
-    assert (tmp_path / "logs" / "guided_td3" / "DroneHover-v0_1" / "DroneHover-v0.zip").is_file()
+    run = tmp_path / "logs" / "guided_td3" / "DroneHover-v0_1"
+    assert (run / "DroneHover-v0.zip").is_file()
+    # the config's evaluation callbacks write next to the model
+    assert (run / "curve.csv").read_text().startswith("timesteps,minutes,mean_return")
+    assert json.loads((run / "final_evaluation.json").read_text())["guide"]["full_length"] == 1.0
     scalars = tb_scalars(glob.glob(str(tmp_path / "tb" / "DroneHover-v0" / "GuidedTD3_*"))[0])
     for tag in ("curriculum/stage", "rollout/guide_fraction", "train/guide_horizon", "train/surrogate_slope",
                 "train/bc_coef", "train/spike_rate_layer0", "train/spike_rate_layer1"):  # fmt: skip

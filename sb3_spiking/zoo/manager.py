@@ -197,6 +197,16 @@ class ZooExperimentManager(ExperimentManager):
         super().create_callbacks()
         if self.optimize_hyperparameters:
             return
+        # the drone evaluations write next to the model (curve.csv, best_autonomous_model.zip,
+        # final_evaluation.json), where rl-zoo keeps evaluations.npz; without -tb the logger has
+        # no folder and they would land in the working directory
+        from sb3_spiking.evaluation import FinalEvaluationCallback, LearningCurveCallback
+
+        for cb in self.callbacks:
+            if isinstance(cb, LearningCurveCallback) and cb.path is None:
+                cb.path = os.path.join(self.save_path, "curve.csv")
+            elif isinstance(cb, FinalEvaluationCallback) and cb.path is None:
+                cb.path = self.save_path
         # the YAML's callbacks with a state (e.g. the reward curriculum) are recorded in every
         # checkpoint and restored on resume, by class name and position
         for cb in self.callbacks:
