@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--slope-schedule", default="adaptive", choices=["adaptive", "fixed", "interval"])
     parser.add_argument("--guide-horizon-start", type=int, default=200, help="paper: 500 - n_seq")
     parser.add_argument("--guide-horizon-end", type=int, default=0, help="paper: n_warmup (50); 0 ends fully autonomous")
-    parser.add_argument("--gradient-steps", type=int, default=20, help="actor updates per 50 vector steps")
+    parser.add_argument("--gradient-steps", type=int, default=30, help="actor updates per 50 vector steps")
     parser.add_argument("--lr-decay", action="store_true", help="learning rate falls linearly from 1e-3 to 0")
     parser.add_argument("--input-gain", type=float, nargs=2, default=None, metavar=("POS", "VEL"), help="EXPERIMENT: scale fc1 columns of position / velocity")
     parser.add_argument("--batch-size", type=int, default=64, help="windows per gradient step")

@@ -187,10 +187,10 @@ class LearningCurveCallback(BaseCallback):
     :param start_weights: also score the same flights with the start weights (stage 0, the scale
         on which the paper reports ≈ 400): column ``mean_return_start``.
     :param save_best: save the model to ``best_autonomous_model.zip`` next to the CSV whenever an
-        evaluation beats the best so far. Every evaluation uses the same reward weights, so unlike
-        rl-zoo's ``best_model.zip`` (scored on the eval env's current weights) the choice is not
-        biased towards the easier weights of early curriculum stages. The initial states (``seed``)
-        are disjoint from the final evaluation's, so scoring the kept model there is a held-out test.
+        evaluation beats the best so far. Every evaluation flies the same initial states, so the
+        choice compares like with like (rl-zoo's ``best_model.zip`` compares 5 episodes from new
+        states each time). The initial states (``seed``) are disjoint from the final evaluation's,
+        so scoring the kept model there is a held-out test.
     """
 
     FIELDS = (
