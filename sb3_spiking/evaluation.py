@@ -219,8 +219,7 @@ class LearningCurveCallback(BaseCallback):
         steps = self.model.num_timesteps  # the callback's own counter is only set from the first step on
         self._next = steps + self.eval_freq
         if self.path is None:
-            folder = (self.logger.get_dir() if self.logger is not None else None) or "."
-            self.path = os.path.join(folder, "curve.csv")
+            self.path = os.path.join(_log_folder(self), "curve.csv")
         folder = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(folder, exist_ok=True)
         self.best_path = os.path.join(folder, BEST_MODEL_NAME)
@@ -283,6 +282,12 @@ class LearningCurveCallback(BaseCallback):
         return row
 
 
+def _log_folder(callback: BaseCallback) -> str:
+    """Where a callback writes by default: the logger's folder, else the working directory (the
+    zoo passes the run folder explicitly)."""
+    return (callback.logger.get_dir() if callback.logger is not None else None) or "."
+
+
 def _curriculum_stage(env: Any) -> float:
     """The training env's reward-curriculum stage (NaN for envs without one)."""
     try:
@@ -319,7 +324,7 @@ class FinalEvaluationCallback(BaseCallback):
         return True
 
     def _on_training_end(self) -> None:
-        folder = self.path or (self.logger.get_dir() if self.logger is not None else None) or "."
+        folder = self.path or _log_folder(self)
         self.results = evaluate_drone_controller(self.model, self.guide, self.n_episodes, self.seed)
         best = os.path.join(folder, BEST_MODEL_NAME)
         report = f"Final evaluation over {self.n_episodes} initial states (seed {self.seed}), final weights:\n{format_report(self.results)}"
