@@ -26,13 +26,14 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
+from sb3_spiking.envs.config import DroneHoverConfig
 from sb3_spiking.evaluation import BEST_MODEL_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,14 +178,38 @@ def derive_config(exp: Experiment, steps: int, run_dir: Path, eval_freq: int = C
     return entry
 
 
+def _comparable(entry: dict[str, Any]) -> dict[str, Any]:
+    """A run's config without what only names its folder (the curve's path) and with the env's defaults left out."""
+    entry = dict(entry)
+    entry["callback"] = [{name: {k: v for k, v in (kwargs or {}).items() if k != "path"} for name, kwargs in c.items()}
+                         if isinstance(c, dict) else c for c in entry.get("callback") or []]
+    defaults = {f.name: f.default for f in fields(DroneHoverConfig)}
+    entry["env_kwargs"] = {k: v for k, v in (entry.get("env_kwargs") or {}).items() if defaults.get(k, object()) != v}
+    return entry
+
+
+def config_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Hyper-parameters that differ between a finished run's ``config.yml`` entry and today's derivation."""
+    a, b = _comparable(stored), _comparable(current)
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
 def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = False, eval_freq: int = CURVE_EVAL_FREQ) -> Path:
-    """Train and evaluate one (experiment, seed); returns the run folder. Skips finished runs."""
+    """Train and evaluate one (experiment, seed); returns the run folder.
+
+    A finished run is skipped if it had the same step budget and the same config as today's derivation
+    (zoo config + overrides); one whose config has changed since is trained again, with a message.
+    """
     run_dir = out / exp.name / f"seed{seed}"
     done = run_dir / "final_evaluation.json"
     if done.exists() and not force:
         meta = json.loads((run_dir / "run.json").read_text())
-        if meta.get("steps") == steps:
+        stored = yaml.safe_load((run_dir / "config.yml").read_text())[ENV_ID]
+        changed = config_changes(stored, derive_config(exp, steps, run_dir, eval_freq))
+        if meta.get("steps") == steps and not changed:
             return run_dir
+        print(f"{exp.name} seed {seed}: retraining, the finished run had "
+              + (f"{meta.get('steps'):,} steps" if meta.get("steps") != steps else f"other values of {', '.join(changed)}"), flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("curve.csv", "final_evaluation.json", BEST_EVALUATION):
         (run_dir / stale).unlink(missing_ok=True)
@@ -210,7 +235,9 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
                        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(models[-1]), "--json", str(done)],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    eval_minutes = (time.time() - start) / 60 - minutes  # the run's share of a --full's wall time is training + evaluation
     (run_dir / "run.json").write_text(json.dumps(dict(experiment=exp.name, seed=seed, steps=steps, train_minutes=round(minutes, 2),
+                                                      eval_minutes=round(eval_minutes, 2),
                                                       model=str(models[-1].relative_to(out)))))
     return run_dir
 
@@ -446,11 +473,33 @@ def write_report(outs: Sequence[Path], report: Path, command: str, duration_min:
     for n, r in runs.items():
         lines.append(f"| {n} | {', '.join(str(m['seed']) for m in r.meta)} | {r.meta[0]['steps']:,} | {_ms([m['train_minutes'] for m in r.meta])} | "
                      f"`{r.exp.algo}` + `{json.dumps(r.exp.overrides) if r.exp.overrides else '{}'}` |")
+    lines += ["", *full_profile_duration(runs)]
     text = "\n".join(lines) + "\n"
     report.write_text(text)
     for exp_name, r in runs.items():
         _archive_runs(r.dirs, archive / exp_name)
     return text
+
+
+def full_profile_duration(runs: dict[str, Runs]) -> list[str]:
+    """Report lines: how much of ``--full`` is finished and what its runs measured, summed.
+
+    ``--full`` can be run in pieces (finished runs are skipped), so its duration is the sum of the
+    measured per-run times (training + final evaluation), divided by the 2 runs the driver keeps going.
+    """
+    profile = PROFILES["full"]
+    metas = [m for name, r in runs.items() if name in profile["only"] for m in r.meta
+             if m["seed"] in profile["seeds"] and m["steps"] == profile["steps"]]
+    n_total = len(profile["only"]) * len(profile["seeds"])
+    train = sum(m["train_minutes"] for m in metas)
+    evaluation = sum(m.get("eval_minutes", 0.0) for m in metas)
+    state = "all finished" if len(metas) == n_total else f"{len(metas)} of {n_total} finished"
+    return ["## Duration of `--full`", "",
+            f"`python -m benchmarks.reproduce --full` ({len(profile['only'])} experiments × seeds {profile['seeds']}, "
+            f"{profile['steps']:,} env steps each): {state}. Their measured times add up to **{train + evaluation:,.0f} run-minutes** "
+            f"(training {train:,.0f}, final evaluations {evaluation:,.0f}), i.e. **{(train + evaluation) / 120:.1f} h** of wall time "
+            f"with the driver's 2 runs at a time on this {os.cpu_count()}-core machine. The driver skips finished runs, so `--full` "
+            "can be run in pieces (here: over several working sessions); hence the sum of the per-run times rather than one stopwatch."]
 
 
 def _rel(path: Path) -> str:

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import yaml
 
 from benchmarks import reproduce
@@ -20,7 +21,16 @@ def test_derived_configs_are_valid_overrides(tmp_path):
             assert cfg["slope_schedule_kwargs"]["eval_freq"] is None and "eval_env" not in cfg["slope_schedule_kwargs"]
 
 
-def test_driver_end_to_end(tmp_path, capsys):
+def test_config_changes_ignore_the_run_folder_and_env_defaults(tmp_path):
+    exp = reproduce.BY_NAME["paper_actor"]
+    here, there = reproduce.derive_config(exp, 1000, tmp_path / "a"), reproduce.derive_config(exp, 1000, tmp_path / "b")
+    assert here != there and reproduce.config_changes(here, there) == []  # only the curve's path differs
+    assert reproduce.config_changes({**here, "env_kwargs": None}, here) == []  # actor_history 0 is the env's default
+    assert reproduce.config_changes(here, {**here, "gradient_steps": 30, "alpha": 1.0}) == ["alpha", "gradient_steps"]
+    assert reproduce.config_changes(here, {**here, "env_kwargs": {"actor_history": 4}}) == ["env_kwargs"]
+
+
+def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     out, report = tmp_path / "runs", tmp_path / "results.md"
     argv = ["--only", "main", "--seeds", "0", "--steps", "6000", "--eval-freq", "3000", "--out", str(out), "--report", str(report)]
     reproduce.main(argv)
@@ -38,14 +48,41 @@ def test_driver_end_to_end(tmp_path, capsys):
     text = report.read_text()
     assert "| return, best checkpoint of the learning curve |" in text
     assert "Headline" in text and "412 ± 6.7" in text and "| main | 0 | 6,000 |" in text
+    assert "0 of 84 finished" in text  # a 6 k-step run is not part of --full's 600 k runs
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["train_minutes"] > 0 and 0 < meta["eval_minutes"] < meta["train_minutes"] + 1
     assert (tmp_path / "results" / "reproduce" / "main_curve.png").stat().st_size > 1000
     # a second call skips finished runs (no retraining) and rebuilds the same tables
     mtime = (run / "final_evaluation.json").stat().st_mtime
     reproduce.main(argv)
     assert (run / "final_evaluation.json").stat().st_mtime == mtime
+    # ... but a run whose config no longer matches today's derivation is stale: it is trained again
+    stale = dict(config, gradient_steps=config["gradient_steps"] + 1)
+    (run / "config.yml").write_text(yaml.safe_dump({"DroneHover-v0": stale}))
+
+    def no_training(*args, **kwargs):
+        raise RuntimeError("would retrain")
+
+    monkeypatch.setattr(reproduce.subprocess, "run", no_training)
+    with pytest.raises(RuntimeError, match="would retrain"):
+        reproduce.run_one(reproduce.BY_NAME["main"], 0, 6000, out, eval_freq=3000)
+    assert "main seed 0: retraining, the finished run had other values of gradient_steps" in capsys.readouterr().out
+    monkeypatch.undo()
     # the archive next to the report is a valid run folder: a fresh clone rebuilds the report from it
     archive = tmp_path / "results" / "reproduce" / "runs"
     assert (archive / "main" / "seed0" / "final_evaluation.json").exists()
     rebuilt = tmp_path / "rebuilt.md"
     reproduce.main(["--report-only", "--out", str(archive), "--report", str(rebuilt)])
     assert "| main | 0 | 6,000 |" in rebuilt.read_text()
+
+
+def test_full_profile_duration_sums_the_measured_runs():
+    def runs(name, metas):
+        return reproduce.Runs(reproduce.BY_NAME[name], [{}] * len(metas), [{}] * len(metas), metas, [])
+
+    full = dict(steps=600_000, train_minutes=50.0, eval_minutes=10.0)
+    found = {"main": runs("main", [dict(full, seed=s) for s in (0, 1, 2, 3)]),  # seed 3 is not part of --full
+             "td3": runs("td3", [dict(full, seed=0), dict(full, seed=1, steps=60_000)])}  # nor is a 60 k run
+    text = "\n".join(reproduce.full_profile_duration(found))
+    assert "4 of 84 finished" in text and "**240 run-minutes** (training 200, final evaluations 40)" in text
+    assert "**2.0 h**" in text  # two runs at a time
