@@ -90,11 +90,20 @@ def test_bc_target_choice():
 
 
 def test_bc_coef_decays_per_epoch():
-    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", bc_coef=0.2, bc_decay=0.5, bc_decay_interval=10, **FAST)
+    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), bc_coef=0.2, bc_decay=0.5, bc_decay_interval=10, **FAST)
     model._n_updates = 0
     assert model.bc_coef_now == 0.2
     model._n_updates = 25
     assert model.bc_coef_now == pytest.approx(0.05)
+
+
+def test_without_a_guide_the_logged_horizon_and_bc_weight_are_zero():
+    # TD3 from scratch keeps the BC / horizon defaults, but neither acts: the logs must say so
+    schedule = dict(bc_coef=0.2, guide_horizon_start=100, guide_horizon_end=50, guide_horizon_fraction=1.0, **FAST)
+    for guide, expected in ((None, (0, 0.0)), (PendulumSwingUpGuide(), (75, 0.2))):
+        model = GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=guide, **schedule)
+        model._current_progress_remaining = 0.5
+        assert (model.guide_horizon, model.bc_coef_now) == expected
 
 
 def test_save_load_roundtrip_keeps_actions_and_slope_and_drops_guide(tmp_path):

@@ -316,13 +316,17 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     # ------------------------------------------------------------------ collection
     @property
     def guide_horizon(self) -> int:
-        """Guided steps per episode now: linear from start to end over ``guide_horizon_fraction``."""
+        """Guided steps per episode now: linear from start to end over ``guide_horizon_fraction``; 0 without a guide."""
+        if self._guide is None:  # what is logged (train/guide_horizon, curve.csv) is what happens
+            return 0
         progress = min((1.0 - self._current_progress_remaining) / self.guide_horizon_fraction, 1.0)
         return int(round(self.guide_horizon_start + (self.guide_horizon_end - self.guide_horizon_start) * progress))
 
     @property
     def bc_coef_now(self) -> float:
-        """λ_BC after ``_n_updates // bc_decay_interval`` epochs of decay."""
+        """λ_BC after ``_n_updates // bc_decay_interval`` epochs of decay; 0 without a guide (no BC term)."""
+        if self._guide is None:
+            return 0.0
         return self.bc_coef * self.bc_decay ** (self._n_updates // self.bc_decay_interval)
 
     def _sample_action(
