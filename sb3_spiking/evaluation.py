@@ -301,8 +301,9 @@ class FinalEvaluationCallback(BaseCallback):
 
     Prints the table and writes ``final_evaluation.json`` next to the model (rl-zoo: the run's
     log folder). For the README's main job; name it in a zoo config's ``callback`` list. When a
-    :class:`LearningCurveCallback` of this run saved ``best_autonomous_model.zip`` in the same
-    folder, that controller is evaluated too (key ``"best_checkpoint"``, same layout).
+    :class:`LearningCurveCallback` of this run (or of the run it resumes, ``reset_num_timesteps=False``)
+    saved ``best_autonomous_model.zip`` in the same folder, that controller is evaluated too (key
+    ``"best_checkpoint"``, same layout).
 
     :param n_episodes: initial states (one episode each).
     :param guide: the reference guide (import path or object).
@@ -313,12 +314,13 @@ class FinalEvaluationCallback(BaseCallback):
         super().__init__()
         self.n_episodes, self.guide, self.path, self.seed = int(n_episodes), guide, path, int(seed)
         self.results: dict[str, Any] | None = None
-        self._started = 0.0
+        self._started, self._resumed = 0.0, False
 
     def _init_callback(self) -> None:
         import time
 
         self._started = time.time()
+        self._resumed = self.model.num_timesteps > 0
 
     def _on_step(self) -> bool:
         return True
@@ -328,7 +330,9 @@ class FinalEvaluationCallback(BaseCallback):
         self.results = evaluate_drone_controller(self.model, self.guide, self.n_episodes, self.seed)
         best = os.path.join(folder, BEST_MODEL_NAME)
         report = f"Final evaluation over {self.n_episodes} initial states (seed {self.seed}), final weights:\n{format_report(self.results)}"
-        if os.path.exists(best) and os.path.getmtime(best) >= self._started:  # saved by this run
+        # this run's best checkpoint: saved since it started, or before an interruption it resumes from
+        # (LearningCurveCallback removes an earlier run's file when a run starts from step 0, and keeps it on resume)
+        if os.path.exists(best) and (self._resumed or os.path.getmtime(best) >= self._started):
             best_model = type(self.model).load(best, device=self.model.device)
             self.results["best_checkpoint"] = evaluate_drone_controller(best_model, self.guide, self.n_episodes, self.seed)
             self.results["best_checkpoint"]["timesteps"] = int(best_model.num_timesteps)

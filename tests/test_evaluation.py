@@ -1,5 +1,7 @@
 """Paired evaluation protocols of drone controllers (sb3_spiking.evaluation)."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -75,6 +77,12 @@ def test_learning_curve_keeps_the_best_autonomous_controller(tmp_path):
     model.learn(20, callback=resumed, reset_num_timesteps=False)
     assert resumed.best_return >= max(returns)
     assert len((tmp_path / "curve.csv").read_text().splitlines()) == 1 + 5 + 1  # one header, rows appended
+    # a resumed run's final evaluation also scores a best checkpoint saved before the interruption
+    os.utime(best, (0, 0))
+    resumed = LearningCurveCallback(eval_freq=20, n_episodes=3, path=str(tmp_path / "curve.csv"), save_best=False, verbose=0)
+    final = FinalEvaluationCallback(n_episodes=3, path=str(tmp_path))
+    model.learn(20, callback=[resumed, final], reset_num_timesteps=False)
+    assert final.results["best_checkpoint"]["timesteps"] == GuidedTD3.load(best).num_timesteps <= 120
 
 
 def test_learning_curve_save_best_off_writes_no_model(tmp_path, model):
