@@ -526,28 +526,37 @@ def _budget(r: Runs) -> str:
 
 
 def _plot_curves(runs: dict[str, Runs], path: Path, guide: float, title: str) -> None:
+    """Learning curves (mean over seeds, band = min..max): return, and the share of episodes flown to the step limit."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for n, r in runs.items():
-        curves = [c for c in r.curves if len(c.get("timesteps", []))]
-        if not curves:
-            continue
+    entries = {n: [c for c in r.curves if len(c.get("timesteps", []))] for n, r in runs.items()}
+    entries = {n: c for n, c in entries.items() if c}
+    # the legend goes below the panels (the labels are long): the figure grows with it
+    fig, (ax, ax_len) = plt.subplots(2, 1, sharex=True, figsize=(7.5, 5.5 + 0.3 * len(entries)),
+                                     gridspec_kw=dict(height_ratios=(2, 1)), layout="constrained")
+    for n, curves in entries.items():
         length = min(len(c["timesteps"]) for c in curves)
         x = curves[0]["timesteps"][:length]
-        y = np.stack([c["mean_return"][:length] for c in curves])
-        line = ax.plot(x, y.mean(0), label=f"{r.exp.label} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")[0]
-        if len(curves) > 1:
-            ax.fill_between(x, y.min(0), y.max(0), color=line.get_color(), alpha=0.2)
+        label = textwrap.shorten(f"{n}: {runs[n].exp.label}", 110) + f" ({len(curves)} seed{'s' if len(curves) > 1 else ''})"
+        color = None
+        for axis, column, scale in ((ax, "mean_return", 1.0), (ax_len, "full_length", 100.0)):
+            y = scale * np.stack([c[column][:length] for c in curves])
+            line = axis.plot(x, y.mean(0), color=color, label=label if axis is ax else None)[0]
+            color = line.get_color()
+            if len(curves) > 1:
+                axis.fill_between(x, y.min(0), y.max(0), color=color, alpha=0.2)
     ax.axhline(guide, color="k", ls="--", lw=1, label="PD guide")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("autonomous return (final weights)")
+    ax.set_ylabel("autonomous return\n(final weights)")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    ax_len.set_ylabel("episodes flown to\nthe 500-step limit (%)")
+    ax_len.set_ylim(-5, 105)
+    ax_len.set_xlabel("environment steps (learning curve: 64 fixed initial states, protocol (b))")
+    fig.legend(loc="outside lower center", fontsize=7, ncol=1, frameon=False)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
