@@ -86,3 +86,16 @@ def test_full_profile_duration_sums_the_measured_runs():
     text = "\n".join(reproduce.full_profile_duration(found))
     assert "4 of 84 finished" in text and "**240 run-minutes** (training 200, final evaluations 40)" in text
     assert "**2.0 h**" in text  # two runs at a time
+
+
+def test_paired_differences_match_seeds_and_budgets():
+    def runs(name, rows):  # rows: (seed, steps, return, minutes)
+        metas = [dict(seed=s, steps=n, train_minutes=t) for s, n, _, t in rows]
+        finals = [{"b_autonomous": {"mean_return": r}} for _, _, r, _ in rows]
+        return reproduce.Runs(reproduce.BY_NAME[name], finals, [{}] * len(rows), metas, [])
+
+    found = {"main": runs("main", [(0, 600_000, 380.0, 10.0), (1, 600_000, 370.0, 10.0), (2, 60_000, 300.0, 1.0)]),
+             "td3bc_small": runs("td3bc_small", [(0, 600_000, 385.0, 30.0), (2, 600_000, 390.0, 30.0), (1, 600_000, 360.0, 30.0)])}
+    diffs, ratio = reproduce.paired_differences(found, "td3bc_small", "main")
+    assert diffs == [5.0, -10.0] and ratio == 3.0  # seed 2 ran with another budget: not paired
+    assert reproduce.paired_differences(found, "no_bc", "main") is None
