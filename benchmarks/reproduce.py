@@ -280,10 +280,16 @@ def load_runs(outs: Sequence[Path]) -> dict[str, Runs]:
 
 
 def _load_experiment(exp: Experiment, out: Path) -> Runs | None:
+    """The finished seeds of ``exp`` under ``out``; when they ran with different step budgets, those of the largest."""
+    finished = [d for d in sorted((out / exp.name).glob("seed*")) if (d / "final_evaluation.json").exists()]
+    budgets = {d: json.loads((d / "run.json").read_text())["steps"] for d in finished}
+    if len(set(budgets.values())) > 1:
+        largest = max(budgets.values())
+        print(f"{exp.name}: {', '.join(d.name for d in finished if budgets[d] != largest)} ran with fewer steps than "
+              f"{largest:,}; left out of the report", file=sys.stderr)
+        finished = [d for d in finished if budgets[d] == largest]
     finals, curves, meta, dirs, bests = [], [], [], [], []
-    for run_dir in sorted((out / exp.name).glob("seed*")):
-        if not (run_dir / "final_evaluation.json").exists():
-            continue
+    for run_dir in finished:
         dirs.append(run_dir)
         finals.append(json.loads((run_dir / "final_evaluation.json").read_text()))
         best = run_dir / BEST_EVALUATION
@@ -469,6 +475,17 @@ def write_report(outs: Sequence[Path], report: Path, command: str, duration_min:
             (("rl_k2", "rl_k50", "rl_k100"), "* Slope: with relabelled BC the fixed slopes end close to each other; the paper's "
                                              "×2.1 sensitivity of RL to the slope does not appear, as expected for a mostly-imitation loss."),
         ]
+        def paired_text(name: str) -> str:
+            found = paired_differences(runs, name, "main")
+            return "not paired" if not found else ", ".join(f"{d:+.1f}" for d in found[0])
+
+        if any(paired_differences(runs, n, "main") for n in ("rl_k2", "rl_k50", "rl_k100", "rl_interval")):
+            notes.append(((), "* Slope, paired by seed with the adaptive default (final (b) of the fixed or interval schedule minus the "
+                              "default's): " + "; ".join(f"{runs[n].exp.label} {paired_text(n)}" for n in
+                                                         ("rl_k2", "rl_k50", "rl_k100", "rl_interval") if n in runs) + "."))
+        if paired_differences(runs, "mlp_hist", "main"):
+            notes.append((("mlp_hist",), "* The non-spiking MLP with 32 past actions against the spiking default, paired by seed: "
+                                         f"{paired_text('mlp_hist')}."))
         q_term = paired_differences(runs, "td3bc_small", "main")
         if q_term:
             diffs, ratio = q_term
@@ -540,14 +557,20 @@ def _archive_runs(run_dirs: Sequence[Path], dest: Path) -> None:
     """Copy each run's small records (config, command, curve, final evaluation) next to the report."""
     import shutil
 
+    if run_dirs and dest.resolve() == run_dirs[0].parent.resolve():  # the report was rebuilt from the archive itself
+        return
+    kept = {run_dir.name for run_dir in run_dirs}
+    for stale in dest.glob("seed*"):  # the archive holds exactly the runs in the report (not an older budget's seeds)
+        if stale.name not in kept:
+            shutil.rmtree(stale)
     for run_dir in run_dirs:
         target = dest / run_dir.name
-        if target.resolve() == run_dir.resolve():  # the report was rebuilt from the archive itself
-            continue
         target.mkdir(parents=True, exist_ok=True)
         for name in ("config.yml", "command.txt", "curve.csv", "final_evaluation.json", BEST_EVALUATION, "run.json"):
             if (run_dir / name).exists():
                 shutil.copy2(run_dir / name, target / name)
+            else:  # e.g. an older run's best-checkpoint evaluation
+                (target / name).unlink(missing_ok=True)
 
 
 def _budget(r: Runs) -> str:

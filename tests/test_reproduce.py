@@ -99,3 +99,31 @@ def test_paired_differences_match_seeds_and_budgets():
     diffs, ratio = reproduce.paired_differences(found, "td3bc_small", "main")
     assert diffs == [5.0, -10.0] and ratio == 3.0  # seed 2 ran with another budget: not paired
     assert reproduce.paired_differences(found, "no_bc", "main") is None
+
+
+def _fake_run(folder, seed, steps, ret, best=False):
+    run = folder / f"seed{seed}"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps(dict(experiment=folder.name, seed=seed, steps=steps, train_minutes=1.0)))
+    (run / "config.yml").write_text("DroneHover-v0: {}\n")
+    (run / "curve.csv").write_text("timesteps,mean_return,full_length\n1000,0.0,0.0\n")
+    (run / "final_evaluation.json").write_text(json.dumps({"b_autonomous": {"mean_return": ret}}))
+    if best:
+        (run / reproduce.BEST_EVALUATION).write_text(json.dumps({"b_autonomous": {"mean_return": ret}}))
+    return run
+
+
+def test_report_takes_one_budget_and_the_archive_mirrors_it(tmp_path, capsys):
+    out = tmp_path / "runs" / "bc"
+    full = [_fake_run(out, 0, 600_000, 220.0)]
+    _fake_run(out, 1, 60_000, -10.0)  # a quick run left in the same folder
+    runs = reproduce.load_runs([tmp_path / "runs"])
+    assert [m["seed"] for m in runs["bc"].meta] == [0] and list(runs["bc"].final("b_autonomous")) == [220.0]
+    assert "bc: seed1 ran with fewer steps than 600,000; left out of the report" in capsys.readouterr().err
+    archive = tmp_path / "archive" / "bc"
+    _fake_run(archive, 1, 60_000, -10.0)  # an older report's seeds ...
+    _fake_run(archive, 0, 60_000, -12.0, best=True)
+    reproduce._archive_runs(full, archive)
+    assert sorted(p.name for p in archive.iterdir()) == ["seed0"]  # ... leave with it
+    assert json.loads((archive / "seed0" / "run.json").read_text())["steps"] == 600_000
+    assert not (archive / "seed0" / reproduce.BEST_EVALUATION).exists()  # the new run kept no best checkpoint
