@@ -518,8 +518,10 @@ def paired_differences(runs: dict[str, Runs], name: str, base: str, key: str = "
     """Final return of ``name`` minus ``base`` for each seed both ran with the same budget, and their training-time ratio."""
     if name not in runs or base not in runs:
         return None
-    ours = {(m["seed"], m["steps"]): (f[key]["mean_return"], m["train_minutes"]) for m, f in zip(runs[name].meta, runs[name].finals)}
-    theirs = {(m["seed"], m["steps"]): (f[key]["mean_return"], m["train_minutes"]) for m, f in zip(runs[base].meta, runs[base].finals)}
+    def by_seed(r: Runs) -> dict[tuple[int, int], tuple[float, float]]:
+        return {(m["seed"], m["steps"]): (f[key]["mean_return"], m["train_minutes"]) for m, f in zip(r.meta, r.finals)}
+
+    ours, theirs = by_seed(runs[name]), by_seed(runs[base])
     common = sorted(set(ours) & set(theirs))
     if not common:
         return None
