@@ -24,6 +24,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 PHASES = ((0, 50), (50, 150), (150, 500))
+#: the paired comparison uses the states where the guide flies well (it scores ≈ 400–460 on most)
+GOOD_GUIDE_RETURN = 300.0
 
 
 def diagnose(model, n_episodes: int = 100, seed: int | None = None) -> dict:
@@ -93,9 +95,6 @@ def main() -> None:
     print(format_table(rows, groups, int(good.sum())))
 
 
-#: the paired comparison uses the states where the guide flies well (it scores ≈ 400–460 on most)
-GOOD_GUIDE_RETURN = 300.0
-
 
 def format_table(rows: dict[str, dict], groups: dict[str, list[dict]], n_good: int) -> str:
     """Markdown table: one row per model, plus mean ± std rows for labels that differ only in trailing digits."""
@@ -124,6 +123,7 @@ def format_table(rows: dict[str, dict], groups: dict[str, list[dict]], n_good: i
         if len(members) > 1:
             lines.append(f"| **{name}** (mean ± std of {len(members)}) | " + cells([[m[k] for m in members] for k in keys], False) + " |")
     return "\n".join(lines)
+
 
 if __name__ == "__main__":
     main()

@@ -201,11 +201,12 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
     (zoo config + overrides); one whose config has changed since is trained again, with a message.
     """
     run_dir = out / exp.name / f"seed{seed}"
+    entry = derive_config(exp, steps, run_dir, eval_freq)
     done = run_dir / "final_evaluation.json"
     if done.exists() and not force:
         meta = json.loads((run_dir / "run.json").read_text())
         stored = yaml.safe_load((run_dir / "config.yml").read_text())[ENV_ID]
-        changed = config_changes(stored, derive_config(exp, steps, run_dir, eval_freq))
+        changed = config_changes(stored, entry)
         if meta.get("steps") == steps and not changed:
             return run_dir
         print(f"{exp.name} seed {seed}: retraining, the finished run had "
@@ -214,7 +215,7 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
     for stale in ("curve.csv", "final_evaluation.json", BEST_EVALUATION):
         (run_dir / stale).unlink(missing_ok=True)
     config = run_dir / "config.yml"
-    config.write_text(yaml.safe_dump({ENV_ID: derive_config(exp, steps, run_dir, eval_freq)}, sort_keys=False))
+    config.write_text(yaml.safe_dump({ENV_ID: entry}, sort_keys=False))
     logs = run_dir / "logs"
     cmd = [sys.executable, "-m", "sb3_spiking.zoo", "train", "--algo", exp.algo, "--env", ENV_ID, "--conf-file", str(config),
            "--seed", str(seed), "-f", str(logs), "--eval-freq", "-1", "--num-threads", "1", "--log-interval", "-1"]
@@ -282,19 +283,19 @@ def load_runs(outs: Sequence[Path]) -> dict[str, Runs]:
 def _load_experiment(exp: Experiment, out: Path) -> Runs | None:
     """The finished seeds of ``exp`` under ``out``; when they ran with different step budgets, those of the largest."""
     finished = [d for d in sorted((out / exp.name).glob("seed*")) if (d / "final_evaluation.json").exists()]
-    budgets = {d: json.loads((d / "run.json").read_text())["steps"] for d in finished}
-    if len(set(budgets.values())) > 1:
-        largest = max(budgets.values())
-        print(f"{exp.name}: {', '.join(d.name for d in finished if budgets[d] != largest)} ran with fewer steps than "
+    records = {d: json.loads((d / "run.json").read_text()) for d in finished}
+    largest = max((m["steps"] for m in records.values()), default=0)
+    if any(m["steps"] != largest for m in records.values()):
+        print(f"{exp.name}: {', '.join(d.name for d in finished if records[d]['steps'] != largest)} ran with fewer steps than "
               f"{largest:,}; left out of the report", file=sys.stderr)
-        finished = [d for d in finished if budgets[d] == largest]
+        finished = [d for d in finished if records[d]["steps"] == largest]
     finals, curves, meta, dirs, bests = [], [], [], [], []
     for run_dir in finished:
         dirs.append(run_dir)
         finals.append(json.loads((run_dir / "final_evaluation.json").read_text()))
         best = run_dir / BEST_EVALUATION
         bests.append(json.loads(best.read_text()) if best.exists() else None)
-        meta.append(json.loads((run_dir / "run.json").read_text()))
+        meta.append(records[run_dir])
         with open(run_dir / "curve.csv") as f:
             rows = list(csv.DictReader(f))
         curves.append({k: np.array([float(r[k]) for r in rows]) for k in (rows[0] if rows else {})})
@@ -475,22 +476,18 @@ def write_report(outs: Sequence[Path], report: Path, command: str, duration_min:
             (("rl_k2", "rl_k50", "rl_k100"), "* Slope: with relabelled BC the fixed slopes end close to each other; the paper's "
                                              "×2.1 sensitivity of RL to the slope does not appear, as expected for a mostly-imitation loss."),
         ]
-        def paired_text(name: str) -> str:
-            found = paired_differences(runs, name, "main")
-            return "not paired" if not found else ", ".join(f"{d:+.1f}" for d in found[0])
-
-        if any(paired_differences(runs, n, "main") for n in ("rl_k2", "rl_k50", "rl_k100", "rl_interval")):
+        slopes = ("rl_k2", "rl_k50", "rl_k100", "rl_interval")
+        paired = {n: paired_differences(runs, n, "main") for n in (*slopes, "mlp_hist", "td3bc_small")}
+        diffs = {n: "not paired" if found is None else ", ".join(f"{d:+.1f}" for d in found[0]) for n, found in paired.items()}
+        if any(paired[n] for n in slopes):
             notes.append(((), "* Slope, paired by seed with the adaptive default (final (b) of the fixed or interval schedule minus the "
-                              "default's): " + "; ".join(f"{runs[n].exp.label} {paired_text(n)}" for n in
-                                                         ("rl_k2", "rl_k50", "rl_k100", "rl_interval") if n in runs) + "."))
-        if paired_differences(runs, "mlp_hist", "main"):
+                              "default's): " + "; ".join(f"{runs[n].exp.label} {diffs[n]}" for n in slopes if n in runs) + "."))
+        if paired["mlp_hist"]:
             notes.append((("mlp_hist",), "* The non-spiking MLP with 32 past actions against the spiking default, paired by seed: "
-                                         f"{paired_text('mlp_hist')}."))
-        q_term = paired_differences(runs, "td3bc_small", "main")
-        if q_term:
-            diffs, ratio = q_term
+                                         f"{diffs['mlp_hist']}."))
+        if paired["td3bc_small"]:
             notes.append((("td3bc_small",), f"* Adding the Q term (α 0.2, critics trained beside the BC term) to the default: "
-                                            f"{', '.join(f'{d:+.1f}' for d in diffs)} against it, paired by seed, at {ratio:.1f}× "
+                                            f"{diffs['td3bc_small']} against it, paired by seed, at {paired['td3bc_small'][1]:.1f}× "
                                             "its training time."))
         values: dict[str, Any] = {}
         if "paper_actor" in runs:
