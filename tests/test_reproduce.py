@@ -48,6 +48,7 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     text = report.read_text()
     assert "| return, best checkpoint of the learning curve |" in text
     assert "Headline" in text and "412 ± 6.7" in text and "| main | 0 | 6,000 |" in text
+    assert "; that call trained 1 of its 1 runs in " in text.splitlines()[2]
     assert "0 of 84 finished" in text  # a 6 k-step run is not part of --full's 600 k runs
     meta = json.loads((run / "run.json").read_text())
     assert meta["train_minutes"] > 0 and 0 < meta["eval_minutes"] < meta["train_minutes"] + 1
@@ -56,6 +57,8 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     mtime = (run / "final_evaluation.json").stat().st_mtime
     reproduce.main(argv)
     assert (run / "final_evaluation.json").stat().st_mtime == mtime
+    assert "that call trained 0 of its 1 runs in 0 min (the others had finished before)" in report.read_text()
+    assert capsys.readouterr().out.count("(finished before)") == 1  # the progress line of the skipped run
     # ... but a run whose config no longer matches today's derivation is stale: it is trained again
     stale = dict(config, gradient_steps=config["gradient_steps"] + 1)
     (run / "config.yml").write_text(yaml.safe_dump({"DroneHover-v0": stale}))
@@ -127,3 +130,38 @@ def test_report_takes_one_budget_and_the_archive_mirrors_it(tmp_path, capsys):
     assert sorted(p.name for p in archive.iterdir()) == ["seed0"]  # ... leave with it
     assert json.loads((archive / "seed0" / "run.json").read_text())["steps"] == 600_000
     assert not (archive / "seed0" / reproduce.BEST_EVALUATION).exists()  # the new run kept no best checkpoint
+
+
+def _runs(name, returns, best_during_training, seeds=None):
+    """Runs of ``name`` with final (b) ``returns`` per seed and learning curves peaking at ``best_during_training``."""
+    seeds = seeds or list(range(len(returns)))
+    finals = [{key: {"mean_return": r, "full_length": 0.98, "mean_length": 490} for key in
+               ("b_autonomous", "a_guide_warmup", "b_autonomous@start")} for r in returns]
+    curves = [{"timesteps": reproduce.np.array([20_000.0, 40_000.0]), "mean_return": reproduce.np.array([-100.0, best])}
+              for best in best_during_training]
+    metas = [dict(seed=s, steps=600_000, train_minutes=10.0) for s in seeds]
+    return reproduce.Runs(reproduce.BY_NAME[name], finals, curves, metas, [])
+
+
+def test_findings_read_every_number_from_the_runs():
+    guide = 400.0
+    found = {"main": _runs("main", [380.0, 384.0], [396.0, 398.0]),
+             "rl_k50": _runs("rl_k50", [390.0, 386.0], [401.0, 401.0]),
+             "rl_interval": _runs("rl_interval", [375.0], [395.0]),
+             "bc": _runs("bc", [220.0], [250.0]),
+             "bc_interval": _runs("bc_interval", [-60.0], [-10.0])}
+    text = "\n".join(reproduce.findings(found, guide))
+    assert "95.5 % of the guide with its final weights, reaching the 95 %" in text and "The guide is not beaten." in text
+    # slope spreads of the mean best returns: online 395.0 (interval) .. 401.0 (k = 50); BC -10.0 .. 250.0 (adaptive)
+    assert "GuidedTD3 spans 395.0 (interval) to 401.0 (k = 50), a spread of 6" in text
+    assert "BC spans -10.0 (interval) to 250.0 (adaptive), a spread of 260" in text
+    assert "the reverse of the paper's" in text
+    assert "k = 50 +10.0, +2.0 (mean +6.0); interval -5.0" in text  # paired by seed; interval ran seed 0 only
+    assert "Offline BC on guide data (adaptive slope) reaches 220.0 (55.0 % of the guide)" in text
+    # a default above the guide says so, and a BC as slope-insensitive as the paper's keeps the paper's ordering
+    found["main"] = _runs("main", [410.0, 420.0], [396.0, 398.0])
+    found["bc_interval"] = _runs("bc_interval", [200.0], [249.0])
+    text = "\n".join(reproduce.findings(found, guide))
+    assert "103.8 % of the guide" in text and "It beats the guide." in text
+    assert "As in the paper, the online method is the more slope-sensitive one." in text
+    assert reproduce.findings({"bc": found["bc"]}, guide) == []  # no default, no comparison
