@@ -149,19 +149,22 @@ def test_findings_read_every_number_from_the_runs():
              "rl_k50": _runs("rl_k50", [390.0, 386.0], [401.0, 401.0]),
              "rl_interval": _runs("rl_interval", [375.0], [395.0]),
              "bc": _runs("bc", [220.0], [250.0]),
-             "bc_interval": _runs("bc_interval", [-60.0], [-10.0])}
+             "bc_interval": _runs("bc_interval", [-60.0], [-10.0]),
+             "bc_k2": _runs("bc_k2", [200.0], [230.0])}
     text = "\n".join(reproduce.findings(found, guide))
     assert "95.5 % of the guide with its final weights, reaching the 95 %" in text and "The guide is not beaten." in text
     # slope spreads of the mean best returns: online 395.0 (interval) .. 401.0 (k = 50); BC -10.0 .. 250.0 (adaptive)
-    assert "GuidedTD3 spans 395.0 (interval) to 401.0 (k = 50), a spread of 6" in text
-    assert "BC spans -10.0 (interval) to 250.0 (adaptive), a spread of 260" in text
-    assert "the reverse of the paper's" in text
+    assert "GuidedTD3 spans 395.0 (interval) to 401.0 (k = 50), a spread of 6; 4 without interval (paper's TD3" in text
+    assert "BC spans -10.0 (interval) to 250.0 (adaptive), a spread of 260; 20 without interval (paper" in text
+    assert "BC's spread comes from interval alone" in text  # 20 <= the paper's 37
+    assert "the reverse of the paper's ordering" in text
     assert "k = 50 +10.0, +2.0 (mean +6.0); interval -5.0" in text  # paired by seed; interval ran seed 0 only
     assert "Offline BC on guide data (adaptive slope) reaches 220.0 (55.0 % of the guide)" in text
     # a default above the guide says so, and a BC as slope-insensitive as the paper's keeps the paper's ordering
     found["main"] = _runs("main", [410.0, 420.0], [396.0, 398.0])
     found["bc_interval"] = _runs("bc_interval", [200.0], [249.0])
+    found["bc_k2"] = _runs("bc_k2", [200.0], [245.0])  # BC spread 5 < online 6
     text = "\n".join(reproduce.findings(found, guide))
     assert "103.8 % of the guide" in text and "It beats the guide." in text
-    assert "As in the paper, the online method is the more slope-sensitive one." in text
+    assert "As in the paper, the online method is the more slope-sensitive one." in text and "alone" not in text
     assert reproduce.findings({"bc": found["bc"]}, guide) == []  # no default, no comparison
