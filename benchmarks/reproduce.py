@@ -12,7 +12,8 @@ can be redone alone with the command stored in ``command.txt``. Each run records
 adaptive slope schedule) and, after training, the final evaluation (``final_evaluation.json``: 100
 initial states, protocols (a) guide warm-up and (b) autonomous, beside the PD guide, at the final
 and start reward weights). Finished runs are skipped, so an interrupted driver continues where it
-stopped. The report (tables beside the paper's numbers, plots) is rebuilt from whatever runs exist.
+stopped. To stop cleanly, create the file ``<out>/STOP``: runs in flight finish, no new one starts
+(the driver deletes the file when it starts, so the next call runs again). The report (tables beside the paper's numbers, plots) is rebuilt from whatever runs exist.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ ENV_ID = "DroneHover-v0"
 CURVE_EVAL_FREQ = 20_000
 #: final evaluation of the learning curve's best checkpoint (``best_autonomous_model.zip``)
 BEST_EVALUATION = "final_evaluation_best.json"
+#: create ``<out>/STOP`` to let the runs in flight finish and start no new one
+STOP_FILE = "STOP"
 
 
 @dataclass(frozen=True)
@@ -733,9 +736,16 @@ def main(argv: list[str] | None = None) -> None:
         start = time.time()
         failures, trained = [], []
 
+        stop = out / STOP_FILE
+        stop.unlink(missing_ok=True)
+        stopped: list[tuple[Experiment, int]] = []
+
         def work(job: tuple[Experiment, int]) -> None:
             exp, seed = job
             t0 = time.time()
+            if stop.exists():
+                stopped.append(job)
+                return
             try:
                 run_dir = run_one(exp, seed, steps, out, args.force, args.eval_freq)
                 b = json.loads((run_dir / "final_evaluation.json").read_text())["b_autonomous"]
@@ -751,9 +761,12 @@ def main(argv: list[str] | None = None) -> None:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             list(pool.map(work, jobs))
         duration = (time.time() - start) / 60
-        timing = f"that call trained {len(trained)} of its {len(jobs)} runs in {duration:.0f} min" + (
-            "" if len(trained) == len(jobs) else " (the others had finished before)")
+        others = [f"{n} {what}" for n, what in ((len(jobs) - len(trained) - len(failures) - len(stopped), "had finished before"),
+                                                (len(failures), "failed"), (len(stopped), "were not started")) if n]
+        timing = f"that call trained {len(trained)} of its {len(jobs)} runs in {duration:.0f} min" + (f" ({', '.join(others)})" if others else "")
         print(timing, flush=True)
+        if stopped:
+            print(f"stopped by {stop}: {len(stopped)} runs not started ({', '.join(f'{e.name} seed {s}' for e, s in stopped)})", flush=True)
         if failures:
             print("failed runs:\n  " + "\n  ".join(failures), file=sys.stderr)
     report = Path(args.report) if args.report else (out / "results.md" if args.quick else ROOT / "docs" / "results.md")

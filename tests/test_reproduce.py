@@ -57,7 +57,7 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     mtime = (run / "final_evaluation.json").stat().st_mtime
     reproduce.main(argv)
     assert (run / "final_evaluation.json").stat().st_mtime == mtime
-    assert "that call trained 0 of its 1 runs in 0 min (the others had finished before)" in report.read_text()
+    assert "that call trained 0 of its 1 runs in 0 min (1 had finished before)" in report.read_text()
     assert capsys.readouterr().out.count("(finished before)") == 1  # the progress line of the skipped run
     # ... but a run whose config no longer matches today's derivation is stale: it is trained again
     stale = dict(config, gradient_steps=config["gradient_steps"] + 1)
@@ -168,3 +168,27 @@ def test_findings_read_every_number_from_the_runs():
     assert "103.8 % of the guide" in text and "It beats the guide." in text
     assert "As in the paper, the online method is the more slope-sensitive one." in text and "alone" not in text
     assert reproduce.findings({"bc": found["bc"]}, guide) == []  # no default, no comparison
+
+
+def test_stop_file_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "runs"
+    out.mkdir()
+    (out / reproduce.STOP_FILE).write_text("")  # left over from an earlier stop: removed when the driver starts
+    started = []
+
+    def fake_run(exp, seed, steps, out_, force, eval_freq):  # the first run asks the driver to stop
+        started.append((exp.name, seed))
+        (out_ / reproduce.STOP_FILE).write_text("")
+        run = _fake_run(out_ / exp.name, seed, steps, 300.0)
+        result = {"mean_return": 300.0, "full_length": 1.0, "mean_length": 500}
+        (run / "final_evaluation.json").write_text(json.dumps(
+            {k: result for k in ("b_autonomous", "a_guide_warmup", "guide", "b_autonomous@start", "a_guide_warmup@start", "guide@start")}))
+        return run
+
+    monkeypatch.setattr(reproduce, "run_one", fake_run)
+    reproduce.main(["--only", "bc", "--seeds", "0", "1", "2", "--steps", "1000", "--jobs", "1", "--out", str(out),
+                    "--report", str(tmp_path / "r.md")])
+    assert started == [("bc", 0)]
+    printed = capsys.readouterr().out
+    assert "that call trained 1 of its 3 runs in 0 min (2 were not started)" in printed
+    assert "2 runs not started (bc seed 1, bc seed 2)" in printed
