@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -159,6 +160,16 @@ PAPER_CONTROLLERS = {"main": "446 (SNN 256-128)", "mlp_hist": "447 (ANN 64-64 wi
 
 
 # ---------------------------------------------------------------------------------------- running
+_print_lock = threading.Lock()
+
+
+def _say(line: str) -> None:
+    """Print one whole line: the driver's runs finish in parallel threads, and ``print`` writes the newline separately."""
+    with _print_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def derive_config(exp: Experiment, steps: int, run_dir: Path, eval_freq: int = CURVE_EVAL_FREQ) -> dict[str, Any]:
     """The experiment's zoo entry with its overrides, the step budget and the curve callback."""
     with open(ROOT / "zoo_configs" / f"{exp.algo}.yml") as f:
@@ -213,8 +224,8 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
         changed = config_changes(stored, entry)
         if meta.get("steps") == steps and not changed:
             return run_dir
-        print(f"{exp.name} seed {seed}: retraining, the finished run had "
-              + (f"{meta.get('steps'):,} steps" if meta.get("steps") != steps else f"other values of {', '.join(changed)}"), flush=True)
+        _say(f"{exp.name} seed {seed}: retraining, the finished run had "
+             + (f"{meta.get('steps'):,} steps" if meta.get("steps") != steps else f"other values of {', '.join(changed)}"))
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("curve.csv", "final_evaluation.json", BEST_EVALUATION):
         (run_dir / stale).unlink(missing_ok=True)
@@ -751,12 +762,11 @@ def main(argv: list[str] | None = None) -> None:
                 b = json.loads((run_dir / "final_evaluation.json").read_text())["b_autonomous"]
                 new = (run_dir / "run.json").stat().st_mtime >= t0  # else finished by an earlier call
                 trained.extend([job] if new else [])
-                print(f"[{(time.time() - start) / 60:6.1f} min] {exp.name:12s} seed {seed}: (b) {b['mean_return']:7.1f}, "
-                      f"full-length {100 * b['full_length']:3.0f} %  " + (f"({(time.time() - t0) / 60:.1f} min)" if new else "(finished before)"),
-                      flush=True)
+                _say(f"[{(time.time() - start) / 60:6.1f} min] {exp.name:12s} seed {seed}: (b) {b['mean_return']:7.1f}, "
+                     f"full-length {100 * b['full_length']:3.0f} %  " + (f"({(time.time() - t0) / 60:.1f} min)" if new else "(finished before)"))
             except Exception as e:  # keep the other runs going; report at the end
                 failures.append(f"{exp.name} seed {seed}: {e}")
-                print(f"FAILED {exp.name} seed {seed}: {e}", flush=True)
+                _say(f"FAILED {exp.name} seed {seed}: {e}")
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             list(pool.map(work, jobs))
