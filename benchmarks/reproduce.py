@@ -209,6 +209,18 @@ def config_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
+def why_train(run_dir: Path, entry: dict[str, Any], steps: int) -> str | None:
+    """``None`` if ``run_dir`` holds a finished run of this config entry and step budget; else why it must be trained
+    (``""``: it never finished)."""
+    if not (run_dir / "final_evaluation.json").exists():
+        return ""
+    meta = json.loads((run_dir / "run.json").read_text())
+    if meta.get("steps") != steps:
+        return f"the finished run had {meta.get('steps'):,} steps"
+    changed = config_changes(yaml.safe_load((run_dir / "config.yml").read_text())[ENV_ID], entry)
+    return f"the finished run had other values of {', '.join(changed)}" if changed else None
+
+
 def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = False, eval_freq: int = CURVE_EVAL_FREQ) -> Path:
     """Train and evaluate one (experiment, seed); returns the run folder.
 
@@ -217,15 +229,11 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
     """
     run_dir = out / exp.name / f"seed{seed}"
     entry = derive_config(exp, steps, run_dir, eval_freq)
-    done = run_dir / "final_evaluation.json"
-    if done.exists() and not force:
-        meta = json.loads((run_dir / "run.json").read_text())
-        stored = yaml.safe_load((run_dir / "config.yml").read_text())[ENV_ID]
-        changed = config_changes(stored, entry)
-        if meta.get("steps") == steps and not changed:
-            return run_dir
-        _say(f"{exp.name} seed {seed}: retraining, the finished run had "
-             + (f"{meta.get('steps'):,} steps" if meta.get("steps") != steps else f"other values of {', '.join(changed)}"))
+    reason = "" if force else why_train(run_dir, entry, steps)
+    if reason is None:
+        return run_dir
+    if reason:
+        _say(f"{exp.name} seed {seed}: retraining, {reason}")
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("curve.csv", "final_evaluation.json", BEST_EVALUATION):
         (run_dir / stale).unlink(missing_ok=True)
@@ -249,7 +257,7 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
     if best.exists():
         subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(best), "--json", str(run_dir / BEST_EVALUATION)],
                        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(models[-1]), "--json", str(done)],
+    subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(models[-1]), "--json", str(run_dir / "final_evaluation.json")],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     eval_minutes = (time.time() - start) / 60 - minutes  # the run's share of a --full's wall time is training + evaluation
     (run_dir / "run.json").write_text(json.dumps(dict(experiment=exp.name, seed=seed, steps=steps, train_minutes=round(minutes, 2),
@@ -754,8 +762,9 @@ def main(argv: list[str] | None = None) -> None:
         def work(job: tuple[Experiment, int]) -> None:
             exp, seed = job
             t0 = time.time()
-            if stop.exists():
-                stopped.append(job)
+            run_dir = out / exp.name / f"seed{seed}"
+            if stop.exists() and (args.force or why_train(run_dir, derive_config(exp, steps, run_dir, args.eval_freq), steps) is not None):
+                stopped.append(job)  # would train: a finished run is still reported below
                 return
             try:
                 run_dir = run_one(exp, seed, steps, out, args.force, args.eval_freq)
@@ -772,11 +781,11 @@ def main(argv: list[str] | None = None) -> None:
             list(pool.map(work, jobs))
         duration = (time.time() - start) / 60
         others = [f"{n} {what}" for n, what in ((len(jobs) - len(trained) - len(failures) - len(stopped), "had finished before"),
-                                                (len(failures), "failed"), (len(stopped), "were not started")) if n]
+                                                (len(failures), "failed"), (len(stopped), "not started")) if n]
         timing = f"that call trained {len(trained)} of its {len(jobs)} runs in {duration:.0f} min" + (f" ({', '.join(others)})" if others else "")
         print(timing, flush=True)
         if stopped:
-            print(f"stopped by {stop}: {len(stopped)} runs not started ({', '.join(f'{e.name} seed {s}' for e, s in stopped)})", flush=True)
+            print(f"stopped by {stop}; not started: {', '.join(f'{e.name} seed {s}' for e, s in stopped)}", flush=True)
         if failures:
             print("failed runs:\n  " + "\n  ".join(failures), file=sys.stderr)
     report = Path(args.report) if args.report else (out / "results.md" if args.quick else ROOT / "docs" / "results.md")

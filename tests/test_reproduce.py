@@ -174,21 +174,30 @@ def test_stop_file_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path, m
     out = tmp_path / "runs"
     out.mkdir()
     (out / reproduce.STOP_FILE).write_text("")  # left over from an earlier stop: removed when the driver starts
+    result = {"mean_return": 300.0, "full_length": 1.0, "mean_length": 500}
+    finals = {k: result for k in ("b_autonomous", "a_guide_warmup", "guide", "b_autonomous@start", "a_guide_warmup@start", "guide@start")}
+
+    def finished(exp, seed, steps):
+        run = _fake_run(out / exp.name, seed, steps, 300.0)
+        (run / "final_evaluation.json").write_text(json.dumps(finals))
+        (run / "config.yml").write_text(yaml.safe_dump({reproduce.ENV_ID: reproduce.derive_config(exp, steps, run)}))
+        return run
+
+    bc = reproduce.BY_NAME["bc"]
+    finished(bc, 2, 1000)  # finished by an earlier call: still reported after the stop
     started = []
 
     def fake_run(exp, seed, steps, out_, force, eval_freq):  # the first run asks the driver to stop
+        if reproduce.why_train(out_ / exp.name / f"seed{seed}", reproduce.derive_config(exp, steps, out_ / exp.name / f"seed{seed}"), steps) is None:
+            return out_ / exp.name / f"seed{seed}"
         started.append((exp.name, seed))
         (out_ / reproduce.STOP_FILE).write_text("")
-        run = _fake_run(out_ / exp.name, seed, steps, 300.0)
-        result = {"mean_return": 300.0, "full_length": 1.0, "mean_length": 500}
-        (run / "final_evaluation.json").write_text(json.dumps(
-            {k: result for k in ("b_autonomous", "a_guide_warmup", "guide", "b_autonomous@start", "a_guide_warmup@start", "guide@start")}))
-        return run
+        return finished(exp, seed, steps)
 
     monkeypatch.setattr(reproduce, "run_one", fake_run)
     reproduce.main(["--only", "bc", "--seeds", "0", "1", "2", "--steps", "1000", "--jobs", "1", "--out", str(out),
                     "--report", str(tmp_path / "r.md")])
     assert started == [("bc", 0)]
     printed = capsys.readouterr().out
-    assert "that call trained 1 of its 3 runs in 0 min (2 were not started)" in printed
-    assert "2 runs not started (bc seed 1, bc seed 2)" in printed
+    assert "that call trained 1 of its 3 runs in 0 min (1 had finished before, 1 not started)" in printed
+    assert "; not started: bc seed 1\n" in printed and "bc           seed 2: (b)   300.0" in printed
