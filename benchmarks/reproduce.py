@@ -221,17 +221,22 @@ def why_train(run_dir: Path, entry: dict[str, Any], steps: int) -> str | None:
     return f"the finished run had other values of {', '.join(changed)}" if changed else None
 
 
-def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = False, eval_freq: int = CURVE_EVAL_FREQ) -> Path:
-    """Train and evaluate one (experiment, seed); returns the run folder.
+def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = False, eval_freq: int = CURVE_EVAL_FREQ,
+            stop: Path | None = None) -> Path | None:
+    """Train and evaluate one (experiment, seed); returns the run folder, or ``None`` if it would have to train while the
+    file ``stop`` exists.
 
     A finished run is skipped if it had the same step budget and the same config as today's derivation
     (zoo config + overrides); one whose config has changed since is trained again, with a message.
     """
     run_dir = out / exp.name / f"seed{seed}"
+    done = run_dir / "final_evaluation.json"
     entry = derive_config(exp, steps, run_dir, eval_freq)
     reason = "" if force else why_train(run_dir, entry, steps)
     if reason is None:
         return run_dir
+    if stop is not None and stop.exists():
+        return None
     if reason:
         _say(f"{exp.name} seed {seed}: retraining, {reason}")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -257,7 +262,7 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
     if best.exists():
         subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(best), "--json", str(run_dir / BEST_EVALUATION)],
                        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(models[-1]), "--json", str(run_dir / "final_evaluation.json")],
+    subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(models[-1]), "--json", str(done)],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     eval_minutes = (time.time() - start) / 60 - minutes  # the run's share of a --full's wall time is training + evaluation
     (run_dir / "run.json").write_text(json.dumps(dict(experiment=exp.name, seed=seed, steps=steps, train_minutes=round(minutes, 2),
@@ -450,7 +455,7 @@ def write_report(outs: Sequence[Path], report: Path, command: str, timing: str |
                 r = runs[n]
                 best = best_during_training(r)
                 reach = [first_reach(c, 100.0) for c in r.curves]
-                label = "adaptive" if n in ("main", "bc") else r.exp.label
+                label = _schedule_label(r)
                 paper = " / ".join(PAPER_SLOPE_RL[n]) if group == "slope_rl" and n in PAPER_SLOPE_RL else (PAPER_SLOPE_BC if group == "slope_bc" else "")
                 lines.append(f"| {label} | {_ms(best)} | {_ms(r.final('b_autonomous'))} | {_reach(reach, len(reach))} | {_budget(r)} | {paper} |")
             lines += ["", "The paper's slope study is non-sequential (reset SNN, stacked observations) and counts epochs, not steps. "
@@ -490,6 +495,11 @@ def best_during_training(r: Runs) -> np.ndarray:
     return np.array(r.curve_stat(lambda c: float(c["mean_return"].max()) if len(c) else float("nan")))
 
 
+def _schedule_label(r: Runs) -> str:
+    """A slope-study row's schedule: the default GuidedTD3 and BC runs use the adaptive one."""
+    return "adaptive" if r.exp.name in ("main", "bc") else r.exp.label
+
+
 def _paired_text(found: tuple[list[float], float]) -> str:
     diffs = found[0]
     return ", ".join(f"{d:+.1f}" for d in diffs) + (f" (mean {np.mean(diffs):+.1f})" if len(diffs) > 1 else "")
@@ -497,8 +507,7 @@ def _paired_text(found: tuple[list[float], float]) -> str:
 
 def _slope_bests(runs: dict[str, Runs], names: Sequence[str]) -> dict[str, float]:
     """Schedule label -> mean over seeds of the best return during training, lowest first, for the schedules that ran."""
-    found = {("adaptive" if n in ("main", "bc") else runs[n].exp.label): float(best_during_training(runs[n]).mean())
-             for n in names if n in runs}
+    found = {_schedule_label(runs[n]): float(best_during_training(runs[n]).mean()) for n in names if n in runs}
     return dict(sorted(found.items(), key=lambda item: item[1]))
 
 
@@ -522,13 +531,15 @@ def findings(runs: dict[str, Runs], guide: float) -> list[str]:
     def full_length(r: Runs) -> str:
         return f"{100 * r.final('b_autonomous', 'full_length').mean():.0f} %"
 
+    def verdict(values: np.ndarray) -> str:
+        return "reaching" if values.mean() >= 0.95 * guide else "short of"
+
     b = main.final("b_autonomous")
-    verdict = "reaching" if b.mean() >= 0.95 * guide else "short of"
-    out = [f"* The default spiking controller flies autonomously to {share(b)} with its final weights, {verdict} the 95 % we aimed for."]
+    out = [f"* The default spiking controller flies autonomously to {share(b)} with its final weights, {verdict(b)} the 95 % we aimed for."]
     best_b = main.best("b_autonomous")
     if len(best_b):
         out[-1] += (f" With the learning curve's best checkpoint (chosen on other initial states) it flies to {share(best_b)}, "
-                    f"{'reaching' if best_b.mean() >= 0.95 * guide else 'short of'} the target.")
+                    f"{verdict(best_b)} the target.")
     out[-1] += (" It has two changes to the paper's actor described in [drone_recipe.md](drone_recipe.md): its last 4 commands in its "
                 "input and a leaky-integrator readout (and 30 actor updates per 50 steps). What is left is the settling after the "
                 f"initial transient (steps 50–149), a slightly worse steady hover and the {100 - 100 * main.final('b_autonomous', 'full_length').mean():.0f} % "
@@ -762,12 +773,11 @@ def main(argv: list[str] | None = None) -> None:
         def work(job: tuple[Experiment, int]) -> None:
             exp, seed = job
             t0 = time.time()
-            run_dir = out / exp.name / f"seed{seed}"
-            if stop.exists() and (args.force or why_train(run_dir, derive_config(exp, steps, run_dir, args.eval_freq), steps) is not None):
-                stopped.append(job)  # would train: a finished run is still reported below
-                return
             try:
-                run_dir = run_one(exp, seed, steps, out, args.force, args.eval_freq)
+                run_dir = run_one(exp, seed, steps, out, args.force, args.eval_freq, stop)
+                if run_dir is None:  # would train; a finished run is still reported below
+                    stopped.append(job)
+                    return
                 b = json.loads((run_dir / "final_evaluation.json").read_text())["b_autonomous"]
                 new = (run_dir / "run.json").stat().st_mtime >= t0  # else finished by an earlier call
                 trained.extend([job] if new else [])

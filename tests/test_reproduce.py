@@ -187,9 +187,11 @@ def test_stop_file_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path, m
     finished(bc, 2, 1000)  # finished by an earlier call: still reported after the stop
     started = []
 
-    def fake_run(exp, seed, steps, out_, force, eval_freq):  # the first run asks the driver to stop
+    def fake_run(exp, seed, steps, out_, force, eval_freq, stop):  # the first run asks the driver to stop
         if reproduce.why_train(out_ / exp.name / f"seed{seed}", reproduce.derive_config(exp, steps, out_ / exp.name / f"seed{seed}"), steps) is None:
             return out_ / exp.name / f"seed{seed}"
+        if stop.exists():
+            return None
         started.append((exp.name, seed))
         (out_ / reproduce.STOP_FILE).write_text("")
         return finished(exp, seed, steps)
