@@ -473,6 +473,7 @@ def write_report(outs: Sequence[Path], report: Path, command: str, timing: str |
     notes = findings(runs, guide)
     if notes:
         lines += ["## Where we differ from the paper (or do not reach our target)", "", *notes, ""]
+    _plot_bars(runs, plots / "final_returns.png", guide)
     lines += ["## Final returns of every experiment", "", "![final returns](results/reproduce/final_returns.png)", "",
               "## Budgets and commands", "", "| experiment | seeds | env steps | train minutes per run | config |", "|---|---|---|---|---|"]
     for n, r in runs.items():

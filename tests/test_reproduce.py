@@ -52,7 +52,8 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     assert "0 of 84 finished" in text  # a 6 k-step run is not part of --full's 600 k runs
     meta = json.loads((run / "run.json").read_text())
     assert meta["train_minutes"] > 0 and 0 < meta["eval_minutes"] < meta["train_minutes"] + 1
-    assert (tmp_path / "results" / "reproduce" / "main_curve.png").stat().st_size > 1000
+    for png in ("main_curve.png", "final_returns.png"):
+        assert (tmp_path / "results" / "reproduce" / png).stat().st_size > 1000
     # a second call skips finished runs (no retraining) and rebuilds the same tables
     mtime = (run / "final_evaluation.json").stat().st_mtime
     reproduce.main(argv)
