@@ -74,8 +74,10 @@ class LIF(nn.Module):
 
     def step(self, current: th.Tensor, mem: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """One time step: input current ``(B, size)`` and membrane ``(B, size)`` -> (spikes, membrane)."""
-        # same arithmetic, in the same order, as LIFSequence.forward: step-by-step deployment and
-        # sequence training see bitwise-equal membranes (a spike at the threshold cannot flip).
+        # same arithmetic, in the same order, as LIFSequence.forward: given the same input currents,
+        # step-by-step deployment and sequence training see bitwise-equal membranes (a spike at the
+        # threshold cannot flip). The currents themselves come from a matmul over B rows here and
+        # T·B rows there, which some CPU kernels round differently (1 ulp, seen on AVX-512).
         # On CPU both go through the C kernel (one call), elsewhere through the same torch kernels.
         kernel = _kernel_for(current)
         if kernel is not None:
@@ -315,7 +317,8 @@ class SpikingMLP(nn.Module):
                      for h in self.state_sizes)
 
     def _leaky_step(self, y: th.Tensor, m: th.Tensor) -> th.Tensor:
-        # one formula for step() and forward(): sequence training and deployment agree bitwise
+        # one formula for step() and forward(): sequence training and deployment agree up to the
+        # readout matmul's rounding
         beta = self.readout_beta.clamp(0.0, 1.0)
         return th.addcmul(y * (1.0 - beta), beta, m)
 
