@@ -123,7 +123,7 @@ def test_bad_slope_rejected(bad):
 
 
 def assert_same_to_rounding(a: th.Tensor, b: th.Tensor) -> None:
-    """Step-by-step and sequence outputs share every formula, but a matmul over T·B rows may round
+    """Step-by-step and sequence outputs (and states) share every formula, but a matmul over T·B rows may round
     differently from one over B rows (seen on AVX-512 CPUs: 1 ulp in the readout), so they are
     compared to float32 rounding, not bitwise. A flipped spike would move an output by far more than 1e-6."""
     assert th.allclose(a, b, rtol=0, atol=1e-6), (a - b).abs().max()
@@ -138,7 +138,8 @@ def test_sequence_equals_step_by_step_and_slope_changes_gradient_not_output():
     for t in range(12):
         out_t, state = net.step(x[t], state)
         assert_same_to_rounding(out_t, out_seq[t])  # deployment steps = training sequences
-    assert all(th.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(state, state_seq))
+    for a, b in zip(state, state_seq):
+        assert_same_to_rounding(a, b)
 
     def grad_at(slope):
         net.zero_grad()
@@ -332,7 +333,8 @@ def test_deployment_steps_without_grad_equal_the_training_sequence():
         for t in range(30):
             out_t, state = net.step(x[t], state)
             assert_same_to_rounding(out_t, out_seq[t])
-    assert all(th.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(state, state_seq))
+    for a, b in zip(state, state_seq):
+        assert_same_to_rounding(a, b)
 
 
 def test_allocator_setting_applies_once_and_can_be_skipped(monkeypatch):

@@ -1,6 +1,8 @@
 """The reproduction driver: derived zoo configs, runs through the zoo CLI, paired evaluation, report."""
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -184,20 +186,24 @@ def test_stop_file_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path, m
         (run / "config.yml").write_text(yaml.safe_dump({reproduce.ENV_ID: reproduce.derive_config(exp, steps, run)}))
         return run
 
-    bc = reproduce.BY_NAME["bc"]
-    finished(bc, 2, 1000)  # finished by an earlier call: still reported after the stop
+    finished(reproduce.BY_NAME["bc"], 2, 1000)  # finished by an earlier call: still reported after the stop
     started = []
 
-    def fake_run(exp, seed, steps, out_, force, eval_freq, stop):  # the first run asks the driver to stop
-        if reproduce.why_train(out_ / exp.name / f"seed{seed}", reproduce.derive_config(exp, steps, out_ / exp.name / f"seed{seed}"), steps) is None:
-            return out_ / exp.name / f"seed{seed}"
-        if stop.exists():
-            return None
-        started.append((exp.name, seed))
-        (out_ / reproduce.STOP_FILE).write_text("")
-        return finished(exp, seed, steps)
+    def fake_subprocess_run(cmd, **kwargs):
+        # the real run_one decides what to train; only its training and evaluation processes are faked
+        if "sb3_spiking.evaluation" in cmd:
+            Path(cmd[cmd.index("--json") + 1]).write_text(json.dumps(finals))
+            return subprocess.CompletedProcess(cmd, 0)
+        run_dir = Path(cmd[cmd.index("--conf-file") + 1]).parent
+        started.append((run_dir.parent.name, int(cmd[cmd.index("--seed") + 1])))
+        (out / reproduce.STOP_FILE).write_text("")  # the first run asks the driver to stop
+        model = Path(cmd[cmd.index("-f") + 1]) / "guide_bc" / f"{reproduce.ENV_ID}_1" / f"{reproduce.ENV_ID}.zip"
+        model.parent.mkdir(parents=True)
+        model.write_bytes(b"")
+        (run_dir / "curve.csv").write_text("timesteps,mean_return,full_length\n1000,0.0,0.0\n")
+        return subprocess.CompletedProcess(cmd, 0)
 
-    monkeypatch.setattr(reproduce, "run_one", fake_run)
+    monkeypatch.setattr(reproduce.subprocess, "run", fake_subprocess_run)
     reproduce.main(["--only", "bc", "--seeds", "0", "1", "2", "--steps", "1000", "--jobs", "1", "--out", str(out),
                     "--report", str(tmp_path / "r.md")])
     assert started == [("bc", 0)]
