@@ -74,6 +74,15 @@ LEAKY = dict(policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), rea
 NO_GUIDE = dict(guide=None, guide_horizon_start=0, guide_horizon_end=0, bc_coef=0.0)
 
 
+#: the guided-RL recipe: the critic on (α 2 with TD3+BC's 1/mean|Q| scale) after 20 % of training (plain relabelled BC
+#: while it learns), then the guide imitated only where the critic prefers its action (Q-filtered BC), λ_BC falling
+#: to 0 at 80 % of training so that the Q term alone finishes
+GUIDED_RL = dict(alpha=2.0, bc_filter="q", bc_anneal_fraction=0.8, q_start_fraction=0.2, n_steps=10, critic_fraction=0.25, policy_delay=1)
+WEAK75 = "sb3_spiking.envs.pd_guide:WeakPDGuide75"
+WEAK63 = "sb3_spiking.envs.pd_guide:WeakPDGuide63"
+SOFT80 = "sb3_spiking.envs.pd_guide:SoftAttitudePDGuide80"
+
+
 def _fixed(k: float) -> dict[str, Any]:
     return dict(slope_schedule="fixed", slope=k, slope_max=None)
 
@@ -128,6 +137,17 @@ EXPERIMENTS: list[Experiment] = [
                dict(learning_rate="lin_0.001", gradient_steps=20), ("recipe",)),
     Experiment("main_h50", "20 updates, the guide's horizon reaching 0 at 50 % of training (default 80 %)", "guided_td3",
                dict(guide_horizon_fraction=0.5, gradient_steps=20), ("recipe",)),
+    # 7. guided RL: can the student beat its teacher? (issue 17) Students of PDHoverGuide and of detuned guides
+    Experiment("rl", "guided RL (α 2, Q-filtered BC, λ_BC → 0 at 80 %), PD guide", "guided_td3", GUIDED_RL, ("guided_rl",)),
+    Experiment("weak75_bc", "relabelled BC (default recipe), ≈ 75 % guide", "guided_td3", dict(guide=WEAK75), ("guided_rl",)),
+    Experiment("weak75_rl", "guided RL, ≈ 75 % guide", "guided_td3", dict(GUIDED_RL, guide=WEAK75), ("guided_rl",)),
+    Experiment("weak75_rl_n25", "guided RL with 25-step returns, ≈ 75 % guide", "guided_td3", dict(GUIDED_RL, n_steps=25, guide=WEAK75), ("guided_rl",)),
+    Experiment("weak63_rl", "guided RL, ≈ 63 % guide", "guided_td3", dict(GUIDED_RL, guide=WEAK63), ("guided_rl",)),
+    Experiment("soft80_rl", "guided RL, ≈ 80 % guide with soft attitude (crashes 9 %)", "guided_td3", dict(GUIDED_RL, guide=SOFT80), ("guided_rl",)),
+    # the paper's recipe as written, and as the authors' public code runs it (Q at buffer actions: no policy gradient)
+    Experiment("paper_code", "paper's settings and actor, Q term at the buffer action (the authors' public code)", "guided_td3",
+               dict(alpha=2.0, bc_coef=0.2, guide_horizon_start=400, guide_horizon_end=50, critic_fraction=1.0, bc_target="executed",
+                    policy_delay=2, actor_q_input="buffer", **PAPER_ACTOR), ("paper_recipe",)),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
@@ -482,9 +502,34 @@ def write_report(outs: Sequence[Path], report: Path, command: str, timing: str |
     lines += ["", *full_profile_duration(runs)]
     text = "\n".join(lines) + "\n"
     report.write_text(text)
+    write_summary(runs, guide, report.parent / "results" / "summary.json")
     for exp_name, r in runs.items():
         _archive_runs(r.dirs, archive / exp_name)
     return text
+
+
+def write_summary(runs: dict[str, Runs], guide: float, path: Path) -> dict[str, dict[str, Any]]:
+    """Machine-readable results: per reported experiment, protocol (b) with the final weights over its seeds.
+
+    ``std_return_b`` is the spread over seeds of each seed's mean return (the ± of the report's tables);
+    ``pct_of_pd_guide`` compares with PDHoverGuide on the same 100 initial states.
+    """
+    summary = {}
+    for name, r in runs.items():
+        b = r.final("b_autonomous")
+        summary[name] = {
+            "label": r.exp.label,
+            "mean_return_b": round(float(b.mean()), 2),
+            "std_return_b": round(float(b.std()), 2),
+            "pct_of_pd_guide": round(float(100 * b.mean() / guide), 2),
+            "full_length": round(float(r.final("b_autonomous", "full_length").mean()), 4),
+            "seeds": [int(m["seed"]) for m in r.meta],
+            "steps": int(r.meta[0]["steps"]),
+            "minutes_per_run": round(float(np.mean([m["train_minutes"] + m.get("eval_minutes", 0.0) for m in r.meta])), 2),
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"pd_guide_return": round(guide, 2), "experiments": summary}, indent=1, ensure_ascii=False) + "\n")
+    return summary
 
 
 SLOPE_RL = ("main", "rl_k2", "rl_k50", "rl_k100", "rl_interval")

@@ -39,11 +39,17 @@ BEST_MODEL_NAME = "best_autonomous_model.zip"
 
 @dataclass
 class EpisodeStats:
-    """Returns and lengths of one episode per initial state."""
+    """Returns and lengths of one episode per initial state (and, when recorded, every step)."""
 
     returns: np.ndarray
     lengths: np.ndarray
     max_steps: int
+    #: with ``fly(record=True)``: per step the observation batch, the executed actions (scaled
+    #: to [-1, 1]), the rewards ``(T, N)`` and whether each episode was still running ``(T, N)``
+    observations: list[Any] | None = None
+    actions: np.ndarray | None = None
+    rewards: np.ndarray | None = None
+    running: np.ndarray | None = None
 
     @property
     def mean_return(self) -> float:
@@ -85,6 +91,7 @@ def fly(
     n_episodes: int = 100,
     seed: int = EVAL_SEED,
     curriculum_stage: int = FINAL_STAGE,
+    record: bool = False,
     **env_options: Any,
 ) -> EpisodeStats:
     """Fly one episode from each initial state; the guide flies steps ``< guide_steps``, the model the rest.
@@ -95,6 +102,8 @@ def fly(
         needed when ``model`` is ``None`` or ``guide_steps > 0``.
     :param guide_steps: steps flown by the guide at the start of each episode (protocol (a)).
     :param curriculum_stage: reward weights (default: the final, strictest ones).
+    :param record: keep every step's observations, actions, rewards and running flags in the
+        returned stats (tens of MB for 64 drone episodes).
     :param env_options: further drone env options (``actor_history`` is taken from the model).
     """
     from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
@@ -111,6 +120,7 @@ def fly(
     returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, np.int64)
     running = np.ones(n_episodes, bool)
     state, start = None, np.ones(n_episodes, bool)
+    kept: dict[str, list[Any]] = {"observations": [], "actions": [], "rewards": [], "running": []}
     for t in range(max_steps):
         action = None
         if model is not None:  # the actor observes every step, also while the guide flies
@@ -118,14 +128,70 @@ def fly(
             start = np.zeros(n_episodes, bool)
         if model is None or t < guide_steps:
             action = guide_fn(privileged_part(obs))  # type: ignore[misc]
+        if record:
+            kept["observations"].append(obs)
+            kept["actions"].append(np.clip(np.asarray(action, np.float32), -1.0, 1.0))  # the drone's actions are already in [-1, 1]
+            kept["running"].append(running.copy())
         obs, rewards, dones, _ = env.step(action)
+        if record:
+            kept["rewards"].append(np.where(running, rewards, 0.0))
         returns += np.where(running, rewards, 0.0)
         lengths += running
         running &= ~dones
         if not running.any():
             break
     env.close()
-    return EpisodeStats(returns, lengths, max_steps)
+    stats = EpisodeStats(returns, lengths, max_steps)
+    if record:
+        stats.observations = kept["observations"]
+        stats.actions, stats.rewards, stats.running = (np.stack(kept[k]) for k in ("actions", "rewards", "running"))
+    return stats
+
+
+def critic_diagnostic(model: Any, n_episodes: int = 64, seed: int = 1_000, curriculum_stage: int = FINAL_STAGE,
+                      horizon: int = 100) -> dict[str, float]:
+    """Is the critic any good? Its value of the actor's own actions against the Monte-Carlo return.
+
+    Flies protocol (b) from ``n_episodes`` fixed initial states with the reward weights the critic is
+    trained on (``curriculum_stage``), and compares, on every step ``t < horizon`` of every episode
+    still running, ``Q(s_t, π(s_t))`` with the discounted return actually collected from ``s_t`` on
+    (``γ`` of the model). A drone episode has 500 steps: from ``t < 100`` the unseen tail beyond the
+    step limit weighs ``γ^400 < 2 %`` of the return, so the Monte-Carlo return is the true value up to
+    that. A crash ends the sum exactly (no bootstrap, as in training).
+
+    :return: ``q1`` and ``q_min`` (mean of the first / of the smaller twin critic), ``mc_return``,
+        ``q_bias`` (``q_min - mc_return``), ``q_corr`` (Pearson correlation over the steps: does the
+        critic rank states right?) and ``n_steps``.
+    """
+    import torch as th
+
+    stats = fly(model, None, 0, n_episodes, seed, curriculum_stage, record=True)
+    assert stats.rewards is not None and stats.running is not None and stats.observations is not None
+    gamma = float(model.gamma)
+    mc = np.zeros_like(stats.rewards)
+    acc = np.zeros(n_episodes)
+    for t in range(stats.rewards.shape[0] - 1, -1, -1):
+        acc = stats.rewards[t] + gamma * acc
+        mc[t] = acc
+    steps = min(horizon, stats.rewards.shape[0])
+    qs = []
+    with th.no_grad():
+        for t in range(steps):
+            obs_t, _ = model.policy.obs_to_tensor(stats.observations[t])
+            act_t = th.as_tensor(stats.actions[t], dtype=th.float32, device=model.device)  # type: ignore[index]
+            qs.append(th.cat(model.critic(obs_t, act_t), dim=1).cpu().numpy())
+    keep = stats.running[:steps]
+    q = np.stack(qs)[keep]  # (n, n_critics)
+    q1, qmin, target = q[:, 0], q.min(axis=1), mc[:steps][keep]
+    corr = float(np.corrcoef(qmin, target)[0, 1]) if len(target) > 1 and target.std() > 0 and qmin.std() > 0 else float("nan")
+    return {
+        "q1": float(q1.mean()),
+        "q_min": float(qmin.mean()),
+        "mc_return": float(target.mean()),
+        "q_bias": float(qmin.mean() - target.mean()),
+        "q_corr": corr,
+        "n_steps": int(keep.sum()),
+    }
 
 
 def evaluate_drone_controller(
@@ -191,15 +257,19 @@ class LearningCurveCallback(BaseCallback):
         choice compares like with like (rl-zoo's ``best_model.zip`` compares 5 episodes from new
         states each time). The initial states (``seed``) are disjoint from the final evaluation's,
         so scoring the kept model there is a held-out test.
+    :param critic_check: for a model with a critic in use (``alpha > 0``), fly the same states once
+        more with the training reward weights and log :func:`critic_diagnostic` (columns ``q_min``,
+        ``mc_return``, ``q_corr``; TensorBoard ``eval/critic_*``). NaN without a critic.
     """
 
     FIELDS = (
         "timesteps", "minutes", "mean_return", "std_return", "full_length", "mean_return_start",
-        "slope", "bc_coef", "guide_horizon", "curriculum_stage",
+        "slope", "bc_coef", "guide_horizon", "curriculum_stage", "q_min", "mc_return", "q_corr",
     )
 
     def __init__(self, eval_freq: int = 20_000, n_episodes: int = 64, seed: int = 1_000, path: str | None = None,
-                 curriculum_stage: int = FINAL_STAGE, start_weights: bool = True, save_best: bool = True, verbose: int = 1):
+                 curriculum_stage: int = FINAL_STAGE, start_weights: bool = True, save_best: bool = True,
+                 critic_check: bool = True, verbose: int = 1):
         super().__init__(verbose)
         if int(eval_freq) != eval_freq or eval_freq < 1:
             raise ValueError(f"eval_freq must be a positive integer, got {eval_freq!r}")
@@ -207,7 +277,7 @@ class LearningCurveCallback(BaseCallback):
             raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
         self.eval_freq, self.n_episodes, self.seed = int(eval_freq), int(n_episodes), int(seed)
         self.path, self.curriculum_stage, self.start_weights = path, int(curriculum_stage), bool(start_weights)
-        self.save_best = bool(save_best)
+        self.save_best, self.critic_check = bool(save_best), bool(critic_check)
         self.best_return, self.best_path = -np.inf, ""
         self._next, self._start = 0, 0.0
         self.rows: list[dict[str, float]] = []
@@ -252,6 +322,12 @@ class LearningCurveCallback(BaseCallback):
             slope_cb.feed(stats.mean_return)
         policy_slope = getattr(model.policy, "slope", None)
         stage = _curriculum_stage(model.get_env())
+        critic = {"q_min": float("nan"), "mc_return": float("nan"), "q_corr": float("nan")}
+        if self.critic_check and getattr(model, "alpha", 0) > 0:  # a trained critic: is it any good?
+            train_stage = int(stage) if np.isfinite(stage) else FINAL_STAGE
+            critic = critic_diagnostic(model, self.n_episodes, self.seed, train_stage)
+            for key in ("q_min", "mc_return", "q_bias", "q_corr"):
+                self.logger.record(f"eval/critic_{key}", critic[key])
         row = {
             "timesteps": self.num_timesteps,
             "minutes": round((time.time() - self._start) / 60, 3),
@@ -263,6 +339,7 @@ class LearningCurveCallback(BaseCallback):
             "bc_coef": round(float(getattr(model, "bc_coef_now", float("nan"))), 5),
             "guide_horizon": getattr(model, "guide_horizon", float("nan")),
             "curriculum_stage": stage,
+            **{k: round(critic[k], 3) for k in ("q_min", "mc_return", "q_corr")},
         }
         self.rows.append(row)
         with open(self.path, "a") as f:  # type: ignore[arg-type]
@@ -276,7 +353,10 @@ class LearningCurveCallback(BaseCallback):
         if self.verbose:
             print(
                 f"[{row['minutes']:6.1f} min] step {self.num_timesteps:>9d}: autonomous return {stats.mean_return:6.1f}, "
-                f"full-length {100 * stats.full_length:3.0f} %, slope {row['slope']}" + (" (best so far, saved)" if best else ""),
+                f"full-length {100 * stats.full_length:3.0f} %, slope {row['slope']}"
+                + (f", critic Q {critic['q_min']:.1f} vs return {critic['mc_return']:.1f} (corr {critic['q_corr']:.2f})"
+                   if np.isfinite(critic["q_min"]) else "")
+                + (" (best so far, saved)" if best else ""),
                 flush=True,
             )
         return row
@@ -369,4 +449,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["BEST_MODEL_NAME", "EVAL_SEED", "EpisodeStats", "FinalEvaluationCallback", "LearningCurveCallback", "evaluate_drone_controller", "fly", "format_report"]
+__all__ = ["BEST_MODEL_NAME", "EVAL_SEED", "EpisodeStats", "critic_diagnostic", "FinalEvaluationCallback", "LearningCurveCallback", "evaluate_drone_controller", "fly", "format_report"]

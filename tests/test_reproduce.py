@@ -51,7 +51,14 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     assert "| return, best checkpoint of the learning curve |" in text
     assert "Headline" in text and "412 ± 6.7" in text and "| main | 0 | 6,000 |" in text
     assert "; that call trained 1 of its 1 runs in " in text.splitlines()[2]
-    assert "0 of 84 finished" in text  # a 6 k-step run is not part of --full's 600 k runs
+    n_full = 3 * len(reproduce.EXPERIMENTS)
+    assert f"0 of {n_full} finished" in text  # a 6 k-step run is not part of --full's 600 k runs
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    row = summary["experiments"]["main"]
+    assert set(row) >= {"mean_return_b", "std_return_b", "pct_of_pd_guide", "full_length", "seeds", "steps", "minutes_per_run"}
+    assert row["mean_return_b"] == pytest.approx(final["b_autonomous"]["mean_return"], abs=0.01) and row["std_return_b"] == 0.0
+    assert row["pct_of_pd_guide"] == pytest.approx(100 * row["mean_return_b"] / final["guide"]["mean_return"], abs=0.02)
+    assert row["seeds"] == [0] and row["steps"] == 6000 and row["minutes_per_run"] > 0
     meta = json.loads((run / "run.json").read_text())
     assert meta["train_minutes"] > 0 and 0 < meta["eval_minutes"] < meta["train_minutes"] + 1
     for png in ("main_curve.png", "final_returns.png"):
@@ -90,7 +97,7 @@ def test_full_profile_duration_sums_the_measured_runs():
     found = {"main": runs("main", [dict(full, seed=s) for s in (0, 1, 2, 3)]),  # seed 3 is not part of --full
              "td3": runs("td3", [dict(full, seed=0), dict(full, seed=1, steps=60_000)])}  # nor is a 60 k run
     text = "\n".join(reproduce.full_profile_duration(found))
-    assert "4 of 84 finished" in text and "**240 run-minutes** (training 200, final evaluations 40)" in text
+    assert f"4 of {3 * len(reproduce.EXPERIMENTS)} finished" in text and "**240 run-minutes** (training 200, final evaluations 40)" in text
     assert "**2.0 h**" in text  # two runs at a time
 
 

@@ -122,6 +122,54 @@ class PDHoverGuide:
         return actions[0] if single else actions
 
 
+class DetunedPDGuide(PDHoverGuide):
+    """:class:`PDHoverGuide` made deliberately worse: a weaker teacher for the weak-guide benchmark.
+
+    Guided RL exists so that the student can beat its teacher; a student taught by this guide must
+    get past imitation to fly as well as :class:`PDHoverGuide`. The detuning scales the position
+    loop's gains (a sluggish approach to the set-point, which the reward's position term punishes
+    on every step) and the attitude loop's (softer, slower corrections), leaving the guide stable.
+
+    :param gain_scale: factor on ``kp`` and ``kd`` (position loop).
+    :param attitude_scale: factor on ``katt`` and ``krate`` (attitude loop).
+    :param kwargs: further :class:`PDHoverGuide` arguments.
+    """
+
+    def __init__(self, gain_scale: float = 0.5, attitude_scale: float = 1.0, **kwargs: Any) -> None:
+        if not (0.0 < gain_scale and 0.0 < attitude_scale):
+            raise ValueError(f"gain_scale and attitude_scale must be > 0, got {gain_scale}, {attitude_scale}")
+        base = PDHoverGuide()
+        kwargs.setdefault("kp", base.kp * gain_scale)
+        kwargs.setdefault("kd", base.kd * gain_scale)
+        kwargs.setdefault("katt", base.katt * attitude_scale)
+        kwargs.setdefault("krate", base.krate * attitude_scale)
+        super().__init__(**kwargs)
+        self.gain_scale, self.attitude_scale = float(gain_scale), float(attitude_scale)
+
+
+class WeakPDGuide75(DetunedPDGuide):
+    """Position gains × 0.32: ≈ 75 % of :class:`PDHoverGuide`'s return (298.2 vs 399.2 on the 100
+    final-evaluation states, all flights full-length). The weak-guide benchmark's teacher."""
+
+    def __init__(self) -> None:
+        super().__init__(gain_scale=0.32)
+
+
+class WeakPDGuide63(DetunedPDGuide):
+    """Position gains × 0.27: ≈ 63 % of :class:`PDHoverGuide`'s return (252.4; 98 % full-length)."""
+
+    def __init__(self) -> None:
+        super().__init__(gain_scale=0.27)
+
+
+class SoftAttitudePDGuide80(DetunedPDGuide):
+    """Attitude gains × 0.22: ≈ 80 % of :class:`PDHoverGuide`'s return (320.6), but 9 % of its
+    flights crash: a teacher that is wrong in another way (slow attitude, overshoot)."""
+
+    def __init__(self) -> None:
+        super().__init__(gain_scale=1.0, attitude_scale=0.22)
+
+
 def evaluate_guide(guide: Any, n_episodes: int = 256, seed: int = 0, **options: Any) -> dict[str, float]:
     """Run ``guide`` for one episode in each of ``n_episodes`` batched envs (seeds ``seed + i``).
 

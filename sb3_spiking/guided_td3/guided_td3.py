@@ -3,7 +3,7 @@ and a decaying behaviour-cloning term (TD3+BC) — arXiv 2510.24461, "TD3BC+JSRL
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import torch as th
@@ -29,6 +29,10 @@ from sb3_spiking.schedules import make_schedule
 SelfGuidedTD3 = TypeVar("SelfGuidedTD3", bound="GuidedTD3")
 
 BC_TARGETS = ("guide", "executed")
+#: "none": imitate on every actor step; "q": only where the critic rates the guide's action above the actor's
+BC_FILTERS = ("none", "q")
+#: "policy": Q₁(s, π(s)) (TD3+BC); "buffer": Q₁(s, a_buffer), the authors' public code (no policy gradient)
+ACTOR_Q_INPUTS = ("policy", "buffer")
 
 
 class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
@@ -60,6 +64,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     :param guide: ``None``, a callable ``obs -> action`` (numpy, batched, privileged observation),
         an import path ``"module:attr"``, or a saved SB3 model path (see :mod:`sb3_spiking.guides`).
         Never saved in the model zip.
+    :param n_steps: n-step TD targets for the critic, summed inside the sampled windows (see
+        :func:`n_step_targets`; 1 = TD3's). Longer sums spread value along the episode faster.
     :param n_seq: window length (paper: 100).
     :param n_warmup: warm-up steps without actor loss (paper: 50).
     :param stride: distance between window starts within an episode.
@@ -79,6 +85,23 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     :param critic_fraction: fraction of the valid window steps (drawn at random per update) that
         enter the critic loss. The paper uses every step (1.0); the feed-forward critic on
         ``batch_size × n_seq`` transitions is most of an update's cost, so less is faster.
+    :param mask_cold_targets: leave out of the critic loss the steps whose TD target reads the target
+        actor at a cold state: the target actor is unrolled from zero state at the window start, so
+        in a window that starts mid-episode its first ``n_warmup`` outputs are not the deployed
+        policy's. ``False`` bootstraps on every valid step (the behaviour before this option, kept
+        for the ablation).
+    :param bc_filter: ``"none"`` (imitate on every actor step) or ``"q"`` (Q-filtered BC, Nair et al.
+        2018: imitate the guide only where ``Q₁(s, a_guide) > Q₁(s, π(s))``, so the student
+        can outgrow a weaker teacher; Q₁ decides, as in the Q term). Needs ``alpha > 0``.
+    :param bc_anneal_fraction: if set, λ_BC also falls linearly to 0 at this fraction of training
+        (on top of ``bc_decay``), leaving the Q term alone at the end.
+    :param q_start_fraction: the critic trains from the first update, but the Q term and the Q filter
+        act on the actor only after this fraction of training (plain BC before): a critic that has
+        not learnt yet gives the actor random gradients and a random filter (critic warm-start on the
+        guide's and the imitating student's data).
+    :param actor_q_input: ``"policy"`` (the Q term is ``Q₁(s, π(s))``, TD3+BC) or ``"buffer"``
+        (``Q₁(s, a)`` at the buffer action, as the authors' public code does: no policy gradient,
+        the actor learns from the BC term only). Only for reproducing that code.
     :param slope: initial surrogate slope of the actor.
     :param slope_schedule: ``None`` (slope stays unless a :class:`SlopeScheduleCallback` is passed
         to ``learn``), ``"fixed"``, ``"interval"`` or ``"adaptive"``: ``learn`` then adds a
@@ -113,6 +136,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         action_noise: ActionNoise | None = None,
         replay_buffer_class: type[ReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
+        n_steps: int = 1,
         policy_delay: int = 2,
         target_policy_noise: float = 0.2,
         target_noise_clip: float = 0.5,
@@ -131,6 +155,11 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         burn_in: bool = True,
         train_from_episode_start: bool = True,
         critic_fraction: float = 1.0,
+        mask_cold_targets: bool = True,
+        bc_filter: str = "none",
+        bc_anneal_fraction: float | None = None,
+        q_start_fraction: float = 0.0,
+        actor_q_input: str = "policy",
         slope: float = 2.0,
         slope_schedule: str | None = None,
         slope_schedule_kwargs: dict[str, Any] | None = None,
@@ -158,6 +187,20 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             _check_int("guide_horizon_end", guide_horizon_end, low=0)
         _check_number("guide_horizon_fraction", guide_horizon_fraction, low=0.0, high=1.0, low_open=True)
         _check_number("critic_fraction", critic_fraction, low=0.0, high=1.0, low_open=True)
+        _check_int("n_steps", n_steps, low=1)
+        if n_steps > n_seq:
+            raise ValueError(f"n_steps ({n_steps}) cannot exceed the window length n_seq ({n_seq})")
+        if bc_filter not in BC_FILTERS:
+            raise ValueError(f"bc_filter must be one of {BC_FILTERS}, got {bc_filter!r}")
+        if bc_filter == "q" and alpha == 0:
+            raise ValueError("bc_filter='q' compares critic values: it needs alpha > 0 (a trained critic)")
+        if bc_anneal_fraction is not None:
+            _check_number("bc_anneal_fraction", bc_anneal_fraction, low=0.0, high=1.0, low_open=True)
+        _check_number("q_start_fraction", q_start_fraction, low=0.0, high=1.0)
+        if actor_q_input not in ACTOR_Q_INPUTS:
+            raise ValueError(f"actor_q_input must be one of {ACTOR_Q_INPUTS}, got {actor_q_input!r}")
+        if actor_q_input == "buffer" and bc_coef == 0:
+            raise ValueError("actor_q_input='buffer' gives the actor no gradient from the Q term: it needs bc_coef > 0")
         check_slope(slope)  # also at load time (no policy is built before _setup_model)
         if slope_schedule is not None:  # validate name and kwargs now, not at learn()
             SlopeScheduleCallback(slope_schedule, **(slope_schedule_kwargs or {}))
@@ -177,6 +220,11 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.guide_horizon_fraction = float(guide_horizon_fraction)
         self.burn_in, self.train_from_episode_start = bool(burn_in), bool(train_from_episode_start)
         self.critic_fraction = float(critic_fraction)
+        self.mask_cold_targets = bool(mask_cold_targets)
+        self.bc_filter = bc_filter
+        self.bc_anneal_fraction = None if bc_anneal_fraction is None else float(bc_anneal_fraction)
+        self.q_start_fraction = float(q_start_fraction)
+        self.actor_q_input = actor_q_input
         self.slope = float(slope)
         self.slope_schedule = slope_schedule
         self.slope_schedule_kwargs = dict(slope_schedule_kwargs or {})
@@ -218,6 +266,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             )
         except AssertionError as e:  # SB3 checks spaces with assert: make it a real error
             raise ValueError(str(e)) from e
+        # n-step returns are computed inside the sampled windows (n_step_targets), not by SB3's
+        # NStepReplayBuffer: SB3 is told 1 so that it neither builds that buffer nor warns about ours
+        self.n_steps = int(n_steps)
         if _init_setup_model:
             self._setup_model()
 
@@ -231,7 +282,11 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.replay_buffer_kwargs.update(
             n_seq=self.n_seq, n_warmup=self.n_warmup, stride=self.stride, train_from_episode_start=self.train_from_episode_start
         )
-        super()._setup_model()
+        n_steps, self.n_steps = self.n_steps, 1  # see __init__: SB3 must not set up its own n-step buffer
+        try:
+            super()._setup_model()
+        finally:
+            self.n_steps = n_steps
         if self.device.type == "cpu":
             keep_freed_memory()  # sequence updates reuse their tens of MB instead of page-faulting them in again
         if self.slope_schedule is not None and self.policy.slope is None:
@@ -324,10 +379,20 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
     @property
     def bc_coef_now(self) -> float:
-        """λ_BC after ``_n_updates // bc_decay_interval`` epochs of decay; 0 without a guide (no BC term)."""
+        """λ_BC after ``_n_updates // bc_decay_interval`` epochs of decay (times the linear anneal to 0
+        when ``bc_anneal_fraction`` is set); 0 without a guide (no BC term)."""
         if self._guide is None:
             return 0.0
-        return self.bc_coef * self.bc_decay ** (self._n_updates // self.bc_decay_interval)
+        coef = self.bc_coef * self.bc_decay ** (self._n_updates // self.bc_decay_interval)
+        if self.bc_anneal_fraction is not None:
+            progress = 1.0 - self._current_progress_remaining
+            coef *= max(0.0, 1.0 - progress / self.bc_anneal_fraction)
+        return coef
+
+    @property
+    def q_term_active(self) -> bool:
+        """Whether the actor loss has its Q term (and the Q filter) now: ``alpha > 0`` and past ``q_start_fraction``."""
+        return self.alpha > 0 and 1.0 - self._current_progress_remaining >= self.q_start_fraction
 
     def _sample_action(
         self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
@@ -387,6 +452,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
         critic_losses, actor_losses, bc_losses, q_values = [], [], [], []
+        self._bc_imitated: list[float] = []
         spike_rates: list[list[float]] = []
         for _ in range(gradient_steps):
             self._n_updates += 1
@@ -422,26 +488,53 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         if actor_losses:
             self.logger.record("train/actor_loss", np.mean(actor_losses))
             self.logger.record("train/bc_loss", np.mean(bc_losses))
-            self.logger.record("train/q_pi", np.mean(q_values))
+            if self.q_term_active:
+                self.logger.record("train/q_pi", np.mean(q_values))
+            if self.bc_filter == "q" and np.isfinite(self._bc_imitated).any():
+                # share of actor steps where the critic still prefers the teacher's action
+                self.logger.record("train/bc_imitated_fraction", float(np.nanmean(self._bc_imitated)))
             for i, rate in enumerate(np.mean(spike_rates, axis=0)):
                 self.logger.record(f"train/spike_rate_layer{i}", rate)
 
-    def _critic_loss(self, data: WindowSamples) -> th.Tensor:
+    def critic_mask(self, data: WindowSamples, targets: NStepTargets | None = None) -> th.Tensor:
+        """``(B, L)`` steps whose TD target is evaluated at a warm target-actor state (or needs none).
+
+        The target of step ``i`` bootstraps at step ``j`` (``j = i`` for 1-step returns) and reads the
+        target actor's output at position ``j + 1`` of its unroll from zero state at the window start.
+        That state is the deployed one only in windows that start an episode; elsewhere it is warm
+        from position ``n_warmup`` on (as for the actor loss). A sum that ends in a termination reads
+        no target actor at all.
+        """
         valid = data.valid.bool()
+        if not self.mask_cold_targets:
+            return valid
+        if targets is None:
+            targets = n_step_targets(data.rewards, data.terminated, data.valid, self.gamma, self.n_steps)
+        warm = targets.boot_index + 1 >= self.n_warmup
+        return valid & (warm | (targets.boot_discount == 0) | data.starts_episode.bool()[:, None])
+
+    def _critic_loss(self, data: WindowSamples) -> th.Tensor:
+        targets = n_step_targets(data.rewards, data.terminated, data.valid, self.gamma, self.n_steps)
+        kept = self.critic_mask(data, targets)
+        chosen = kept
         if self.critic_fraction < 1.0:
-            valid = valid & (th.rand(valid.shape, device=valid.device) < self.critic_fraction)
-            valid[:, 0] |= data.valid[:, 0].bool() & ~valid.any(dim=1)  # keep at least one step per window
+            chosen = kept & (th.rand(kept.shape, device=kept.device) < self.critic_fraction)
+            first = kept.float().argmax(dim=1)  # keep at least one step per window that has any
+            rows = th.arange(kept.shape[0], device=kept.device)
+            chosen[rows, first] |= kept[rows, first] & ~chosen.any(dim=1)
+        rows, cols = chosen.nonzero(as_tuple=True)
+        boot = targets.boot_index[rows, cols]
         with th.no_grad():
-            # target actor over s_0, s_1', …, s_L': its output at position i+1 is π'(s_{i+1})
+            # target actor over s_0, s_1', …, s_L': its output at position j+1 is π'(s_{j+1})
             first = _map_obs(data.observations, lambda x: x[:, :1])
             seq = _cat_obs(first, data.next_observations)
-            next_actions = self.actor_target.unroll(seq)[:, 1:]  # type: ignore[index]
+            next_actions = self.actor_target.unroll(seq)[:, 1:][rows, boot]  # type: ignore[index]
             noise = (th.randn_like(next_actions) * self.target_policy_noise).clamp(-self.target_noise_clip, self.target_noise_clip)
             next_actions = (next_actions + noise).clamp(-1.0, 1.0)
-            next_obs = _map_obs(data.next_observations, lambda x: x[valid])
-            next_q = th.cat(self.critic_target(next_obs, next_actions[valid]), dim=1).min(dim=1, keepdim=True)[0]
-            target_q = data.rewards[valid].unsqueeze(1) + (1 - data.terminated[valid].unsqueeze(1)) * self.gamma * next_q
-        current_q = self.critic(_map_obs(data.observations, lambda x: x[valid]), data.actions[valid])
+            next_obs = _map_obs(data.next_observations, lambda x: x[rows, boot])
+            next_q = th.cat(self.critic_target(next_obs, next_actions), dim=1).min(dim=1, keepdim=True)[0]
+            target_q = targets.returns[rows, cols].unsqueeze(1) + targets.boot_discount[rows, cols].unsqueeze(1) * next_q
+        current_q = self.critic(_map_obs(data.observations, lambda x: x[rows, cols]), data.actions[rows, cols])
         return sum(th.nn.functional.mse_loss(q, target_q) for q in current_q)  # type: ignore[return-value]
 
     def _actor_loss(self, data: WindowSamples) -> tuple[th.Tensor | None, float, float, list[float]]:
@@ -451,20 +544,34 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         pi, spikes = self._unroll_actor(data)
         loss = pi.new_zeros(())
         q_mean = 0.0
-        if self.alpha > 0:
-            obs = _map_obs(data.observations, lambda x: x[mask])
-            q = self.critic.q1_forward(obs, pi[mask])
+        obs = _map_obs(data.observations, lambda x: x[mask])
+        use_q = self.q_term_active
+        if use_q:
+            q_action = pi[mask] if self.actor_q_input == "policy" else data.actions[mask]
+            q = self.critic.q1_forward(obs, q_action)
             loss = -(self.alpha / q.abs().mean().detach().clamp_min(1e-6)) * q.mean()
             q_mean = q.mean().item()
-        bc_value = 0.0
+        bc_value, imitated = 0.0, float("nan")
         if self._guide is not None and self.bc_coef > 0:
             target = data.actions
             if self.bc_target == "guide":
                 has = data.has_guide_action.unsqueeze(-1)
                 target = has * data.guide_actions + (1 - has) * data.actions
-            bc = th.nn.functional.mse_loss(pi[mask], target[mask])
+            sq_err = (pi[mask] - target[mask]).pow(2).mean(dim=1)
+            if self.bc_filter == "q" and use_q:
+                # imitate only where the critic prefers the teacher's action to the student's own;
+                # averaged over all actor steps, so the term fades as the student outgrows the teacher.
+                # Q₁ as in the Q term (whose value of π(s) is reused): one extra critic head, not four
+                with th.no_grad():
+                    q_teacher = self.critic.q1_forward(obs, target[mask])
+                    q_student = q.detach() if self.actor_q_input == "policy" else self.critic.q1_forward(obs, pi[mask].detach())
+                    keep = (q_teacher > q_student).float().squeeze(1)
+                sq_err = sq_err * keep
+                imitated = keep.mean().item()
+            bc = sq_err.mean()
             loss = loss + self.bc_coef_now * bc
             bc_value = bc.item()
+        self._bc_imitated.append(imitated)
         rates = [s[mask].mean().item() for s in spikes]
         return loss, bc_value, q_mean, rates
 
@@ -505,6 +612,45 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
 
 # ---------------------------------------------------------------------- helpers
+class NStepTargets(NamedTuple):
+    """Per step ``i`` of ``(B, L)`` windows: ``returns`` = discounted reward sum over up to ``n`` steps,
+    and the bootstrap ``γ^k · Q'(s'_j, π'(s'_j))`` it needs: ``boot_index`` ``j`` and ``boot_discount``
+    ``γ^k`` (0 when the sum ended in a termination)."""
+
+    returns: th.Tensor
+    boot_discount: th.Tensor
+    boot_index: th.Tensor
+
+
+def n_step_targets(rewards: th.Tensor, terminated: th.Tensor, valid: th.Tensor, gamma: float, n: int) -> NStepTargets:
+    """n-step TD targets inside windows: the sum stops at a termination (no bootstrap), at the window's
+    last valid step or after ``n`` rewards (bootstrap at the step where it stopped). ``n = 1`` is TD3's
+    ``r + γ (1 - d) Q'(s', π'(s'))``. Windows give the following steps for free, so value spreads ``n``
+    times faster per update than with 1-step targets; the sum is over the actions actually flown (no
+    off-policy correction), as in R2D2 and Ape-X.
+    """
+    B, L = rewards.shape
+    valid_b, term_b = valid.bool(), terminated.bool()
+
+    def ahead(x: th.Tensor, k: int) -> th.Tensor:  # x[:, i + k], zero (False) past the window's end
+        return th.cat([x[:, k:], x.new_zeros(B, min(k, L))], dim=1)
+
+    positions = th.arange(L, device=rewards.device).expand(B, L)
+    returns, discount = th.zeros_like(rewards), th.ones_like(rewards)
+    boot_discount, boot_index = th.zeros_like(rewards), positions.clone()
+    running = valid_b.clone()
+    for k in range(n):
+        step = ahead(valid_b, k) & running
+        returns = returns + discount * ahead(rewards, k) * step
+        ends = ahead(term_b, k) & step
+        stop = step & (ends | ~ahead(valid_b, k + 1) | (k == n - 1))
+        boot_discount = th.where(stop & ~ends, discount * gamma, boot_discount)
+        boot_index = th.where(stop, positions + k, boot_index)
+        running = running & ~stop
+        discount = discount * gamma
+    return NStepTargets(returns, boot_discount, boot_index)
+
+
 def _map_obs(obs: th.Tensor | dict[str, th.Tensor], fn) -> th.Tensor | dict[str, th.Tensor]:
     return {k: fn(v) for k, v in obs.items()} if isinstance(obs, dict) else fn(obs)
 

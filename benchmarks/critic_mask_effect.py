@@ -1,0 +1,114 @@
+"""Before / after the cold-target fix: how well the sequence critic learns a fixed policy's value.
+
+The TD target of step ``i`` reads the target actor's output at position ``i + 1`` of its unroll from
+zero state at the window start; in a window that starts mid-episode the first ``n_warmup`` outputs
+are not the deployed policy's. ``GuidedTD3(mask_cold_targets=True)`` leaves those steps out of the
+critic loss. This script measures what that does to the critic, with everything else held fixed:
+
+1. trains a spiking student by relabelled BC on the drone (the default recipe, ``--student-steps``);
+2. collects ``--collect`` env steps with that student flying (exploration noise, the PD guide flying
+   the first 50 steps of each episode) into one replay buffer, no updates;
+3. from the same initial critic, runs ``--updates`` critic-only updates (policy evaluation of the
+   fixed student: actor and target actor stay the student) with the mask on and off, sampling the
+   same windows in both arms, and every ``--every`` updates compares ``min Q(s, π(s))`` with the
+   Monte-Carlo return of the student's own autonomous flights (``critic_diagnostic``: 64 fixed
+   initial states, first 100 steps of each episode).
+
+Prints one row per checkpoint and writes ``--csv``. One torch thread.
+
+    python -m benchmarks.critic_mask_effect [--updates 3000] [--csv docs/results/critic_mask/critic_mask.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch as th  # noqa: E402
+from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
+from stable_baselines3.common.utils import polyak_update  # noqa: E402
+
+from sb3_spiking import GuidedTD3  # noqa: E402
+from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
+from sb3_spiking.envs.pd_guide import PDHoverGuide  # noqa: E402
+from sb3_spiking.evaluation import critic_diagnostic, fly  # noqa: E402
+
+#: the default drone recipe's settings (zoo_configs/guided_td3.yml), shortened
+RECIPE = dict(learning_rate=1e-3, buffer_size=400_000, batch_size=64, tau=0.01, gamma=0.99, train_freq=50, gradient_steps=30,
+              policy_delay=1, n_seq=100, n_warmup=50, stride=25, bc_coef=1.0, bc_target="guide",
+              policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--student-steps", type=int, default=60_000)
+    parser.add_argument("--collect", type=int, default=100_000)
+    parser.add_argument("--updates", type=int, default=3_000)
+    parser.add_argument("--every", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--csv", default="docs/results/critic_mask/critic_mask.csv")
+    args = parser.parse_args(argv)
+    th.set_num_threads(1)
+    t0 = time.time()
+    env = DroneHoverVecEnv(16, actor_history=4)
+    student = GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), alpha=0.0, learning_starts=5000, guide_horizon_start=200,
+                        guide_horizon_end=0, seed=args.seed, action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)), **RECIPE)
+    student.learn(args.student_steps)
+    own = fly(student, None, 0, 64, 1_000).mean_return
+    print(f"[{(time.time() - t0) / 60:5.1f} min] student after {args.student_steps:,} steps: autonomous return {own:.1f} (64 starts)", flush=True)
+
+    # the evaluated policy: critic trained, actor fixed (gradient_steps 0: the student flies, nothing is updated)
+    model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(16, actor_history=4), guide=PDHoverGuide(), alpha=2.0, learning_starts=0,
+                      guide_horizon_start=50, guide_horizon_end=50, seed=args.seed, **{**RECIPE, "gradient_steps": 0})
+    model.actor.load_state_dict(student.actor.state_dict())
+    model.actor_target.load_state_dict(student.actor.state_dict())
+    model.actor.set_slope(student.actor.slope)
+    model.actor_target.set_slope(student.actor.slope)
+    model.action_noise = NormalActionNoise(np.zeros(4), 0.1 * np.ones(4))  # σ 0.1 as in training
+    model.learn(args.collect)
+    model._current_progress_remaining = 1.0  # (no schedule depends on it below)
+    print(f"[{(time.time() - t0) / 60:5.1f} min] collected {model.replay_buffer.size() * 16:,} transitions", flush=True)
+    critic0 = copy.deepcopy(model.critic.state_dict())
+
+    rows = []
+    for mask in (True, False):
+        model.mask_cold_targets = mask
+        model.critic.load_state_dict(critic0)
+        model.critic_target.load_state_dict(critic0)
+        model.critic.optimizer = model.policy.optimizer_class(model.critic.parameters(), lr=1e-3)
+        np.random.seed(args.seed)  # the same windows in both arms
+        th.manual_seed(args.seed)
+        for update in range(1, args.updates + 1):
+            data = model.replay_buffer.sample(64)
+            loss = model._critic_loss(data)
+            model.critic.optimizer.zero_grad()
+            loss.backward()
+            model.critic.optimizer.step()
+            polyak_update(model.critic.parameters(), model.critic_target.parameters(), model.tau)
+            if update % args.every == 0:
+                d = critic_diagnostic(model, 64, 1_000)
+                row = dict(mask_cold_targets=mask, updates=update, critic_loss=round(loss.item(), 4),
+                           **{k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()})
+                rows.append(row)
+                print(f"[{(time.time() - t0) / 60:5.1f} min] mask {str(mask):5s} update {update:5d}: Q {d['q_min']:7.2f} vs "
+                      f"return {d['mc_return']:7.2f} (bias {d['q_bias']:+6.2f}, corr {d['q_corr']:.3f}), loss {loss.item():.4f}",
+                      flush=True)
+    Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.csv, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    last = {r["mask_cold_targets"]: r for r in rows if r["updates"] == args.updates}
+    print(f"after {args.updates} updates: |bias| {abs(last[True]['q_bias']):.2f} (mask on) vs {abs(last[False]['q_bias']):.2f} (off), "
+          f"corr {last[True]['q_corr']:.3f} vs {last[False]['q_corr']:.3f}; written to {args.csv}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""GuidedTD3's RL half: the critic's targets at warm target-actor states, Q-filtered BC, λ_BC annealed to 0,
+the authors'-code variant (Q at buffer actions) and the critic diagnostic."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_spiking import GuidedTD3
+from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
+from sb3_spiking.envs.wrappers import PrivilegedSplit
+
+SMALL = dict(net_arch=dict(pi=[32, 16], qf=[32, 32]))
+FAST = dict(n_seq=16, n_warmup=4, stride=4, batch_size=16, learning_starts=100, train_freq=50, gradient_steps=2, policy_kwargs=SMALL)
+
+
+def _env(n_envs=1):
+    return make_vec_env(lambda: PrivilegedSplit(gym.make("Pendulum-v1"), [0, 1]), n_envs=n_envs, seed=0)
+
+
+def _guide(obs):
+    return PendulumSwingUpGuide()(obs)
+
+
+def _trained(**kwargs) -> GuidedTD3:
+    model = GuidedTD3("SpikingPolicy", _env(), guide=_guide, seed=0, **{**FAST, **kwargs})
+    model.learn(500)
+    return model
+
+
+def test_critic_mask_drops_cold_target_steps_of_mid_episode_windows():
+    model = _trained(alpha=2.0)
+    th.manual_seed(0)
+    np.random.seed(0)
+    data = model.replay_buffer.sample(64)
+    starts = data.starts_episode.bool()
+    assert starts.any() and (~starts).any(), "the batch needs both kinds of windows"
+    mask, valid = model.critic_mask(data), data.valid.bool()
+    # target for step i reads the target actor at position i + 1: warm from i = n_warmup - 1 on
+    assert not mask[~starts, : model.n_warmup - 1].any()
+    assert th.equal(mask[~starts, model.n_warmup - 1 :], valid[~starts, model.n_warmup - 1 :])
+    assert th.equal(mask[starts], valid[starts]), "a window that starts an episode has the true zero state"
+    model.mask_cold_targets = False
+    assert th.equal(model.critic_mask(data), valid)
+
+
+def test_cold_target_steps_are_really_off_policy_and_never_reach_the_critic_loss():
+    model = _trained(alpha=2.0)
+    np.random.seed(1)
+    data = model.replay_buffer.sample(64)
+    rows = (~data.starts_episode.bool()).nonzero().squeeze(1)
+    # the defect: a mid-episode window's target actor starts cold; its first outputs differ from those
+    # of the same actor that has seen the warm-up (here: the window unrolled from two steps earlier)
+    first = {k: v[rows] for k, v in data.observations.items()}
+    cold = model.actor_target.unroll(first)[:, 1]
+    warm = model.actor_target.unroll({k: v[:, 1:] for k, v in first.items()})[:, 0]
+    assert not th.allclose(cold, warm, atol=1e-4)
+    # and the loss sees exactly the masked steps
+    seen = []
+    original = model.critic.forward
+    model.critic.forward = lambda obs, act: (seen.append(act.shape[0]), original(obs, act))[1]
+    model._critic_loss(data)
+    assert seen == [int(model.critic_mask(data).sum())]
+
+
+def test_critic_fraction_keeps_a_warm_step_in_every_window_that_has_one():
+    model = _trained(alpha=2.0, critic_fraction=0.05)
+    data = model.replay_buffer.sample(64)
+    chosen = []
+    original = model.critic.forward
+    model.critic.forward = lambda obs, act: (chosen.append(act.shape[0]), original(obs, act))[1]
+    model._critic_loss(data)
+    windows_with_warm_steps = int(model.critic_mask(data).any(dim=1).sum())
+    assert windows_with_warm_steps <= chosen[0] < int(model.critic_mask(data).sum())
+
+
+def test_q_filtered_bc_imitates_only_where_the_critic_prefers_the_teacher():
+    model = _trained(alpha=2.0, bc_filter="q")
+    data = model.replay_buffer.sample(16)
+    mask = data.actor_mask.bool()
+    model.alpha = 1e-12  # leave the BC term to compare
+
+    def run_with(q1):
+        model.critic.q1_forward = q1
+        return model._actor_loss(data)[1]
+
+    pi = model.actor.unroll(data.observations).detach()[mask]
+    has = data.has_guide_action.unsqueeze(-1)
+    target = (has * data.guide_actions + (1 - has) * data.actions)[mask]
+    sq_err = (pi - target).pow(2).mean(dim=1)
+    # a critic that prefers whatever is closer to 0 in the first action dimension
+    prefer_small = lambda obs, act: -act[:, :1].abs()  # noqa: E731
+    keep = (target[:, 0].abs() < pi[:, 0].abs()).float()
+    assert 0 < keep.mean() < 1
+    assert run_with(prefer_small) == pytest.approx((sq_err * keep).mean().item(), rel=1e-4)
+    assert model._bc_imitated[-1] == pytest.approx(keep.mean().item())
+    # a critic that always prefers the teacher: plain BC; one that never does: no imitation
+    assert run_with(lambda obs, act: _is_target(act, target)) == pytest.approx(sq_err.mean().item(), rel=1e-4)
+    assert run_with(lambda obs, act: -_is_target(act, target)) == 0.0
+
+
+def _is_target(act, target):
+    """1 for the rows of ``act`` that are the teacher's actions (the filter's first call)."""
+    return th.full((act.shape[0], 1), float(act.shape == target.shape and th.equal(act, target)))
+
+
+def test_q_filter_and_buffer_q_input_need_what_they_use():
+    with pytest.raises(ValueError, match="bc_filter"):
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), alpha=0.0, bc_filter="q", **FAST)
+    with pytest.raises(ValueError, match="bc_filter must be one of"):
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", bc_filter="advantage", **FAST)
+    with pytest.raises(ValueError, match="actor_q_input='buffer'"):
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", actor_q_input="buffer", bc_coef=0.0, **FAST)
+    with pytest.raises(ValueError, match="bc_anneal_fraction"):
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", bc_anneal_fraction=0.0, **FAST)
+
+
+def test_bc_weight_anneals_linearly_to_zero():
+    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), bc_coef=1.0, bc_decay=0.5,
+                      bc_decay_interval=10, bc_anneal_fraction=0.5, **FAST)
+    model._n_updates = 10  # one epoch of decay: 0.5
+    for progress, expected in [(0.0, 0.5), (0.25, 0.25), (0.5, 0.0), (0.9, 0.0)]:
+        model._current_progress_remaining = 1 - progress
+        assert model.bc_coef_now == pytest.approx(expected)
+
+
+def test_authors_code_variant_gives_the_actor_no_gradient_from_the_q_term():
+    model = _trained(alpha=2.0, bc_coef=0.2, actor_q_input="buffer")
+    data = model.replay_buffer.sample(8)
+    grads = {}
+    for name, (alpha, bc) in {"q only": (2.0, 0.0), "bc only": (0.0, 0.2)}.items():
+        model.alpha, model.bc_coef = alpha, bc
+        model.actor.optimizer.zero_grad()
+        loss, *_ = model._actor_loss(data)
+        if loss.requires_grad:
+            loss.backward()
+        grads[name] = sum(p.grad.abs().sum().item() for p in model.actor.parameters() if p.grad is not None)
+    assert grads["q only"] == 0.0 and grads["bc only"] > 0.0
+    model.alpha, model.actor_q_input = 2.0, "policy"
+    model.bc_coef = 0.0
+    model.actor.optimizer.zero_grad()
+    model._actor_loss(data)[0].backward()
+    assert sum(p.grad.abs().sum().item() for p in model.actor.parameters() if p.grad is not None) > 0.0
+
+
+def test_train_logs_the_imitated_share_and_no_q_without_a_critic():
+    from stable_baselines3.common.logger import configure
+
+    for alpha, bc_filter, expect_q in ((2.0, "q", True), (0.0, "none", False)):
+        model = _trained(alpha=alpha, bc_filter=bc_filter)
+        model.set_logger(configure(None, [""]))
+        model.train(2, 8)
+        logged = model.logger.name_to_value
+        assert ("train/q_pi" in logged) == expect_q
+        assert ("train/bc_imitated_fraction" in logged) == (bc_filter == "q")
+        if bc_filter == "q":
+            assert 0.0 <= logged["train/bc_imitated_fraction"] <= 1.0
+
+
+def test_q_term_and_filter_wait_for_q_start_fraction_while_the_critic_trains():
+    model = _trained(alpha=2.0, bc_filter="q", q_start_fraction=0.5)
+    data = model.replay_buffer.sample(8)
+    calls = []
+    original = model.critic.q1_forward
+    model.critic.q1_forward = lambda obs, act: (calls.append(1), original(obs, act))[1]
+    model._current_progress_remaining = 0.6  # 40 % of training: BC alone
+    assert not model.q_term_active
+    loss, bc, q, _ = model._actor_loss(data)
+    assert calls == [] and q == 0.0 and loss.item() == pytest.approx(model.bc_coef_now * bc, rel=1e-5)
+    model._current_progress_remaining = 0.5
+    assert model.q_term_active
+    model._actor_loss(data)
+    assert len(calls) == 2  # Q term and the filter's value of the teacher's action
+    critic_before = [p.clone() for p in model.critic.parameters()]
+    model._current_progress_remaining = 0.9
+    from stable_baselines3.common.logger import configure
+
+    model.set_logger(configure(None, [""]))
+    model.train(2, 8)
+    assert any(not th.equal(a, b) for a, b in zip(critic_before, model.critic.parameters())), "the critic trains meanwhile"
+
+
+def _reference_n_step(rewards, terminated, valid, gamma, n):
+    """Plain-loop n-step targets: (return, bootstrap discount, bootstrap index) per step."""
+    B, L = rewards.shape
+    out = np.zeros((3, B, L))
+    for b in range(B):
+        for i in range(L):
+            if not valid[b, i]:
+                out[2, b, i] = i
+                continue
+            g, disc, j = 0.0, 1.0, i
+            for k in range(n):
+                j = i + k
+                g += disc * rewards[b, j]
+                disc *= gamma
+                if terminated[b, j]:
+                    disc = 0.0
+                    break
+                if j + 1 >= L or not valid[b, j + 1]:
+                    break
+            out[:, b, i] = (g, disc, j)
+    return out
+
+
+@pytest.mark.parametrize("n", [1, 3, 7])
+def test_n_step_targets_match_a_plain_loop(n):
+    from sb3_spiking.guided_td3.guided_td3 import n_step_targets
+
+    rng = np.random.default_rng(n)
+    B, L, gamma = 6, 12, 0.9
+    rewards = rng.normal(size=(B, L)).astype(np.float32)
+    terminated = np.zeros((B, L), bool)
+    terminated[1, 4] = terminated[3, 10] = True
+    valid = np.ones((B, L), bool)
+    valid[2, 8:] = False  # the window's episode ends (or is not stored yet) at step 8
+    valid[1, 5:] = False  # after the termination
+    got = n_step_targets(th.tensor(rewards), th.tensor(terminated, dtype=th.float32), th.tensor(valid, dtype=th.float32), gamma, n)
+    ref = _reference_n_step(rewards, terminated, valid, gamma, n)
+    assert np.allclose(got.returns.numpy()[valid], ref[0][valid], atol=1e-5)
+    assert np.allclose(got.boot_discount.numpy()[valid], ref[1][valid], atol=1e-6)
+    assert np.array_equal(got.boot_index.numpy()[valid], ref[2][valid])
+    if n == 1:  # TD3's target
+        assert np.allclose(got.boot_discount.numpy()[valid], (gamma * ~terminated)[valid])
+
+
+def test_n_step_critic_loss_bootstraps_at_warm_positions_and_learns():
+    model = _trained(alpha=2.0, n_steps=2)
+    data = model.replay_buffer.sample(32)
+    mask = model.critic_mask(data)
+    starts = data.starts_episode.bool()
+    # step i bootstraps at i + 1 and reads the target actor at i + 2: warm from i = n_warmup - 2 on
+    assert not mask[~starts, : model.n_warmup - 2].any() and mask[~starts, model.n_warmup - 2].any()
+    assert th.isfinite(model._critic_loss(data))
+    with pytest.raises(ValueError, match="n_steps"):
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", n_steps=0, **FAST)
+    with pytest.raises(ValueError, match="cannot exceed"):
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", n_steps=17, **FAST)
+
+
+def test_n_steps_survives_save_and_load(tmp_path):
+    model = _trained(alpha=2.0, n_steps=4)
+    model.save(tmp_path / "m")
+    loaded = GuidedTD3.load(tmp_path / "m")
+    assert loaded.n_steps == 4
