@@ -309,3 +309,44 @@ def test_guide_returning_nan_during_collection_stops_with_step():
     model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=flaky_guide, **FAST)
     with pytest.raises(ValueError, match="non-finite actions at step"):
         model.learn(200)
+
+
+class _MatrixActionEnv(gym.Env):
+    """Box observation, 2×2 Box action: the env checks the action's shape on every step."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = gym.spaces.Box(-2.0, 2.0, (2, 2), np.float32)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        assert np.shape(action) == (2, 2), f"env got an action of shape {np.shape(action)}"
+        self.t += 1
+        return self.observation_space.sample(), -float(np.square(action).sum()), False, self.t >= 25, {}
+
+
+def _matrix_guide(obs):
+    return np.tile(np.array([[1.0, -1.0], [0.5, 2.0]], np.float32), (obs.shape[0], 1, 1))
+
+
+@pytest.mark.parametrize("guide", [None, _matrix_guide])
+def test_multi_dimensional_box_actions_reach_env_and_buffer_in_the_space_shape(guide):
+    env = make_vec_env(_MatrixActionEnv, n_envs=2, seed=0)
+    model = GuidedTD3("SpikingPolicy", env, guide=guide, guide_horizon_start=5, guide_horizon_end=5, n_seq=10, n_warmup=2,
+                      stride=5, learning_starts=20, batch_size=4, train_freq=10, gradient_steps=1,
+                      action_noise=NormalActionNoise(np.zeros((2, 2)), 0.1 * np.ones((2, 2))),
+                      policy_kwargs=dict(net_arch=dict(pi=[8], qf=[8])), seed=0)  # fmt: skip
+    model.learn(100)  # the actor acts from step 20 on
+    buf = model.replay_buffer
+    assert buf.actions.shape[-1] == 4 and np.all(np.abs(buf.actions[:50]) <= 1)
+    if guide is not None:
+        guided = buf.guide_acted[:50]
+        assert guided.any() and not guided.all()
+        expected = model.policy.scale_action(_matrix_guide(np.zeros((1, 3)))).reshape(4)
+        assert np.allclose(buf.guide_actions[:50][buf.has_guide_action[:50]], expected)
+        assert np.allclose(buf.actions[:50][guided], expected)
+    action, _ = model.predict(env.reset())
+    assert action.shape == (2, 2, 2)

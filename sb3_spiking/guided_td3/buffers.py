@@ -182,8 +182,9 @@ class SequenceReplayBuffer(ReplayBuffer):
         p = self.pos
         if self.is_dict:
             for key in self.observations:
-                self.observations[key][p] = np.asarray(obs[key]).reshape(self.n_envs, -1)
-                self.next_observations[key][p] = np.asarray(next_obs[key]).reshape(self.n_envs, -1)
+                shape = self.observations[key].shape[1:]  # (n_envs, *entry shape)
+                self.observations[key][p] = np.asarray(obs[key]).reshape(shape)
+                self.next_observations[key][p] = np.asarray(next_obs[key]).reshape(shape)
         else:
             self.observations[p] = np.asarray(obs).reshape(self.observations.shape[1:])
             self.next_observations[p] = np.asarray(next_obs).reshape(self.next_observations.shape[1:])

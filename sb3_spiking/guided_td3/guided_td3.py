@@ -337,17 +337,19 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         obs_tensor, _ = self.policy.obs_to_tensor(self._last_obs)
         with th.no_grad():
             actor_action, self._actor_state = self.actor.step(obs_tensor, self._actor_state)
+        shape = (n_envs, *self.action_space.shape)  # type: ignore[misc]
         if self.num_timesteps < learning_starts:
             scaled = self.policy.scale_action(np.array([self.action_space.sample() for _ in range(n_envs)]))
         else:
-            scaled = actor_action.cpu().numpy()
+            # the actor's output is flat (n_envs, prod(shape)); the env and the noise want the space's shape
+            scaled = actor_action.cpu().numpy().reshape(shape)
         if action_noise is not None:
             scaled = np.clip(scaled + action_noise(), -1.0, 1.0)
         if self._guide is not None:
             original = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
-            guide_scaled = self._guide_actions(original)  # type: ignore[arg-type]
+            guide_scaled = self._guide_actions(original)  # type: ignore[arg-type]  # (n_envs, *shape)
             guided = self._episode_steps < self.guide_horizon
-            scaled = np.where(guided[:, None], guide_scaled, scaled)
+            scaled = np.where(guided.reshape(n_envs, *([1] * (len(shape) - 1))), guide_scaled, scaled)
             self._step_guide = (guide_scaled, guided)
             self._guided_steps += int(guided.sum())
         self._collected_steps += n_envs
