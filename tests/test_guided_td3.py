@@ -350,3 +350,15 @@ def test_multi_dimensional_box_actions_reach_env_and_buffer_in_the_space_shape(g
         assert np.allclose(buf.actions[:50][guided], expected)
     action, _ = model.predict(env.reset())
     assert action.shape == (2, 2, 2)
+
+
+def test_training_samples_are_normalised_by_the_vec_normalize_env():
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env = VecNormalize(_novel_env(1), norm_obs=True, norm_reward=True)
+    model = GuidedTD3("SpikingPolicy", env, guide=privileged_guide, seed=0, **FAST)
+    seen = []
+    original = model.replay_buffer.sample
+    model.replay_buffer.sample = lambda batch_size, env=None: (seen.append(env), original(batch_size, env=env))[1]
+    model.learn(200)
+    assert seen and all(e is env for e in seen)

@@ -216,9 +216,13 @@ class SequenceReplayBuffer(ReplayBuffer):
 
     # ------------------------------------------------------------------ sampling
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> WindowSamples:  # type: ignore[override]
-        """Sample ``batch_size`` windows of ``n_seq`` steps (see class docstring)."""
-        if env is not None:
-            raise NotImplementedError("SequenceReplayBuffer does not support VecNormalize")
+        """Sample ``batch_size`` windows of ``n_seq`` steps (see class docstring).
+
+        :param batch_size: number of windows.
+        :param env: the ``VecNormalize`` wrapper of the training env, if any: observations, next
+            observations and rewards are stored raw and normalised here with its current
+            statistics, as SB3's ``ReplayBuffer`` does (so the actor trains on what it acts on).
+        """
         n_stored = self.size()
         if n_stored == 0:
             raise RuntimeError("cannot sample from an empty SequenceReplayBuffer")
@@ -246,20 +250,21 @@ class SequenceReplayBuffer(ReplayBuffer):
         def gather(arr: np.ndarray) -> th.Tensor:
             return self.to_torch(arr[idx, env_col])
 
-        if self.is_dict:
-            obs = {k: gather(v) for k, v in self.observations.items()}
-            next_obs = {k: gather(v) for k, v in self.next_observations.items()}
-        else:
-            obs, next_obs = gather(self.observations), gather(self.next_observations)
+        def gather_obs(stored: np.ndarray | dict[str, np.ndarray]) -> th.Tensor | dict[str, th.Tensor]:
+            if self.is_dict:
+                windows = self._normalize_obs({k: v[idx, env_col] for k, v in stored.items()}, env)  # type: ignore[union-attr]
+                return {k: self.to_torch(v) for k, v in windows.items()}  # type: ignore[union-attr]
+            return self.to_torch(self._normalize_obs(stored[idx, env_col], env))  # type: ignore[arg-type,call-overload]
+
         f32 = lambda a: self.to_torch(a.astype(np.float32))  # noqa: E731
         return WindowSamples(
-            observations=obs,
-            next_observations=next_obs,
+            observations=gather_obs(self.observations),
+            next_observations=gather_obs(self.next_observations),
             actions=gather(self.actions),
             guide_actions=gather(self.guide_actions),
             has_guide_action=f32(self.has_guide_action[idx, env_col]),
             guide_acted=f32(self.guide_acted[idx, env_col]),
-            rewards=gather(self.rewards),
+            rewards=self.to_torch(self._normalize_reward(self.rewards[idx, env_col], env)),
             terminated=f32(self.terminated[idx, env_col]),
             valid=f32(valid),
             actor_mask=f32(actor_mask),

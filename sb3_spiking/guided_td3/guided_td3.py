@@ -392,7 +392,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         spike_rates: list[list[float]] = []
         for _ in range(gradient_steps):
             self._n_updates += 1
-            data = self.replay_buffer.sample(batch_size)
+            # raw observations and rewards are stored: normalise them as the actor saw them
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             if self.alpha > 0:  # pure BC (alpha=0) needs no critic
                 critic_loss = self._critic_loss(data)
                 self._check_loss(critic_loss, "critic")
