@@ -3,6 +3,8 @@ and a decaying behaviour-cloning term (TD3+BC) — arXiv 2510.24461, "TD3BC+JSRL
 
 from __future__ import annotations
 
+import io
+import pathlib
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -163,10 +165,11 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             SlopeScheduleCallback(slope_schedule, **(slope_schedule_kwargs or {}))
         elif slope_schedule_kwargs:
             raise ValueError("slope_schedule_kwargs given without slope_schedule")
+        # stored as given: the slope reaches the policy in _setup_model, so that load() accepts
+        # the policy_kwargs passed here
         policy_kwargs = dict(policy_kwargs or {})
         if "slope" in policy_kwargs and policy_kwargs["slope"] != slope:
             raise ValueError("give the initial slope once: as GuidedTD3(slope=...), not in policy_kwargs")
-        policy_kwargs["slope"] = slope
 
         self.guide = guide
         self.n_seq, self.n_warmup, self.stride = int(n_seq), int(n_warmup), int(stride)
@@ -231,7 +234,14 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.replay_buffer_kwargs.update(
             n_seq=self.n_seq, n_warmup=self.n_warmup, stride=self.stride, train_from_episode_start=self.train_from_episode_start
         )
-        super()._setup_model()
+        # SB3 builds the policy from self.policy_kwargs: add the slope for that call only (older
+        # saved files have it in policy_kwargs already, with the same value)
+        given = self.policy_kwargs
+        self.policy_kwargs = {"slope": self.slope, **given}
+        try:
+            super()._setup_model()
+        finally:
+            self.policy_kwargs = given
         if self.device.type == "cpu":
             keep_freed_memory()  # sequence updates reuse their tens of MB instead of page-faulting them in again
         if self.slope_schedule is not None and self.policy.slope is None:
@@ -277,6 +287,32 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             "slope_callback",
             "_resume_slope_state",
         ]
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfGuidedTD3],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        *args: Any,
+        policy_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> SelfGuidedTD3:
+        """Load a saved model (see ``BaseAlgorithm.load``); the guide is passed again as ``guide=...``.
+
+        :param policy_kwargs: if given, must equal the saved ones, as in SB3, except for ``slope``:
+            the same ``policy_kwargs`` as at construction are accepted, also for older files that
+            stored the slope in them. A given ``slope`` must equal the model's initial slope.
+        """
+        model = super().load(path, *args, **kwargs)  # SB3 compares policy_kwargs strictly: we do it below
+        if policy_kwargs is not None:
+            given, stored = dict(policy_kwargs), dict(model.policy_kwargs)
+            given_slope, _ = given.pop("slope", None), stored.pop("slope", None)
+            stored.pop("device", None)  # as SB3: the device is not part of the comparison
+            if given != stored or (given_slope is not None and given_slope != model.slope):
+                raise ValueError(
+                    "The specified policy kwargs do not equal the stored policy kwargs. "
+                    f"Stored kwargs: {model.policy_kwargs} (initial slope {model.slope}), specified kwargs: {policy_kwargs}"
+                )
+        return model
 
     def _setup_learn(
         self,
