@@ -362,3 +362,66 @@ def test_training_samples_are_normalised_by_the_vec_normalize_env():
     model.replay_buffer.sample = lambda batch_size, env=None: (seen.append(env), original(batch_size, env=env))[1]
     model.learn(200)
     assert seen and all(e is env for e in seen)
+
+
+def test_every_td3_constructor_argument_is_accepted():
+    import inspect
+
+    from stable_baselines3 import TD3
+
+    missing = set(inspect.signature(TD3.__init__).parameters) - set(inspect.signature(GuidedTD3.__init__).parameters)
+    assert not missing
+    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", optimize_memory_usage=False, n_steps=1, **FAST)
+    assert model.optimize_memory_usage is False and model.replay_buffer.optimize_memory_usage is False
+    assert getattr(model, "n_steps", 1) == 1
+    with pytest.raises(ValueError, match="optimize_memory_usage=True is not supported"):
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", optimize_memory_usage=True, **FAST)
+    for n_steps in (3, 0, True):
+        with pytest.raises(ValueError, match="n-step returns are not implemented"):
+            GuidedTD3("SpikingPolicy", "Pendulum-v1", n_steps=n_steps, **FAST)
+
+
+def test_buffer_exposes_sb3_dones_and_timeouts():
+    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", seed=0, **FAST)
+    assert model.replay_buffer.dones.shape == model.replay_buffer.timeouts.shape == (model.replay_buffer.buffer_size, 1)
+    model.learn(250)  # Pendulum truncates at step 200
+    buf = model.replay_buffer
+    assert buf.dones.dtype == np.float32 and buf.timeouts.dtype == np.float32
+    assert np.array_equal(buf.dones, (buf.terminated | buf.truncated).astype(np.float32))
+    assert np.array_equal(buf.timeouts, buf.truncated.astype(np.float32))
+    assert buf.dones[199, 0] == 1 and buf.timeouts[199, 0] == 1 and buf.dones[:250].sum() == 1
+    with pytest.raises(ValueError, match="read-only"):
+        buf.dones[0, 0] = 1.0  # a derived copy: writing would silently change nothing
+
+
+@pytest.mark.parametrize("policy", ["SpikingPolicy", "MlpSequencePolicy"])
+def test_actor_predict_follows_the_policy_contract(policy):
+    model = GuidedTD3(policy, "Pendulum-v1", seed=0, **FAST)
+    obs = np.stack([model.observation_space.sample() for _ in range(3)])
+    action, state = model.actor.predict(obs[0])  # one observation, zero state
+    assert action.shape == (1,) and -2 <= action[0] <= 2
+    ref, ref_state = model.policy.predict(obs[0])
+    assert np.array_equal(action, ref) and all(np.array_equal(a, b) for a, b in zip(state, ref_state))
+    a1, s1 = model.actor.predict(obs)
+    a2, s2 = model.actor.predict(obs, state=s1, episode_start=np.array([1, 0, 0]))
+    p2, q2 = model.policy.predict(obs, state=s1, episode_start=np.array([1, 0, 0]))
+    assert a1.shape == (3, 1) and np.array_equal(a2, p2) and all(np.array_equal(a, b) for a, b in zip(s2, q2))
+    with th.no_grad():  # SB3's stateless _predict: one step from the zero state, in [-1, 1]
+        scaled = model.actor._predict(model.actor.obs_to_tensor(obs)[0]).numpy()
+    assert np.allclose(scaled, model.policy.scale_action(a1), atol=1e-6)
+
+
+def test_sb3_assertion_text_is_kept_in_the_value_error():
+    from stable_baselines3 import TD3
+
+    class InfiniteBounds(gym.Env):
+        observation_space = gym.spaces.Box(-1, 1, (3,), np.float32)
+        action_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+
+    for env in ("CartPole-v1", InfiniteBounds()):
+        with pytest.raises(AssertionError) as sb3_error:
+            TD3("MlpPolicy", env)
+        assert str(sb3_error.value)
+        with pytest.raises(ValueError) as ours:
+            GuidedTD3("SpikingPolicy", env, **FAST)
+        assert str(sb3_error.value) in str(ours.value)

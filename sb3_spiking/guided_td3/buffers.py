@@ -58,7 +58,9 @@ class SequenceReplayBuffer(ReplayBuffer):
     Arrays are allocated on the first ``add`` so that loading a model for inference costs nothing.
 
     Subclasses :class:`~stable_baselines3.common.buffers.ReplayBuffer` only so that SB3's
-    ``load_replay_buffer`` accepts it; none of the parent's storage is used.
+    ``load_replay_buffer`` accepts it; none of the parent's storage is used. SB3's ``dones`` and
+    ``timeouts`` are read-only float views derived from ``terminated`` / ``truncated``
+    (``dones = terminated | truncated``, ``timeouts = truncated``).
 
     :param buffer_size: total number of transitions (over all envs).
     :param observation_space: ``Box`` or ``Dict`` of ``Box``.
@@ -139,6 +141,22 @@ class SequenceReplayBuffer(ReplayBuffer):
         self.episode_start = np.zeros((S, N), dtype=bool)
         self.episode_step = np.zeros((S, N), dtype=np.int32)
         self._allocated = True
+
+    # SB3's ReplayBuffer names, for code that reads them: derived, read-only views of the flags
+    @property
+    def dones(self) -> np.ndarray:
+        """SB3's ``dones``: ``1.0`` where the step ended its episode (termination or truncation), ``(S, N)`` float32, read-only."""
+        return self._flags_as_float(self.terminated | self.truncated if self._allocated else None)
+
+    @property
+    def timeouts(self) -> np.ndarray:
+        """SB3's ``timeouts``: ``1.0`` where the episode was truncated (time limit), ``(S, N)`` float32, read-only."""
+        return self._flags_as_float(self.truncated if self._allocated else None)
+
+    def _flags_as_float(self, flags: np.ndarray | None) -> np.ndarray:
+        out = np.zeros((self.buffer_size, self.n_envs), np.float32) if flags is None else flags.astype(np.float32)
+        out.flags.writeable = False  # a copy: writing to it would change nothing stored
+        return out
 
     def nbytes(self) -> int:
         """Bytes held by the storage arrays (0 before the first ``add``)."""

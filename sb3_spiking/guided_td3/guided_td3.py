@@ -3,6 +3,7 @@ and a decaying behaviour-cloning term (TD3+BC) — arXiv 2510.24461, "TD3BC+JSRL
 
 from __future__ import annotations
 
+import inspect
 import io
 import pathlib
 from typing import Any, ClassVar, TypeVar
@@ -31,6 +32,8 @@ from sb3_spiking.schedules import make_schedule
 SelfGuidedTD3 = TypeVar("SelfGuidedTD3", bound="GuidedTD3")
 
 BC_TARGETS = ("guide", "executed")
+#: what the installed SB3's TD3 constructor takes (n_steps appeared in SB3 2.6)
+_TD3_PARAMETERS = frozenset(inspect.signature(TD3.__init__).parameters)
 
 
 class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
@@ -87,6 +90,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         ``SlopeScheduleCallback(slope_schedule, **slope_schedule_kwargs)`` itself — the form
         rl-zoo's optuna merge can tune.
     :param slope_schedule_kwargs: arguments of that callback/schedule.
+    :param optimize_memory_usage: must be ``False`` (accepted for TD3's signature; the sequence
+        buffer has no memory-optimised variant).
+    :param n_steps: must be 1 (accepted for TD3's signature; n-step returns are not implemented).
     Other parameters: see :class:`stable_baselines3.TD3`. Defaults follow the paper where it
     gives a value (lr 1e-3, τ 0.01, γ 0.99, target noise 0.2 / clip 0.5).
     """
@@ -115,6 +121,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         action_noise: ActionNoise | None = None,
         replay_buffer_class: type[ReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
         policy_delay: int = 2,
         target_policy_noise: float = 0.2,
         target_noise_clip: float = 0.5,
@@ -145,6 +153,16 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         _init_setup_model: bool = True,
     ):
         check_window_settings(n_seq, n_warmup, stride)
+        if optimize_memory_usage:
+            raise ValueError(
+                "optimize_memory_usage=True is not supported: the SequenceReplayBuffer stores next "
+                "observations separately (windows are gathered per env stream)"
+            )
+        if isinstance(n_steps, bool) or n_steps != 1:
+            raise ValueError(
+                f"n_steps={n_steps!r}: n-step returns are not implemented for sequence windows; "
+                "GuidedTD3 uses 1-step TD targets on every window step (n_steps must be 1)"
+            )
         if replay_buffer_class is not None and not issubclass(replay_buffer_class, SequenceReplayBuffer):
             raise ValueError(f"GuidedTD3 needs a SequenceReplayBuffer (sub)class, got {replay_buffer_class}")
         if alpha == 0 and bc_coef == 0:
@@ -208,6 +226,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                 action_noise=action_noise,
                 replay_buffer_class=replay_buffer_class or SequenceReplayBuffer,
                 replay_buffer_kwargs=replay_buffer_kwargs,
+                optimize_memory_usage=optimize_memory_usage,
+                **({"n_steps": n_steps} if "n_steps" in _TD3_PARAMETERS else {}),  # SB3 >= 2.6
                 policy_delay=policy_delay,
                 target_policy_noise=target_policy_noise,
                 target_noise_clip=target_noise_clip,
@@ -219,8 +239,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                 device=device,
                 _init_setup_model=False,
             )
-        except AssertionError as e:  # SB3 checks spaces with assert: make it a real error
-            raise ValueError(str(e)) from e
+        except AssertionError as e:  # SB3 checks spaces with assert: make it a real error, same text
+            raise ValueError(str(e) or f"stable-baselines3 rejected the arguments (failed assertion: {e!r})") from e
         if _init_setup_model:
             self._setup_model()
 
