@@ -425,3 +425,34 @@ def test_sb3_assertion_text_is_kept_in_the_value_error():
         with pytest.raises(ValueError) as ours:
             GuidedTD3("SpikingPolicy", env, **FAST)
         assert str(sb3_error.value) in str(ours.value)
+
+
+def test_settings_that_do_nothing_warn():
+    import warnings
+
+    env = _novel_env(1)
+    bc_only = dict(FAST, guide=privileged_guide, alpha=0.0, bc_coef=1.0)
+    with pytest.warns(UserWarning, match="policy_delay=2: the actor is still updated only once every 2 gradient steps"):
+        GuidedTD3("SpikingPolicy", env, policy_delay=2, **bc_only)
+    with pytest.warns(UserWarning, match="bc_coef=1.0 without a guide"):
+        GuidedTD3("SpikingPolicy", env, bc_coef=1.0, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GuidedTD3("SpikingPolicy", env, policy_delay=1, **bc_only)
+        GuidedTD3("SpikingPolicy", env, guide=privileged_guide, bc_coef=1.0, **FAST)
+        GuidedTD3("SpikingPolicy", env, **FAST)  # plain sequence TD3 with the default bc_coef
+        GuidedTD3("SpikingPolicy", env, bc_coef=0.0, **FAST)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 2.0])
+def test_q_pi_is_logged_only_with_a_q_term(alpha):
+    from stable_baselines3.common.logger import configure
+
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, alpha=alpha, bc_coef=1.0, policy_delay=1, **FAST)
+    model.set_logger(configure(None, []))
+    keys = set()
+    original = model.logger.record
+    model.logger.record = lambda key, value, exclude=None: (keys.add(key), original(key, value, exclude))
+    model.learn(200)
+    assert "train/actor_loss" in keys and "train/bc_loss" in keys
+    assert ("train/q_pi" in keys) == (alpha > 0) and ("train/critic_loss" in keys) == (alpha > 0)

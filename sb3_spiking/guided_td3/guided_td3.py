@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import io
 import pathlib
+import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -188,6 +189,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         policy_kwargs = dict(policy_kwargs or {})
         if "slope" in policy_kwargs and policy_kwargs["slope"] != slope:
             raise ValueError("give the initial slope once: as GuidedTD3(slope=...), not in policy_kwargs")
+        _warn_inactive_settings(alpha, policy_delay, bc_coef, guide)
 
         self.guide = guide
         self.n_seq, self.n_warmup, self.stride = int(n_seq), int(n_warmup), int(stride)
@@ -481,7 +483,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         if actor_losses:
             self.logger.record("train/actor_loss", np.mean(actor_losses))
             self.logger.record("train/bc_loss", np.mean(bc_losses))
-            self.logger.record("train/q_pi", np.mean(q_values))
+            if self.alpha > 0:  # no Q term (pure BC): no Q value to report
+                self.logger.record("train/q_pi", np.mean(q_values))
             for i, rate in enumerate(np.mean(spike_rates, axis=0)):
                 self.logger.record(f"train/spike_rate_layer{i}", rate)
 
@@ -594,6 +597,26 @@ def _check_finite(value: np.ndarray | dict[str, np.ndarray], what: str, step: in
         arr = np.asarray(arr)
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             raise FloatingPointError(f"non-finite {what} from the environment at env step {step}: {arr}")
+
+
+def _warn_inactive_settings(alpha: float, policy_delay: int, bc_coef: float, guide: GuideSpec) -> None:
+    """Warn about settings that silently do nothing (checked at construction, not on load)."""
+    if alpha == 0 and policy_delay > 1:
+        warnings.warn(
+            f"alpha=0 (no critic) with policy_delay={policy_delay}: the actor is still updated only once "
+            f"every {policy_delay} gradient steps, so {policy_delay - 1} of every {policy_delay} steps do "
+            "nothing; set policy_delay=1",
+            UserWarning,
+            stacklevel=3,
+        )
+    # the default bc_coef is no choice of the user's: plain sequence TD3 keeps it without a warning
+    default_bc_coef = inspect.signature(GuidedTD3.__init__).parameters["bc_coef"].default
+    if guide is None and bc_coef > 0 and bc_coef != default_bc_coef:
+        warnings.warn(
+            f"bc_coef={bc_coef} without a guide: the behaviour-cloning term needs a guide and is off",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _check_number(name: str, value: float, low: float | None = None, high: float | None = None, low_open: bool = False) -> None:
