@@ -456,3 +456,19 @@ def test_q_pi_is_logged_only_with_a_q_term(alpha):
     model.learn(200)
     assert "train/actor_loss" in keys and "train/bc_loss" in keys
     assert ("train/q_pi" in keys) == (alpha > 0) and ("train/critic_loss" in keys) == (alpha > 0)
+
+
+def test_resolve_guide_accepts_an_import_path_with_keyword_arguments():
+    from sb3_spiking.guides import resolve_guide
+
+    guide = resolve_guide({"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0, "kd": 1.0}})
+    assert isinstance(guide, PendulumSwingUpGuide) and (guide.kp, guide.kd, guide.k_energy) == (5.0, 1.0, 1.0)
+    assert isinstance(resolve_guide({"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": None}), PendulumSwingUpGuide)
+    with pytest.raises(TypeError, match="could not build the guide 'sb3_spiking.envs.pendulum:PendulumSwingUpGuide'.*kq"):
+        resolve_guide({"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kq": 5.0}})
+    with pytest.raises(ValueError, match="exactly one entry"):
+        resolve_guide({})
+    with pytest.raises(ValueError, match="saved model: it takes no keyword arguments"):
+        resolve_guide({"td3:guide.zip": {"kp": 1.0}})
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide={"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST)
+    assert model._guide.kp == 5.0

@@ -64,7 +64,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     :param policy: ``"SpikingPolicy"`` or a :class:`SpikingPolicy` subclass.
     :param env: environment (``Box`` or ``Dict(actor, privileged)`` observations, ``Box`` actions).
     :param guide: ``None``, a callable ``obs -> action`` (numpy, batched, privileged observation),
-        an import path ``"module:attr"``, or a saved SB3 model path (see :mod:`sb3_spiking.guides`).
+        an import path ``"module:attr"``, ``{"module:Class": {kwargs}}`` (built with those
+        arguments; rl-zoo's YAML form), or a saved SB3 model path (see :mod:`sb3_spiking.guides`).
         Never saved in the model zip.
     :param n_seq: window length (paper: 100).
     :param n_warmup: warm-up steps without actor loss (paper: 50).
