@@ -472,3 +472,40 @@ def test_resolve_guide_accepts_an_import_path_with_keyword_arguments():
         resolve_guide({"td3:guide.zip": {"kp": 1.0}})
     model = GuidedTD3("SpikingPolicy", _novel_env(1), guide={"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST)
     assert model._guide.kp == 5.0
+
+
+class _TwoArgError(Exception):
+    def __init__(self, code, detail):
+        super().__init__(f"{code}: {detail}")
+
+
+def test_errors_inside_the_guide_name_the_guide():
+    # a guide built for another observation size: numpy's reshape error, now naming the guide
+    class FourDimEnv(_MatrixActionEnv):
+        observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+        action_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+
+    with pytest.raises(ValueError, match=r"the guide <sb3_spiking.envs.pendulum.PendulumSwingUpGuide object .*> raised ValueError "
+                                         r"on a sample observation at construction \(observation of shape \(1, 4\)\): cannot reshape") as exc:
+        GuidedTD3("SpikingPolicy", FourDimEnv(), guide=PendulumSwingUpGuide(), **FAST)
+    assert isinstance(exc.value.__cause__, ValueError) and "cannot reshape" in str(exc.value.__cause__)
+
+    calls = {"n": 0}
+
+    def crashing_guide(obs):
+        calls["n"] += 1
+        if calls["n"] > 20:
+            raise KeyError("gain table")
+        return PendulumSwingUpGuide()(obs)
+
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=crashing_guide, **FAST)
+    with pytest.raises(KeyError, match=r"the guide <function .*crashing_guide.*> raised KeyError at env step 19 \(observation of shape \(1, 3\)\)") as exc:
+        model.learn(100)
+    assert isinstance(exc.value.__cause__, KeyError)
+
+    def odd_guide(obs):
+        raise _TwoArgError(3, "no solution")
+
+    with pytest.raises(RuntimeError, match="the guide <function .*odd_guide.*> raised _TwoArgError on a sample observation .*3: no solution") as exc:
+        GuidedTD3("SpikingPolicy", _novel_env(1), guide=odd_guide, **FAST)
+    assert isinstance(exc.value.__cause__, _TwoArgError)

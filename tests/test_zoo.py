@@ -432,7 +432,8 @@ def test_a_trial_that_raises_is_recorded_as_failed_and_the_study_continues(tmp_p
     common = ["--algo", "guided_td3", "--env", "HoldTarget-v0", "--gym-packages", "zoo_hold_env", "-conf", "hold.yml", "-f", "logs"]
     out = run_cli(["train", *common, "--seed", "0", "-optimize", "--n-trials", "3", "-n", "400", "--n-evaluations", "2",
                    "--eval-episodes", "1", "--no-optim-plots", "--search-space", "space.yml"], tmp_path).stdout  # fmt: skip
-    assert "trial 0 failed and is recorded as FAIL: RuntimeError: simulated crash inside a trial" in out
+    assert "trial 0 failed and is recorded as FAIL: RuntimeError: the guide <zoo_hold_env.CrashOnceGuide object" in out
+    assert "raised RuntimeError at env step" in out and "simulated crash inside a trial" in out
     storage = tmp_path / "logs" / "optuna" / "guided_td3_HoldTarget-v0.log"
     trials = optuna.load_study(study_name="guided_td3_HoldTarget-v0", storage=open_storage(str(storage))).trials
     assert [t.state.name for t in trials][0] == "FAIL" and len(trials) == 3

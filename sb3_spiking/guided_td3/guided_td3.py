@@ -286,17 +286,40 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         else:
             batch = np.stack([sample] * n)
         with np.errstate(all="ignore"):
-            self._guide_actions(batch, check_finite=False)
+            self._guide_actions(batch, check_finite=False, when="on a sample observation at construction")
 
-    def _guide_actions(self, obs: np.ndarray | dict[str, np.ndarray], check_finite: bool = True) -> np.ndarray:
-        """Guide actions for a batch of observations, scaled to [-1, 1] and validated."""
+    def _guide_actions(
+        self, obs: np.ndarray | dict[str, np.ndarray], check_finite: bool = True, when: str | None = None
+    ) -> np.ndarray:
+        """Guide actions for a batch of observations, scaled to [-1, 1] and validated.
+
+        An exception raised inside the guide is re-raised with the same type (``RuntimeError`` if
+        that type cannot take a message) and a message naming the guide, the observation shape and
+        the step, chained to the original: a traceback deep in user code then says where it came from.
+        """
         assert self._guide is not None
-        actions = np.asarray(self._guide(privileged_part(obs)), dtype=np.float32)
+        guide_obs = privileged_part(obs)
+        when = when or f"at env step {self.num_timesteps}"
+        try:
+            actions = np.asarray(self._guide(guide_obs), dtype=np.float32)
+        except Exception as e:  # noqa: BLE001 - re-raised below, with the guide named
+            message = (
+                f"the guide {_describe(self._guide)} raised {type(e).__name__} {when} "
+                f"(observation of shape {np.shape(guide_obs)}): {e}"
+            )
+            try:
+                error = type(e)(message)
+            except Exception:  # noqa: BLE001 - an exception type whose constructor wants more
+                error = RuntimeError(message)
+            raise error from e
         expected = (self.n_envs, *self.action_space.shape)  # type: ignore[misc]
         if actions.shape != expected:
-            raise ValueError(f"the guide returned actions of shape {actions.shape}, expected {expected}")
+            raise ValueError(
+                f"the guide returned actions of shape {actions.shape}, expected {expected} "
+                f"(guide {_describe(self._guide)}, {when}, observation of shape {np.shape(guide_obs)})"
+            )
         if check_finite and not np.isfinite(actions).all():
-            raise ValueError(f"the guide returned non-finite actions at step {self.num_timesteps}: {actions}")
+            raise ValueError(f"the guide returned non-finite actions at step {self.num_timesteps}: {actions} (guide {_describe(self._guide)})")
         return np.clip(self.policy.scale_action(actions), -1.0, 1.0)
 
     def _excluded_save_params(self) -> list[str]:
@@ -598,6 +621,14 @@ def _check_finite(value: np.ndarray | dict[str, np.ndarray], what: str, step: in
         arr = np.asarray(arr)
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             raise FloatingPointError(f"non-finite {what} from the environment at env step {step}: {arr}")
+
+
+def _describe(guide: Any) -> str:
+    """A short description of a guide for error messages: its type and (shortened) repr."""
+    text = repr(guide)
+    text = text if len(text) <= 120 else text[:117] + "..."
+    name = type(guide).__qualname__
+    return text if name in text else f"{name} {text}"
 
 
 def _warn_inactive_settings(alpha: float, policy_delay: int, bc_coef: float, guide: GuideSpec) -> None:
