@@ -509,3 +509,30 @@ def test_errors_inside_the_guide_name_the_guide():
     with pytest.raises(RuntimeError, match="the guide <function .*odd_guide.*> raised _TwoArgError on a sample observation .*3: no solution") as exc:
         GuidedTD3("SpikingPolicy", _novel_env(1), guide=odd_guide, **FAST)
     assert isinstance(exc.value.__cause__, _TwoArgError)
+
+
+@pytest.mark.parametrize("horizon", [0, 50])
+def test_autonomous_return_counts_only_episodes_flown_by_the_actor(horizon):
+    from stable_baselines3.common.logger import configure
+
+    # 1 env, 200-step episodes, random warm-up for the first 100 steps: episode 1 is never the actor's
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, guide_horizon_start=horizon,
+                      guide_horizon_end=horizon, **FAST)  # fmt: skip
+    model.set_logger(configure(None, []))
+    model.learn(600, log_interval=1)
+    rewards = [info["r"] for info in model.ep_info_buffer]
+    assert len(rewards) == 3
+    values = {}
+    original = model.logger.record
+    model.logger.record = lambda key, value, exclude=None: (values.__setitem__(key, value), original(key, value, exclude))
+    model.dump_logs()
+    if horizon == 0:  # episodes 2 and 3 are the actor's alone
+        assert list(model._actor_ep_returns) == pytest.approx(rewards[1:]) and list(model._actor_ep_lengths) == [200, 200]
+        assert values["rollout/actor_ep_rew_mean"] == pytest.approx(np.mean(rewards[1:]))
+        assert values["rollout/actor_ep_len_mean"] == 200
+    else:  # the guide flies the start of every episode: none counts, nothing is logged
+        assert not model._actor_ep_returns
+        assert "rollout/actor_ep_rew_mean" not in values and "rollout/actor_ep_len_mean" not in values
+    assert values["rollout/ep_rew_mean"] == pytest.approx(np.mean(rewards))
+    model.learn(200, reset_num_timesteps=True)  # statistics restart with the step counter, as SB3's,
+    assert not model._actor_ep_returns  # and the new run's first episode has warm-up steps again

@@ -7,6 +7,7 @@ import inspect
 import io
 import pathlib
 import warnings
+from collections import deque
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -60,6 +61,20 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     Without a guide it is plain sequence TD3 (the BC term needs a guide and is off); with
     ``bc_coef=0`` it is the "no BC" ablation; with ``guide_horizon_start=guide_horizon_end=0`` the
     guide only teaches (no jump-start).
+
+    **Logs** (besides TD3's): ``rollout/guide_fraction`` (share of collected steps the guide flew),
+    ``train/guide_horizon`` (``H`` now), ``train/bc_coef`` (``λ_BC`` now), ``train/bc_loss``,
+    ``train/surrogate_slope`` and ``train/spike_rate_layer<i>`` (spiking actor only), ``train/q_pi``
+    (mean ``Q₁(s, π(s))``, only with a Q term, ``alpha > 0``), and the *autonomous return*:
+    ``rollout/actor_ep_rew_mean`` / ``rollout/actor_ep_len_mean``, the Monitor return and length
+    averaged over the last ``stats_window_size`` episodes in which every action came from the actor
+    (with its exploration noise: no guided step, no random warm-up step before ``learning_starts``).
+    Beside SB3's ``rollout/ep_rew_mean`` (all episodes, guided steps included) it shows what the
+    deployed controller achieves; it is logged once such an episode has ended.
+
+    **Warnings** (``UserWarning``, at construction) for settings that do nothing: ``alpha=0`` with
+    ``policy_delay > 1`` (without a critic, the skipped actor updates are wasted gradient steps), and
+    a ``bc_coef`` set explicitly (to a value other than the default) without a guide.
 
     :param policy: ``"SpikingPolicy"`` or a :class:`SpikingPolicy` subclass.
     :param env: environment (``Box`` or ``Dict(actor, privileged)`` observations, ``Box`` actions).
@@ -211,6 +226,11 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self._step_guide: tuple[np.ndarray, np.ndarray] | None = None
         self._guided_steps = 0
         self._collected_steps = 0
+        # autonomous-return metric: per env, whether any action of the running episode did not come
+        # from the actor (guide or random warm-up); returns/lengths of the other episodes
+        self._episode_assisted: np.ndarray | None = None
+        self._actor_ep_returns: deque[float] = deque(maxlen=stats_window_size)
+        self._actor_ep_lengths: deque[int] = deque(maxlen=stats_window_size)
         self.slope_callback: SlopeScheduleCallback | None = None
         self._resume_slope_state: dict[str, Any] | None = None
 
@@ -329,6 +349,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             "_guide",
             "_actor_state",
             "_episode_steps",
+            "_episode_assisted",
+            "_actor_ep_returns",
+            "_actor_ep_lengths",
             "_step_guide",
             "slope_callback",
             "_resume_slope_state",
@@ -372,10 +395,14 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             raise ValueError("alpha=0 (pure behaviour cloning) needs a guide to imitate")
         env_reset = reset_num_timesteps or self._last_obs is None
         total, callback = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
-        if env_reset or self._actor_state is None:
+        if reset_num_timesteps or self._actor_ep_returns.maxlen != self._stats_window_size:  # as SB3's episode statistics
+            self._actor_ep_returns = deque(maxlen=self._stats_window_size)
+            self._actor_ep_lengths = deque(maxlen=self._stats_window_size)
+        if env_reset or self._actor_state is None or self._episode_assisted is None:
             # the env was reset: every env starts an episode with zero actor state
             self._actor_state = self.actor.initial_state(self.n_envs)
             self._episode_steps = np.zeros(self.n_envs, dtype=np.int64)
+            self._episode_assisted = np.zeros(self.n_envs, dtype=bool)
             if isinstance(self.replay_buffer, SequenceReplayBuffer):
                 self.replay_buffer.mark_episode_start()
         return total, callback
@@ -415,6 +442,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
         assert self._last_obs is not None and self._actor_state is not None and self._episode_steps is not None
+        assert self._episode_assisted is not None
         # the actor sees every observation, also while the guide flies: its state warms up
         obs_tensor, _ = self.policy.obs_to_tensor(self._last_obs)
         with th.no_grad():
@@ -422,6 +450,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         shape = (n_envs, *self.action_space.shape)  # type: ignore[misc]
         if self.num_timesteps < learning_starts:
             scaled = self.policy.scale_action(np.array([self.action_space.sample() for _ in range(n_envs)]))
+            self._episode_assisted[:] = True  # random warm-up actions are not the actor's either
         else:
             # the actor's output is flat (n_envs, prod(shape)); the env and the noise want the space's shape
             scaled = actor_action.cpu().numpy().reshape(shape)
@@ -434,6 +463,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             scaled = np.where(guided.reshape(n_envs, *([1] * (len(shape) - 1))), guide_scaled, scaled)
             self._step_guide = (guide_scaled, guided)
             self._guided_steps += int(guided.sum())
+            self._episode_assisted |= guided
         self._collected_steps += n_envs
         return self.policy.unscale_action(scaled), scaled.astype(np.float32)
 
@@ -456,14 +486,28 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         # episode bookkeeping for the next step: finished envs restart with zero actor state
         assert self._episode_steps is not None and self._actor_state is not None
         done = np.asarray(dones, dtype=bool)
+        self._record_actor_episodes(done, infos)
         self._episode_steps = np.where(done, 0, self._episode_steps + 1)
         if done.any():
             keep = th.as_tensor(~done, dtype=th.float32, device=self.device).unsqueeze(1)
             self._actor_state = tuple(s * keep for s in self._actor_state)
 
+    def _record_actor_episodes(self, done: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        """Keep the Monitor return/length of finished episodes the actor flew alone; reset the flags."""
+        assert self._episode_assisted is not None
+        for i in np.flatnonzero(done):
+            episode = infos[i].get("episode")  # set by SB3's Monitor, as for rollout/ep_rew_mean
+            if not self._episode_assisted[i] and episode is not None:
+                self._actor_ep_returns.append(float(episode["r"]))
+                self._actor_ep_lengths.append(int(episode["l"]))
+        self._episode_assisted[done] = False
+
     def dump_logs(self) -> None:
         self.logger.record("rollout/guide_fraction", self._guided_steps / max(self._collected_steps, 1))
         self.logger.record("train/guide_horizon", self.guide_horizon)
+        if self._actor_ep_returns:  # the deployed controller's own return, beside ep_rew_mean
+            self.logger.record("rollout/actor_ep_rew_mean", float(np.mean(self._actor_ep_returns)))
+            self.logger.record("rollout/actor_ep_len_mean", float(np.mean(self._actor_ep_lengths)))
         super().dump_logs()
 
     # ------------------------------------------------------------------ update
