@@ -8,6 +8,9 @@ given as
 * the callable itself;
 * an import path ``"package.module:attr"`` — a class or factory is called with no arguments, any
   other callable is used as it is (so YAML can name a guide);
+* a one-entry mapping ``{"package.module:Class": {kwargs}}`` — the class or factory is called
+  with these keyword arguments (rl-zoo's form for callbacks and wrappers, so YAML can configure a
+  guide); ``{"package.module:Class": None}`` is the plain import path;
 * a saved SB3 model: ``"path/to/model.zip"`` (loaded as TD3, then SAC, DDPG) or
   ``"td3:path/to/model.zip"`` to name the algorithm.
 
@@ -20,7 +23,7 @@ import difflib
 import importlib
 import inspect
 import os
-from typing import Any, Callable, Protocol, Union
+from typing import Any, Callable, Mapping, Protocol, Union
 
 import numpy as np
 
@@ -32,7 +35,7 @@ class Guide(Protocol):
 #: SB3 algorithms a saved guide model can be loaded with (``"td3:path.zip"``)
 GUIDE_ALGOS = ("td3", "sac", "ddpg", "ppo", "a2c")
 
-GuideSpec = Union[str, Callable[[np.ndarray], np.ndarray], None]
+GuideSpec = Union[str, Callable[[np.ndarray], np.ndarray], Mapping[str, Union[Mapping[str, Any], None]], None]
 
 
 class SB3ModelGuide:
@@ -104,6 +107,20 @@ def resolve_guide(spec: GuideSpec) -> Guide | None:
     """Turn a guide specification into a callable (see module docstring)."""
     if spec is None:
         return None
+    if isinstance(spec, Mapping):
+        path, kwargs = split_guide_mapping(spec)
+        if kwargs is None:
+            return resolve_guide(path)
+        factory = import_object(path)
+        if not callable(factory):
+            raise TypeError(f"guide {path!r} is a {type(factory).__name__}, not a class or factory to call with {kwargs}")
+        try:
+            spec = factory(**kwargs)
+        except TypeError as e:  # most often a wrong keyword: say which guide it was
+            raise TypeError(f"could not build the guide {path!r} with {kwargs}: {e}") from e
+        if not callable(spec):
+            raise TypeError(f"guide {path!r} called with {kwargs} gave a {type(spec).__name__}, not a callable obs -> action")
+        return spec  # type: ignore[return-value]
     if isinstance(spec, (str, os.PathLike)):
         spec = str(spec)
         algo, sep, rest = spec.partition(":")
@@ -120,6 +137,24 @@ def resolve_guide(spec: GuideSpec) -> Guide | None:
     if not callable(spec):
         raise TypeError(f"a guide must be callable obs -> action, an import path or a model path, got {type(spec)}")
     return spec  # type: ignore[return-value]
+
+
+def split_guide_mapping(spec: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """``{"package.module:Class": {kwargs}}`` -> ``("package.module:Class", kwargs)`` (kwargs ``None`` if empty).
+
+    :raises ValueError: unless the mapping has exactly one string key and a mapping (or ``None``) value.
+    """
+    if len(spec) != 1:
+        raise ValueError(f"a guide mapping must have exactly one entry {{'package.module:Class': {{kwargs}}}}, got {dict(spec)!r}")
+    path, kwargs = next(iter(spec.items()))
+    if not isinstance(path, str):
+        raise ValueError(f"the guide mapping's key must be an import path string, got {path!r}")
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise ValueError(f"the keyword arguments of guide {path!r} must be a mapping, got {kwargs!r}")
+    algo, sep, _ = path.partition(":")
+    if kwargs and (path.endswith(".zip") or (sep and algo.lower() in GUIDE_ALGOS)):
+        raise ValueError(f"guide {path!r} is a saved model: it takes no keyword arguments (got {dict(kwargs)})")
+    return path, (dict(kwargs) if kwargs else None)
 
 
 def _takes_no_arguments(fn: Callable) -> bool:

@@ -186,3 +186,43 @@ def test_property_any_interleaving(n_envs, n_seq, data):
     _fill(buf, n_envs, n_steps, lengths, truncate_every=trunc)
     np.random.seed(data.draw(st.integers(0, 2**31 - 1)))
     _check_windows(buf, buf.sample(64))
+
+
+@pytest.mark.parametrize("dict_obs", [False, True])
+def test_sample_normalises_with_vec_normalize_like_sb3(dict_obs):
+    """Raw steps are stored; ``sample(env=VecNormalize)`` normalises observations, next observations
+    and rewards with the wrapper's current statistics (SB3's ``_normalize_obs`` / ``_normalize_reward``)."""
+    import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    from sb3_spiking.envs.wrappers import PrivilegedSplit
+
+    make = (lambda: PrivilegedSplit(gym.make("Pendulum-v1"), [0, 1])) if dict_obs else (lambda: gym.make("Pendulum-v1"))
+    venv = VecNormalize(DummyVecEnv([make, make]), norm_obs=True, norm_reward=True, gamma=0.9)
+    venv.seed(0)
+    venv.reset()
+    buf = SequenceReplayBuffer(200, venv.observation_space, spaces.Box(-1, 1, (1,), np.float32), n_envs=2, n_seq=6, n_warmup=1, stride=3)
+    obs = venv.get_original_obs()
+    for _ in range(60):
+        action = np.random.uniform(-2, 2, (2, 1)).astype(np.float32)
+        venv.step(action)  # updates the running statistics
+        new_obs, reward = venv.get_original_obs(), venv.get_original_reward()
+        buf.add(obs, new_obs, action / 2, reward, np.zeros(2, bool), [{}, {}])
+        obs = new_obs
+    np.random.seed(3)
+    raw = buf.sample(16)
+    np.random.seed(3)
+    normed = buf.sample(16, env=venv)
+
+    def as_np(o):
+        return {k: v.numpy() for k, v in o.items()} if dict_obs else o.numpy()
+
+    for field in ("observations", "next_observations"):
+        expected, got = venv.normalize_obs(as_np(getattr(raw, field))), as_np(getattr(normed, field))
+        for key in (["actor", "privileged"] if dict_obs else [None]):
+            e, g = (expected[key], got[key]) if key else (expected, got)
+            assert g.dtype == np.float32 and np.allclose(g, e, atol=1e-6)
+            assert not np.allclose(g, (raw._asdict()[field][key] if key else raw._asdict()[field]).numpy())
+    assert np.allclose(normed.rewards.numpy(), venv.normalize_reward(raw.rewards.numpy()), atol=1e-6)
+    assert not np.allclose(normed.rewards.numpy(), raw.rewards.numpy())
+    assert th.equal(normed.actions, raw.actions) and th.equal(normed.valid, raw.valid)

@@ -309,3 +309,231 @@ def test_guide_returning_nan_during_collection_stops_with_step():
     model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=flaky_guide, **FAST)
     with pytest.raises(ValueError, match="non-finite actions at step"):
         model.learn(200)
+
+
+class _MatrixActionEnv(gym.Env):
+    """Box observation, 2×2 Box action: the env checks the action's shape on every step."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = gym.spaces.Box(-2.0, 2.0, (2, 2), np.float32)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        assert np.shape(action) == (2, 2), f"env got an action of shape {np.shape(action)}"
+        self.t += 1
+        return self.observation_space.sample(), -float(np.square(action).sum()), False, self.t >= 25, {}
+
+
+def _matrix_guide(obs):
+    return np.tile(np.array([[1.0, -1.0], [0.5, 2.0]], np.float32), (obs.shape[0], 1, 1))
+
+
+@pytest.mark.parametrize("guide", [None, _matrix_guide])
+def test_multi_dimensional_box_actions_reach_env_and_buffer_in_the_space_shape(guide):
+    env = make_vec_env(_MatrixActionEnv, n_envs=2, seed=0)
+    model = GuidedTD3("SpikingPolicy", env, guide=guide, guide_horizon_start=5, guide_horizon_end=5, n_seq=10, n_warmup=2,
+                      stride=5, learning_starts=20, batch_size=4, train_freq=10, gradient_steps=1,
+                      action_noise=NormalActionNoise(np.zeros((2, 2)), 0.1 * np.ones((2, 2))),
+                      policy_kwargs=dict(net_arch=dict(pi=[8], qf=[8])), seed=0)  # fmt: skip
+    model.learn(100)  # the actor acts from step 20 on
+    buf = model.replay_buffer
+    assert buf.actions.shape[-1] == 4 and np.all(np.abs(buf.actions[:50]) <= 1)
+    if guide is not None:
+        guided = buf.guide_acted[:50]
+        assert guided.any() and not guided.all()
+        expected = model.policy.scale_action(_matrix_guide(np.zeros((1, 3)))).reshape(4)
+        assert np.allclose(buf.guide_actions[:50][buf.has_guide_action[:50]], expected)
+        assert np.allclose(buf.actions[:50][guided], expected)
+    action, _ = model.predict(env.reset())
+    assert action.shape == (2, 2, 2)
+
+
+def test_training_samples_are_normalised_by_the_vec_normalize_env():
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    env = VecNormalize(_novel_env(1), norm_obs=True, norm_reward=True)
+    model = GuidedTD3("SpikingPolicy", env, guide=privileged_guide, seed=0, **FAST)
+    seen = []
+    original = model.replay_buffer.sample
+    model.replay_buffer.sample = lambda batch_size, env=None: (seen.append(env), original(batch_size, env=env))[1]
+    model.learn(200)
+    assert seen and all(e is env for e in seen)
+
+
+def test_every_td3_constructor_argument_is_accepted():
+    import inspect
+
+    from stable_baselines3 import TD3
+
+    missing = set(inspect.signature(TD3.__init__).parameters) - set(inspect.signature(GuidedTD3.__init__).parameters)
+    assert not missing
+    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", optimize_memory_usage=False, n_steps=1, **FAST)
+    assert model.optimize_memory_usage is False and model.replay_buffer.optimize_memory_usage is False
+    assert model.n_steps == 1
+    with pytest.raises(ValueError, match="optimize_memory_usage=True is not supported"):
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", optimize_memory_usage=True, **FAST)
+    assert GuidedTD3("SpikingPolicy", "Pendulum-v1", n_steps=3, **FAST).n_steps == 3  # summed inside windows (test_guided_rl)
+    for n_steps in (0, True, 2.5):
+        with pytest.raises(ValueError, match="n_steps must be an integer"):
+            GuidedTD3("SpikingPolicy", "Pendulum-v1", n_steps=n_steps, **FAST)
+
+
+def test_buffer_exposes_sb3_dones_and_timeouts():
+    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", seed=0, **FAST)
+    assert model.replay_buffer.dones.shape == model.replay_buffer.timeouts.shape == (model.replay_buffer.buffer_size, 1)
+    model.learn(250)  # Pendulum truncates at step 200
+    buf = model.replay_buffer
+    assert buf.dones.dtype == np.float32 and buf.timeouts.dtype == np.float32
+    assert np.array_equal(buf.dones, (buf.terminated | buf.truncated).astype(np.float32))
+    assert np.array_equal(buf.timeouts, buf.truncated.astype(np.float32))
+    assert buf.dones[199, 0] == 1 and buf.timeouts[199, 0] == 1 and buf.dones[:250].sum() == 1
+    with pytest.raises(ValueError, match="read-only"):
+        buf.dones[0, 0] = 1.0  # a derived copy: writing would silently change nothing
+
+
+@pytest.mark.parametrize("policy", ["SpikingPolicy", "MlpSequencePolicy"])
+def test_actor_predict_follows_the_policy_contract(policy):
+    model = GuidedTD3(policy, "Pendulum-v1", seed=0, **FAST)
+    obs = np.stack([model.observation_space.sample() for _ in range(3)])
+    action, state = model.actor.predict(obs[0])  # one observation, zero state
+    assert action.shape == (1,) and -2 <= action[0] <= 2
+    ref, ref_state = model.policy.predict(obs[0])
+    assert np.array_equal(action, ref) and all(np.array_equal(a, b) for a, b in zip(state, ref_state))
+    a1, s1 = model.actor.predict(obs)
+    a2, s2 = model.actor.predict(obs, state=s1, episode_start=np.array([1, 0, 0]))
+    p2, q2 = model.policy.predict(obs, state=s1, episode_start=np.array([1, 0, 0]))
+    assert a1.shape == (3, 1) and np.array_equal(a2, p2) and all(np.array_equal(a, b) for a, b in zip(s2, q2))
+    with th.no_grad():  # SB3's stateless _predict: one step from the zero state, in [-1, 1]
+        scaled = model.actor._predict(model.actor.obs_to_tensor(obs)[0]).numpy()
+    assert np.allclose(scaled, model.policy.scale_action(a1), atol=1e-6)
+
+
+def test_sb3_assertion_text_is_kept_in_the_value_error():
+    from stable_baselines3 import TD3
+
+    class InfiniteBounds(gym.Env):
+        observation_space = gym.spaces.Box(-1, 1, (3,), np.float32)
+        action_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+
+    for env in ("CartPole-v1", InfiniteBounds()):
+        with pytest.raises(AssertionError) as sb3_error:
+            TD3("MlpPolicy", env)
+        assert str(sb3_error.value)
+        with pytest.raises(ValueError) as ours:
+            GuidedTD3("SpikingPolicy", env, **FAST)
+        assert str(sb3_error.value) in str(ours.value)
+
+
+def test_settings_that_do_nothing_warn():
+    import warnings
+
+    env = _novel_env(1)
+    bc_only = dict(FAST, guide=privileged_guide, alpha=0.0, bc_coef=1.0)
+    with pytest.warns(UserWarning, match="policy_delay=2: the actor is still updated only once every 2 gradient steps"):
+        GuidedTD3("SpikingPolicy", env, policy_delay=2, **bc_only)
+    with pytest.warns(UserWarning, match="bc_coef=1.0 without a guide"):
+        GuidedTD3("SpikingPolicy", env, bc_coef=1.0, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GuidedTD3("SpikingPolicy", env, policy_delay=1, **bc_only)
+        GuidedTD3("SpikingPolicy", env, guide=privileged_guide, bc_coef=1.0, **FAST)
+        GuidedTD3("SpikingPolicy", env, **FAST)  # plain sequence TD3 with the default bc_coef
+        GuidedTD3("SpikingPolicy", env, bc_coef=0.0, **FAST)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 2.0])
+def test_q_pi_is_logged_only_with_a_q_term(alpha):
+    from stable_baselines3.common.logger import configure
+
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, alpha=alpha, bc_coef=1.0, policy_delay=1, **FAST)
+    model.set_logger(configure(None, []))
+    keys = set()
+    original = model.logger.record
+    model.logger.record = lambda key, value, exclude=None: (keys.add(key), original(key, value, exclude))
+    model.learn(200)
+    assert "train/actor_loss" in keys and "train/bc_loss" in keys
+    assert ("train/q_pi" in keys) == (alpha > 0) and ("train/critic_loss" in keys) == (alpha > 0)
+
+
+def test_resolve_guide_accepts_an_import_path_with_keyword_arguments():
+    from sb3_spiking.guides import resolve_guide
+
+    guide = resolve_guide({"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0, "kd": 1.0}})
+    assert isinstance(guide, PendulumSwingUpGuide) and (guide.kp, guide.kd, guide.k_energy) == (5.0, 1.0, 1.0)
+    assert isinstance(resolve_guide({"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": None}), PendulumSwingUpGuide)
+    with pytest.raises(TypeError, match="could not build the guide 'sb3_spiking.envs.pendulum:PendulumSwingUpGuide'.*kq"):
+        resolve_guide({"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kq": 5.0}})
+    with pytest.raises(ValueError, match="exactly one entry"):
+        resolve_guide({})
+    with pytest.raises(ValueError, match="saved model: it takes no keyword arguments"):
+        resolve_guide({"td3:guide.zip": {"kp": 1.0}})
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide={"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST)
+    assert model._guide.kp == 5.0
+
+
+class _TwoArgError(Exception):
+    def __init__(self, code, detail):
+        super().__init__(f"{code}: {detail}")
+
+
+def test_errors_inside_the_guide_name_the_guide():
+    # a guide built for another observation size: numpy's reshape error, now naming the guide
+    class FourDimEnv(_MatrixActionEnv):
+        observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+        action_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+
+    with pytest.raises(ValueError, match=r"the guide <sb3_spiking.envs.pendulum.PendulumSwingUpGuide object .*> raised ValueError "
+                                         r"on a sample observation at construction \(observation of shape \(1, 4\)\): cannot reshape") as exc:
+        GuidedTD3("SpikingPolicy", FourDimEnv(), guide=PendulumSwingUpGuide(), **FAST)
+    assert isinstance(exc.value.__cause__, ValueError) and "cannot reshape" in str(exc.value.__cause__)
+
+    calls = {"n": 0}
+
+    def crashing_guide(obs):
+        calls["n"] += 1
+        if calls["n"] > 20:
+            raise KeyError("gain table")
+        return PendulumSwingUpGuide()(obs)
+
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=crashing_guide, **FAST)
+    with pytest.raises(KeyError, match=r"the guide <function .*crashing_guide.*> raised KeyError at env step 19 \(observation of shape \(1, 3\)\)") as exc:
+        model.learn(100)
+    assert isinstance(exc.value.__cause__, KeyError)
+
+    def odd_guide(obs):
+        raise _TwoArgError(3, "no solution")
+
+    with pytest.raises(RuntimeError, match="the guide <function .*odd_guide.*> raised _TwoArgError on a sample observation .*3: no solution") as exc:
+        GuidedTD3("SpikingPolicy", _novel_env(1), guide=odd_guide, **FAST)
+    assert isinstance(exc.value.__cause__, _TwoArgError)
+
+
+@pytest.mark.parametrize("horizon", [0, 50])
+def test_autonomous_return_counts_only_episodes_flown_by_the_actor(horizon):
+    from stable_baselines3.common.logger import configure
+
+    # 1 env, 200-step episodes, random warm-up for the first 100 steps: episode 1 is never the actor's
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, guide_horizon_start=horizon,
+                      guide_horizon_end=horizon, **FAST)  # fmt: skip
+    model.set_logger(configure(None, []))
+    model.learn(600, log_interval=1)
+    rewards = [info["r"] for info in model.ep_info_buffer]
+    assert len(rewards) == 3
+    values = {}
+    original = model.logger.record
+    model.logger.record = lambda key, value, exclude=None: (values.__setitem__(key, value), original(key, value, exclude))
+    model.dump_logs()
+    if horizon == 0:  # episodes 2 and 3 are the actor's alone
+        assert list(model._actor_ep_returns) == pytest.approx(rewards[1:]) and list(model._actor_ep_lengths) == [200, 200]
+        assert values["rollout/actor_ep_rew_mean"] == pytest.approx(np.mean(rewards[1:]))
+        assert values["rollout/actor_ep_len_mean"] == 200
+    else:  # the guide flies the start of every episode: none counts, nothing is logged
+        assert not model._actor_ep_returns
+        assert "rollout/actor_ep_rew_mean" not in values and "rollout/actor_ep_len_mean" not in values
+    assert values["rollout/ep_rew_mean"] == pytest.approx(np.mean(rewards))
+    model.learn(200, reset_num_timesteps=True)  # statistics restart with the step counter, as SB3's,
+    assert not model._actor_ep_returns  # and the new run's first episode has warm-up steps again

@@ -144,3 +144,25 @@ def test_checkpoint_of_incompatible_format_is_refused(tmp_path, pendulum):
     (folder / "state.json").write_text(json.dumps(state))
     with pytest.raises(IncompatibleModelError, match=rf"checkpoint {folder} was saved by sb3_spiking 9\.9\.0"):
         load_checkpoint(tmp_path / "ckpt", env=pendulum)
+
+
+def test_load_accepts_the_policy_kwargs_given_at_construction_also_for_older_files(tmp_path, pendulum):
+    kwargs = dict(net_arch=dict(pi=[8], qf=[8]))
+    model = _tiny_model(pendulum)
+    obs = np.stack([pendulum.observation_space.sample() for _ in range(3)])
+    expected, _ = model.predict(obs, state=model.policy.initial_state(3))
+    new, old = tmp_path / "new.zip", tmp_path / "old.zip"
+    model.save(new)
+    with zipfile.ZipFile(new) as archive:
+        assert "slope" not in json.loads(archive.read("data"))["policy_kwargs"], "the slope is GuidedTD3's argument"
+    model.policy_kwargs = {**kwargs, "slope": model.slope}  # what earlier versions stored
+    model.save(old)
+    for path in (new, old):
+        loaded = GuidedTD3.load(path, env=pendulum, policy_kwargs=dict(kwargs))
+        action, _ = loaded.predict(obs, state=loaded.policy.initial_state(3))
+        assert np.array_equal(action, expected) and loaded.policy.slope == model.slope
+        GuidedTD3.load(path, env=pendulum, policy_kwargs=dict(kwargs, slope=model.slope))  # also as given before
+        with pytest.raises(ValueError, match="do not equal the stored policy kwargs"):
+            GuidedTD3.load(path, env=pendulum, policy_kwargs=dict(net_arch=dict(pi=[16], qf=[8])))
+        with pytest.raises(ValueError, match="do not equal the stored policy kwargs"):
+            GuidedTD3.load(path, env=pendulum, policy_kwargs=dict(kwargs, slope=model.slope + 1))

@@ -19,6 +19,7 @@ import optuna
 import pytest
 import yaml
 
+from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.zoo import ALGO_NAMES, ZooConfigError, ZooGuidedTD3
 from sb3_spiking.zoo.algos import merge_slope_kwargs
 from sb3_spiking.zoo.config import check_hyperparams
@@ -272,6 +273,9 @@ def _write_config(tmp_path: Path, **changes) -> Path:
         ({"n_warmup": 40}, "n_warmup must be an integer with 0 <= n_warmup < n_seq=40"),
         ({"slope_schedule": "adaptiv"}, "unknown slope_schedule 'adaptiv'"),
         ({"slope_schedule_kwargs": {"return_rang": [0, 1]}}, "bad arguments for the 'adaptive' slope schedule"),
+        ({"guide": {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"k_energi": 2.0}}},
+         "guide sb3_spiking.envs.pendulum:PendulumSwingUpGuide: unknown argument 'k_energi' (did you mean 'k_energy'?)"),
+        ({"guide": {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {}, "other:Guide": {}}}, "guide: a guide mapping must have exactly one entry"),
     ],
 )
 def test_bad_config_gives_a_clear_error(tmp_path, monkeypatch, capsys, changes, message):
@@ -286,6 +290,27 @@ def test_bad_config_gives_a_clear_error(tmp_path, monkeypatch, capsys, changes, 
     err = capsys.readouterr().err
     assert "config error:" in err and f"{path} [Pendulum-v1]" in err and message in err, err
     assert not glob.glob("logs/guided_td3/*/*.zip")  # nothing was trained
+
+
+def test_guide_with_keyword_arguments_from_yaml_reaches_the_model(tmp_path, monkeypatch):
+    """rl-zoo's ``{import path: kwargs}`` form builds the guide with those arguments."""
+    import sb3_spiking.guided_td3.guided_td3 as guided_module
+    from sb3_spiking.zoo.cli import main
+
+    built = []
+    original = guided_module.resolve_guide
+    monkeypatch.setattr(guided_module, "resolve_guide", lambda spec: (built.append((spec, original(spec))), built[-1][1])[1])
+    guide = {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 7.0, "catch_angle": 0.3}}
+    path = _write_config(tmp_path, guide=guide, policy_kwargs={"net_arch": {"pi": [8], "qf": [8]}}, slope_schedule=None,
+                         slope_max=None, slope_schedule_kwargs=None, n_seq=10, n_warmup=2, stride=5, learning_starts=50,
+                         noise_type=None, noise_std=None)  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["sb3-spiking"])
+    main(["train", "--algo", "guided_td3", "--env", "Pendulum-v1", "-conf", str(path), "-f", "logs", "-n", "100", "--eval-freq", "-1"])
+    assert built and built[0][0] == guide
+    resolved = built[0][1]
+    assert isinstance(resolved, PendulumSwingUpGuide) and (resolved.kp, resolved.catch_angle) == (7.0, 0.3)
+    assert glob.glob("logs/guided_td3/*/*.zip")
 
 
 def test_bad_value_fails_before_the_first_trial(tmp_path, monkeypatch, capsys):
@@ -407,7 +432,8 @@ def test_a_trial_that_raises_is_recorded_as_failed_and_the_study_continues(tmp_p
     common = ["--algo", "guided_td3", "--env", "HoldTarget-v0", "--gym-packages", "zoo_hold_env", "-conf", "hold.yml", "-f", "logs"]
     out = run_cli(["train", *common, "--seed", "0", "-optimize", "--n-trials", "3", "-n", "400", "--n-evaluations", "2",
                    "--eval-episodes", "1", "--no-optim-plots", "--search-space", "space.yml"], tmp_path).stdout  # fmt: skip
-    assert "trial 0 failed and is recorded as FAIL: RuntimeError: simulated crash inside a trial" in out
+    assert "trial 0 failed and is recorded as FAIL: RuntimeError: the guide <zoo_hold_env.CrashOnceGuide object" in out
+    assert "raised RuntimeError at env step" in out and "simulated crash inside a trial" in out
     storage = tmp_path / "logs" / "optuna" / "guided_td3_HoldTarget-v0.log"
     trials = optuna.load_study(study_name="guided_td3_HoldTarget-v0", storage=open_storage(str(storage))).trials
     assert [t.state.name for t in trials][0] == "FAIL" and len(trials) == 3

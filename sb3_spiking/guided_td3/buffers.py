@@ -58,7 +58,9 @@ class SequenceReplayBuffer(ReplayBuffer):
     Arrays are allocated on the first ``add`` so that loading a model for inference costs nothing.
 
     Subclasses :class:`~stable_baselines3.common.buffers.ReplayBuffer` only so that SB3's
-    ``load_replay_buffer`` accepts it; none of the parent's storage is used.
+    ``load_replay_buffer`` accepts it; none of the parent's storage is used. SB3's ``dones`` and
+    ``timeouts`` are read-only float views derived from ``terminated`` / ``truncated``
+    (``dones = terminated | truncated``, ``timeouts = truncated``).
 
     :param buffer_size: total number of transitions (over all envs).
     :param observation_space: ``Box`` or ``Dict`` of ``Box``.
@@ -140,6 +142,22 @@ class SequenceReplayBuffer(ReplayBuffer):
         self.episode_step = np.zeros((S, N), dtype=np.int32)
         self._allocated = True
 
+    # SB3's ReplayBuffer names, for code that reads them: derived, read-only views of the flags
+    @property
+    def dones(self) -> np.ndarray:
+        """SB3's ``dones``: ``1.0`` where the step ended its episode (termination or truncation), ``(S, N)`` float32, read-only."""
+        return self._flags_as_float(self.terminated | self.truncated if self._allocated else None)
+
+    @property
+    def timeouts(self) -> np.ndarray:
+        """SB3's ``timeouts``: ``1.0`` where the episode was truncated (time limit), ``(S, N)`` float32, read-only."""
+        return self._flags_as_float(self.truncated if self._allocated else None)
+
+    def _flags_as_float(self, flags: np.ndarray | None) -> np.ndarray:
+        out = np.zeros((self.buffer_size, self.n_envs), np.float32) if flags is None else flags.astype(np.float32)
+        out.flags.writeable = False  # a copy: writing to it would change nothing stored
+        return out
+
     def nbytes(self) -> int:
         """Bytes held by the storage arrays (0 before the first ``add``)."""
         if not self._allocated:
@@ -182,8 +200,9 @@ class SequenceReplayBuffer(ReplayBuffer):
         p = self.pos
         if self.is_dict:
             for key in self.observations:
-                self.observations[key][p] = np.asarray(obs[key]).reshape(self.n_envs, -1)
-                self.next_observations[key][p] = np.asarray(next_obs[key]).reshape(self.n_envs, -1)
+                shape = self.observations[key].shape[1:]  # (n_envs, *entry shape)
+                self.observations[key][p] = np.asarray(obs[key]).reshape(shape)
+                self.next_observations[key][p] = np.asarray(next_obs[key]).reshape(shape)
         else:
             self.observations[p] = np.asarray(obs).reshape(self.observations.shape[1:])
             self.next_observations[p] = np.asarray(next_obs).reshape(self.next_observations.shape[1:])
@@ -215,9 +234,13 @@ class SequenceReplayBuffer(ReplayBuffer):
 
     # ------------------------------------------------------------------ sampling
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> WindowSamples:  # type: ignore[override]
-        """Sample ``batch_size`` windows of ``n_seq`` steps (see class docstring)."""
-        if env is not None:
-            raise NotImplementedError("SequenceReplayBuffer does not support VecNormalize")
+        """Sample ``batch_size`` windows of ``n_seq`` steps (see class docstring).
+
+        :param batch_size: number of windows.
+        :param env: the ``VecNormalize`` wrapper of the training env, if any: observations, next
+            observations and rewards are stored raw and normalised here with its current
+            statistics, as SB3's ``ReplayBuffer`` does (so the actor trains on what it acts on).
+        """
         n_stored = self.size()
         if n_stored == 0:
             raise RuntimeError("cannot sample from an empty SequenceReplayBuffer")
@@ -245,20 +268,21 @@ class SequenceReplayBuffer(ReplayBuffer):
         def gather(arr: np.ndarray) -> th.Tensor:
             return self.to_torch(arr[idx, env_col])
 
-        if self.is_dict:
-            obs = {k: gather(v) for k, v in self.observations.items()}
-            next_obs = {k: gather(v) for k, v in self.next_observations.items()}
-        else:
-            obs, next_obs = gather(self.observations), gather(self.next_observations)
+        def gather_obs(stored: np.ndarray | dict[str, np.ndarray]) -> th.Tensor | dict[str, th.Tensor]:
+            if self.is_dict:
+                windows = self._normalize_obs({k: v[idx, env_col] for k, v in stored.items()}, env)  # type: ignore[union-attr]
+                return {k: self.to_torch(v) for k, v in windows.items()}  # type: ignore[union-attr]
+            return self.to_torch(self._normalize_obs(stored[idx, env_col], env))  # type: ignore[arg-type,call-overload]
+
         f32 = lambda a: self.to_torch(a.astype(np.float32))  # noqa: E731
         return WindowSamples(
-            observations=obs,
-            next_observations=next_obs,
+            observations=gather_obs(self.observations),
+            next_observations=gather_obs(self.next_observations),
             actions=gather(self.actions),
             guide_actions=gather(self.guide_actions),
             has_guide_action=f32(self.has_guide_action[idx, env_col]),
             guide_acted=f32(self.guide_acted[idx, env_col]),
-            rewards=gather(self.rewards),
+            rewards=self.to_torch(self._normalize_reward(self.rewards[idx, env_col], env)),
             terminated=f32(self.terminated[idx, env_col]),
             valid=f32(valid),
             actor_mask=f32(actor_mask),

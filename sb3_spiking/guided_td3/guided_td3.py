@@ -3,6 +3,11 @@ and a decaying behaviour-cloning term (TD3+BC) — arXiv 2510.24461, "TD3BC+JSRL
 
 from __future__ import annotations
 
+import inspect
+import io
+import pathlib
+import warnings
+from collections import deque
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
@@ -59,10 +64,25 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     ``bc_coef=0`` it is the "no BC" ablation; with ``guide_horizon_start=guide_horizon_end=0`` the
     guide only teaches (no jump-start).
 
+    **Logs** (besides TD3's): ``rollout/guide_fraction`` (share of collected steps the guide flew),
+    ``train/guide_horizon`` (``H`` now), ``train/bc_coef`` (``λ_BC`` now), ``train/bc_loss``,
+    ``train/surrogate_slope`` and ``train/spike_rate_layer<i>`` (spiking actor only), ``train/q_pi``
+    (mean ``Q₁(s, π(s))``, only with a Q term, ``alpha > 0``), and the *autonomous return*:
+    ``rollout/actor_ep_rew_mean`` / ``rollout/actor_ep_len_mean``, the Monitor return and length
+    averaged over the last ``stats_window_size`` episodes in which every action came from the actor
+    (with its exploration noise: no guided step, no random warm-up step before ``learning_starts``).
+    Beside SB3's ``rollout/ep_rew_mean`` (all episodes, guided steps included) it shows what the
+    deployed controller achieves; it is logged once such an episode has ended.
+
+    **Warnings** (``UserWarning``, at construction) for settings that do nothing: ``alpha=0`` with
+    ``policy_delay > 1`` (without a critic, the skipped actor updates are wasted gradient steps), and
+    a ``bc_coef`` set explicitly (to a value other than the default) without a guide.
+
     :param policy: ``"SpikingPolicy"`` or a :class:`SpikingPolicy` subclass.
     :param env: environment (``Box`` or ``Dict(actor, privileged)`` observations, ``Box`` actions).
     :param guide: ``None``, a callable ``obs -> action`` (numpy, batched, privileged observation),
-        an import path ``"module:attr"``, or a saved SB3 model path (see :mod:`sb3_spiking.guides`).
+        an import path ``"module:attr"``, ``{"module:Class": {kwargs}}`` (built with those
+        arguments; rl-zoo's YAML form), or a saved SB3 model path (see :mod:`sb3_spiking.guides`).
         Never saved in the model zip.
     :param n_steps: n-step TD targets for the critic, summed inside the sampled windows (see
         :func:`n_step_targets`; 1 = TD3's). Longer sums spread value along the episode faster.
@@ -108,6 +128,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         ``SlopeScheduleCallback(slope_schedule, **slope_schedule_kwargs)`` itself — the form
         rl-zoo's optuna merge can tune.
     :param slope_schedule_kwargs: arguments of that callback/schedule.
+    :param optimize_memory_usage: must be ``False`` (accepted for TD3's signature; the sequence
+        buffer has no memory-optimised variant).
     Other parameters: see :class:`stable_baselines3.TD3`. Defaults follow the paper where it
     gives a value (lr 1e-3, τ 0.01, γ 0.99, target noise 0.2 / clip 0.5).
     """
@@ -136,6 +158,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         action_noise: ActionNoise | None = None,
         replay_buffer_class: type[ReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
         n_steps: int = 1,
         policy_delay: int = 2,
         target_policy_noise: float = 0.2,
@@ -172,6 +195,11 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         _init_setup_model: bool = True,
     ):
         check_window_settings(n_seq, n_warmup, stride)
+        if optimize_memory_usage:
+            raise ValueError(
+                "optimize_memory_usage=True is not supported: the SequenceReplayBuffer stores next "
+                "observations separately (windows are gathered per env stream)"
+            )
         if replay_buffer_class is not None and not issubclass(replay_buffer_class, SequenceReplayBuffer):
             raise ValueError(f"GuidedTD3 needs a SequenceReplayBuffer (sub)class, got {replay_buffer_class}")
         if alpha == 0 and bc_coef == 0:
@@ -206,10 +234,12 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             SlopeScheduleCallback(slope_schedule, **(slope_schedule_kwargs or {}))
         elif slope_schedule_kwargs:
             raise ValueError("slope_schedule_kwargs given without slope_schedule")
+        # stored as given: the slope reaches the policy in _setup_model, so that load() accepts
+        # the policy_kwargs passed here
         policy_kwargs = dict(policy_kwargs or {})
         if "slope" in policy_kwargs and policy_kwargs["slope"] != slope:
             raise ValueError("give the initial slope once: as GuidedTD3(slope=...), not in policy_kwargs")
-        policy_kwargs["slope"] = slope
+        _warn_inactive_settings(alpha, policy_delay, bc_coef, guide)
 
         self.guide = guide
         self.n_seq, self.n_warmup, self.stride = int(n_seq), int(n_warmup), int(stride)
@@ -235,6 +265,11 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self._step_guide: tuple[np.ndarray, np.ndarray] | None = None
         self._guided_steps = 0
         self._collected_steps = 0
+        # autonomous-return metric: per env, whether any action of the running episode did not come
+        # from the actor (guide or random warm-up); returns/lengths of the other episodes
+        self._episode_assisted: np.ndarray | None = None
+        self._actor_ep_returns: deque[float] = deque(maxlen=stats_window_size)
+        self._actor_ep_lengths: deque[int] = deque(maxlen=stats_window_size)
         self.slope_callback: SlopeScheduleCallback | None = None
         self._resume_slope_state: dict[str, Any] | None = None
 
@@ -253,6 +288,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                 action_noise=action_noise,
                 replay_buffer_class=replay_buffer_class or SequenceReplayBuffer,
                 replay_buffer_kwargs=replay_buffer_kwargs,
+                optimize_memory_usage=optimize_memory_usage,
                 policy_delay=policy_delay,
                 target_policy_noise=target_policy_noise,
                 target_noise_clip=target_noise_clip,
@@ -264,8 +300,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                 device=device,
                 _init_setup_model=False,
             )
-        except AssertionError as e:  # SB3 checks spaces with assert: make it a real error
-            raise ValueError(str(e)) from e
+        except AssertionError as e:  # SB3 checks spaces with assert: make it a real error, same text
+            raise ValueError(str(e) or f"stable-baselines3 rejected the arguments (failed assertion: {e!r})") from e
         # n-step returns are computed inside the sampled windows (n_step_targets), not by SB3's
         # NStepReplayBuffer: SB3 is told 1 so that it neither builds that buffer nor warns about ours
         self.n_steps = int(n_steps)
@@ -282,11 +318,15 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.replay_buffer_kwargs.update(
             n_seq=self.n_seq, n_warmup=self.n_warmup, stride=self.stride, train_from_episode_start=self.train_from_episode_start
         )
-        n_steps, self.n_steps = self.n_steps, 1  # see __init__: SB3 must not set up its own n-step buffer
+        # SB3 builds the policy from self.policy_kwargs: add the slope for that call only (older
+        # saved files have it in policy_kwargs already, with the same value). SB3 must not set up its
+        # own n-step buffer either (see __init__): it sees n_steps 1 for that call
+        given, n_steps = self.policy_kwargs, self.n_steps
+        self.policy_kwargs, self.n_steps = {"slope": self.slope, **given}, 1
         try:
             super()._setup_model()
         finally:
-            self.n_steps = n_steps
+            self.policy_kwargs, self.n_steps = given, n_steps
         if self.device.type == "cpu":
             keep_freed_memory()  # sequence updates reuse their tens of MB instead of page-faulting them in again
         if self.slope_schedule is not None and self.policy.slope is None:
@@ -308,17 +348,40 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         else:
             batch = np.stack([sample] * n)
         with np.errstate(all="ignore"):
-            self._guide_actions(batch, check_finite=False)
+            self._guide_actions(batch, check_finite=False, when="on a sample observation at construction")
 
-    def _guide_actions(self, obs: np.ndarray | dict[str, np.ndarray], check_finite: bool = True) -> np.ndarray:
-        """Guide actions for a batch of observations, scaled to [-1, 1] and validated."""
+    def _guide_actions(
+        self, obs: np.ndarray | dict[str, np.ndarray], check_finite: bool = True, when: str | None = None
+    ) -> np.ndarray:
+        """Guide actions for a batch of observations, scaled to [-1, 1] and validated.
+
+        An exception raised inside the guide is re-raised with the same type (``RuntimeError`` if
+        that type cannot take a message) and a message naming the guide, the observation shape and
+        the step, chained to the original: a traceback deep in user code then says where it came from.
+        """
         assert self._guide is not None
-        actions = np.asarray(self._guide(privileged_part(obs)), dtype=np.float32)
+        guide_obs = privileged_part(obs)
+        when = when or f"at env step {self.num_timesteps}"
+        try:
+            actions = np.asarray(self._guide(guide_obs), dtype=np.float32)
+        except Exception as e:  # noqa: BLE001 - re-raised below, with the guide named
+            message = (
+                f"the guide {_describe(self._guide)} raised {type(e).__name__} {when} "
+                f"(observation of shape {np.shape(guide_obs)}): {e}"
+            )
+            try:
+                error = type(e)(message)
+            except Exception:  # noqa: BLE001 - an exception type whose constructor wants more
+                error = RuntimeError(message)
+            raise error from e
         expected = (self.n_envs, *self.action_space.shape)  # type: ignore[misc]
         if actions.shape != expected:
-            raise ValueError(f"the guide returned actions of shape {actions.shape}, expected {expected}")
+            raise ValueError(
+                f"the guide returned actions of shape {actions.shape}, expected {expected} "
+                f"(guide {_describe(self._guide)}, {when}, observation of shape {np.shape(guide_obs)})"
+            )
         if check_finite and not np.isfinite(actions).all():
-            raise ValueError(f"the guide returned non-finite actions at step {self.num_timesteps}: {actions}")
+            raise ValueError(f"the guide returned non-finite actions at step {self.num_timesteps}: {actions} (guide {_describe(self._guide)})")
         return np.clip(self.policy.scale_action(actions), -1.0, 1.0)
 
     def _excluded_save_params(self) -> list[str]:
@@ -328,10 +391,39 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             "_guide",
             "_actor_state",
             "_episode_steps",
+            "_episode_assisted",
+            "_actor_ep_returns",
+            "_actor_ep_lengths",
             "_step_guide",
             "slope_callback",
             "_resume_slope_state",
         ]
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfGuidedTD3],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        *args: Any,
+        policy_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> SelfGuidedTD3:
+        """Load a saved model (see ``BaseAlgorithm.load``); the guide is passed again as ``guide=...``.
+
+        :param policy_kwargs: if given, must equal the saved ones, as in SB3, except for ``slope``:
+            the same ``policy_kwargs`` as at construction are accepted, also for older files that
+            stored the slope in them. A given ``slope`` must equal the model's initial slope.
+        """
+        model = super().load(path, *args, **kwargs)  # SB3 compares policy_kwargs strictly: we do it below
+        if policy_kwargs is not None:
+            given, stored = dict(policy_kwargs), dict(model.policy_kwargs)
+            given_slope, _ = given.pop("slope", None), stored.pop("slope", None)
+            stored.pop("device", None)  # as SB3: the device is not part of the comparison
+            if given != stored or (given_slope is not None and given_slope != model.slope):
+                raise ValueError(
+                    "The specified policy kwargs do not equal the stored policy kwargs. "
+                    f"Stored kwargs: {model.policy_kwargs} (initial slope {model.slope}), specified kwargs: {policy_kwargs}"
+                )
+        return model
 
     def _setup_learn(
         self,
@@ -345,10 +437,14 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             raise ValueError("alpha=0 (pure behaviour cloning) needs a guide to imitate")
         env_reset = reset_num_timesteps or self._last_obs is None
         total, callback = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
-        if env_reset or self._actor_state is None:
+        if reset_num_timesteps or self._actor_ep_returns.maxlen != self._stats_window_size:  # as SB3's episode statistics
+            self._actor_ep_returns = deque(maxlen=self._stats_window_size)
+            self._actor_ep_lengths = deque(maxlen=self._stats_window_size)
+        if env_reset or self._actor_state is None or self._episode_assisted is None:
             # the env was reset: every env starts an episode with zero actor state
             self._actor_state = self.actor.initial_state(self.n_envs)
             self._episode_steps = np.zeros(self.n_envs, dtype=np.int64)
+            self._episode_assisted = np.zeros(self.n_envs, dtype=bool)
             if isinstance(self.replay_buffer, SequenceReplayBuffer):
                 self.replay_buffer.mark_episode_start()
         return total, callback
@@ -398,23 +494,28 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self, learning_starts: int, action_noise: ActionNoise | None = None, n_envs: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
         assert self._last_obs is not None and self._actor_state is not None and self._episode_steps is not None
+        assert self._episode_assisted is not None
         # the actor sees every observation, also while the guide flies: its state warms up
         obs_tensor, _ = self.policy.obs_to_tensor(self._last_obs)
         with th.no_grad():
             actor_action, self._actor_state = self.actor.step(obs_tensor, self._actor_state)
+        shape = (n_envs, *self.action_space.shape)  # type: ignore[misc]
         if self.num_timesteps < learning_starts:
             scaled = self.policy.scale_action(np.array([self.action_space.sample() for _ in range(n_envs)]))
+            self._episode_assisted[:] = True  # random warm-up actions are not the actor's either
         else:
-            scaled = actor_action.cpu().numpy()
+            # the actor's output is flat (n_envs, prod(shape)); the env and the noise want the space's shape
+            scaled = actor_action.cpu().numpy().reshape(shape)
         if action_noise is not None:
             scaled = np.clip(scaled + action_noise(), -1.0, 1.0)
         if self._guide is not None:
             original = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
-            guide_scaled = self._guide_actions(original)  # type: ignore[arg-type]
+            guide_scaled = self._guide_actions(original)  # type: ignore[arg-type]  # (n_envs, *shape)
             guided = self._episode_steps < self.guide_horizon
-            scaled = np.where(guided[:, None], guide_scaled, scaled)
+            scaled = np.where(guided.reshape(n_envs, *([1] * (len(shape) - 1))), guide_scaled, scaled)
             self._step_guide = (guide_scaled, guided)
             self._guided_steps += int(guided.sum())
+            self._episode_assisted |= guided
         self._collected_steps += n_envs
         return self.policy.unscale_action(scaled), scaled.astype(np.float32)
 
@@ -437,14 +538,28 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         # episode bookkeeping for the next step: finished envs restart with zero actor state
         assert self._episode_steps is not None and self._actor_state is not None
         done = np.asarray(dones, dtype=bool)
+        self._record_actor_episodes(done, infos)
         self._episode_steps = np.where(done, 0, self._episode_steps + 1)
         if done.any():
             keep = th.as_tensor(~done, dtype=th.float32, device=self.device).unsqueeze(1)
             self._actor_state = tuple(s * keep for s in self._actor_state)
 
+    def _record_actor_episodes(self, done: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        """Keep the Monitor return/length of finished episodes the actor flew alone; reset the flags."""
+        assert self._episode_assisted is not None
+        for i in np.flatnonzero(done):
+            episode = infos[i].get("episode")  # set by SB3's Monitor, as for rollout/ep_rew_mean
+            if not self._episode_assisted[i] and episode is not None:
+                self._actor_ep_returns.append(float(episode["r"]))
+                self._actor_ep_lengths.append(int(episode["l"]))
+        self._episode_assisted[done] = False
+
     def dump_logs(self) -> None:
         self.logger.record("rollout/guide_fraction", self._guided_steps / max(self._collected_steps, 1))
         self.logger.record("train/guide_horizon", self.guide_horizon)
+        if self._actor_ep_returns:  # the deployed controller's own return, beside ep_rew_mean
+            self.logger.record("rollout/actor_ep_rew_mean", float(np.mean(self._actor_ep_returns)))
+            self.logger.record("rollout/actor_ep_len_mean", float(np.mean(self._actor_ep_lengths)))
         super().dump_logs()
 
     # ------------------------------------------------------------------ update
@@ -456,7 +571,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         spike_rates: list[list[float]] = []
         for _ in range(gradient_steps):
             self._n_updates += 1
-            data = self.replay_buffer.sample(batch_size)
+            # raw observations and rewards are stored: normalise them as the actor saw them
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             if self.alpha > 0:  # pure BC (alpha=0) needs no critic
                 critic_loss = self._critic_loss(data)
                 self._check_loss(critic_loss, "critic")
@@ -681,6 +797,34 @@ def _check_finite(value: np.ndarray | dict[str, np.ndarray], what: str, step: in
         arr = np.asarray(arr)
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             raise FloatingPointError(f"non-finite {what} from the environment at env step {step}: {arr}")
+
+
+def _describe(guide: Any) -> str:
+    """A short description of a guide for error messages: its type and (shortened) repr."""
+    text = repr(guide)
+    text = text if len(text) <= 120 else text[:117] + "..."
+    name = type(guide).__qualname__
+    return text if name in text else f"{name} {text}"
+
+
+def _warn_inactive_settings(alpha: float, policy_delay: int, bc_coef: float, guide: GuideSpec) -> None:
+    """Warn about settings that silently do nothing (checked at construction, not on load)."""
+    if alpha == 0 and policy_delay > 1:
+        warnings.warn(
+            f"alpha=0 (no critic) with policy_delay={policy_delay}: the actor is still updated only once "
+            f"every {policy_delay} gradient steps, so {policy_delay - 1} of every {policy_delay} steps do "
+            "nothing; set policy_delay=1",
+            UserWarning,
+            stacklevel=3,
+        )
+    # the default bc_coef is no choice of the user's: plain sequence TD3 keeps it without a warning
+    default_bc_coef = inspect.signature(GuidedTD3.__init__).parameters["bc_coef"].default
+    if guide is None and bc_coef > 0 and bc_coef != default_bc_coef:
+        warnings.warn(
+            f"bc_coef={bc_coef} without a guide: the behaviour-cloning term needs a guide and is off",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _check_number(name: str, value: float, low: float | None = None, high: float | None = None, low_open: bool = False) -> None:

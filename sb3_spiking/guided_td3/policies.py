@@ -32,7 +32,59 @@ class PrivilegedExtractor(BaseFeaturesExtractor):
         return self.flatten(observations[PRIVILEGED_KEY])
 
 
-class SpikingActor(BasePolicy):
+def _predict_with_state(
+    owner: BasePolicy,
+    actor: SpikingActor | MlpSequenceActor,
+    observation: np.ndarray | dict[str, np.ndarray],
+    state: State | None,
+    episode_start: np.ndarray | None,
+) -> tuple[np.ndarray, State]:
+    """sb3-contrib's recurrent ``predict`` for ``actor``; ``owner`` (the actor or its policy) converts
+    observations and unscales actions (both have the env's spaces)."""
+    owner.set_training_mode(False)
+    if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
+        raise ValueError("predict() got an (obs, info) tuple: pass only the observation")
+    obs_tensor, vectorized_env = owner.obs_to_tensor(observation)
+    n_envs = actor_part(obs_tensor).shape[0]
+    sizes = actor.state_sizes
+    if state is None:
+        state = tuple(np.zeros((n_envs, h), dtype=np.float32) for h in sizes)
+    if len(state) != len(sizes) or any(getattr(s, "shape", None) != (n_envs, h) for s, h in zip(state, sizes)):
+        raise ValueError(
+            f"state must be a tuple of arrays with shapes {[(n_envs, h) for h in sizes]}, "
+            f"got {[getattr(s, 'shape', None) for s in state]}"
+        )
+    with th.no_grad():
+        state_t = tuple(th.as_tensor(s, dtype=th.float32, device=owner.device) for s in state)
+        if episode_start is not None:
+            keep = 1.0 - th.as_tensor(np.asarray(episode_start, dtype=np.float32), device=owner.device).reshape(n_envs, 1)
+            state_t = tuple(s * keep for s in state_t)
+        actions_t, new_state = actor.step(obs_tensor, state_t)
+    actions = actions_t.cpu().numpy().reshape((-1, *owner.action_space.shape))  # type: ignore[misc]
+    actions = owner.unscale_action(actions)
+    if not vectorized_env:
+        actions = actions.squeeze(axis=0)
+    return actions, tuple(s.cpu().numpy() for s in new_state)
+
+
+class _StatefulPredict:
+    """``actor.predict`` with the policy's recurrent contract (SB3's ``Actor.predict`` has no state)."""
+
+    def predict(  # type: ignore[override]
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: State | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, State]:
+        """One control step: ``(action, new state)``; zero state when ``state`` is ``None``.
+
+        Same contract as :meth:`SpikingPolicy.predict` (``deterministic`` is ignored).
+        """
+        return _predict_with_state(self, self, observation, state, episode_start)  # type: ignore[arg-type]
+
+
+class SpikingActor(_StatefulPredict, BasePolicy):
     """Stateful spiking actor: actor observation -> LIF layers -> readout -> tanh.
 
     It reads only the actor part of the observation (``obs["actor"]`` for a ``Dict`` space, the
@@ -136,14 +188,15 @@ class SpikingActor(BasePolicy):
     def forward(self, obs: PyTorchObs) -> th.Tensor:  # type: ignore[override]
         raise RuntimeError(
             "SpikingActor is stateful: call actor.step(obs, state), actor.unroll(obs_windows) or "
-            "policy.predict(obs, state, episode_start)"
+            "actor/policy.predict(obs, state, episode_start)"
         )
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
-        return self.forward(observation)
+        """One step from the zero state (what a stateless caller of SB3's ``_predict`` can mean)."""
+        return self.step(observation, self.initial_state(actor_part(observation).shape[0]))[0]
 
 
-class MlpSequenceActor(BasePolicy):
+class MlpSequenceActor(_StatefulPredict, BasePolicy):
     """Stateless ReLU MLP actor with :class:`SpikingActor`'s interface: the non-spiking baseline.
 
     It reads the same actor observation as the spiking actor (add past actions to it with the drone
@@ -335,30 +388,7 @@ class SpikingPolicy(TD3Policy):
             by the algorithm during training only).
         :return: action(s) in the action space's bounds and the new state.
         """
-        self.set_training_mode(False)
-        if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
-            raise ValueError("predict() got an (obs, info) tuple: pass only the observation")
-        obs_tensor, vectorized_env = self.obs_to_tensor(observation)
-        n_envs = actor_part(obs_tensor).shape[0]
-        if state is None:
-            state = self.initial_state(n_envs)
-        sizes = self.actor.state_sizes
-        if len(state) != len(sizes) or any(s.shape != (n_envs, h) for s, h in zip(state, sizes)):
-            raise ValueError(
-                f"state must be a tuple of arrays with shapes {[(n_envs, h) for h in sizes]}, "
-                f"got {[getattr(s, 'shape', None) for s in state]}"
-            )
-        with th.no_grad():
-            state_t = tuple(th.as_tensor(s, dtype=th.float32, device=self.device) for s in state)
-            if episode_start is not None:
-                keep = 1.0 - th.as_tensor(np.asarray(episode_start, dtype=np.float32), device=self.device).reshape(n_envs, 1)
-                state_t = tuple(s * keep for s in state_t)
-            actions_t, new_state = self.actor.step(obs_tensor, state_t)
-        actions = actions_t.cpu().numpy().reshape((-1, *self.action_space.shape))  # type: ignore[misc]
-        actions = self.unscale_action(actions)
-        if not vectorized_env:
-            actions = actions.squeeze(axis=0)
-        return actions, tuple(s.cpu().numpy() for s in new_state)
+        return _predict_with_state(self, self.actor, observation, state, episode_start)
 
 
 class MlpSequencePolicy(SpikingPolicy):

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from sb3_spiking.guided_td3 import GuidedTD3, SpikingPolicy
-from sb3_spiking.guides import import_object
+from sb3_spiking.guides import import_object, split_guide_mapping
 from sb3_spiking.zoo.algos import FLAT_KNOBS, constructor_keys
 
 
@@ -131,6 +131,18 @@ def _check_value_type(key: str, value: Any, default: Any) -> None:
 
 
 def _check_guide(value: Any) -> None:
+    if isinstance(value, dict):  # {"package.module:Class": {kwargs}}, rl-zoo's form for callbacks
+        try:
+            path, kwargs = split_guide_mapping(value)
+        except ValueError as e:
+            raise ZooConfigError(f"guide: {e}") from e
+        if kwargs is None:
+            return _check_guide(path)
+        obj = _import_dotted(path, "guide")
+        if not callable(obj):
+            raise ZooConfigError(f"guide: {path!r} is not a class or factory to call with {kwargs}")
+        _check_kwargs_against(obj, kwargs, f"guide {path}")
+        return
     if value is None or not isinstance(value, (str, os.PathLike)):
         return
     spec = str(value)
