@@ -14,9 +14,13 @@ critic loss. This script measures what that does to the critic, with everything 
    Monte-Carlo return of the student's own autonomous flights (``critic_diagnostic``: 64 fixed
    initial states, first 100 steps of each episode).
 
+4. with the critic of the last arm frozen, lets the student follow the Q term alone (no BC) for
+   ``--actor-updates`` updates and prints the critic's value of the new actor beside the actor's real
+   autonomous return: whether the critic's action gradient points to better flight (``*_follow.csv``).
+
 Prints one row per checkpoint and writes ``--csv``. One torch thread.
 
-    python -m benchmarks.critic_mask_effect [--updates 3000] [--csv docs/results/critic_mask/critic_mask.csv]
+    python -m benchmarks.critic_mask_effect [--updates 3000] [--n-steps 1] [--csv docs/results/critic_mask/critic_mask.csv]
 """
 
 from __future__ import annotations
@@ -53,7 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--updates", type=int, default=3_000)
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-steps", type=int, default=1, help="TD target length of the evaluated critic (GuidedTD3 n_steps)")
     parser.add_argument("--csv", default="docs/results/critic_mask/critic_mask.csv")
+    parser.add_argument("--actor-updates", type=int, default=200, help="then: actor updates on the Q term alone (0: skip)")
+    parser.add_argument("--actor-every", type=int, default=25)
+    parser.add_argument("--actor-lr", type=float, default=1e-4)
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     t0 = time.time()
@@ -65,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"[{(time.time() - t0) / 60:5.1f} min] student after {args.student_steps:,} steps: autonomous return {own:.1f} (64 starts)", flush=True)
 
     # the evaluated policy: critic trained, actor fixed (gradient_steps 0: the student flies, nothing is updated)
-    model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(16, actor_history=4), guide=PDHoverGuide(), alpha=2.0, learning_starts=0,
+    model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(16, actor_history=4), guide=PDHoverGuide(), alpha=2.0, learning_starts=0, n_steps=args.n_steps,
                       guide_horizon_start=50, guide_horizon_end=50, seed=args.seed, **{**RECIPE, "gradient_steps": 0})
     model.actor.load_state_dict(student.actor.state_dict())
     model.actor_target.load_state_dict(student.actor.state_dict())
@@ -78,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     critic0 = copy.deepcopy(model.critic.state_dict())
 
     rows = []
-    for mask in (True, False):
+    for mask in (False, True):  # the masked (fixed) critic last: follow_the_critic uses it
         model.mask_cold_targets = mask
         model.critic.load_state_dict(critic0)
         model.critic_target.load_state_dict(critic0)
@@ -94,12 +102,14 @@ def main(argv: list[str] | None = None) -> None:
             polyak_update(model.critic.parameters(), model.critic_target.parameters(), model.tau)
             if update % args.every == 0:
                 d = critic_diagnostic(model, 64, 1_000)
-                row = dict(mask_cold_targets=mask, updates=update, critic_loss=round(loss.item(), 4),
+                row = dict(td_steps=args.n_steps, mask_cold_targets=mask, updates=update, critic_loss=round(loss.item(), 4),
                            **{k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()})
                 rows.append(row)
                 print(f"[{(time.time() - t0) / 60:5.1f} min] mask {str(mask):5s} update {update:5d}: Q {d['q_min']:7.2f} vs "
                       f"return {d['mc_return']:7.2f} (bias {d['q_bias']:+6.2f}, corr {d['q_corr']:.3f}), loss {loss.item():.4f}",
                       flush=True)
+    if args.actor_updates:
+        follow_the_critic(model, student, args, t0)
     Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
     with open(args.csv, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -108,6 +118,45 @@ def main(argv: list[str] | None = None) -> None:
     last = {r["mask_cold_targets"]: r for r in rows if r["updates"] == args.updates}
     print(f"after {args.updates} updates: |bias| {abs(last[True]['q_bias']):.2f} (mask on) vs {abs(last[False]['q_bias']):.2f} (off), "
           f"corr {last[True]['q_corr']:.3f} vs {last[False]['q_corr']:.3f}; written to {args.csv}")
+
+
+def follow_the_critic(model: GuidedTD3, student: GuidedTD3, args: argparse.Namespace, t0: float) -> None:
+    """Is the critic's action gradient a guide to better flight? With the critic of the last arm frozen
+    (it has just learnt the student's value), the student follows the Q term alone (no BC) for
+    ``--actor-updates`` updates at learning rate ``--actor-lr``; every ``--actor-every`` updates the critic's
+    own value of the new actor on the buffer's states is printed beside the actor's real autonomous return."""
+    for p in model.critic.parameters():
+        p.requires_grad_(False)
+    model.bc_coef, model.alpha, model.q_start_fraction, model.bc_filter = 0.0, 1.0, 0.0, "none"
+    model.actor.optimizer = model.policy.optimizer_class(model.actor.parameters(), lr=args.actor_lr)
+    np.random.seed(args.seed + 1)
+    probe = model.replay_buffer.sample(64)  # fixed states for the critic's view
+    mask = probe.actor_mask.bool()
+
+    def critic_view() -> float:
+        with th.no_grad():
+            pi = model.actor.unroll(probe.observations)
+            obs = {k: v[mask] for k, v in probe.observations.items()}
+            return float(model.critic.q1_forward(obs, pi[mask]).mean())
+
+    rows = [(0, critic_view(), fly(model, None, 0, 64, 1_000).mean_return)]
+    print(f"[{(time.time() - t0) / 60:5.1f} min] follow the critic: update     0: critic's Q(s, π(s)) {rows[0][1]:7.2f}, "
+          f"autonomous return {rows[0][2]:7.1f}", flush=True)
+    for update in range(1, args.actor_updates + 1):
+        data = model.replay_buffer.sample(64)
+        loss, *_ = model._actor_loss(data)
+        model.actor.optimizer.zero_grad()
+        loss.backward()
+        model.actor.optimizer.step()
+        if update % args.actor_every == 0:
+            rows.append((update, critic_view(), fly(model, None, 0, 64, 1_000).mean_return))
+            print(f"[{(time.time() - t0) / 60:5.1f} min] follow the critic: update {update:5d}: critic's Q(s, π(s)) {rows[-1][1]:7.2f}, "
+                  f"autonomous return {rows[-1][2]:7.1f}", flush=True)
+    path = Path(args.csv).with_name(Path(args.csv).stem + "_follow.csv")
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["actor_updates", "critic_q_pi", "autonomous_return"])
+        writer.writerows(rows)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,9 @@ class Experiment:
 
 #: the paper's actor inside the default recipe: linear readout of the spikes, no past actions in the input
 PAPER_ACTOR = dict(policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256])), env_kwargs=dict(actor_history=0), gradient_steps=10)
+#: the paper's recipe as written (its table and §6), with its actor
+PAPER = dict(alpha=2.0, bc_coef=0.2, bc_decay=0.99, bc_target="executed", guide_horizon_start=400, guide_horizon_end=50,
+             critic_fraction=1.0, policy_delay=2, **PAPER_ACTOR)
 MLP = dict(policy="MlpSequencePolicy", slope_schedule=None, slope_max=None, slope_schedule_kwargs=None,
            policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[256, 256])), env_kwargs=dict(actor_history=0))
 LEAKY = dict(policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky"))
@@ -93,9 +96,8 @@ EXPERIMENTS: list[Experiment] = [
     # 1. sequence training with the curriculum (paper Fig. 4 / Table 1)
     Experiment("main", "GuidedTD3, default config (relabelled BC + JSRL, H 200→0, 4 past actions in, LI readout, 30 updates / 50 steps), adaptive",
                "guided_td3", {}, ("sequence", "ablation", "slope_rl", "controllers", "readout", "recipe")),
-    Experiment("paper", "GuidedTD3, paper's settings (TD3BC+JSRL: α 2, λ_BC 0.2, H 400→50) and actor", "guided_td3",
-               dict(alpha=2.0, bc_coef=0.2, guide_horizon_start=400, guide_horizon_end=50, critic_fraction=1.0,
-                    policy_delay=2, **PAPER_ACTOR), ("sequence",)),
+    Experiment("paper", "GuidedTD3, paper's settings as written (TD3BC+JSRL: α 2, λ_BC 0.2 × 0.99, BC to the executed action, H 400→50) and actor",
+               "guided_td3", PAPER, ("sequence", "paper_recipe")),
     Experiment("paper_actor", "GuidedTD3, default recipe (10 updates / 50 steps) with the paper's actor (linear readout, no past actions)", "guided_td3",
                PAPER_ACTOR, ("sequence", "controllers", "readout")),
     Experiment("td3bc_small", "GuidedTD3 + Q term (α 0.2)", "guided_td3", dict(alpha=0.2), ("sequence",)),
@@ -141,13 +143,17 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("rl", "guided RL (α 2, Q-filtered BC, λ_BC → 0 at 80 %), PD guide", "guided_td3", GUIDED_RL, ("guided_rl",)),
     Experiment("weak75_bc", "relabelled BC (default recipe), ≈ 75 % guide", "guided_td3", dict(guide=WEAK75), ("guided_rl",)),
     Experiment("weak75_rl", "guided RL, ≈ 75 % guide", "guided_td3", dict(GUIDED_RL, guide=WEAK75), ("guided_rl",)),
-    Experiment("weak75_rl_n25", "guided RL with 25-step returns, ≈ 75 % guide", "guided_td3", dict(GUIDED_RL, n_steps=25, guide=WEAK75), ("guided_rl",)),
+    Experiment("weak75_p3", "probe: α 0.01, n 20, best-rated target, λ_BC kept, ≈ 75 % guide", "guided_td3",
+               dict(GUIDED_RL, alpha=0.01, n_steps=20, bc_filter="best", bc_anneal_fraction=None, guide=WEAK75), ("probe",)),
+    Experiment("weak75_p5", "probe: α 0.05, n 20, Q filter, λ_BC kept, ≈ 75 % guide", "guided_td3",
+               dict(GUIDED_RL, alpha=0.05, n_steps=20, bc_anneal_fraction=None, guide=WEAK75), ("probe",)),
+    Experiment("weak75_p4", "probe: α 0.01, n 20, Q filter, λ_BC kept, ≈ 75 % guide", "guided_td3",
+               dict(GUIDED_RL, alpha=0.01, n_steps=20, bc_anneal_fraction=None, guide=WEAK75), ("probe",)),
     Experiment("weak63_rl", "guided RL, ≈ 63 % guide", "guided_td3", dict(GUIDED_RL, guide=WEAK63), ("guided_rl",)),
     Experiment("soft80_rl", "guided RL, ≈ 80 % guide with soft attitude (crashes 9 %)", "guided_td3", dict(GUIDED_RL, guide=SOFT80), ("guided_rl",)),
     # the paper's recipe as written, and as the authors' public code runs it (Q at buffer actions: no policy gradient)
-    Experiment("paper_code", "paper's settings and actor, Q term at the buffer action (the authors' public code)", "guided_td3",
-               dict(alpha=2.0, bc_coef=0.2, guide_horizon_start=400, guide_horizon_end=50, critic_fraction=1.0, bc_target="executed",
-                    policy_delay=2, actor_q_input="buffer", **PAPER_ACTOR), ("paper_recipe",)),
+    Experiment("paper_code", "paper's settings and actor, Q term at the buffer action (the authors' public code: no policy gradient)",
+               "guided_td3", dict(PAPER, actor_q_input="buffer"), ("paper_recipe",)),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 

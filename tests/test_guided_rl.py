@@ -244,3 +244,52 @@ def test_n_steps_survives_save_and_load(tmp_path):
     model.save(tmp_path / "m")
     loaded = GuidedTD3.load(tmp_path / "m")
     assert loaded.n_steps == 4
+
+
+def test_best_filter_imitates_the_best_rated_candidate():
+    model = _trained(alpha=2.0, bc_filter="best", bc_search_samples=3, bc_search_noise=0.2)
+    data = model.replay_buffer.sample(16)
+    mask = data.actor_mask.bool()
+    obs = {k: v[mask] for k, v in data.observations.items()}
+    teacher = data.guide_actions[mask]
+    student = model.actor.unroll(data.observations).detach()[mask]
+    # a critic that likes actions close to 0.3 in every dimension: the best candidate is the closest one
+    model.critic.q1_forward = lambda o, a: -(a - 0.3).pow(2).sum(dim=1, keepdim=True)
+    th.manual_seed(0)
+    best = model._best_target(obs, teacher, student, model.critic.q1_forward(obs, student))
+    th.manual_seed(0)
+    candidates = [teacher, student] + [(student + 0.2 * th.randn_like(student)).clamp(-1, 1) for _ in range(3)]
+    dist = th.stack([(c - 0.3).pow(2).sum(dim=1) for c in candidates], dim=1)
+    expected = th.stack(candidates, dim=1)[th.arange(len(teacher)), dist.argmin(dim=1)]
+    assert th.allclose(best, expected)
+    assert (dist.argmin(dim=1) >= 2).any(), "a perturbation of the student's action wins somewhere"
+    with pytest.raises(ValueError, match="bc_filter='best'"):
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), alpha=0.0, bc_filter="best", **FAST)
+
+
+def test_critic_diagnostic_compares_q_of_the_actors_actions_with_the_collected_return():
+    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
+    from sb3_spiking.envs.pd_guide import PDHoverGuide
+    from sb3_spiking.evaluation import critic_diagnostic, fly
+
+    model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(4), guide=PDHoverGuide(), alpha=1.0, gamma=0.5, seed=0,
+                      **{**FAST, "learning_starts": 64, "n_warmup": 4})
+    model.learn(400)
+    d = critic_diagnostic(model, n_episodes=4, seed=1_000, horizon=30)
+    flight = fly(model, None, 0, 4, 1_000, record=True)
+    # discounted return-to-go by hand, over the steps the diagnostic compares (t < 30, episode running)
+    rewards, running = flight.rewards, flight.running
+    G = np.zeros_like(rewards)
+    acc = np.zeros(4)
+    for t in range(len(rewards) - 1, -1, -1):
+        acc = rewards[t] + 0.5 * acc
+        G[t] = acc
+    T = min(30, len(rewards))  # an untrained actor may crash every episode earlier
+    keep = running[:T]
+    assert d["n_steps"] == int(keep.sum()) > 0
+    assert d["mc_return"] == pytest.approx(float(G[:T][keep].mean()), rel=1e-6)
+    with th.no_grad():  # Q of the recorded (actor's) actions at the recorded observations, smaller twin
+        q = [th.cat(model.critic(model.policy.obs_to_tensor(flight.observations[t])[0], th.as_tensor(flight.actions[t])), 1).min(1)[0]
+             for t in range(T)]
+    assert d["q_min"] == pytest.approx(float(th.stack(q).numpy()[keep].mean()), rel=1e-5)
+    assert d["q_bias"] == pytest.approx(d["q_min"] - d["mc_return"]) and -1 <= d["q_corr"] <= 1

@@ -34,8 +34,9 @@ from sb3_spiking.schedules import make_schedule
 SelfGuidedTD3 = TypeVar("SelfGuidedTD3", bound="GuidedTD3")
 
 BC_TARGETS = ("guide", "executed")
-#: "none": imitate on every actor step; "q": only where the critic rates the guide's action above the actor's
-BC_FILTERS = ("none", "q")
+#: "none": imitate on every actor step; "q": only where the critic rates the guide's action above the actor's;
+#: "best": imitate the best-rated of the guide's action, the actor's and perturbations of the actor's
+BC_FILTERS = ("none", "q", "best")
 #: "policy": Q₁(s, π(s)) (TD3+BC); "buffer": Q₁(s, a_buffer), the authors' public code (no policy gradient)
 ACTOR_Q_INPUTS = ("policy", "buffer")
 
@@ -112,7 +113,12 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         for the ablation).
     :param bc_filter: ``"none"`` (imitate on every actor step) or ``"q"`` (Q-filtered BC, Nair et al.
         2018: imitate the guide only where ``Q₁(s, a_guide) > Q₁(s, π(s))``, so the student
-        can outgrow a weaker teacher; Q₁ decides, as in the Q term). Needs ``alpha > 0``.
+        can outgrow a weaker teacher; Q₁ decides, as in the Q term), or ``"best"`` (imitate whichever
+        of the teacher's action, the actor's own and ``bc_search_samples`` perturbations of it Q₁ rates
+        highest: a target that can be better than the teacher). Needs ``alpha > 0``.
+    :param bc_search_samples: ``bc_filter="best"``: perturbations of the actor's action rated beside
+        the teacher's and the actor's own.
+    :param bc_search_noise: ``bc_filter="best"``: their Gaussian std (in [-1, 1] action units).
     :param bc_anneal_fraction: if set, λ_BC also falls linearly to 0 at this fraction of training
         (on top of ``bc_decay``), leaving the Q term alone at the end.
     :param q_start_fraction: the critic trains from the first update, but the Q term and the Q filter
@@ -180,6 +186,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         critic_fraction: float = 1.0,
         mask_cold_targets: bool = True,
         bc_filter: str = "none",
+        bc_search_samples: int = 4,
+        bc_search_noise: float = 0.1,
         bc_anneal_fraction: float | None = None,
         q_start_fraction: float = 0.0,
         actor_q_input: str = "policy",
@@ -220,8 +228,10 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             raise ValueError(f"n_steps ({n_steps}) cannot exceed the window length n_seq ({n_seq})")
         if bc_filter not in BC_FILTERS:
             raise ValueError(f"bc_filter must be one of {BC_FILTERS}, got {bc_filter!r}")
-        if bc_filter == "q" and alpha == 0:
-            raise ValueError("bc_filter='q' compares critic values: it needs alpha > 0 (a trained critic)")
+        if bc_filter != "none" and alpha == 0:
+            raise ValueError(f"bc_filter={bc_filter!r} compares critic values: it needs alpha > 0 (a trained critic)")
+        _check_int("bc_search_samples", bc_search_samples, low=0)
+        _check_number("bc_search_noise", bc_search_noise, low=0.0)
         if bc_anneal_fraction is not None:
             _check_number("bc_anneal_fraction", bc_anneal_fraction, low=0.0, high=1.0, low_open=True)
         _check_number("q_start_fraction", q_start_fraction, low=0.0, high=1.0)
@@ -252,6 +262,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.critic_fraction = float(critic_fraction)
         self.mask_cold_targets = bool(mask_cold_targets)
         self.bc_filter = bc_filter
+        self.bc_search_samples, self.bc_search_noise = int(bc_search_samples), float(bc_search_noise)
         self.bc_anneal_fraction = None if bc_anneal_fraction is None else float(bc_anneal_fraction)
         self.q_start_fraction = float(q_start_fraction)
         self.actor_q_input = actor_q_input
@@ -264,6 +275,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self._episode_steps: np.ndarray | None = None
         self._step_guide: tuple[np.ndarray, np.ndarray] | None = None
         self._guided_steps = 0
+        self._bc_imitated: list[float] = []  # per actor update: share of steps that imitated (bc_filter), for the logs
         self._collected_steps = 0
         # autonomous-return metric: per env, whether any action of the running episode did not come
         # from the actor (guide or random warm-up); returns/lengths of the other episodes
@@ -395,6 +407,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             "_actor_ep_returns",
             "_actor_ep_lengths",
             "_step_guide",
+            "_bc_imitated",
             "slope_callback",
             "_resume_slope_state",
         ]
@@ -567,7 +580,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
         critic_losses, actor_losses, bc_losses, q_values = [], [], [], []
-        self._bc_imitated: list[float] = []
+        self._bc_imitated = []
         spike_rates: list[list[float]] = []
         for _ in range(gradient_steps):
             self._n_updates += 1
@@ -606,8 +619,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             self.logger.record("train/bc_loss", np.mean(bc_losses))
             if self.q_term_active:
                 self.logger.record("train/q_pi", np.mean(q_values))
-            if self.bc_filter == "q" and np.isfinite(self._bc_imitated).any():
-                # share of actor steps where the critic still prefers the teacher's action
+            if self.bc_filter != "none" and np.isfinite(self._bc_imitated).any():
+                # share of actor steps that still imitate (the teacher, or a better-rated action for "best")
                 self.logger.record("train/bc_imitated_fraction", float(np.nanmean(self._bc_imitated)))
             for i, rate in enumerate(np.mean(spike_rates, axis=0)):
                 self.logger.record(f"train/spike_rate_layer{i}", rate)
@@ -673,7 +686,12 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             if self.bc_target == "guide":
                 has = data.has_guide_action.unsqueeze(-1)
                 target = has * data.guide_actions + (1 - has) * data.actions
-            sq_err = (pi[mask] - target[mask]).pow(2).mean(dim=1)
+            if self.bc_filter == "best" and use_q:
+                target = self._best_target(obs, target[mask], pi[mask].detach(), q.detach())
+                imitated = float((target != pi[mask].detach()).any(dim=1).float().mean().item())
+                sq_err = (pi[mask] - target).pow(2).mean(dim=1)
+            else:
+                sq_err = (pi[mask] - target[mask]).pow(2).mean(dim=1)
             if self.bc_filter == "q" and use_q:
                 # imitate only where the critic prefers the teacher's action to the student's own;
                 # averaged over all actor steps, so the term fades as the student outgrows the teacher.
@@ -690,6 +708,20 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self._bc_imitated.append(imitated)
         rates = [s[mask].mean().item() for s in spikes]
         return loss, bc_value, q_mean, rates
+
+    def _best_target(self, obs: th.Tensor | dict[str, th.Tensor], teacher: th.Tensor, student: th.Tensor, q_student: th.Tensor) -> th.Tensor:
+        """The imitation target of ``bc_filter="best"``: of the teacher's action, the student's own and
+        ``bc_search_samples`` perturbations of it (σ ``bc_search_noise``, i.e. actions like those the
+        exploration flies, where the critic has data), the one with the highest Q₁. Ranking actions by
+        value uses the critic less boldly than following its gradient."""
+        with th.no_grad():
+            candidates = [teacher, student]
+            for _ in range(self.bc_search_samples):
+                candidates.append((student + self.bc_search_noise * th.randn_like(student)).clamp(-1.0, 1.0))
+            values = [self.critic.q1_forward(obs, teacher), q_student]
+            values += [self.critic.q1_forward(obs, c) for c in candidates[2:]]
+            best = th.cat(values, dim=1).argmax(dim=1)
+            return th.stack(candidates, dim=1)[th.arange(best.shape[0], device=best.device), best]
 
     def _unroll_actor(self, data: WindowSamples) -> tuple[th.Tensor, list[th.Tensor]]:
         """Actor actions over the windows; warm-up steps without a graph where ``burn_in`` allows."""
