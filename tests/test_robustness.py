@@ -3,17 +3,35 @@ robustness suite (function and CLI) and the robust zoo recipe."""
 
 from __future__ import annotations
 
+import csv
+import os
+
 import numpy as np
 import pytest
 
 pytest.importorskip("l2f")
 
+
 import sb3_spiking.envs.task as task_module  # noqa: E402
+from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.envs.config import DR_KEYS  # noqa: E402
 from sb3_spiking.envs.drone import DroneHoverEnv  # noqa: E402
 from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
 from sb3_spiking.envs.pd_guide import AdaptivePDHoverGuide, PDHoverGuide  # noqa: E402
-from sb3_spiking.evaluation import fly  # noqa: E402
+from sb3_spiking.evaluation import (  # noqa: E402
+    ROBUSTNESS_CONDITIONS,
+    fly,
+    format_robustness_table,
+    guide_name,
+    main,
+    privileged_dynamics_of,
+    robustness_suite,
+    suite_conditions,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ADAPTIVE = "sb3_spiking.envs.pd_guide:AdaptivePDHoverGuide"
+TINY = dict(net_arch=dict(pi=[16], qf=[16]))
 
 
 # ------------------------------------------------------------------ dynamics in the privileged observation
@@ -87,3 +105,82 @@ def test_adaptive_guide_beats_the_pd_guide_under_domain_randomisation():
         adaptive = fly(None, AdaptivePDHoverGuide(), n_episodes=32, seed=0, domain_randomization=dr, privileged_dynamics=True)
         assert adaptive.mean_return > pd.mean_return + gain
         assert adaptive.full_length >= pd.full_length
+
+
+# ----------------------------------------------------------------------------------------- suite
+@pytest.fixture(scope="module")
+def model():
+    env = DroneHoverVecEnv(2, actor_history=4)
+    return GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), policy_kwargs=TINY, seed=0)
+
+
+def test_suite_flies_every_condition_and_guides_on_the_clean_state(model):
+    rows = robustness_suite(model, guides=[ADAPTIVE], n_episodes=6, seed=3, verbose=False)
+    assert [r["condition"] for r in rows] == [c.name for c in ROBUSTNESS_CONDITIONS]
+    assert [c.name for c in ROBUSTNESS_CONDITIONS] == ["nominal", "dr0.1", "dr0.2", "noise", "noise_half", "noise_dr0.1", "wide_init"]
+    by = {r["condition"]: r for r in rows}
+    for r in rows:
+        for who in ("spiking", "pd", "AdaptivePDHoverGuide"):
+            assert np.isfinite(r[f"{who}_return"]) and 0 <= r[f"{who}_full_length"] <= 1
+        assert r["spiking_pct_of_pd"] == pytest.approx(100 * r["spiking_return"] / r["pd_return"])
+    # the guides read the clean privileged state: observation noise does not reach them at all ...
+    for cond in ("noise", "noise_half"):
+        assert by[cond]["pd_return"] == by["nominal"]["pd_return"]
+    assert by["noise_dr0.1"]["pd_return"] == by["dr0.1"]["pd_return"]
+    assert by["noise_dr0.1"]["AdaptivePDHoverGuide_return"] == by["dr0.1"]["AdaptivePDHoverGuide_return"]
+    # ... while it does reach the actor
+    assert by["noise"]["spiking_return"] != by["nominal"]["spiking_return"]
+    # the same starts as fly() with the condition's options: paired with any other evaluation
+    assert by["dr0.2"]["pd_return"] == pytest.approx(fly(None, PDHoverGuide(), n_episodes=6, seed=3, domain_randomization=0.2).mean_return)
+    assert by["nominal"]["AdaptivePDHoverGuide_return"] == pytest.approx(by["nominal"]["pd_return"])
+    table = format_robustness_table(rows, "t", 3)
+    assert table.count("\n| ") == 1 + len(ROBUSTNESS_CONDITIONS)  # header + one line per condition
+    assert "| DR 0.2 |" in table and "AdaptivePDHoverGuide" in table and "clean privileged state" in table
+
+
+def test_suite_without_model_and_bad_names():
+    rows = robustness_suite(None, n_episodes=4, verbose=False)
+    assert len(rows) == len(ROBUSTNESS_CONDITIONS) and "spiking_return" not in rows[0]
+    assert "spiking" not in format_robustness_table(rows).splitlines()[0]
+    with pytest.raises(ValueError, match="unknown suite 'robust'; valid: robustness"):
+        suite_conditions("robust")
+    with pytest.raises(ValueError, match="unknown suite"):
+        robustness_suite(None, suite="nope")
+    assert guide_name(ADAPTIVE) == "AdaptivePDHoverGuide"
+    assert guide_name("td3:some/dir/mlp_guide.zip") == "mlp_guide"
+    assert guide_name(PDHoverGuide()) == "PDHoverGuide"
+
+
+def test_cli_suite_writes_csv_and_markdown(model, tmp_path, capsys):
+    path = tmp_path / "m.zip"
+    model.save(path)
+    main([str(path), "--suite", "robustness", "--episodes", "3", "--guide", ADAPTIVE, "--guide", "sb3_spiking.envs.pd_guide:WeakPDGuide75"])
+    out = capsys.readouterr().out
+    assert "[DR 0.2] spiking" in out  # progress per condition
+    with open(tmp_path / "m_robustness.csv") as f:  # default paths: next to the model
+        rows = list(csv.DictReader(f))
+    assert [r["condition"] for r in rows] == [c.name for c in ROBUSTNESS_CONDITIONS]
+    assert {"spiking_return", "pd_return", "AdaptivePDHoverGuide_return", "WeakPDGuide75_full_length", "spiking_pct_of_pd"} <= set(rows[0])
+    markdown = (tmp_path / "m_robustness.md").read_text()
+    assert "| init box 1.5× |" in markdown and "WeakPDGuide75" in markdown
+    main(["--suite", "robustness", "--episodes", "2", "--csv", str(tmp_path / "g.csv"), "--markdown", str(tmp_path / "g.md")])
+    assert (tmp_path / "g.csv").read_text().startswith("condition,label,n_episodes,pd_return")
+    for argv, message in (
+        ([str(path), "--suite", "robust"], "unknown --suite 'robust'; valid: robustness"),
+        ([], "a model is needed"),
+        ([str(path), "--csv", "x.csv"], "add --suite robustness"),
+        ([str(path), "--guide", ADAPTIVE, "--guide", ADAPTIVE], "give --guide once"),
+    ):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert message in capsys.readouterr().err
+
+
+def test_fly_matches_a_model_trained_with_dynamics_factors(model):
+    env = DroneHoverVecEnv(2, actor_history=4, privileged_dynamics=True, domain_randomization=0.2)
+    robust = GuidedTD3("SpikingPolicy", env, guide=AdaptivePDHoverGuide(), policy_kwargs=TINY, seed=0)
+    assert privileged_dynamics_of(robust) and not privileged_dynamics_of(model)
+    # protocol (a) with the adaptive guide: the evaluation env gets the factors the model expects
+    stats = fly(robust, AdaptivePDHoverGuide(), guide_steps=500, n_episodes=3, seed=1, domain_randomization=0.2)
+    ref = fly(None, AdaptivePDHoverGuide(), n_episodes=3, seed=1, domain_randomization=0.2, privileged_dynamics=True)
+    np.testing.assert_allclose(stats.returns, ref.returns, rtol=1e-6)

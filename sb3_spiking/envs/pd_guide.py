@@ -16,6 +16,9 @@ observation) to actions ``(N, 4)`` in [-1, 1]: a cascaded controller
 
 Use it as the guide of GuidedTD3 (``guide(obs_batch) -> actions``) or from YAML as
 ``sb3_spiking.envs.pd_guide:PDHoverGuide``. ``python -m sb3_spiking.envs.pd_guide`` measures it.
+:class:`AdaptivePDHoverGuide` is the same controller with the randomised drone's model (it reads the
+dynamics factors an env with ``privileged_dynamics=True`` appends): the teacher under domain
+randomisation (docs/robustness.md).
 """
 
 from __future__ import annotations
