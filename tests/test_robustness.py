@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 pytest.importorskip("l2f")
 
+import gymnasium as gym  # noqa: E402
+import yaml  # noqa: E402
 
 import sb3_spiking.envs.task as task_module  # noqa: E402
 from sb3_spiking import GuidedTD3  # noqa: E402
-from sb3_spiking.envs.config import DR_KEYS  # noqa: E402
+from sb3_spiking.envs.config import DR_KEYS, L2F_V1_OBS_NOISE  # noqa: E402
 from sb3_spiking.envs.drone import DroneHoverEnv  # noqa: E402
 from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
 from sb3_spiking.envs.pd_guide import AdaptivePDHoverGuide, PDHoverGuide  # noqa: E402
@@ -184,3 +188,39 @@ def test_fly_matches_a_model_trained_with_dynamics_factors(model):
     stats = fly(robust, AdaptivePDHoverGuide(), guide_steps=500, n_episodes=3, seed=1, domain_randomization=0.2)
     ref = fly(None, AdaptivePDHoverGuide(), n_episodes=3, seed=1, domain_randomization=0.2, privileged_dynamics=True)
     np.testing.assert_allclose(stats.returns, ref.returns, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------------- robust recipe
+def test_robust_env_id_and_zoo_entry():
+    import sb3_spiking.envs  # noqa: F401 - registers the ids
+
+    config = gym.make("DroneHoverRobust-v0").unwrapped.config
+    assert config.privileged_dynamics and config.obs_noise == L2F_V1_OBS_NOISE
+    assert config.randomization() == {k: 0.2 for k in DR_KEYS}
+    entries = yaml.safe_load(open(os.path.join(ROOT, "zoo_configs", "guided_td3.yml")))
+    robust, default = entries["DroneHoverRobust-v0"], entries["DroneHover-v0"]
+    assert robust["guide"] == ADAPTIVE
+    # the default recipe's hyperparameters; only the guide and the final evaluation differ
+    assert {k: v for k, v in robust.items() if k not in ("guide", "callback")} == {
+        k: v for k, v in default.items() if k not in ("guide", "callback")
+    }
+    final = robust["callback"][-1]["sb3_spiking.evaluation.FinalEvaluationCallback"]
+    assert final["robustness"] is True and final["robustness_guides"] == [ADAPTIVE]
+
+
+def test_robust_recipe_trains_a_few_hundred_steps(tmp_path):
+    params = ["n_envs:2", "buffer_size:20000", "learning_starts:100", "batch_size:8", "n_seq:20", "n_warmup:5", "stride:5",
+              "policy_kwargs:dict(net_arch=dict(pi=[16,8],qf=[16]))"]  # fmt: skip
+    cmd = [sys.executable, "-m", "sb3_spiking.zoo", "train", "--algo", "guided_td3", "--env", "DroneHoverRobust-v0", "-f",
+           str(tmp_path), "-n", "400", "--seed", "0", "-params", *params]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    run = tmp_path / "guided_td3" / "DroneHoverRobust-v0_1"
+    trained = GuidedTD3.load(run / "DroneHoverRobust-v0.zip")
+    assert trained.num_timesteps >= 400 and privileged_dynamics_of(trained)
+    assert trained.observation_space["actor"].shape == (18 + 16,)
+    with open(run / "robustness.csv") as f:  # the final evaluation ran the suite
+        rows = list(csv.DictReader(f))
+    assert [r["condition"] for r in rows] == [c.name for c in ROBUSTNESS_CONDITIONS]
+    assert float(rows[2]["AdaptivePDHoverGuide_return"]) > float(rows[2]["pd_return"])  # DR 0.2
