@@ -4,14 +4,15 @@
     python -m benchmarks.reproduce --full             # 3 seeds, full budgets (duration: docs/results.md)
     python -m benchmarks.reproduce --only main,mlp --seeds 0 1 2 --steps 1000000
 
-Every experiment is one rl-zoo config (``zoo_configs/<algo>.yml``, entry ``DroneHover-v0``) plus
-the overrides on its line in :data:`EXPERIMENTS`. The driver writes the derived config next to the
+Every experiment is one rl-zoo config (``zoo_configs/<algo>.yml``, entry ``DroneHover-v0`` unless the
+experiment names another, e.g. ``DroneHoverRobust-v0``) plus the overrides on its line in :data:`EXPERIMENTS`. The driver writes the derived config next to the
 run (``<out>/<experiment>/seed<k>/config.yml``) and trains it through our rl-zoo CLI, so any run
 can be redone alone with the command stored in ``command.txt``. Each run records a learning curve
 (``curve.csv``: batched autonomous evaluations on 64 fixed initial states, which also feed the
 adaptive slope schedule) and, after training, the final evaluation (``final_evaluation.json``: 100
 initial states, protocols (a) guide warm-up and (b) autonomous, beside the PD guide, at the final
-and start reward weights). Finished runs are skipped, so an interrupted driver continues where it
+and start reward weights); runs in the group "robustness" also fly the robustness suite
+(``robustness.csv``: docs/robustness.md). Finished runs are skipped, so an interrupted driver continues where it
 stopped. To stop cleanly, create the file ``<out>/STOP``: runs in flight finish, no new one starts
 (the driver deletes the file when it starts, so the next call runs again). The report (tables beside the paper's numbers, plots) is rebuilt from whatever runs exist.
 """
@@ -46,6 +47,9 @@ CURVE_EVAL_FREQ = 20_000
 BEST_EVALUATION = "final_evaluation_best.json"
 #: create ``<out>/STOP`` to let the runs in flight finish and start no new one
 STOP_FILE = "STOP"
+#: robustness suite of the runs in group "robustness" (sb3_spiking.evaluation --suite robustness), next to the run
+ROBUSTNESS_CSV, ROBUSTNESS_MD = "robustness.csv", "robustness.md"
+ADAPTIVE_GUIDE = "sb3_spiking.envs.pd_guide:AdaptivePDHoverGuide"
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,9 @@ class Experiment:
     :param label: name in tables and plots.
     :param algo: rl-zoo algorithm name = config file ``zoo_configs/<algo>.yml``.
     :param overrides: hyper-parameters replacing the config's (``None`` removes a key).
-    :param groups: report sections the run appears in.
+    :param groups: report sections the run appears in ("robustness": the driver also flies the
+        robustness suite after training).
+    :param env_id: the config file's entry (and env) it trains on.
     """
 
     name: str
@@ -64,6 +70,7 @@ class Experiment:
     algo: str
     overrides: dict[str, Any] = field(default_factory=dict)
     groups: tuple[str, ...] = ()
+    env_id: str = ENV_ID
 
 
 #: the paper's actor inside the default recipe: linear readout of the spikes, no past actions in the input
@@ -95,7 +102,7 @@ INTERVAL = dict(slope_schedule="interval", slope=1.0, slope_max=100.0, slope_int
 EXPERIMENTS: list[Experiment] = [
     # 1. sequence training with the curriculum (paper Fig. 4 / Table 1)
     Experiment("main", "GuidedTD3, default config (relabelled BC + JSRL, H 200→0, 4 past actions in, LI readout, 30 updates / 50 steps), adaptive",
-               "guided_td3", {}, ("sequence", "ablation", "slope_rl", "controllers", "readout", "recipe")),
+               "guided_td3", {}, ("sequence", "ablation", "slope_rl", "controllers", "readout", "recipe", "robustness")),
     Experiment("paper", "GuidedTD3, paper's settings as written (TD3BC+JSRL: α 2, λ_BC 0.2 × 0.99, BC to the executed action, H 400→50) and actor",
                "guided_td3", PAPER, ("sequence", "paper_recipe")),
     Experiment("paper_actor", "GuidedTD3, default recipe (10 updates / 50 steps) with the paper's actor (linear readout, no past actions)", "guided_td3",
@@ -154,13 +161,17 @@ EXPERIMENTS: list[Experiment] = [
     # the paper's recipe as written, and as the authors' public code runs it (Q at buffer actions: no policy gradient)
     Experiment("paper_code", "paper's settings and actor, Q term at the buffer action (the authors' public code: no policy gradient)",
                "guided_td3", dict(PAPER, actor_q_input="buffer"), ("paper_recipe",)),
+    # 8. robustness (issue 18): the default recipe trained on randomised drones with sensor noise, the adaptive guide
+    #    teaching (zoo entry DroneHoverRobust-v0); evaluated with the robustness suite beside "main"
+    Experiment("robust", "robust recipe: DR 0.2 + l2f 1.x observation noise, adaptive PD guide (DroneHoverRobust-v0)", "guided_td3",
+               {}, ("robustness",), env_id="DroneHoverRobust-v0"),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
 #: run sets: (experiments, seeds, env steps per run)
 PROFILES = {
     # quick: the paper's experiments (groups 1-4); the readout study needs the full budget to say anything
-    "quick": dict(only=[e.name for e in EXPERIMENTS if set(e.groups) - {"readout", "recipe"}], seeds=[0], steps=60_000),
+    "quick": dict(only=[e.name for e in EXPERIMENTS if set(e.groups) - {"readout", "recipe", "robustness"}], seeds=[0], steps=60_000),
     "full": dict(only=[e.name for e in EXPERIMENTS], seeds=[0, 1, 2], steps=600_000),
 }
 
@@ -199,7 +210,7 @@ def _say(line: str) -> None:
 def derive_config(exp: Experiment, steps: int, run_dir: Path, eval_freq: int = CURVE_EVAL_FREQ) -> dict[str, Any]:
     """The experiment's zoo entry with its overrides, the step budget and the curve callback."""
     with open(ROOT / "zoo_configs" / f"{exp.algo}.yml") as f:
-        entry = dict(yaml.safe_load(f)[ENV_ID])
+        entry = dict(yaml.safe_load(f)[exp.env_id])
     for key, value in exp.overrides.items():
         if value is None:
             entry.pop(key, None)
@@ -235,7 +246,7 @@ def config_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
-def why_train(run_dir: Path, entry: dict[str, Any], steps: int) -> str | None:
+def why_train(run_dir: Path, entry: dict[str, Any], steps: int, env_id: str = ENV_ID) -> str | None:
     """``None`` if ``run_dir`` holds a finished run of this config entry and step budget; else why it must be trained
     (``""``: it never finished)."""
     if not (run_dir / "final_evaluation.json").exists():
@@ -243,7 +254,10 @@ def why_train(run_dir: Path, entry: dict[str, Any], steps: int) -> str | None:
     meta = json.loads((run_dir / "run.json").read_text())
     if meta.get("steps") != steps:
         return f"the finished run had {meta.get('steps'):,} steps"
-    changed = config_changes(yaml.safe_load((run_dir / "config.yml").read_text())[ENV_ID], entry)
+    stored = yaml.safe_load((run_dir / "config.yml").read_text())
+    if env_id not in stored:
+        return f"the finished run trained on {', '.join(stored)}"
+    changed = config_changes(stored[env_id], entry)
     return f"the finished run had other values of {', '.join(changed)}" if changed else None
 
 
@@ -258,30 +272,33 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
     run_dir = out / exp.name / f"seed{seed}"
     done = run_dir / "final_evaluation.json"
     entry = derive_config(exp, steps, run_dir, eval_freq)
-    reason = "" if force else why_train(run_dir, entry, steps)
-    if reason is None:
+    reason = "" if force else why_train(run_dir, entry, steps, exp.env_id)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    if reason is None:  # finished; one that predates the robustness suite gets it while its model is still there
+        model = out / json.loads((run_dir / "run.json").read_text()).get("model", "")
+        if model.is_file():
+            _fly_robustness_suite(exp, run_dir, model, env)
         return run_dir
     if stop is not None and stop.exists():
         return None
     if reason:
         _say(f"{exp.name} seed {seed}: retraining, {reason}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("curve.csv", "final_evaluation.json", BEST_EVALUATION):
+    for stale in ("curve.csv", "final_evaluation.json", BEST_EVALUATION, ROBUSTNESS_CSV, ROBUSTNESS_MD):
         (run_dir / stale).unlink(missing_ok=True)
     config = run_dir / "config.yml"
-    config.write_text(yaml.safe_dump({ENV_ID: entry}, sort_keys=False))
+    config.write_text(yaml.safe_dump({exp.env_id: entry}, sort_keys=False))
     logs = run_dir / "logs"
-    cmd = [sys.executable, "-m", "sb3_spiking.zoo", "train", "--algo", exp.algo, "--env", ENV_ID, "--conf-file", str(config),
+    cmd = [sys.executable, "-m", "sb3_spiking.zoo", "train", "--algo", exp.algo, "--env", exp.env_id, "--conf-file", str(config),
            "--seed", str(seed), "-f", str(logs), "--eval-freq", "-1", "--num-threads", "1", "--log-interval", "-1"]
     (run_dir / "command.txt").write_text(" ".join(cmd) + "\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     start = time.time()
     with open(run_dir / "train.log", "w") as log:
         proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     minutes = (time.time() - start) / 60
     if proc.returncode != 0:
         raise RuntimeError(f"{exp.name} seed {seed} failed (exit {proc.returncode}); see {run_dir / 'train.log'}")
-    models = sorted(logs.glob(f"{exp.algo}/{ENV_ID}_*/{ENV_ID}.zip"), key=os.path.getmtime)
+    models = sorted(logs.glob(f"{exp.algo}/{exp.env_id}_*/{exp.env_id}.zip"), key=os.path.getmtime)
     if not models:
         raise RuntimeError(f"{exp.name} seed {seed}: no saved model under {logs}")
     best = run_dir / BEST_MODEL_NAME  # kept by the learning curve (64 starts of another seed)
@@ -290,11 +307,22 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
                        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(models[-1]), "--json", str(done)],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    _fly_robustness_suite(exp, run_dir, models[-1], env)
     eval_minutes = (time.time() - start) / 60 - minutes  # the run's share of a --full's wall time is training + evaluation
     (run_dir / "run.json").write_text(json.dumps(dict(experiment=exp.name, seed=seed, steps=steps, train_minutes=round(minutes, 2),
                                                       eval_minutes=round(eval_minutes, 2),
                                                       model=str(models[-1].relative_to(out)))))
     return run_dir
+
+
+def _fly_robustness_suite(exp: Experiment, run_dir: Path, model: Path, env: dict[str, str]) -> None:
+    """For runs in group "robustness" without a suite table yet: the final model under every condition of the
+    robustness suite, beside the PD and the adaptive guide (100 starts, ~10 s)."""
+    if "robustness" not in exp.groups or (run_dir / ROBUSTNESS_CSV).exists():
+        return
+    subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(model), "--suite", "robustness", "--guide", ADAPTIVE_GUIDE,
+                    "--csv", str(run_dir / ROBUSTNESS_CSV), "--markdown", str(run_dir / ROBUSTNESS_MD)],
+                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 # ---------------------------------------------------------------------------------------- report
@@ -308,6 +336,8 @@ class Runs:
     meta: list[dict[str, Any]]
     dirs: list[Path]
     bests: list[dict[str, Any] | None] = field(default_factory=list)  #: best-checkpoint evaluations (None: not kept)
+    #: per seed, the robustness suite's rows (``robustness.csv``); empty unless every seed has one
+    robustness: list[list[dict[str, str]]] = field(default_factory=list)
 
     def final(self, key: str, metric: str = "mean_return") -> np.ndarray:
         return np.array([f[key][metric] for f in self.finals])
@@ -353,7 +383,12 @@ def _load_experiment(exp: Experiment, out: Path) -> Runs | None:
         with open(run_dir / "curve.csv") as f:
             rows = list(csv.DictReader(f))
         curves.append({k: np.array([float(r[k]) for r in rows]) for k in (rows[0] if rows else {})})
-    return Runs(exp, finals, curves, meta, dirs, bests) if finals else None
+    robustness = []
+    if finished and all((d / ROBUSTNESS_CSV).exists() for d in finished):
+        for run_dir in finished:
+            with open(run_dir / ROBUSTNESS_CSV) as f:
+                robustness.append(list(csv.DictReader(f)))
+    return Runs(exp, finals, curves, meta, dirs, bests, robustness) if finals else None
 
 
 def _ms(values: Sequence[float], fmt: str = "{:.1f}") -> str:
@@ -496,6 +531,9 @@ def write_report(outs: Sequence[Path], report: Path, command: str, timing: str |
         png = plots / f"{group}.png"
         _plot_curves({n: runs[n] for n in members}, png, guide, title)
         lines += ["", f"![{group}](results/reproduce/{group}.png)", ""]
+    robust = {n: r for n, r in runs.items() if "robustness" in r.exp.groups and r.robustness}
+    if robust:
+        lines += robustness_section(robust)
     notes = findings(runs, guide)
     if notes:
         lines += ["## Where we differ from the paper (or do not reach our target)", "", *notes, ""]
@@ -512,6 +550,52 @@ def write_report(outs: Sequence[Path], report: Path, command: str, timing: str |
     for exp_name, r in runs.items():
         _archive_runs(r.dirs, archive / exp_name)
     return text
+
+
+#: issue 18's targets for a robust controller (over its seeds): (condition, what, threshold)
+ROBUSTNESS_TARGETS = (("dr0.2", "pct", 90.0), ("dr0.2", "full", 95.0), ("noise", "return", 300.0), ("nominal", "pct", 95.0))
+
+
+def robustness_section(runs: dict[str, Runs]) -> list[str]:
+    """Report lines: the robustness suite of every run in group "robustness", mean ± std over seeds per condition,
+    beside the PD guide and the adaptive guide on the same starts, and whether each run meets issue 18's targets."""
+    names = list(runs)
+    first = runs[names[0]].robustness[0]
+    conditions = [(row["condition"], row["label"]) for row in first]
+
+    def column(name: str, condition: str, key: str) -> np.ndarray:
+        return np.array([float(next(r for r in rows if r["condition"] == condition)[key]) for rows in runs[name].robustness])
+
+    guides = [k[: -len("_return")] for k in first[0] if k.endswith("_return") and k != "spiking_return"]
+    header = ["condition"] + [f"{n} (b)" for n in names] + ["PD guide" if g == "pd" else g for g in guides]
+    lines = ["## 7. Robustness: randomised drones, sensor noise, a wider start box (docs/robustness.md)", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for cond, label in conditions:
+        cells = [label]
+        for n in names:
+            ret, pct, full = column(n, cond, "spiking_return"), column(n, cond, "spiking_pct_of_pd"), column(n, cond, "spiking_full_length")
+            cells.append(f"{_ms(ret)} ({pct.mean():.1f} % of PD, {100 * full.mean():.0f} % full)")
+        for g in guides:  # the same starts for every seed's evaluation: one number
+            cells.append(f"{column(names[0], cond, g + '_return').mean():.1f} ({100 * column(names[0], cond, g + '_full_length').mean():.0f} % full)")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Rows: " + "; ".join(f"**{n}** = {runs[n].exp.label} ({_budget(runs[n])})" for n in names) + ". "
+              "Protocol (b), final weights, 100 paired starts (seeds 10000–10099) per condition; mean ± std over seeds. The guides "
+              "fly on the clean privileged state (the noise reaches only the actor's input); the adaptive guide also reads the "
+              "episode's dynamics factors. Conditions: DR x = mass, thrust, inertia and motor time constant each × U[1−x, 1+x]; "
+              "noise = l2f 1.x's sensor noise (or half of it); init box 1.5× = position ±0.75 m, velocity ±1.5 m/s, angular "
+              "velocity ±1.5 rad/s. Per run: `python -m sb3_spiking.evaluation MODEL.zip --suite robustness --guide "
+              f"{ADAPTIVE_GUIDE}` (the driver writes `robustness.csv` / `.md` next to each run); training: "
+              "`python -m benchmarks.reproduce --only " + ",".join(names) + " --seeds 0 1 2 --steps 600000`.", ""]
+    what = {"pct": "% of the PD guide", "full": "% full-length", "return": "return"}
+    for n in names:
+        checks = []
+        for cond, key, threshold in ROBUSTNESS_TARGETS:
+            value = {"pct": column(n, cond, "spiking_pct_of_pd"), "full": 100 * column(n, cond, "spiking_full_length"),
+                     "return": column(n, cond, "spiking_return")}[key].mean()
+            label = dict(conditions)[cond]
+            checks.append(f"{label}: {value:.1f} {what[key]} ({'meets' if value >= threshold else 'misses'} ≥ {threshold:g})")
+        lines.append(f"* Targets, **{n}**: " + "; ".join(checks) + ".")
+    return lines + [""]
 
 
 def write_summary(runs: dict[str, Runs], guide: float, path: Path) -> dict[str, dict[str, Any]]:
@@ -713,7 +797,7 @@ def _archive_runs(run_dirs: Sequence[Path], dest: Path) -> None:
     for run_dir in run_dirs:
         target = dest / run_dir.name
         target.mkdir(parents=True, exist_ok=True)
-        for name in ("config.yml", "command.txt", "curve.csv", "final_evaluation.json", BEST_EVALUATION, "run.json"):
+        for name in ("config.yml", "command.txt", "curve.csv", "final_evaluation.json", BEST_EVALUATION, "run.json", ROBUSTNESS_CSV, ROBUSTNESS_MD):
             if (run_dir / name).exists():
                 shutil.copy2(run_dir / name, target / name)
             else:  # e.g. an older run's best-checkpoint evaluation

@@ -11,6 +11,13 @@ env seeded with ``seed`` (row ``i`` gets ``seed + i``), so numbers of different 
 paired. Command line::
 
     python -m sb3_spiking.evaluation logs/guided_td3/DroneHover-v0_1/DroneHover-v0.zip --episodes 100
+
+Robustness suite (docs/robustness.md): protocol (b), the PD guide and any ``--guide`` on the same
+starts under nominal dynamics, domain randomisation 0.1 / 0.2, observation noise (l2f 1.x and half
+of it), noise + DR 0.1 and a 1.5x initial-state box; writes a markdown table and a CSV::
+
+    python -m sb3_spiking.evaluation MODEL.zip --suite robustness \\
+        --guide sb3_spiking.envs.pd_guide:AdaptivePDHoverGuide
 """
 
 from __future__ import annotations
@@ -25,10 +32,10 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_spiking.envs.config import ACTOR_DIM
+from sb3_spiking.envs.config import ACTOR_DIM, DR_KEYS, L2F_V1_OBS_NOISE
 from sb3_spiking.envs.reward import FINAL_STAGE
-from sb3_spiking.guides import resolve_guide
-from sb3_spiking.obs_keys import privileged_part
+from sb3_spiking.guides import GUIDE_ALGOS, resolve_guide
+from sb3_spiking.obs_keys import PRIVILEGED_KEY, privileged_part
 
 #: Default initial-state seed of final evaluations: disjoint from training seeds (0..n_envs) and the
 #: periodic evaluations' seed.
@@ -76,6 +83,15 @@ def actor_history_of(model: Any) -> int:
     return actor_history_for(int(np.prod(actor.shape)))
 
 
+def privileged_dynamics_of(model: Any, action_history: int = 32) -> bool:
+    """Whether a model was trained on the drone env with ``privileged_dynamics=True`` (its privileged
+    observation is 4 values longer than ``22 + 4 action_history``)."""
+    space = model.observation_space
+    if not hasattr(space, "spaces") or PRIVILEGED_KEY not in space.spaces:
+        return False
+    return int(np.prod(space[PRIVILEGED_KEY].shape)) == ACTOR_DIM + 4 + 4 * int(action_history) + len(DR_KEYS)
+
+
 def actor_history_for(n_inputs: int) -> int:
     """The drone env's ``actor_history`` ``k`` of an actor with ``n_inputs = 18 + 4 k`` inputs."""
     extra = n_inputs - ACTOR_DIM
@@ -104,7 +120,8 @@ def fly(
     :param curriculum_stage: reward weights (default: the final, strictest ones).
     :param record: keep every step's observations, actions, rewards and running flags in the
         returned stats (tens of MB for 64 drone episodes).
-    :param env_options: further drone env options (``actor_history`` is taken from the model).
+    :param env_options: further drone env options (``actor_history`` is taken from the model, and
+        ``privileged_dynamics`` when its privileged observation has the dynamics factors).
     """
     from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
 
@@ -113,6 +130,8 @@ def fly(
         raise ValueError("a guide is needed to fly without a model or to fly the warm-up steps")
     if model is not None:
         env_options.setdefault("actor_history", actor_history_of(model))
+        if "privileged_dynamics" not in env_options and privileged_dynamics_of(model, env_options.get("action_history", 32)):
+            env_options["privileged_dynamics"] = True
     env = DroneHoverVecEnv(n_episodes, curriculum_stage=curriculum_stage, **env_options)
     env.seed(seed)
     obs = env.reset()
@@ -234,6 +253,168 @@ def format_report(results: dict[str, dict[str, float]]) -> str:
             f"| {100 * r['full_length']:.0f} % | {s['mean_return']:.1f} |"
         )
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition of a robustness suite: ``name`` (CSV key), ``label`` (table) and the drone env
+    options every controller flies under."""
+
+    name: str
+    label: str
+    options: dict[str, Any]
+
+
+#: The reference guide of the robustness suite (its return is the 100 % of the "% of PD" column).
+PD_GUIDE = "sb3_spiking.envs.pd_guide:PDHoverGuide"
+#: Half the l2f 1.x observation noise.
+HALF_L2F_V1_OBS_NOISE = {k: v / 2 for k, v in L2F_V1_OBS_NOISE.items()}
+#: The suite's wider initial-state box: 1.5x l2f's position, linear- and angular-velocity ranges
+#: (0.5 m, 1 m/s, 1 rad/s); attitude (tilt <= 1 rad), motor speeds and the 10 % rest starts unchanged.
+WIDE_INIT = {"max_position": 0.75, "max_linear_velocity": 1.5, "max_angular_velocity": 1.5}
+#: Conditions of ``--suite robustness`` (all at the final reward weights, simulator crash limits).
+ROBUSTNESS_CONDITIONS = (
+    Condition("nominal", "nominal", {}),
+    Condition("dr0.1", "DR 0.1", {"domain_randomization": 0.1}),
+    Condition("dr0.2", "DR 0.2", {"domain_randomization": 0.2}),
+    Condition("noise", "noise l2f 1.x", {"obs_noise": L2F_V1_OBS_NOISE}),
+    Condition("noise_half", "noise ½ l2f 1.x", {"obs_noise": HALF_L2F_V1_OBS_NOISE}),
+    Condition("noise_dr0.1", "noise l2f 1.x + DR 0.1", {"obs_noise": L2F_V1_OBS_NOISE, "domain_randomization": 0.1}),
+    Condition("wide_init", "init box 1.5×", {"init": WIDE_INIT}),
+)
+#: Suites by name (``--suite``).
+SUITES: dict[str, tuple[Condition, ...]] = {"robustness": ROBUSTNESS_CONDITIONS}
+
+
+def suite_conditions(suite: str) -> tuple[Condition, ...]:
+    """The conditions of the suite named ``suite``; ``ValueError`` naming the valid ones otherwise."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; valid: {', '.join(SUITES)}")
+    return SUITES[suite]
+
+
+def guide_name(spec: Any) -> str:
+    """A short column name for a guide: the attribute of an import path, a model file's stem, a class name."""
+    if isinstance(spec, (str, os.PathLike)):
+        text = str(spec)
+        algo, sep, rest = text.partition(":")
+        if sep and algo.lower() in GUIDE_ALGOS:  # "td3:path/model.zip"
+            text = rest
+        if text.endswith(".zip") or os.path.exists(text):
+            return os.path.splitext(os.path.basename(text))[0]
+        return text.rpartition(":")[2].rpartition(".")[2]
+    return spec.__name__ if isinstance(spec, type) else type(spec).__name__
+
+
+def _guide_options(guide_fn: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Env options for a guide's flights: a guide that reads the episode's dynamics factors
+    (``privileged_dynamics`` attribute) gets an env that appends them to the privileged observation.
+    The factors are extra columns only, so initial states and dynamics stay paired with the others."""
+    if getattr(guide_fn, "privileged_dynamics", False):
+        return {**options, "privileged_dynamics": True}
+    return dict(options)
+
+
+def _columns(key: str, stats: EpisodeStats) -> dict[str, float]:
+    return {f"{key}_return": stats.mean_return, f"{key}_std": float(stats.returns.std()), f"{key}_full_length": stats.full_length}
+
+
+def robustness_suite(
+    model: Any | None,
+    guides: list[Any] | tuple[Any, ...] = (),
+    n_episodes: int = 100,
+    seed: int = EVAL_SEED,
+    suite: str = "robustness",
+    reference_guide: Any = PD_GUIDE,
+    curriculum_stage: int = FINAL_STAGE,
+    verbose: bool = True,
+) -> list[dict[str, Any]]:
+    """Fly protocol (b), the PD guide and any further guides under every condition of a suite.
+
+    All controllers of a condition fly from the same ``n_episodes`` seeded initial states with the
+    same per-episode dynamics and noise draws, so the numbers are paired. Guides act on the clean
+    privileged observation: observation noise only ever reaches the actor's input (a privileged
+    guide reads the true state, as it would from a motion-capture system).
+
+    :param model: a trained GuidedTD3; ``None``: only the guides fly (no spiking columns).
+    :param guides: further guides (anything :func:`~sb3_spiking.guides.resolve_guide` accepts), a
+        column each, named by :func:`guide_name`.
+    :param suite: name in :data:`SUITES`.
+    :param reference_guide: the guide of the ``pd_*`` columns and of ``spiking_pct_of_pd``.
+    :param verbose: print one line per condition as it finishes.
+    :return: one dict per condition: ``condition``, ``label``, ``n_episodes``, then ``<who>_return``,
+        ``<who>_std``, ``<who>_full_length`` for ``spiking`` (when there is a model), ``pd`` and each
+        guide's name, and ``spiking_pct_of_pd`` (NaN when the PD guide's return is not positive).
+    """
+    import time
+
+    conditions = suite_conditions(suite)
+    flyers: list[tuple[str, Any]] = [("pd", resolve_guide(reference_guide))]
+    for spec in guides:
+        name = guide_name(spec)
+        while name in {n for n, _ in flyers} | {"spiking"}:
+            name += "_"
+        flyers.append((name, resolve_guide(spec)))
+    rows = []
+    for cond in conditions:
+        start = time.time()
+        row: dict[str, Any] = {"condition": cond.name, "label": cond.label, "n_episodes": int(n_episodes)}
+        if model is not None:
+            row.update(_columns("spiking", fly(model, None, 0, n_episodes, seed, curriculum_stage, **cond.options)))
+        for name, guide_fn in flyers:
+            stats = fly(None, guide_fn, 0, n_episodes, seed, curriculum_stage, **_guide_options(guide_fn, cond.options))
+            row.update(_columns(name, stats))
+        if model is not None:
+            pd = row["pd_return"]
+            row["spiking_pct_of_pd"] = 100.0 * row["spiking_return"] / pd if pd > 0 else float("nan")
+        rows.append(row)
+        if verbose:
+            parts = [f"{'PD guide' if who == 'pd' else who} {row[who + '_return']:.1f} ({100 * row[who + '_full_length']:.0f} % full)"
+                     for who in (["spiking"] if model is not None else []) + [n for n, _ in flyers]]
+            print(f"[{cond.label}] " + ", ".join(parts) + f"  ({time.time() - start:.0f} s)", flush=True)
+    return rows
+
+
+def format_robustness_table(rows: list[dict[str, Any]], title: str | None = None, seed: int | None = None) -> str:
+    """Markdown table of :func:`robustness_suite`'s rows, with a note on how the guides fly."""
+    model = "spiking_return" in rows[0]
+    guides = [k[: -len("_return")] for k in rows[0] if k.endswith("_return") and k != "spiking_return"]
+    header = ["condition"] + (["spiking (b)", "full"] if model else [])
+    for g in guides:
+        header += ["PD guide" if g == "pd" else g, "full"]
+    if model:
+        header.append("spiking % of PD")
+    lines = [f"**{title}**", ""] if title else []
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row["label"]]
+        for who in (["spiking"] if model else []) + guides:
+            cells += [f"{row[who + '_return']:.1f} ± {row[who + '_std']:.1f}", f"{100 * row[who + '_full_length']:.0f} %"]
+        if model:
+            cells.append(f"{row['spiking_pct_of_pd']:.1f} %")
+        lines.append("| " + " | ".join(cells) + " |")
+    n = rows[0]["n_episodes"]
+    lines += [
+        "",
+        f"Return at the final reward weights (mean ± std over {n} paired initial states"
+        + (f", seed {seed}" if seed is not None else "") + "); full = share of episodes flown to the 500-step limit. "
+        "Spiking = protocol (b), the actor flies from step 0 on its (noisy) actor observation. Guides fly on "
+        "the clean privileged state (observation noise reaches only the actor's input); a guide that reads "
+        "the dynamics factors (AdaptivePDHoverGuide) gets them appended to its privileged observation. "
+        "DR x: mass, thrust, inertia, motor time constant each × U[1-x, 1+x] per episode; noise: "
+        "l2f 1.x's Gaussian std (position 0.05 m, orientation 0.001, velocity 0.1 m/s, angular velocity "
+        "0.2 rad/s); init box 1.5×: position ±0.75 m, velocity ±1.5 m/s, angular velocity ±1.5 rad/s.",
+    ]
+    return "\n".join(lines)
+
+
+def write_rows_csv(rows: list[dict[str, Any]], path: str) -> None:
+    """Write dict rows (same keys) to ``path`` as CSV."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 class LearningCurveCallback(BaseCallback):
@@ -388,11 +569,16 @@ class FinalEvaluationCallback(BaseCallback):
     :param n_episodes: initial states (one episode each).
     :param guide: the reference guide (import path or object).
     :param path: output folder (default: the logger's folder, else the current directory).
+    :param robustness: also fly the final model through :func:`robustness_suite` (key
+        ``"robustness"``; ``robustness.csv`` and ``robustness.md`` in the folder).
+    :param robustness_guides: further guides flown in the suite beside the PD guide.
     """
 
-    def __init__(self, n_episodes: int = 100, guide: Any = "sb3_spiking.envs.pd_guide:PDHoverGuide", path: str | None = None, seed: int = EVAL_SEED):
+    def __init__(self, n_episodes: int = 100, guide: Any = "sb3_spiking.envs.pd_guide:PDHoverGuide", path: str | None = None,
+                 seed: int = EVAL_SEED, robustness: bool = False, robustness_guides: list[Any] | tuple[Any, ...] = ()):
         super().__init__()
         self.n_episodes, self.guide, self.path, self.seed = int(n_episodes), guide, path, int(seed)
+        self.robustness, self.robustness_guides = bool(robustness), list(robustness_guides)
         self.results: dict[str, Any] | None = None
         self._started, self._resumed = 0.0, False
 
@@ -419,6 +605,14 @@ class FinalEvaluationCallback(BaseCallback):
             report += (f"\n\nBest autonomous checkpoint of the learning curve (step {best_model.num_timesteps}, "
                        f"{BEST_MODEL_NAME}):\n{format_report(self.results['best_checkpoint'])}")
         os.makedirs(folder, exist_ok=True)
+        if self.robustness:
+            rows = robustness_suite(self.model, self.robustness_guides, self.n_episodes, self.seed)
+            self.results["robustness"] = rows
+            table = format_robustness_table(rows, "robustness suite, final model", self.seed)
+            write_rows_csv(rows, os.path.join(folder, "robustness.csv"))
+            with open(os.path.join(folder, "robustness.md"), "w") as f:
+                f.write(table + "\n")
+            report += "\n\n" + table
         with open(os.path.join(folder, "final_evaluation.json"), "w") as f:
             json.dump(self.results, f, indent=2)
         print(report, flush=True)
@@ -426,20 +620,46 @@ class FinalEvaluationCallback(BaseCallback):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="saved GuidedTD3 .zip")
+    parser.add_argument("model", nargs="?", help="saved GuidedTD3 .zip (with --suite it may be left out: guides only)")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=EVAL_SEED)
-    parser.add_argument("--guide", default="sb3_spiking.envs.pd_guide:PDHoverGuide")
+    parser.add_argument("--guide", action="append", default=None,
+                        help=f"without --suite: the reference guide (default {PD_GUIDE}); with --suite: a further "
+                             "guide flown beside the PD guide (repeatable)")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--suite", help=f"fly a suite of conditions instead: {', '.join(SUITES)}")
+    parser.add_argument("--csv", help="suite table as CSV (default: <model>_robustness.csv next to the model, "
+                                      "robustness.csv without a model)")
+    parser.add_argument("--markdown", help="suite table as markdown (default: like --csv, .md)")
     args = parser.parse_args(argv)
+    if args.suite is not None and args.suite not in SUITES:
+        parser.error(f"unknown --suite {args.suite!r}; valid: {', '.join(SUITES)}")
+    if args.suite is None and args.model is None:
+        parser.error("a model is needed (only --suite flies guides alone)")
+    if args.suite is None and args.guide is not None and len(args.guide) > 1:
+        parser.error("give --guide once without --suite (it names the reference guide)")
+    if args.suite is None and (args.csv or args.markdown):
+        parser.error("--csv and --markdown write a suite's table: add --suite robustness")
     import torch as th
 
     from sb3_spiking import GuidedTD3
 
     th.set_num_threads(1)
-    model = GuidedTD3.load(args.model, device="cpu")
-    results = evaluate_drone_controller(model, args.guide, args.episodes, args.seed)
-    print(format_report(results))
+    model = GuidedTD3.load(args.model, device="cpu") if args.model else None
+    if args.suite is None:
+        results: Any = evaluate_drone_controller(model, (args.guide or [PD_GUIDE])[0], args.episodes, args.seed)
+        print(format_report(results))
+    else:
+        results = robustness_suite(model, args.guide or (), args.episodes, args.seed, args.suite)
+        stem = f"{os.path.splitext(args.model)[0]}_{args.suite}" if args.model else args.suite
+        title = f"{args.suite} suite: {args.model or 'guides only'}"
+        table = format_robustness_table(results, title, args.seed)
+        csv_path, md_path = args.csv or stem + ".csv", args.markdown or stem + ".md"
+        write_rows_csv(results, csv_path)
+        with open(md_path, "w") as f:
+            f.write(table + "\n")
+        print(table)
+        print(f"wrote {csv_path} and {md_path}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
@@ -449,4 +669,9 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["BEST_MODEL_NAME", "EVAL_SEED", "EpisodeStats", "critic_diagnostic", "FinalEvaluationCallback", "LearningCurveCallback", "evaluate_drone_controller", "fly", "format_report"]
+__all__ = [
+    "BEST_MODEL_NAME", "EVAL_SEED", "PD_GUIDE", "ROBUSTNESS_CONDITIONS", "SUITES", "WIDE_INIT", "Condition", "EpisodeStats",
+    "critic_diagnostic", "FinalEvaluationCallback", "LearningCurveCallback", "evaluate_drone_controller", "fly",
+    "format_report", "format_robustness_table", "guide_name", "privileged_dynamics_of", "robustness_suite",
+    "suite_conditions", "write_rows_csv",
+]  # fmt: skip

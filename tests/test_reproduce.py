@@ -50,6 +50,10 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     text = report.read_text()
     assert "| return, best checkpoint of the learning curve |" in text
     assert "Headline" in text and "412 ± 6.7" in text and "| main | 0 | 6,000 |" in text
+    # "main" is in the robustness group: the suite flew it beside the PD and the adaptive guide
+    suite = (run / reproduce.ROBUSTNESS_CSV).read_text().splitlines()
+    assert len(suite) == 1 + 7 and "AdaptivePDHoverGuide_return" in suite[0]
+    assert "## 7. Robustness" in text and "| DR 0.2 | " in text and "* Targets, **main**:" in text
     assert "; that call trained 1 of its 1 runs in " in text.splitlines()[2]
     n_full = 3 * len(reproduce.EXPERIMENTS)
     assert f"0 of {n_full} finished" in text  # a 6 k-step run is not part of --full's 600 k runs
@@ -217,3 +221,52 @@ def test_stop_file_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path, m
     printed = capsys.readouterr().out
     assert "that call trained 1 of its 3 runs in 0 min (1 had finished before, 1 not started)" in printed
     assert "; not started: bc seed 1\n" in printed and "bc           seed 2: (b)   300.0" in printed
+
+
+def test_robustness_runs_get_the_suite_and_a_report_section(tmp_path, monkeypatch):
+    from sb3_spiking.evaluation import ROBUSTNESS_CONDITIONS
+
+    out = tmp_path / "runs"
+    exp = reproduce.BY_NAME["robust"]
+    assert exp.env_id == "DroneHoverRobust-v0" and "robustness" in reproduce.BY_NAME["main"].groups
+    assert "robust" not in reproduce.PROFILES["quick"]["only"] and "robust" in reproduce.PROFILES["full"]["only"]
+    assert reproduce.derive_config(exp, 1000, tmp_path)["guide"] == reproduce.ADAPTIVE_GUIDE
+    calls = []
+
+    def fake_suite(cmd, **kwargs):  # the suite's process only: the runs below are finished
+        calls.append(cmd)
+        rows = []
+        for i, cond in enumerate(ROBUSTNESS_CONDITIONS):
+            spiking = 380.0 - 10 * i + (5.0 if "seed1" in cmd[cmd.index("--csv") + 1] else 0.0)
+            rows.append(dict(condition=cond.name, label=cond.label, n_episodes=100, spiking_return=spiking, spiking_std=50.0,
+                             spiking_full_length=0.97, pd_return=400.0 - 10 * i, pd_std=80.0, pd_full_length=1.0,
+                             AdaptivePDHoverGuide_return=400.0, AdaptivePDHoverGuide_std=80.0,
+                             AdaptivePDHoverGuide_full_length=1.0, spiking_pct_of_pd=100 * spiking / (400.0 - 10 * i)))
+        with open(cmd[cmd.index("--csv") + 1], "w") as f:
+            writer = reproduce.csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(reproduce.subprocess, "run", fake_suite)
+    for seed in (0, 1):
+        run = _fake_run(out / "robust", seed, 1000, 380.0)
+        (run / "config.yml").write_text(yaml.safe_dump({exp.env_id: reproduce.derive_config(exp, 1000, run)}))
+        model = out / "robust" / f"seed{seed}" / "logs" / "m.zip"
+        model.parent.mkdir()
+        model.write_bytes(b"")
+        (run / "run.json").write_text(json.dumps(dict(experiment="robust", seed=seed, steps=1000, train_minutes=1.0,
+                                                      model=str(model.relative_to(out)))))
+        assert reproduce.run_one(exp, seed, 1000, out) == run  # finished: not trained again, but the suite is flown
+    assert len(calls) == 2 and all(reproduce.ADAPTIVE_GUIDE in c and "--suite" in c for c in calls)
+    reproduce.run_one(exp, 0, 1000, out)
+    assert len(calls) == 2  # once per run
+    runs = reproduce.load_runs([out])
+    text = "\n".join(reproduce.robustness_section({"robust": runs["robust"]}))
+    assert "| DR 0.2 | 362.5 ± 2.5 (95.4 % of PD, 97 % full) | 380.0 (100 % full) | 400.0 (100 % full) |" in text
+    assert "DR 0.2: 95.4 % of the PD guide (meets ≥ 90)" in text and "DR 0.2: 97.0 % full-length (meets ≥ 95)" in text
+    assert "noise l2f 1.x: 352.5 return (meets ≥ 300)" in text and "nominal: 95.6 % of the PD guide (meets ≥ 95)" in text
+    assert "--only robust --seeds 0 1 2 --steps 600000" in text
+    archive = tmp_path / "archive"
+    reproduce._archive_runs(runs["robust"].dirs, archive / "robust")
+    assert (archive / "robust" / "seed1" / reproduce.ROBUSTNESS_CSV).exists()  # the report can be rebuilt from the archive

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
+
 from sb3_spiking.envs.reward import FINAL_STAGE, check_stage
 
 OBS_MODES = ("dict", "actor", "privileged")
@@ -87,6 +89,11 @@ class DroneHoverConfig:
         ``p - target``. Initial states stay centred on the origin.
     :param sim_threads: OpenMP threads for the simulator calls (``None``: whatever the process
         has, which torch sets). 1 is fastest on small or shared machines.
+    :param privileged_dynamics: append the episode's dynamics factors minus one (4 values, order
+        :data:`DR_KEYS`; all 0 for the nominal drone) to the privileged observation, after the
+        action history, so a privileged guide can adapt to domain randomisation and the critic
+        sees what it is judging. Off by default: it changes the privileged observation space, which
+        models saved without it cannot load.
     """
 
     obs_mode: str = "dict"
@@ -100,6 +107,7 @@ class DroneHoverConfig:
     init: Mapping[str, float] = field(default_factory=dict)
     target_position: tuple[float, float, float] = (0.0, 0.0, 0.0)
     sim_threads: int | None = 1
+    privileged_dynamics: bool = False
 
     @classmethod
     def from_options(cls, **options: Any) -> "DroneHoverConfig":
@@ -148,6 +156,8 @@ class DroneHoverConfig:
         pos_limit = self.termination_limits()["position"]
         if any(abs(float(t)) >= pos_limit for t in self.target_position):
             raise ValueError(f"target_position {self.target_position} lies outside the termination box {pos_limit} m")
+        if not isinstance(self.privileged_dynamics, (bool, np.bool_)):
+            raise ValueError(f"privileged_dynamics must be True or False, got {self.privileged_dynamics!r}")
         if self.sim_threads is not None and (int(self.sim_threads) != self.sim_threads or self.sim_threads < 1):
             raise ValueError(f"sim_threads must be an int >= 1 or None, got {self.sim_threads!r}")
 
@@ -200,4 +210,5 @@ class DroneHoverConfig:
 
     @property
     def privileged_dim(self) -> int:
-        return ACTOR_DIM + MOTOR_DIM + 4 * int(self.action_history)
+        extra = len(DR_KEYS) if self.privileged_dynamics else 0
+        return ACTOR_DIM + MOTOR_DIM + 4 * int(self.action_history) + extra

@@ -16,6 +16,9 @@ observation) to actions ``(N, 4)`` in [-1, 1]: a cascaded controller
 
 Use it as the guide of GuidedTD3 (``guide(obs_batch) -> actions``) or from YAML as
 ``sb3_spiking.envs.pd_guide:PDHoverGuide``. ``python -m sb3_spiking.envs.pd_guide`` measures it.
+:class:`AdaptivePDHoverGuide` is the same controller with the randomised drone's model (it reads the
+dynamics factors an env with ``privileged_dynamics=True`` appends): the teacher under domain
+randomisation (docs/robustness.md).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from sb3_spiking.envs.config import DR_KEYS
 from sb3_spiking.envs.simulator import DT, motor_decay, nominal_parameters
 
 
@@ -59,6 +63,7 @@ class PDHoverGuide:
         dynamics: dict[str, Any] | None = None,
     ) -> None:
         dyn = dynamics if dynamics is not None else nominal_parameters()["dynamics"]
+        self._dynamics = dyn
         self.kp, self.kd, self.katt, self.krate = kp, kd, katt, krate
         self.kyaw, self.kyaw_rate, self.max_tilt_accel = kyaw, kyaw_rate, max_tilt_accel
         self.lag_compensation = lag_compensation
@@ -84,6 +89,12 @@ class PDHoverGuide:
             ``"privileged"`` entry is used).
         :return: float32 actions (N, 4) (or (4,) for a single observation) in [-1, 1].
         """
+        o, single = self._batch(obs)
+        actions = self._control(o, self._model(o))
+        return actions[0] if single else actions
+
+    def _batch(self, obs: np.ndarray | Mapping[str, np.ndarray]) -> tuple[np.ndarray, bool]:
+        """The privileged observations as a float64 (N, D) array, and whether one was given alone."""
         if isinstance(obs, Mapping):
             obs = obs["privileged"]
         o = np.asarray(obs, np.float64)
@@ -91,35 +102,91 @@ class PDHoverGuide:
         o = np.atleast_2d(o)
         need = 22 if self.lag_compensation else 18
         if o.ndim != 2 or o.shape[1] < need:
-            raise ValueError(f"PDHoverGuide needs observations of shape (N, >= {need}), got {np.shape(obs)}")
+            raise ValueError(f"{type(self).__name__} needs observations of shape (N, >= {need}), got {np.shape(obs)}")
+        return o, single
+
+    def _model(self, o: np.ndarray) -> dict[str, Any]:
+        """The drone model the inverse dynamics assume: nominal scalars here (per row in subclasses)."""
+        return {
+            "mass": self.mass, "inertia": self.inertia, "c0": self.c0, "c1": self.c1, "c2": self.c2,
+            "f_min": self.f_min, "f_max": self.f_max, "decay_rise": self.decay_rise, "decay_fall": self.decay_fall,
+        }  # fmt: skip
+
+    def _control(self, o: np.ndarray, m: dict[str, Any]) -> np.ndarray:
+        """Float32 actions (N, 4) for observations ``o`` (N, D) and drone model ``m`` (scalars, or per
+        row: ``mass`` and the thrust coefficients (N, 1), ``inertia`` (N, 3), ``f_max`` (N, 1), ...)."""
         p, rot, v, w = o[:, 0:3], o[:, 3:12].reshape(-1, 3, 3), o[:, 12:15], o[:, 15:18]
+        c0, c1, c2, f_min, f_max = m["c0"], m["c1"], m["c2"], m["f_min"], m["f_max"]
 
         acc = -self.kp * p - self.kd * v
         acc[:, :2] = np.clip(acc[:, :2], -self.max_tilt_accel, self.max_tilt_accel)
         acc[:, 2] = np.clip(acc[:, 2], -0.6 * self.g, 0.5 * self.g)
-        force = self.mass * (acc + np.array([0.0, 0.0, self.g]))
+        force = m["mass"] * (acc + np.array([0.0, 0.0, self.g]))
         z_des = force / np.linalg.norm(force, axis=1, keepdims=True)
         z_body = rot[:, :, 2]
-        thrust = np.clip((force * z_body).sum(1), 0.0, 4.0 * self.f_max)
+        thrust = np.clip((force * z_body).sum(1), 0.0, np.ravel(4.0 * f_max))
         tilt_err = np.einsum("nji,nj->ni", rot, np.cross(z_body, z_des))  # R^T (z_b x z_d)
         alpha = self.katt * tilt_err - self.krate * w
         alpha[:, 2] = -self.kyaw * np.arctan2(rot[:, 1, 0], rot[:, 0, 0]) - self.kyaw_rate * w[:, 2]
-        jw = w * self.inertia
-        torque = alpha * self.inertia + np.cross(w, jw)
+        jw = w * m["inertia"]
+        torque = alpha * m["inertia"] + np.cross(w, jw)
         f = np.concatenate([thrust[:, None], torque], 1) @ self.mixer_inv.T
         # desaturate by shifting the collective thrust: attitude authority beats altitude
-        f -= np.maximum(f.max(1) - self.f_max, 0.0)[:, None]
-        f += np.maximum(self.f_min - f.min(1), 0.0)[:, None]
-        f = np.clip(f, self.f_min, self.f_max)
-        u = (-self.c1 + np.sqrt(self.c1**2 - 4.0 * self.c2 * (self.c0 - f))) / (2.0 * self.c2)
+        f -= np.maximum(f.max(1, keepdims=True) - f_max, 0.0)
+        f += np.maximum(f_min - f.min(1, keepdims=True), 0.0)
+        f = np.clip(f, f_min, f_max)
+        u = (-c1 + np.sqrt(c1**2 - 4.0 * c2 * (c0 - f))) / (2.0 * c2)
 
         if self.lag_compensation:
             rpm = (o[:, 18:22] + 1.0) * 0.5
             target = rpm + self.beta * (u - rpm)
-            d = np.where(target >= rpm, self.decay_rise, self.decay_fall)
+            d = np.where(target >= rpm, m["decay_rise"], m["decay_fall"])
             u = (target - d * rpm) / (1.0 - d)  # one motor step from rpm with command u lands on target
-        actions = (2.0 * np.clip(u, 0.0, 1.0) - 1.0).astype(np.float32)
-        return actions[0] if single else actions
+        return (2.0 * np.clip(u, 0.0, 1.0) - 1.0).astype(np.float32)
+
+
+class AdaptivePDHoverGuide(PDHoverGuide):
+    """:class:`PDHoverGuide` whose inverse dynamics follow the randomised drone it flies.
+
+    A privileged guide may know the episode's dynamics: with the env option
+    ``privileged_dynamics=True`` the privileged observation ends with the factors (minus one) of
+    mass, thrust curve, inertia and motor time constant (:data:`~sb3_spiking.envs.config.DR_KEYS`).
+    This guide scales its model by them per row: the thrust it asks for (mass), the motor set-point
+    that delivers it (thrust curve, and the saturation limits), the torque for an angular
+    acceleration (inertia) and the motor-lag inversion (time constants). On the nominal drone (all
+    factors 0) it flies exactly like :class:`PDHoverGuide`. It reads the clean privileged state, so
+    observation noise (which only touches the actor's part) does not reach it.
+
+    :param action_history: the env's ``action_history`` (sets where the factors are: the last 4 of
+        ``22 + 4 * action_history + 4`` values).
+    :param kwargs: further :class:`PDHoverGuide` arguments (gains, nominal ``dynamics``).
+    """
+
+    #: fly it on an env built with ``privileged_dynamics=True`` (read by the robustness suite)
+    privileged_dynamics = True
+
+    def __init__(self, action_history: int = 32, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not self.lag_compensation:
+            raise ValueError("AdaptivePDHoverGuide reads the privileged observation; it needs lag_compensation=True")
+        self.action_history = int(action_history)
+        self.obs_dim = 22 + 4 * self.action_history + len(DR_KEYS)
+        self._tau_rise = float(self._dynamics["rotor_time_constants_rising"][0])
+        self._tau_fall = float(self._dynamics["rotor_time_constants_falling"][0])
+
+    def _model(self, o: np.ndarray) -> dict[str, Any]:
+        if o.shape[1] != self.obs_dim:
+            raise ValueError(
+                f"AdaptivePDHoverGuide needs the privileged observation of an env with privileged_dynamics=True "
+                f"and action_history={self.action_history} ({self.obs_dim} values), got {o.shape[1]}"
+            )
+        mass, thrust, inertia, motor = (o[:, -len(DR_KEYS) + k, None] + 1.0 for k in range(len(DR_KEYS)))
+        return {
+            "mass": self.mass * mass, "inertia": self.inertia * inertia,
+            "c0": self.c0 * thrust, "c1": self.c1 * thrust, "c2": self.c2 * thrust,
+            "f_min": self.f_min * thrust, "f_max": self.f_max * thrust,
+            "decay_rise": motor_decay(self._tau_rise * motor), "decay_fall": motor_decay(self._tau_fall * motor),
+        }  # fmt: skip
 
 
 class DetunedPDGuide(PDHoverGuide):

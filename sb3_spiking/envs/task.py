@@ -12,7 +12,8 @@ Observation layout (float32):
   world frame (3), angular velocity body frame (3) - observation noise applies here only;
 * ``privileged`` (22 + 4 H): the clean actor part (18), current motor speeds ``2 rpm - 1`` (4),
   the last H actions (clipped, most recent first; at an episode start filled with the initial
-  motor speeds in action units, like l2f).
+  motor speeds in action units, like l2f); with ``privileged_dynamics`` 4 more values: the
+  episode's dynamics factors minus one (mass, thrust, inertia, motor time constant; 0 = nominal).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from sb3_spiking.envs._ckernel import DIVERGED_FLAG, TaskStruct, load_kernel
 from sb3_spiking.envs._openmp import OmpThreads
-from sb3_spiking.envs.config import ACTOR_DIM, DroneHoverConfig
+from sb3_spiking.envs.config import ACTOR_DIM, DR_KEYS, DroneHoverConfig
 from sb3_spiking.envs.reward import RewardWeights, check_stage, curriculum_weights
 from sb3_spiking.envs.simulator import L2FSimulator, nominal_parameters, padded_size, scale_dynamics
 
@@ -70,6 +71,9 @@ class DroneHoverTask:
         self._offset[0:3] = config.target_position
         self._dr = config.randomization()
         self._dr_on = any(self._dr.values())
+        #: per row, the current episode's dynamics factors (order DR_KEYS; 1 = nominal)
+        self.dynamics_factors = np.ones((self.n_rows, len(DR_KEYS)), np.float32)
+        self._dyn_obs = bool(config.privileged_dynamics)
         self._max_angle = config.init.get("max_angle")
         std = config.noise_std()
         self._noise_std = None
@@ -176,6 +180,8 @@ class DroneHoverTask:
         if kernel is not None:
             mask = np.ascontiguousarray(mask, bool)
             kernel.task_reset(self._ref, self._done_ptr if mask is self.done else mask.ctypes.data)
+            if self._dyn_obs and self._dr_on:  # the kernel never writes past the action history
+                self._priv[rows, -len(DR_KEYS) :] = self.dynamics_factors[rows] - 1.0
             if self._noise_std is not None:
                 self._refill_noise(rows)
                 self._actor[rows, :ACTOR_DIM] += self._noise[rows, 0]  # steps = 0
@@ -194,6 +200,7 @@ class DroneHoverTask:
     def _randomize_dynamics(self, row: int) -> None:
         rng = self._row_rngs[row]
         f = {k: float(rng.uniform(1.0 - x, 1.0 + x)) if x else 1.0 for k, x in self._dr.items()}
+        self.dynamics_factors[row] = [f[k] for k in DR_KEYS]
         dyn = scale_dynamics(self._nominal_dynamics, f["mass"], f["thrust"], f["inertia"], f["motor_time_constant"])
         self.sim.set_row_dynamics(row, dyn)
 
@@ -351,13 +358,16 @@ class DroneHoverTask:
         return obs
 
     def privileged_obs(self, rows: slice | np.ndarray) -> np.ndarray:
-        """Privileged observation of ``rows``, a fresh (k, 22 + 4 H) array."""
+        """Privileged observation of ``rows``, a fresh (k, 22 + 4 H [+ 4]) array."""
         s = self.state18[rows]
         out = np.empty((s.shape[0], self._privileged_dim), np.float32)
         out[:, :ACTOR_DIM] = s
         out[:, ACTOR_DIM : ACTOR_DIM + 4] = self.sim.motors[rows] * 2.0 - 1.0
+        end = ACTOR_DIM + 4 + 4 * self.history
         if self.history:
-            out[:, ACTOR_DIM + 4 :] = self._hist[rows, self._hp : self._hp + self.history].reshape(s.shape[0], -1)
+            out[:, ACTOR_DIM + 4 : end] = self._hist[rows, self._hp : self._hp + self.history].reshape(s.shape[0], -1)
+        if self._dyn_obs:
+            out[:, end:] = self.dynamics_factors[rows] - 1.0
         return out
 
     def observation(self, rows: slice | np.ndarray) -> dict[str, np.ndarray] | np.ndarray:
