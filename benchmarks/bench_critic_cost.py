@@ -31,6 +31,8 @@ VARIANTS: dict[str, dict] = {
     "α 2, critic on 25 % of steps, cold targets kept": dict(alpha=2.0, critic_fraction=0.25, mask_cold_targets=False),
     "α 2, critic on 25 % of steps": dict(alpha=2.0, critic_fraction=0.25),
     "α 2, 25 %, Q-filtered BC": dict(alpha=2.0, critic_fraction=0.25, bc_filter="q"),
+    "α 2, 25 %, Q-filtered BC, 10-step targets": dict(alpha=2.0, critic_fraction=0.25, bc_filter="q", n_steps=10),
+    "α 2, 25 %, best-rated target (4 samples)": dict(alpha=2.0, critic_fraction=0.25, bc_filter="best"),
     "α 2, 10 %, Q-filtered BC": dict(alpha=2.0, critic_fraction=0.1, bc_filter="q"),
 }
 

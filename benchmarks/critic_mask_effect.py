@@ -42,6 +42,7 @@ from stable_baselines3.common.utils import polyak_update  # noqa: E402
 from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
 from sb3_spiking.envs.pd_guide import PDHoverGuide  # noqa: E402
+from sb3_spiking.envs.simulator import hover_action, nominal_parameters  # noqa: E402
 from sb3_spiking.evaluation import critic_diagnostic, fly  # noqa: E402
 
 #: the default drone recipe's settings (zoo_configs/guided_td3.yml), shortened
@@ -133,15 +134,24 @@ def follow_the_critic(model: GuidedTD3, student: GuidedTD3, args: argparse.Names
     probe = model.replay_buffer.sample(64)  # fixed states for the critic's view
     mask = probe.actor_mask.bool()
 
-    def critic_view() -> float:
+    hover = hover_action(nominal_parameters()["dynamics"])
+
+    def check(update: int) -> tuple[int, float, float, float, float]:
+        """Critic's mean Q(s, π(s)) on the probe states, the actor's mean |a - a_hover|² there (the reward's
+        action cost, per motor), and the real autonomous return (64 starts)."""
         with th.no_grad():
             pi = model.actor.unroll(probe.observations)
             obs = {k: v[mask] for k, v in probe.observations.items()}
-            return float(model.critic.q1_forward(obs, pi[mask]).mean())
+            q = float(model.critic.q1_forward(obs, pi[mask]).mean())
+            cost = float((pi[mask] - hover).pow(2).mean())
+        flight = fly(model, None, 0, 64, 1_000)
+        row = (update, q, cost, flight.mean_return, flight.full_length)
+        print(f"[{(time.time() - t0) / 60:5.1f} min] follow the critic: update {update:5d}: critic's Q(s, π(s)) {q:7.2f}, "
+              f"|a - a_hover|² {cost:.4f}, autonomous return {flight.mean_return:7.1f} ({100 * flight.full_length:.0f} % full-length)",
+              flush=True)
+        return row
 
-    rows = [(0, critic_view(), fly(model, None, 0, 64, 1_000).mean_return)]
-    print(f"[{(time.time() - t0) / 60:5.1f} min] follow the critic: update     0: critic's Q(s, π(s)) {rows[0][1]:7.2f}, "
-          f"autonomous return {rows[0][2]:7.1f}", flush=True)
+    rows = [check(0)]
     for update in range(1, args.actor_updates + 1):
         data = model.replay_buffer.sample(64)
         loss, *_ = model._actor_loss(data)
@@ -149,13 +159,11 @@ def follow_the_critic(model: GuidedTD3, student: GuidedTD3, args: argparse.Names
         loss.backward()
         model.actor.optimizer.step()
         if update % args.actor_every == 0:
-            rows.append((update, critic_view(), fly(model, None, 0, 64, 1_000).mean_return))
-            print(f"[{(time.time() - t0) / 60:5.1f} min] follow the critic: update {update:5d}: critic's Q(s, π(s)) {rows[-1][1]:7.2f}, "
-                  f"autonomous return {rows[-1][2]:7.1f}", flush=True)
+            rows.append(check(update))
     path = Path(args.csv).with_name(Path(args.csv).stem + "_follow.csv")
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["actor_updates", "critic_q_pi", "autonomous_return"])
+        writer.writerow(["actor_updates", "critic_q_pi", "action_cost", "autonomous_return", "full_length"])
         writer.writerows(rows)
 
 

@@ -146,18 +146,26 @@ EXPERIMENTS: list[Experiment] = [
                dict(learning_rate="lin_0.001", gradient_steps=20), ("recipe",)),
     Experiment("main_h50", "20 updates, the guide's horizon reaching 0 at 50 % of training (default 80 %)", "guided_td3",
                dict(guide_horizon_fraction=0.5, gradient_steps=20), ("recipe",)),
-    # 7. guided RL: can the student beat its teacher? (issue 17) Students of PDHoverGuide and of detuned guides
-    Experiment("rl", "guided RL (α 2, Q-filtered BC, λ_BC → 0 at 80 %), PD guide", "guided_td3", GUIDED_RL, ("guided_rl",)),
-    Experiment("weak75_bc", "relabelled BC (default recipe), ≈ 75 % guide", "guided_td3", dict(guide=WEAK75), ("guided_rl",)),
-    Experiment("weak75_rl", "guided RL, ≈ 75 % guide", "guided_td3", dict(GUIDED_RL, guide=WEAK75), ("guided_rl",)),
-    Experiment("weak75_p3", "probe: α 0.01, n 20, best-rated target, λ_BC kept, ≈ 75 % guide", "guided_td3",
+    # 7. guided RL: can the student beat its teacher? (issue 17) Students of detuned privileged guides
+    Experiment("weak75_bc", "relabelled BC (default recipe), taught by WeakPDGuide75 (≈ 75 % of PD)", "guided_td3", dict(guide=WEAK75), ("guided_rl",)),
+    Experiment("weak63_bc", "relabelled BC (default recipe), taught by WeakPDGuide63 (≈ 63 % of PD)", "guided_td3", dict(guide=WEAK63), ("guided_rl",)),
+    Experiment("soft80_bc", "relabelled BC (default recipe), taught by SoftAttitudePDGuide80 (≈ 80 %, crashes 9 %)", "guided_td3",
+               dict(guide=SOFT80), ("guided_rl",)),
+    # the critic-on probes of the weak-guide benchmark (one seed each, stopped once their verdict was clear:
+    # docs/guided_rl.md; not part of --quick / --full)
+    Experiment("weak75_p0", "probe: α 2, 1-step critic, Q-filtered BC, λ_BC → 0 at 80 %, Q term from step 0", "guided_td3",
+               dict(GUIDED_RL, q_start_fraction=0.0, n_steps=1, guide=WEAK75), ("probe",)),
+    Experiment("weak75_p0b", "probe: as p0, Q term and filter after 20 % of training", "guided_td3", dict(GUIDED_RL, n_steps=1, guide=WEAK75), ("probe",)),
+    Experiment("weak75_rl", "probe: as p0b with 10-step critic targets (GUIDED_RL)", "guided_td3", dict(GUIDED_RL, guide=WEAK75), ("probe",)),
+    Experiment("weak75_rl_n25", "probe: as weak75_rl with 25-step targets", "guided_td3", dict(GUIDED_RL, n_steps=25, guide=WEAK75), ("probe",)),
+    Experiment("weak75_p1", "probe: α 0.3, 20-step targets, Q filter, λ_BC kept", "guided_td3",
+               dict(GUIDED_RL, alpha=0.3, n_steps=20, bc_anneal_fraction=None, guide=WEAK75), ("probe",)),
+    Experiment("weak75_p2", "probe: α 0.3, 20-step targets, Q filter, λ_BC → 0 at 80 %", "guided_td3",
+               dict(GUIDED_RL, alpha=0.3, n_steps=20, guide=WEAK75), ("probe",)),
+    Experiment("weak75_p3", "probe: α 0.01, 20-step targets, best-rated target (bc_filter best), λ_BC kept", "guided_td3",
                dict(GUIDED_RL, alpha=0.01, n_steps=20, bc_filter="best", bc_anneal_fraction=None, guide=WEAK75), ("probe",)),
-    Experiment("weak75_p5", "probe: α 0.05, n 20, Q filter, λ_BC kept, ≈ 75 % guide", "guided_td3",
-               dict(GUIDED_RL, alpha=0.05, n_steps=20, bc_anneal_fraction=None, guide=WEAK75), ("probe",)),
-    Experiment("weak75_p4", "probe: α 0.01, n 20, Q filter, λ_BC kept, ≈ 75 % guide", "guided_td3",
+    Experiment("weak75_p4", "probe: α 0.01, 20-step targets, Q filter, λ_BC kept", "guided_td3",
                dict(GUIDED_RL, alpha=0.01, n_steps=20, bc_anneal_fraction=None, guide=WEAK75), ("probe",)),
-    Experiment("weak63_rl", "guided RL, ≈ 63 % guide", "guided_td3", dict(GUIDED_RL, guide=WEAK63), ("guided_rl",)),
-    Experiment("soft80_rl", "guided RL, ≈ 80 % guide with soft attitude (crashes 9 %)", "guided_td3", dict(GUIDED_RL, guide=SOFT80), ("guided_rl",)),
     # the paper's recipe as written, and as the authors' public code runs it (Q at buffer actions: no policy gradient)
     Experiment("paper_code", "paper's settings and actor, Q term at the buffer action (the authors' public code: no policy gradient)",
                "guided_td3", dict(PAPER, actor_q_input="buffer"), ("paper_recipe",)),
@@ -171,8 +179,10 @@ BY_NAME = {e.name: e for e in EXPERIMENTS}
 #: run sets: (experiments, seeds, env steps per run)
 PROFILES = {
     # quick: the paper's experiments (groups 1-4); the readout study needs the full budget to say anything
-    "quick": dict(only=[e.name for e in EXPERIMENTS if set(e.groups) - {"readout", "recipe", "robustness"}], seeds=[0], steps=60_000),
-    "full": dict(only=[e.name for e in EXPERIMENTS], seeds=[0, 1, 2], steps=600_000),
+    # (the weak-guide and paper-recipe studies need the full budget too)
+    "quick": dict(only=[e.name for e in EXPERIMENTS if set(e.groups) - {"readout", "recipe", "robustness", "guided_rl", "paper_recipe", "probe"}],
+                  seeds=[0], steps=60_000),
+    "full": dict(only=[e.name for e in EXPERIMENTS if "probe" not in e.groups], seeds=[0, 1, 2], steps=600_000),
 }
 
 # Paper numbers (docs: ../shared/reference/paper.md §8) shown beside ours.
@@ -490,6 +500,8 @@ def write_report(outs: Sequence[Path], report: Path, command: str, timing: str |
         ("controllers", "4. Controllers side by side (same 100 initial states)"),
         ("readout", "5. Beyond the paper: the spiking actor's input and readout (docs/drone_recipe.md)"),
         ("recipe", "6. Beyond the paper: the default's training schedule"),
+        ("guided_rl", "7. Weak-guide benchmark: students of detuned teachers (docs/guided_rl.md)"),
+        ("paper_recipe", "8. The paper's recipe as written, and as the authors' public code runs it"),
     ]
     for group, title in sections:
         members = [e.name for e in EXPERIMENTS if group in e.groups and e.name in runs]
@@ -521,7 +533,7 @@ def write_report(outs: Sequence[Path], report: Path, command: str, timing: str |
                 lines.append(f"| {label} | {_ms(best)} | {_ms(r.final('b_autonomous'))} | {_reach(reach, len(reach))} | {_budget(r)} | {paper} |")
             lines += ["", "The paper's slope study is non-sequential (reset SNN, stacked observations) and counts epochs, not steps. "
                       "Rows with different budgets are not comparable: compare within one budget."]
-        elif group in ("controllers", "readout", "recipe"):
+        elif group in ("controllers", "readout", "recipe", "guided_rl", "paper_recipe"):
             lines += ["| controller | (b) autonomous | full-length (b) | (a) guide warm-up | start weights (b) | budget | paper |", "|---|---|---|---|---|---|---|"]
             for n in members:
                 r = runs[n]

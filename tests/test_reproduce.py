@@ -55,7 +55,7 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     assert len(suite) == 1 + 7 and "AdaptivePDHoverGuide_return" in suite[0]
     assert "## 7. Robustness" in text and "| DR 0.2 | " in text and "* Targets, **main**:" in text
     assert "; that call trained 1 of its 1 runs in " in text.splitlines()[2]
-    n_full = 3 * len(reproduce.EXPERIMENTS)
+    n_full = 3 * len(reproduce.PROFILES["full"]["only"])
     assert f"0 of {n_full} finished" in text  # a 6 k-step run is not part of --full's 600 k runs
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
     row = summary["experiments"]["main"]
@@ -101,7 +101,7 @@ def test_full_profile_duration_sums_the_measured_runs():
     found = {"main": runs("main", [dict(full, seed=s) for s in (0, 1, 2, 3)]),  # seed 3 is not part of --full
              "td3": runs("td3", [dict(full, seed=0), dict(full, seed=1, steps=60_000)])}  # nor is a 60 k run
     text = "\n".join(reproduce.full_profile_duration(found))
-    assert f"4 of {3 * len(reproduce.EXPERIMENTS)} finished" in text and "**240 run-minutes** (training 200, final evaluations 40)" in text
+    assert f"4 of {3 * len(reproduce.PROFILES['full']['only'])} finished" in text and "**240 run-minutes** (training 200, final evaluations 40)" in text
     assert "**2.0 h**" in text  # two runs at a time
 
 

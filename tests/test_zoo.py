@@ -460,3 +460,19 @@ def test_cli_drone_config_logs_curriculum_and_guide(tmp_path):
         assert tag in scalars, f"{tag} missing from TensorBoard: {sorted(scalars)}"
     assert scalars["curriculum/stage"][-1] > scalars["curriculum/stage"][0]
     assert scalars["train/guide_horizon"][-1] < scalars["train/guide_horizon"][0]
+
+
+def test_drone_training_defaults_to_one_torch_thread(monkeypatch, capsys):
+    import rl_zoo3.train
+
+    from sb3_spiking.zoo import cli
+
+    seen = []
+    monkeypatch.setattr(rl_zoo3.train, "train", lambda: seen.append(list(sys.argv)))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # _train replaces it
+    cli._train(["--algo", "guided_td3", "--env", "DroneHover-v0", "-n", "10"])
+    assert seen[-1][-2:] == ["--num-threads", "1"] and "torch uses 1 thread on DroneHover-v0" in capsys.readouterr().out
+    cli._train(["--algo", "guided_td3", "--env", "DroneHover-v0", "--num-threads", "2"])  # the user's choice stays
+    assert seen[-1].count("--num-threads") == 1 and seen[-1][seen[-1].index("--num-threads") + 1] == "2"
+    cli._train(["--algo", "guided_td3", "--env", "Pendulum-v1"])  # other envs: rl-zoo's default
+    assert "--num-threads" not in seen[-1]

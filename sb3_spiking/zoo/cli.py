@@ -181,9 +181,19 @@ def _train(args: list[str]) -> None:
         if config is None:
             raise ZooConfigError(f"no config for --algo {algo}: pass -conf FILE (looked for {CONFIG_DIR}/{algo}.yml)")
         args += ["--conf-file", config]
+    env_id = _option_value(args, ("--env",)) or ""
+    if env_id.startswith(DRONE_ENV_PREFIX) and _option_value(args, ("--num-threads",)) is None and not {"-h", "--help"} & set(args):
+        # torch's second thread and the simulator's OpenMP threads share one libgomp and fight on a busy
+        # machine (docs/drone_env.md: up to 6x slower); one torch thread is the measured best for this env
+        args += ["--num-threads", "1"]
+        print(f"{PROG} train: torch uses 1 thread on {env_id} (pass --num-threads N to change it)", flush=True)
     rl_zoo3.train.ExperimentManager = functools.partial(ZooExperimentManager, options=options)  # type: ignore[misc]
     sys.argv = [f"{PROG} train", *args]
     rl_zoo3.train.train()
+
+
+#: env ids whose training defaults to one torch thread (the l2f drone envs)
+DRONE_ENV_PREFIX = "DroneHover"
 
 
 def _enjoy(args: list[str]) -> None:
