@@ -267,7 +267,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Measure the PD hover guide on the drone env.")
     parser.add_argument("--episodes", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--detuned", action="store_true",
+                        help="instead: the detuned teachers of the weak-guide benchmark beside PDHoverGuide (final weights)")
     args = parser.parse_args(argv)
+    if args.detuned:
+        print(f"final weights, simulator termination, {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
+        print(f"{'guide':24s} {'mean return':>12s} {'% of PD':>8s} {'full-length':>11s}")
+        ref = evaluate_guide(PDHoverGuide(), args.episodes, args.seed)["mean_return"]
+        for cls in (PDHoverGuide, SoftAttitudePDGuide80, WeakPDGuide75, WeakPDGuide63):
+            r = evaluate_guide(cls(), args.episodes, args.seed)
+            print(f"{cls.__name__:24s} {r['mean_return']:12.1f} {100 * r['mean_return'] / ref:7.1f}% {100 * r['full_length']:10.1f}%")
+        return
     guide = PDHoverGuide()
     print(f"PDHoverGuide (defaults), {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
     print(f"{'setting':44s} {'mean return':>12s} {'std':>7s} {'mean len':>9s} {'full-length':>11s}")
