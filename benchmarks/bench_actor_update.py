@@ -44,9 +44,9 @@ class SnnTorchActor(nn.Module):
         self.fcs = nn.ModuleList(nn.Linear(f.in_features, f.out_features) for f in ours.fcs)
         self.readout = nn.Linear(ours.readout.in_features, ours.readout.out_features)
         self.lifs = nn.ModuleList(
-            snn.Leaky(beta=l.beta.detach().clone(), threshold=l.threshold.detach().clone(), learn_beta=True,
-                      learn_threshold=True, reset_mechanism="subtract", spike_grad=surrogate.fast_sigmoid(slope=float(l.slope)))
-            for l in ours.lifs
+            snn.Leaky(beta=lif.beta.detach().clone(), threshold=lif.threshold.detach().clone(), learn_beta=True,
+                      learn_threshold=True, reset_mechanism="subtract", spike_grad=surrogate.fast_sigmoid(slope=float(lif.slope)))
+            for lif in ours.lifs
         )
         self.fcs.load_state_dict(ours.fcs.state_dict())
         self.readout.load_state_dict(ours.readout.state_dict())
@@ -80,7 +80,9 @@ def resolve_device(name: str) -> th.device:
     return device
 
 
-def time_interleaved(runs: dict[str, Callable[[], object]], repeats: int, device: th.device, warmup: int = 1) -> dict[str, list[float]]:
+def time_interleaved(
+    runs: dict[str, Callable[[], object]], repeats: int, device: th.device, warmup: int = 1
+) -> dict[str, list[float]]:
     """Seconds per call of each function, the functions taking turns, device work included."""
     sync = synchronizer(device)
     for _ in range(warmup):
@@ -98,7 +100,9 @@ def time_interleaved(runs: dict[str, Callable[[], object]], repeats: int, device
     return times
 
 
-def run(batch: int = 256, seq: int = 100, warmup: int = 50, repeats: int = 7, device: str | th.device = "cpu", seed: int = 0) -> dict:
+def run(
+    batch: int = 256, seq: int = 100, warmup: int = 50, repeats: int = 7, device: str | th.device = "cpu", seed: int = 0
+) -> dict:
     """Gradient check, then interleaved timings. Returns ``{"max_rel_grad_diff": …, "rows": [...]}``."""
     device = th.device(device)
     th.manual_seed(seed)

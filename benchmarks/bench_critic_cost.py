@@ -18,7 +18,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
-
 from stable_baselines3.common.logger import configure  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402

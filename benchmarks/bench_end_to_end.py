@@ -64,7 +64,9 @@ def main() -> None:
                   policy_kwargs=dict(net_arch=[256, 256]), buffer_size=200_000, **common)
         rows[f"SB3 TD3, MLP 256-256, batch {batch}"] = timed(td3, args.steps)
     mallopt = "off (SB3_SPIKING_NO_MALLOPT)" if os.environ.get("SB3_SPIKING_NO_MALLOPT", "") not in ("", "0") else "on"
-    print(f"{N_ENVS} drones, train_freq 50 vector steps, 10 gradient steps per round, 1 torch thread, allocator setting {mallopt}")
+    print(
+        f"{N_ENVS} drones, train_freq 50 vector steps, 10 gradient steps per round, 1 torch thread, allocator setting {mallopt}"
+    )
     print(f"{'algorithm':45s} {'env-steps/s':>12s} {'grad-steps/s':>13s}")
     for name, (env_rate, grad_rate) in rows.items():
         print(f"{name:45s} {env_rate:12.0f} {grad_rate:13.1f}")

@@ -86,7 +86,7 @@ def main() -> None:
         rows[label] = diagnose(GuidedTD3.load(path, device="cpu"), args.episodes)
     guide_returns = rows["PD guide"]["returns"]
     good = guide_returns >= GOOD_GUIDE_RETURN
-    for label, r in rows.items():
+    for r in rows.values():
         delta = r["returns"][good] - guide_returns[good]
         r["paired median"], r["better"] = float(np.median(delta)), float((delta > 0).sum())
     groups: dict[str, list[dict]] = {}
@@ -121,7 +121,9 @@ def format_table(rows: dict[str, dict], groups: dict[str, list[dict]], n_good: i
         lines.append(f"| {label} | " + cells([[r[k]] for k in keys], label == "PD guide") + " |")
     for name, members in groups.items():
         if len(members) > 1:
-            lines.append(f"| **{name}** (mean ± std of {len(members)}) | " + cells([[m[k] for m in members] for k in keys], False) + " |")
+            lines.append(
+                f"| **{name}** (mean ± std of {len(members)}) | " + cells([[m[k] for m in members] for k in keys], False) + " |"
+            )
     return "\n".join(lines)
 
 

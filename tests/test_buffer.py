@@ -201,7 +201,9 @@ def test_sample_normalises_with_vec_normalize_like_sb3(dict_obs):
     venv = VecNormalize(DummyVecEnv([make, make]), norm_obs=True, norm_reward=True, gamma=0.9)
     venv.seed(0)
     venv.reset()
-    buf = SequenceReplayBuffer(200, venv.observation_space, spaces.Box(-1, 1, (1,), np.float32), n_envs=2, n_seq=6, n_warmup=1, stride=3)
+    buf = SequenceReplayBuffer(
+        200, venv.observation_space, spaces.Box(-1, 1, (1,), np.float32), n_envs=2, n_seq=6, n_warmup=1, stride=3
+    )
     obs = venv.get_original_obs()
     for _ in range(60):
         action = np.random.uniform(-2, 2, (2, 1)).astype(np.float32)

@@ -18,7 +18,9 @@ from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
 
 SMALL = dict(net_arch=dict(pi=[32, 16], qf=[32, 32]))
-FAST = dict(n_seq=16, n_warmup=4, stride=4, batch_size=16, learning_starts=100, train_freq=50, gradient_steps=2, policy_kwargs=SMALL)
+FAST = dict(
+    n_seq=16, n_warmup=4, stride=4, batch_size=16, learning_starts=100, train_freq=50, gradient_steps=2, policy_kwargs=SMALL
+)
 
 
 def _novel_env(n_envs=2):
@@ -90,7 +92,9 @@ def test_bc_target_choice():
 
 
 def test_bc_coef_decays_per_epoch():
-    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), bc_coef=0.2, bc_decay=0.5, bc_decay_interval=10, **FAST)
+    model = GuidedTD3(
+        "SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), bc_coef=0.2, bc_decay=0.5, bc_decay_interval=10, **FAST
+    )
     model._n_updates = 0
     assert model.bc_coef_now == 0.2
     model._n_updates = 25
@@ -140,7 +144,9 @@ def test_save_load_roundtrip_keeps_actions_and_slope_and_drops_guide(tmp_path):
 
 def test_slope_schedule_argument_and_callback():
     env = _novel_env(1)
-    model = GuidedTD3("SpikingPolicy", env, slope_schedule="interval", slope_schedule_kwargs=dict(k_start=1, k_end=9, interval=0.5), **FAST)
+    model = GuidedTD3(
+        "SpikingPolicy", env, slope_schedule="interval", slope_schedule_kwargs=dict(k_start=1, k_end=9, interval=0.5), **FAST
+    )
     model.learn(400)
     assert model.policy.slope == 9 and model.actor_target.slope == 9
     assert [k for _, k in model.slope_callback.history] == [1, 9]
@@ -149,7 +155,9 @@ def test_slope_schedule_argument_and_callback():
     # standalone callback under EvalCallback feeds the adaptive schedule
     model2 = GuidedTD3("SpikingPolicy", env, **FAST)
     slope_cb = SlopeScheduleCallback("adaptive", return_range=(-1600, 0), k_start=2)
-    model2.learn(400, callback=EvalCallback(_novel_env(1), eval_freq=100, n_eval_episodes=1, callback_after_eval=slope_cb, verbose=0))
+    model2.learn(
+        400, callback=EvalCallback(_novel_env(1), eval_freq=100, n_eval_episodes=1, callback_after_eval=slope_cb, verbose=0)
+    )
     assert len(slope_cb.schedule._terms) == 4  # one evaluation every 100 of the 400 steps
     assert 1 <= model2.policy.slope <= 100 and model2.policy.slope != 2
 
@@ -202,9 +210,22 @@ def test_nan_observation_stops_with_step_number():
 def _learn_pendulum(guide, steps, seed):
     env = gym.make("Pendulum-v1")
     model = GuidedTD3(
-        "SpikingPolicy", env, guide=guide, n_seq=20, n_warmup=5, stride=5, guide_horizon_start=200, guide_horizon_end=0,
-        guide_horizon_fraction=0.5, learning_starts=400, batch_size=32, train_freq=20, gradient_steps=10, bc_coef=1.0,
-        action_noise=NormalActionNoise(np.zeros(1), 0.1 * np.ones(1)), policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[64, 64])),
+        "SpikingPolicy",
+        env,
+        guide=guide,
+        n_seq=20,
+        n_warmup=5,
+        stride=5,
+        guide_horizon_start=200,
+        guide_horizon_end=0,
+        guide_horizon_fraction=0.5,
+        learning_starts=400,
+        batch_size=32,
+        train_freq=20,
+        gradient_steps=10,
+        bc_coef=1.0,
+        action_noise=NormalActionNoise(np.zeros(1), 0.1 * np.ones(1)),
+        policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[64, 64])),
         seed=seed,
     )
     model.learn(steps)
@@ -286,7 +307,9 @@ def test_env_reset_between_learn_calls_starts_new_episodes_in_the_buffer():
 def test_guide_fraction_and_horizon_reach_the_logger():
     from stable_baselines3.common.logger import configure
 
-    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, guide_horizon_start=50, guide_horizon_end=50, **FAST)
+    model = GuidedTD3(
+        "SpikingPolicy", _novel_env(1), guide=privileged_guide, guide_horizon_start=50, guide_horizon_end=50, **FAST
+    )
     model.set_logger(configure(None, []))
     model.learn(400, log_interval=1)
     assert model._guided_steps == 100  # 50 guided steps in each of the two episodes
@@ -471,7 +494,9 @@ def test_resolve_guide_accepts_an_import_path_with_keyword_arguments():
         resolve_guide({})
     with pytest.raises(ValueError, match="saved model: it takes no keyword arguments"):
         resolve_guide({"td3:guide.zip": {"kp": 1.0}})
-    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide={"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST)
+    model = GuidedTD3(
+        "SpikingPolicy", _novel_env(1), guide={"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST
+    )
     assert model._guide.kp == 5.0
 
 
@@ -486,8 +511,11 @@ def test_errors_inside_the_guide_name_the_guide():
         observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
         action_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
 
-    with pytest.raises(ValueError, match=r"the guide <sb3_spiking.envs.pendulum.PendulumSwingUpGuide object .*> raised ValueError "
-                                         r"on a sample observation at construction \(observation of shape \(1, 4\)\): cannot reshape") as exc:
+    with pytest.raises(
+        ValueError,
+        match=r"the guide <sb3_spiking.envs.pendulum.PendulumSwingUpGuide object .*> raised ValueError "
+        r"on a sample observation at construction \(observation of shape \(1, 4\)\): cannot reshape",
+    ) as exc:
         GuidedTD3("SpikingPolicy", FourDimEnv(), guide=PendulumSwingUpGuide(), **FAST)
     assert isinstance(exc.value.__cause__, ValueError) and "cannot reshape" in str(exc.value.__cause__)
 
@@ -500,14 +528,19 @@ def test_errors_inside_the_guide_name_the_guide():
         return PendulumSwingUpGuide()(obs)
 
     model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=crashing_guide, **FAST)
-    with pytest.raises(KeyError, match=r"the guide <function .*crashing_guide.*> raised KeyError at env step 19 \(observation of shape \(1, 3\)\)") as exc:
+    with pytest.raises(
+        KeyError,
+        match=r"the guide <function .*crashing_guide.*> raised KeyError at env step 19 \(observation of shape \(1, 3\)\)",
+    ) as exc:
         model.learn(100)
     assert isinstance(exc.value.__cause__, KeyError)
 
     def odd_guide(obs):
         raise _TwoArgError(3, "no solution")
 
-    with pytest.raises(RuntimeError, match="the guide <function .*odd_guide.*> raised _TwoArgError on a sample observation .*3: no solution") as exc:
+    with pytest.raises(
+        RuntimeError, match="the guide <function .*odd_guide.*> raised _TwoArgError on a sample observation .*3: no solution"
+    ) as exc:
         GuidedTD3("SpikingPolicy", _novel_env(1), guide=odd_guide, **FAST)
     assert isinstance(exc.value.__cause__, _TwoArgError)
 

@@ -57,7 +57,10 @@ def test_single_observation_and_bad_state(pendulum):
 def test_asymmetric_actor_critic(pendulum_novel):
     space = pendulum_novel.observation_space
     policy = _policy(space)
-    obs = {"actor": np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), "privileged": np.array([[1.0, 0.0, 3.0], [0.0, 1.0, -2.0]], np.float32)}
+    obs = {
+        "actor": np.array([[1.0, 0.0], [0.0, 1.0]], np.float32),
+        "privileged": np.array([[1.0, 0.0, 3.0], [0.0, 1.0, -2.0]], np.float32),
+    }
     a, _ = policy.predict(obs)
     other = dict(obs, privileged=obs["privileged"] * -5)
     assert np.array_equal(a, policy.predict(other)[0]), "the actor must not see the privileged part"

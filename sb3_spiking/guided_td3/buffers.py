@@ -145,7 +145,8 @@ class SequenceReplayBuffer(ReplayBuffer):
     # SB3's ReplayBuffer names, for code that reads them: derived, read-only views of the flags
     @property
     def dones(self) -> np.ndarray:
-        """SB3's ``dones``: ``1.0`` where the step ended its episode (termination or truncation), ``(S, N)`` float32, read-only."""
+        """SB3's ``dones``: ``1.0`` where the step ended its episode (termination or truncation), ``(S, N)``
+        float32, read-only."""
         return self._flags_as_float(self.terminated | self.truncated if self._allocated else None)
 
     @property

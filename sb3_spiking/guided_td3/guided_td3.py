@@ -12,7 +12,6 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EventCallback
 from stable_baselines3.common.noise import ActionNoise
@@ -29,7 +28,6 @@ from sb3_spiking.guides import GuideSpec, resolve_guide
 from sb3_spiking.neurons import check_slope
 from sb3_spiking.obs_keys import privileged_part
 from sb3_spiking.save_compat import VersionedSaveMixin  # version records on save/load (docs/reliability.md)
-from sb3_spiking.schedules import make_schedule
 
 SelfGuidedTD3 = TypeVar("SelfGuidedTD3", bound="GuidedTD3")
 
@@ -342,7 +340,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         if self.device.type == "cpu":
             keep_freed_memory()  # sequence updates reuse their tens of MB instead of page-faulting them in again
         if self.slope_schedule is not None and self.policy.slope is None:
-            raise ValueError(f"slope_schedule={self.slope_schedule!r} needs a spiking actor; {self.policy_class.__name__} has none")
+            raise ValueError(
+                f"slope_schedule={self.slope_schedule!r} needs a spiking actor; {self.policy_class.__name__} has none"
+            )
         self._guide = resolve_guide(self.guide)
         if self._guide is not None and self.env is not None:
             self._check_guide()
@@ -393,7 +393,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                 f"(guide {_describe(self._guide)}, {when}, observation of shape {np.shape(guide_obs)})"
             )
         if check_finite and not np.isfinite(actions).all():
-            raise ValueError(f"the guide returned non-finite actions at step {self.num_timesteps}: {actions} (guide {_describe(self._guide)})")
+            raise ValueError(
+                f"the guide returned non-finite actions at step {self.num_timesteps}: {actions} (guide {_describe(self._guide)})"
+            )
         return np.clip(self.policy.scale_action(actions), -1.0, 1.0)
 
     def _excluded_save_params(self) -> list[str]:
@@ -658,7 +660,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             first = _map_obs(data.observations, lambda x: x[:, :1])
             seq = _cat_obs(first, data.next_observations)
             next_actions = self.actor_target.unroll(seq)[:, 1:][rows, boot]  # type: ignore[index]
-            noise = (th.randn_like(next_actions) * self.target_policy_noise).clamp(-self.target_noise_clip, self.target_noise_clip)
+            noise = (th.randn_like(next_actions) * self.target_policy_noise).clamp(
+                -self.target_noise_clip, self.target_noise_clip
+            )
             next_actions = (next_actions + noise).clamp(-1.0, 1.0)
             next_obs = _map_obs(data.next_observations, lambda x: x[rows, boot])
             next_q = th.cat(self.critic_target(next_obs, next_actions), dim=1).min(dim=1, keepdim=True)[0]
@@ -709,7 +713,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         rates = [s[mask].mean().item() for s in spikes]
         return loss, bc_value, q_mean, rates
 
-    def _best_target(self, obs: th.Tensor | dict[str, th.Tensor], teacher: th.Tensor, student: th.Tensor, q_student: th.Tensor) -> th.Tensor:
+    def _best_target(
+        self, obs: th.Tensor | dict[str, th.Tensor], teacher: th.Tensor, student: th.Tensor, q_student: th.Tensor
+    ) -> th.Tensor:
         """The imitation target of ``bc_filter="best"``: of the teacher's action, the student's own and
         ``bc_search_samples`` perturbations of it (σ ``bc_search_noise``, i.e. actions like those the
         exploration flies, where the critic has data), the one with the highest Q₁. Ranking actions by

@@ -220,7 +220,9 @@ class MlpSequenceActor(_StatefulPredict, BasePolicy):
         super().__init__(observation_space, action_space, normalize_images=normalize_images, squash_output=True)
         self.net_arch, self.activation_fn = list(net_arch), activation_fn
         in_dim = get_flattened_obs_dim(check_observation_space(observation_space))
-        self.mu = nn.Sequential(*create_mlp(in_dim, get_action_dim(action_space), self.net_arch, activation_fn, squash_output=True))
+        self.mu = nn.Sequential(
+            *create_mlp(in_dim, get_action_dim(action_space), self.net_arch, activation_fn, squash_output=True)
+        )
         self.state_sizes: list[int] = []  # nothing carried between steps
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -419,4 +421,12 @@ class MlpSequencePolicy(SpikingPolicy):
         raise TypeError("MlpSequencePolicy has no surrogate slope to set (its actor does not spike)")
 
 
-__all__ = ["ACTOR_KEY", "PRIVILEGED_KEY", "MlpSequenceActor", "MlpSequencePolicy", "PrivilegedExtractor", "SpikingActor", "SpikingPolicy"]
+__all__ = [
+    "ACTOR_KEY",
+    "PRIVILEGED_KEY",
+    "MlpSequenceActor",
+    "MlpSequencePolicy",
+    "PrivilegedExtractor",
+    "SpikingActor",
+    "SpikingPolicy",
+]

@@ -182,7 +182,11 @@ def _train(args: list[str]) -> None:
             raise ZooConfigError(f"no config for --algo {algo}: pass -conf FILE (looked for {CONFIG_DIR}/{algo}.yml)")
         args += ["--conf-file", config]
     env_id = _option_value(args, ("--env",)) or ""
-    if env_id.startswith(DRONE_ENV_PREFIX) and _option_value(args, ("--num-threads",)) is None and not {"-h", "--help"} & set(args):
+    if (
+        env_id.startswith(DRONE_ENV_PREFIX)
+        and _option_value(args, ("--num-threads",)) is None
+        and not {"-h", "--help"} & set(args)
+    ):
         # torch's second thread and the simulator's OpenMP threads share one libgomp and fight on a busy
         # machine (docs/drone_env.md: up to 6x slower); one torch thread is the measured best for this env
         args += ["--num-threads", "1"]
@@ -228,7 +232,6 @@ def _plot(command: str, args: list[str]) -> None:
     if output is not None:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from rl_zoo3 import plots
 
     sys.argv = [f"{PROG} {command}", *args]

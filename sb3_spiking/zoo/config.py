@@ -157,7 +157,9 @@ def _check_guide(value: Any) -> None:
             raise ZooConfigError(f"guide: {spec!r} is not callable (a guide is a callable obs -> action, or a class making one)")
         return
     if not (os.path.exists(path) or os.path.exists(path + ".zip")):
-        raise ZooConfigError(f"guide: saved model {path!r} not found (relative paths start at the working directory {os.getcwd()})")
+        raise ZooConfigError(
+            f"guide: saved model {path!r} not found (relative paths start at the working directory {os.getcwd()})"
+        )
 
 
 def check_hyperparams(algo: str, hyperparams: dict[str, Any], where: str, n_timesteps_given: bool = False) -> None:
@@ -199,7 +201,9 @@ def _check(algo: str, hp: dict[str, Any], n_timesteps_given: bool) -> None:
         cls = _import_dotted(policy, "policy")
     elif isinstance(policy, str):
         if policy not in GuidedTD3.policy_aliases:
-            raise ZooConfigError(f"policy {policy!r} is not an alias of {algo}; use one of {sorted(GuidedTD3.policy_aliases)} or an import path")
+            raise ZooConfigError(
+                f"policy {policy!r} is not an alias of {algo}; use one of {sorted(GuidedTD3.policy_aliases)} or an import path"
+            )
         cls = GuidedTD3.policy_aliases[policy]
     else:
         cls = policy
@@ -211,7 +215,9 @@ def _check(algo: str, hp: dict[str, Any], n_timesteps_given: bool) -> None:
             raise ZooConfigError(f"noise_type must be one of {NOISE_TYPES}, got {hp['noise_type']!r}")
         if "noise_std" not in hp:
             raise ZooConfigError("noise_type given without noise_std")
-    if "noise_std" in hp and (isinstance(hp["noise_std"], bool) or not isinstance(hp["noise_std"], (int, float)) or hp["noise_std"] < 0):
+    if "noise_std" in hp and (
+        isinstance(hp["noise_std"], bool) or not isinstance(hp["noise_std"], (int, float)) or hp["noise_std"] < 0
+    ):
         raise _type_error("noise_std", "a number >= 0", hp["noise_std"])
 
     defaults = _constructor_defaults()

@@ -159,7 +159,11 @@ class ZooExperimentManager(ExperimentManager):
                 self.study_name = default_study_name(self.algo, env_id)
             if self.verbose > 0:
                 hb = self.options.heartbeat
-                beat = f"heartbeat every {hb.interval} s, grace {hb.grace_period} s, {hb.retries} retries" if hb.enabled else "no heartbeat"
+                beat = (
+                    f"heartbeat every {hb.interval} s, grace {hb.grace_period} s, {hb.retries} retries"
+                    if hb.enabled
+                    else "no heartbeat"
+                )
                 print(f"optuna storage: {mask_password(self.storage)}  study: {self.study_name}  ({beat})")
         if self.trial_id is not None:
             if self.trial_id < 0:
@@ -174,13 +178,18 @@ class ZooExperimentManager(ExperimentManager):
     def _check_reliability_options(self) -> None:
         opts = self.options
         if opts.checkpoint_freq < 0 or opts.checkpoint_keep < 1:
-            raise ZooConfigError(f"--checkpoint-freq must be >= 0 and --checkpoint-keep >= 1, got {opts.checkpoint_freq}, {opts.checkpoint_keep}")
+            raise ZooConfigError(
+                f"--checkpoint-freq must be >= 0 and --checkpoint-keep >= 1, got {opts.checkpoint_freq}, {opts.checkpoint_keep}"
+            )
         if opts.checkpoint_freq == 0 and opts.resume is None:
             return
         if self.algo not in ALGO_NAMES:
             raise ZooConfigError(f"--checkpoint-freq / --resume support {', '.join(ALGO_NAMES)}, not {self.algo!r}")
         if self.optimize_hyperparameters:
-            raise ZooConfigError("--checkpoint-freq / --resume do not apply to -optimize (a killed worker's trial is re-queued instead: --heartbeat-interval)")
+            raise ZooConfigError(
+                "--checkpoint-freq / --resume do not apply to -optimize "
+                "(a killed worker's trial is re-queued instead: --heartbeat-interval)"
+            )
         if opts.resume is not None and self.continue_training:
             raise ZooConfigError("--resume and -i/--trained-agent exclude each other")
         if opts.resume is not None:

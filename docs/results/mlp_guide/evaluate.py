@@ -41,7 +41,8 @@ def main() -> None:
     for name, options in [("final weights", {}), ("start weights", {"curriculum_stage": 0})]:
         results[name] = r = evaluate_guide(guide, args.episodes, args.seed, **options)
         print(f"{name:14s} return {r['mean_return']:7.1f} +- {r['std_return']:5.1f}  length {r['mean_length']:5.1f}  "
-              f"full-length {100 * r['full_length']:5.1f} %  >= 50 steps {100 * r.get('survived_50', float('nan')):5.1f} %")  # fmt: skip
+              f"full-length {100 * r['full_length']:5.1f} %  "
+              f">= 50 steps {100 * r.get('survived_50', float('nan')):5.1f} %")  # fmt: skip
     print(json.dumps(results))
 
 
