@@ -44,7 +44,8 @@ def make_model(
             return self.observation_space.sample(), 0.0, False, False, {}
 
     return GuidedTD3("SpikingPolicy", DummyVecEnv([Env]), buffer_size=50_000, batch_size=batch_size, burn_in=burn_in,
-                     n_seq=n_seq, n_warmup=n_warmup, stride=max(1, n_seq // 4), policy_delay=1, seed=0, device=device)
+                     n_seq=n_seq, n_warmup=n_warmup, stride=max(1, n_seq // 4), policy_delay=1, seed=0, device=device,
+                     keep_freed_memory=True)
 
 
 def fill(buffer: SequenceReplayBuffer, n_steps: int, episode_length: int = 500) -> None:

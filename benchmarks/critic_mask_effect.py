@@ -48,7 +48,7 @@ from sb3_spiking.evaluation import critic_diagnostic, fly  # noqa: E402
 #: the default drone recipe's settings (zoo_configs/guided_td3.yml), shortened
 RECIPE = dict(learning_rate=1e-3, buffer_size=400_000, batch_size=64, tau=0.01, gamma=0.99, train_freq=50, gradient_steps=30,
               policy_delay=1, n_seq=100, n_warmup=50, stride=25, bc_coef=1.0, bc_target="guide",
-              policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky"))
+              policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky"), keep_freed_memory=True)
 
 
 def main(argv: list[str] | None = None) -> None:

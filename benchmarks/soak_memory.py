@@ -76,6 +76,7 @@ def main() -> None:
         guide_horizon_start=200,
         action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)),
         policy_kwargs=dict(net_arch=dict(pi=[64, 32], qf=[64, 64])),
+        keep_freed_memory=True,  # as the drone config: the RSS measured is that of a real run
         seed=0,
     )
     recorder = RssRecorder(args.report)

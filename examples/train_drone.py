@@ -105,6 +105,7 @@ def main() -> None:
         slope_schedule_kwargs=SLOPE_KWARGS[args.slope_schedule],
         policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout=args.readout),
         tensorboard_log=os.path.join(args.out, "tb"),
+        keep_freed_memory=True,  # as the zoo config: faster sequence updates (process-wide glibc setting)
         seed=args.seed,
         verbose=0,
     )

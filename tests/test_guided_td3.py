@@ -3,6 +3,7 @@
 import json
 import threading
 import zipfile
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -570,3 +571,23 @@ def test_autonomous_return_counts_only_episodes_flown_by_the_actor(horizon):
     assert values["rollout/ep_rew_mean"] == pytest.approx(np.mean(rewards))
     model.learn(200, reset_num_timesteps=True)  # statistics restart with the step counter, as SB3's,
     assert not model._actor_ep_returns  # and the new run's first episode has warm-up steps again
+
+
+def test_mallopt_is_opt_in_and_saved_with_the_model(monkeypatch, tmp_path):
+    """The process-wide glibc setting is applied only for keep_freed_memory=True (and again on load)."""
+    import yaml
+
+    from sb3_spiking import allocator
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda *a, **k: calls.append(a) or True)
+    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", device="cpu", **FAST)
+    assert calls == [] and model.keep_freed_memory is False
+    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", keep_freed_memory=True, device="cpu", **FAST)
+    assert len(calls) == 1
+    model.save(tmp_path / "m")
+    assert GuidedTD3.load(tmp_path / "m", device="cpu").keep_freed_memory is True and len(calls) == 2
+    # the drone recipes keep the speed they had when the setting was implicit
+    with open(Path(__file__).resolve().parents[1] / "zoo_configs" / "guided_td3.yml") as f:
+        config = yaml.safe_load(f)
+    assert all(config[env_id]["keep_freed_memory"] is True for env_id in ("DroneHover-v0", "DroneHoverRobust-v0"))

@@ -20,7 +20,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.td3 import TD3
 
-from sb3_spiking.allocator import keep_freed_memory
+from sb3_spiking import allocator
 from sb3_spiking.callbacks import SlopeScheduleCallback
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples, check_window_settings
 from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SpikingActor, SpikingPolicy
@@ -134,6 +134,12 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     :param slope_schedule_kwargs: arguments of that callback/schedule.
     :param optimize_memory_usage: must be ``False`` (accepted for TD3's signature; the sequence
         buffer has no memory-optimised variant).
+    :param keep_freed_memory: on CPU, apply :func:`sb3_spiking.allocator.keep_freed_memory` when the
+        model is set up (also on load: the flag is saved): glibc then keeps freed memory mapped, so
+        the sequence updates reuse their tens of MB instead of page-faulting them in again (a fifth
+        of the drone recipe's wall time, docs/performance.md). Off by default because the setting is
+        process-wide (it changes ``mallopt`` for everything in the process); the zoo's drone configs
+        turn it on. ``SB3_SPIKING_NO_MALLOPT=1`` still vetoes it.
     Other parameters: see :class:`stable_baselines3.TD3`. Defaults follow the paper where it
     gives a value (lr 1e-3, τ 0.01, γ 0.99, target noise 0.2 / clip 0.5).
     """
@@ -192,6 +198,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         slope: float = 2.0,
         slope_schedule: str | None = None,
         slope_schedule_kwargs: dict[str, Any] | None = None,
+        keep_freed_memory: bool = False,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -267,6 +274,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.slope = float(slope)
         self.slope_schedule = slope_schedule
         self.slope_schedule_kwargs = dict(slope_schedule_kwargs or {})
+        self.keep_freed_memory = bool(keep_freed_memory)
         # runtime state, never saved
         self._guide = None
         self._actor_state: tuple[th.Tensor, ...] | None = None
@@ -337,8 +345,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             super()._setup_model()
         finally:
             self.policy_kwargs, self.n_steps = given, n_steps
-        if self.device.type == "cpu":
-            keep_freed_memory()  # sequence updates reuse their tens of MB instead of page-faulting them in again
+        if self.keep_freed_memory and self.device.type == "cpu":  # opt-in: process-wide glibc setting
+            allocator.keep_freed_memory()  # sequence updates reuse their tens of MB instead of page-faulting them in again
         if self.slope_schedule is not None and self.policy.slope is None:
             raise ValueError(
                 f"slope_schedule={self.slope_schedule!r} needs a spiking actor; {self.policy_class.__name__} has none"
