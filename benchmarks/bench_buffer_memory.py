@@ -43,8 +43,8 @@ def main() -> None:
     infos = [{} for _ in range(n)]
     t = time.perf_counter()
     for _ in range(buf.buffer_size):
-        buf.stage_guide(act, np.zeros(n, bool))
-        buf.add(obs, obs, act, np.zeros(n, np.float32), np.zeros(n, bool), infos)
+        buf.add(obs, obs, act, np.zeros(n, np.float32), np.zeros(n, bool), infos,
+                guide_actions=act, guide_acted=np.zeros(n, bool))
     add_s = time.perf_counter() - t
     after = rss_mb()
     total = buf.buffer_size * n

@@ -591,3 +591,21 @@ def test_mallopt_is_opt_in_and_saved_with_the_model(monkeypatch, tmp_path):
     with open(Path(__file__).resolve().parents[1] / "zoo_configs" / "guided_td3.yml") as f:
         config = yaml.safe_load(f)
     assert all(config[env_id]["keep_freed_memory"] is True for env_id in ("DroneHover-v0", "DroneHoverRobust-v0"))
+
+
+def test_guided_td3_hands_the_guide_actions_to_the_buffer_add(monkeypatch):
+    """Collection passes the guide's part of every step to SequenceReplayBuffer.add explicitly."""
+    model = GuidedTD3("SpikingPolicy", _novel_env(2), guide=privileged_guide, guide_horizon_start=5, guide_horizon_end=5,
+                      learning_starts=1000, **{k: v for k, v in FAST.items() if k != "learning_starts"})
+    calls = []
+    original = model.replay_buffer.add
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        original(*args, **kwargs)
+
+    monkeypatch.setattr(model.replay_buffer, "add", spy)
+    model.learn(20)  # one rollout of train_freq (50) vector steps
+    assert len(calls) == 50 and all(set(c) == {"guide_actions", "guide_acted"} for c in calls)
+    assert [c["guide_acted"].tolist() for c in calls] == [[True, True]] * 5 + [[False, False]] * 45
+    assert all(c["guide_actions"].shape == (2, 1) for c in calls)

@@ -279,6 +279,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self._guide = None
         self._actor_state: tuple[th.Tensor, ...] | None = None
         self._episode_steps: np.ndarray | None = None
+        # the guide's part of the step being collected: (actions scaled, where it flew), from
+        # _sample_action to _store_transition, which hands it to the buffer's add
         self._step_guide: tuple[np.ndarray, np.ndarray] | None = None
         self._guided_steps = 0
         self._bc_imitated: list[float] = []  # per actor update: share of steps that imitated (bc_filter), for the logs
@@ -553,10 +555,12 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     ) -> None:
         _check_finite(new_obs, "observation", self.num_timesteps)
         _check_finite(reward, "reward", self.num_timesteps)
-        if isinstance(replay_buffer, SequenceReplayBuffer):
-            guide_actions, guided = self._step_guide if self._step_guide is not None else (None, None)
-            replay_buffer.stage_guide(guide_actions, guided)
-        self._step_guide = None
+        step_guide, self._step_guide = self._step_guide, None
+        if isinstance(replay_buffer, SequenceReplayBuffer) and step_guide is not None:
+            # SB3's _store_transition (original observations under VecNormalize, terminal
+            # observations of finished episodes) runs unchanged; its add call gets the guide's part
+            guide_actions, guide_acted = step_guide
+            replay_buffer = _AddWithGuide(replay_buffer, guide_actions=guide_actions, guide_acted=guide_acted)
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
         # episode bookkeeping for the next step: finished envs restart with zero actor state
         assert self._episode_steps is not None and self._actor_state is not None
@@ -774,6 +778,17 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
 
 # ---------------------------------------------------------------------- helpers
+class _AddWithGuide:
+    """The replay buffer as SB3's ``_store_transition`` sees it: that method only calls ``add``,
+    which is passed on with the guide's actions of the step as keyword arguments."""
+
+    def __init__(self, buffer: SequenceReplayBuffer, **guide: np.ndarray) -> None:
+        self._buffer, self._guide = buffer, guide
+
+    def add(self, *args: Any) -> None:
+        self._buffer.add(*args, **self._guide)
+
+
 class NStepTargets(NamedTuple):
     """Per step ``i`` of ``(B, L)`` windows: ``returns`` = discounted reward sum over up to ``n`` steps,
     and the bootstrap ``γ^k · Q'(s'_j, π'(s'_j))`` it needs: ``boot_index`` ``j`` and ``boot_discount``
