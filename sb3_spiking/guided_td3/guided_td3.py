@@ -23,7 +23,7 @@ from stable_baselines3.td3.td3 import TD3
 from sb3_spiking import allocator
 from sb3_spiking.callbacks import SlopeScheduleCallback
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples, check_window_settings
-from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SpikingActor, SpikingPolicy
+from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SequencePolicy, SpikingActor, SpikingPolicy
 from sb3_spiking.guides import GuideSpec, resolve_guide
 from sb3_spiking.neurons import check_slope
 from sb3_spiking.obs_keys import privileged_part
@@ -77,7 +77,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     ``policy_delay > 1`` (without a critic, the skipped actor updates are wasted gradient steps), and
     a ``bc_coef`` set explicitly (to a value other than the default) without a guide.
 
-    :param policy: ``"SpikingPolicy"`` or a :class:`SpikingPolicy` subclass.
+    :param policy: ``"SpikingPolicy"``, ``"MlpSequencePolicy"`` or a :class:`SequencePolicy` subclass.
     :param env: environment (``Box`` or ``Dict(actor, privileged)`` observations, ``Box`` actions).
     :param guide: ``None``, a callable ``obs -> action`` (numpy, batched, privileged observation),
         an import path ``"module:attr"``, ``{"module:Class": {kwargs}}`` (built with those
@@ -148,14 +148,14 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         "SpikingPolicy": SpikingPolicy,
         "MlpSequencePolicy": MlpSequencePolicy,
     }
-    policy: SpikingPolicy  # type: ignore[assignment]
+    policy: SequencePolicy  # type: ignore[assignment]
     actor: SpikingActor  # type: ignore[assignment]
     actor_target: SpikingActor  # type: ignore[assignment]
     replay_buffer: SequenceReplayBuffer  # type: ignore[assignment]
 
     def __init__(
         self,
-        policy: str | type[SpikingPolicy],
+        policy: str | type[SequencePolicy],
         env: GymEnv | str,
         learning_rate: float | Schedule = 1e-3,
         buffer_size: int = 1_000_000,
@@ -330,8 +330,10 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
     # ------------------------------------------------------------------ set-up
     def _setup_model(self) -> None:
-        if not (isinstance(self.policy_class, type) and issubclass(self.policy_class, SpikingPolicy)):
-            raise ValueError(f"GuidedTD3 needs a SpikingPolicy (sub)class, got {self.policy_class}")
+        if not (isinstance(self.policy_class, type) and issubclass(self.policy_class, SequencePolicy)):
+            raise ValueError(
+                f"GuidedTD3 needs a SequencePolicy (sub)class (SpikingPolicy, MlpSequencePolicy), got {self.policy_class}"
+            )
         for key in ("n_seq", "n_warmup", "stride", "train_from_episode_start"):
             if key in self.replay_buffer_kwargs and self.replay_buffer_kwargs[key] != getattr(self, key):
                 raise ValueError(f"set {key} as a GuidedTD3 argument, not in replay_buffer_kwargs")

@@ -16,7 +16,7 @@ import os
 import re
 from typing import Any
 
-from sb3_spiking.guided_td3 import GuidedTD3, SpikingPolicy
+from sb3_spiking.guided_td3 import GuidedTD3, SequencePolicy
 from sb3_spiking.guides import import_object, split_guide_mapping
 from sb3_spiking.zoo.algos import FLAT_KNOBS, constructor_keys
 
@@ -207,8 +207,8 @@ def _check(algo: str, hp: dict[str, Any], n_timesteps_given: bool) -> None:
         cls = GuidedTD3.policy_aliases[policy]
     else:
         cls = policy
-    if not (isinstance(cls, type) and issubclass(cls, SpikingPolicy)):
-        raise ZooConfigError(f"policy {policy!r} is not a SpikingPolicy (sub)class")
+    if not (isinstance(cls, type) and issubclass(cls, SequencePolicy)):
+        raise ZooConfigError(f"policy {policy!r} is not a SequencePolicy (sub)class (SpikingPolicy, MlpSequencePolicy)")
 
     if "noise_type" in hp:
         if hp["noise_type"] not in NOISE_TYPES and hp["noise_type"] is not None:
