@@ -590,3 +590,42 @@ def test_drone_training_defaults_to_one_torch_thread(monkeypatch, capsys):
     assert seen[-1].count("--num-threads") == 1 and seen[-1][seen[-1].index("--num-threads") + 1] == "2"
     cli._train(["--algo", "guided_td3", "--env", "Pendulum-v1"])  # other envs: rl-zoo's default
     assert "--num-threads" not in seen[-1]
+
+
+# ---------------------------------------------------------------------------------- scoped rl-zoo patches
+def test_the_cli_puts_back_what_it_swaps_in_rl_zoo(monkeypatch):
+    """train / record_training / plot --output swap rl-zoo names for their call only, also when it raises."""
+    import matplotlib.pyplot as plt
+    import rl_zoo3.plots
+    import rl_zoo3.train
+
+    from sb3_spiking.zoo import cli
+    from sb3_spiking.zoo._patching import swapped
+
+    before = (rl_zoo3.train.ExperimentManager, subprocess.call, plt.show, list(sys.argv))
+    seen = {}
+
+    def failing(name, value):
+        def run(*args, **kwargs):
+            seen[name] = value()
+            raise RuntimeError("stop")
+
+        return run
+
+    monkeypatch.setattr(rl_zoo3.train, "train", failing("manager", lambda: rl_zoo3.train.ExperimentManager))
+    monkeypatch.setattr(cli.runpy, "run_module", failing("call", lambda: subprocess.call))
+    monkeypatch.setattr(rl_zoo3.plots, "plot_train", failing("show", lambda: plt.show))
+    for command in (["train", "--algo", "guided_td3", "--env", "Pendulum-v1"], ["record_training"],
+                    ["plot_train", "--output", "x.png"]):  # fmt: skip
+        with pytest.raises(RuntimeError, match="stop"):
+            cli.main(command)
+    assert seen["manager"] is not before[0] and seen["call"] is not before[1] and seen["show"] is not before[2]
+    assert (rl_zoo3.train.ExperimentManager, subprocess.call, plt.show, sys.argv) == before
+
+    owner = type("Owner", (), {"name": 1})
+    with pytest.raises(KeyError), swapped(owner, "name", 2) as original:
+        assert owner.name == 2 and original == 1
+        raise KeyError
+    assert owner.name == 1
+    with pytest.raises(AttributeError), swapped(owner, "missing", 2):  # a renamed target fails, never silently
+        pass
