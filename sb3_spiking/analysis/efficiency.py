@@ -209,25 +209,17 @@ def trained_mlp_efficiency(path: str, name: str, n_episodes: int = 4, seed: int 
     its own flights, as for the spiking actor.
     """
     from sb3_spiking import GuidedTD3
-    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
-    from sb3_spiking.evaluation import actor_history_of
+    from sb3_spiking.evaluation import fly
 
     model = GuidedTD3.load(path, device="cpu")
     mu = getattr(model.actor, "mu", None)
     if not isinstance(mu, nn.Sequential):
         raise ValueError(f"{path} does not hold an MLP actor (MlpSequencePolicy); got {type(model.actor).__name__}")
-    env = DroneHoverVecEnv(n_episodes, actor_history=actor_history_of(model))
-    env.seed(seed)
-    obs, running = env.reset(), np.ones(n_episodes, bool)
-    inputs, returns = [], np.zeros(n_episodes)
-    while running.any():
-        inputs.append(obs["actor"][running])
-        action, _ = model.predict(obs, deterministic=True)
-        obs, rewards, dones, _ = env.step(action)
-        returns += np.where(running, rewards, 0.0)
-        running &= ~dones
+    flight = fly(model, n_episodes=n_episodes, seed=seed, record=True)
+    # the actor's inputs on the steps its episode was still running
+    inputs = [obs["actor"][running] for obs, running in zip(flight.observations, flight.running)]
     data = f"trained MLP flying {n_episodes} episodes ({sum(len(x) for x in inputs)} steps)"
-    return mlp_efficiency(mu, np.concatenate(inputs), name=name, reward=float(returns.mean()), data=data)
+    return mlp_efficiency(mu, np.concatenate(inputs), name=name, reward=flight.mean_return, data=data)
 
 
 def drone_efficiency_table(
