@@ -11,7 +11,8 @@ so ``snnTorch / GEMMs`` bounds the speed-up any full-graph implementation could 
 
     python -m benchmarks.bench_actor_update [--batch 256] [--repeats 7] [--threads 1] [--device cpu|cuda] [--default-allocator]
 
-By default the process keeps freed memory mapped, as GuidedTD3 does on CPU (sb3_spiking.allocator);
+By default the process keeps freed memory mapped, as GuidedTD3(keep_freed_memory=True) does on CPU (the
+drone configs; sb3_spiking.allocator);
 ``--default-allocator`` measures with glibc's defaults (run both to see that lever).
 """
 
@@ -44,9 +45,9 @@ class SnnTorchActor(nn.Module):
         self.fcs = nn.ModuleList(nn.Linear(f.in_features, f.out_features) for f in ours.fcs)
         self.readout = nn.Linear(ours.readout.in_features, ours.readout.out_features)
         self.lifs = nn.ModuleList(
-            snn.Leaky(beta=l.beta.detach().clone(), threshold=l.threshold.detach().clone(), learn_beta=True,
-                      learn_threshold=True, reset_mechanism="subtract", spike_grad=surrogate.fast_sigmoid(slope=float(l.slope)))
-            for l in ours.lifs
+            snn.Leaky(beta=lif.beta.detach().clone(), threshold=lif.threshold.detach().clone(), learn_beta=True,
+                      learn_threshold=True, reset_mechanism="subtract", spike_grad=surrogate.fast_sigmoid(slope=float(lif.slope)))
+            for lif in ours.lifs
         )
         self.fcs.load_state_dict(ours.fcs.state_dict())
         self.readout.load_state_dict(ours.readout.state_dict())
@@ -80,7 +81,9 @@ def resolve_device(name: str) -> th.device:
     return device
 
 
-def time_interleaved(runs: dict[str, Callable[[], object]], repeats: int, device: th.device, warmup: int = 1) -> dict[str, list[float]]:
+def time_interleaved(
+    runs: dict[str, Callable[[], object]], repeats: int, device: th.device, warmup: int = 1
+) -> dict[str, list[float]]:
     """Seconds per call of each function, the functions taking turns, device work included."""
     sync = synchronizer(device)
     for _ in range(warmup):
@@ -98,7 +101,9 @@ def time_interleaved(runs: dict[str, Callable[[], object]], repeats: int, device
     return times
 
 
-def run(batch: int = 256, seq: int = 100, warmup: int = 50, repeats: int = 7, device: str | th.device = "cpu", seed: int = 0) -> dict:
+def run(
+    batch: int = 256, seq: int = 100, warmup: int = 50, repeats: int = 7, device: str | th.device = "cpu", seed: int = 0
+) -> dict:
     """Gradient check, then interleaved timings. Returns ``{"max_rel_grad_diff": …, "rows": [...]}``."""
     device = th.device(device)
     th.manual_seed(seed)
@@ -193,12 +198,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--default-allocator", action="store_true",
-                        help="skip the glibc setting GuidedTD3 applies on CPU (sb3_spiking.allocator)")
+                        help="skip the glibc setting of GuidedTD3(keep_freed_memory=True) (sb3_spiking.allocator)")
     args = parser.parse_args()
     th.set_num_threads(args.threads)
     device = resolve_device(args.device)
     kept = False if args.default_allocator else keep_freed_memory()
-    print(f"allocator: {'freed memory kept (as in GuidedTD3 on CPU)' if kept else 'glibc default'}")
+    print(f"allocator: {'freed memory kept (as GuidedTD3(keep_freed_memory=True) on CPU)' if kept else 'glibc default'}")
     print_result(run(args.batch, args.seq, args.warmup, args.repeats, device))
 
 

@@ -42,9 +42,9 @@ def main() -> None:
     act = np.zeros((n, 4), np.float32)
     infos = [{} for _ in range(n)]
     t = time.perf_counter()
-    for i in range(buf.buffer_size):
-        buf.stage_guide(act, np.zeros(n, bool))
-        buf.add(obs, obs, act, np.zeros(n, np.float32), np.zeros(n, bool), infos)
+    for _ in range(buf.buffer_size):
+        buf.add(obs, obs, act, np.zeros(n, np.float32), np.zeros(n, bool), infos,
+                guide_actions=act, guide_acted=np.zeros(n, bool))
     add_s = time.perf_counter() - t
     after = rss_mb()
     total = buf.buffer_size * n
@@ -54,7 +54,10 @@ def main() -> None:
     sample_ms = (time.perf_counter() - t) / 20 * 1e3
     print(f"transitions stored      : {total:,}")
     print(f"storage bytes           : {buf.nbytes() / 1e9:.3f} GB ({buf.nbytes() / total:.0f} B per transition)")
-    print(f"RSS growth              : {(after - before) / 1024:.3f} GB (peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GB)")
+    print(
+        f"RSS growth              : {(after - before) / 1024:.3f} GB "
+        f"(peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GB)"
+    )
     print(f"add (64 envs per call)  : {total / add_s / 1e6:.2f} M transitions/s")
     print(f"sample 256 x 100 windows: {sample_ms:.1f} ms")
 

@@ -24,9 +24,11 @@ from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer  # noqa: E402
 
 
-def make_model(burn_in: bool, batch_size: int, n_seq: int = 100, n_warmup: int = 50, device: str | th.device = "cpu") -> GuidedTD3:
-    from stable_baselines3.common.vec_env import DummyVecEnv
+def make_model(
+    burn_in: bool, batch_size: int, n_seq: int = 100, n_warmup: int = 50, device: str | th.device = "cpu"
+) -> GuidedTD3:
     import gymnasium as gym
+    from stable_baselines3.common.vec_env import DummyVecEnv
 
     class Env(gym.Env):
         observation_space = spaces.Dict({
@@ -42,13 +44,17 @@ def make_model(burn_in: bool, batch_size: int, n_seq: int = 100, n_warmup: int =
             return self.observation_space.sample(), 0.0, False, False, {}
 
     return GuidedTD3("SpikingPolicy", DummyVecEnv([Env]), buffer_size=50_000, batch_size=batch_size, burn_in=burn_in,
-                     n_seq=n_seq, n_warmup=n_warmup, stride=max(1, n_seq // 4), policy_delay=1, seed=0, device=device)
+                     n_seq=n_seq, n_warmup=n_warmup, stride=max(1, n_seq // 4), policy_delay=1, seed=0, device=device,
+                     keep_freed_memory=True)
 
 
 def fill(buffer: SequenceReplayBuffer, n_steps: int, episode_length: int = 500) -> None:
     rng = np.random.default_rng(0)
     for t in range(n_steps):
-        obs = {"actor": rng.standard_normal((1, 18), dtype=np.float32), "privileged": rng.standard_normal((1, 150), dtype=np.float32)}
+        obs = {
+            "actor": rng.standard_normal((1, 18), dtype=np.float32),
+            "privileged": rng.standard_normal((1, 150), dtype=np.float32),
+        }
         done = np.array([(t + 1) % episode_length == 0])
         buffer.add(obs, obs, rng.uniform(-1, 1, (1, 4)).astype(np.float32), rng.standard_normal(1).astype(np.float32), done,
                    [{"TimeLimit.truncated": bool(done[0])}])

@@ -51,10 +51,12 @@ def main() -> None:
     th.set_num_threads(1)
     noise = NormalActionNoise(np.zeros(4), 0.1 * np.ones(4))
     common = dict(learning_starts=WARMUP - 1000, train_freq=50, gradient_steps=10, action_noise=noise, seed=0)
+    guided_only = dict(keep_freed_memory=True)  # as the drone config (SB3_SPIKING_NO_MALLOPT=1 still vetoes it)
     rows = {}
     def guided() -> GuidedTD3:
         return GuidedTD3("SpikingPolicy", DroneHoverVecEnv(N_ENVS), guide=PDHoverGuide(), batch_size=args.batch,
-                         policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256])), buffer_size=200_000, **common)
+                         policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256])), buffer_size=200_000, **common,
+                         **guided_only)
 
     rows[f"GuidedTD3, spiking 256-128, {args.batch} x 100 steps"] = timed(guided(), args.steps)
     with neurons.use_c_kernel(False):
@@ -64,7 +66,9 @@ def main() -> None:
                   policy_kwargs=dict(net_arch=[256, 256]), buffer_size=200_000, **common)
         rows[f"SB3 TD3, MLP 256-256, batch {batch}"] = timed(td3, args.steps)
     mallopt = "off (SB3_SPIKING_NO_MALLOPT)" if os.environ.get("SB3_SPIKING_NO_MALLOPT", "") not in ("", "0") else "on"
-    print(f"{N_ENVS} drones, train_freq 50 vector steps, 10 gradient steps per round, 1 torch thread, allocator setting {mallopt}")
+    print(
+        f"{N_ENVS} drones, train_freq 50 vector steps, 10 gradient steps per round, 1 torch thread, allocator setting {mallopt}"
+    )
     print(f"{'algorithm':45s} {'env-steps/s':>12s} {'grad-steps/s':>13s}")
     for name, (env_rate, grad_rate) in rows.items():
         print(f"{name:45s} {env_rate:12.0f} {grad_rate:13.1f}")

@@ -233,7 +233,10 @@ def main() -> None:
     print("\n| ratio | value |\n|---|---:|")
     dummy = rates["DummyVecEnv(64 x DroneHoverEnv)"]
     print(f"| batched N=64 / DummyVecEnv 64 (target >= 10x) | {rates['DroneHoverVecEnv N=64'] / dummy:.1f}x |")
-    print(f"| batched N=64, numpy task / raw N=64 | {100 * rates['DroneHoverVecEnv N=64, numpy task'] / rates['raw l2f vector loop N=64']:.0f} % |")
+    print(
+        "| batched N=64, numpy task / raw N=64 | "
+        f"{100 * rates['DroneHoverVecEnv N=64, numpy task'] / rates['raw l2f vector loop N=64']:.0f} % |"
+    )
     for n in SIZES:
         raw = rates[f"raw l2f vector loop N={n}"]
         print(

@@ -23,7 +23,9 @@ from benchmarks.bench_burn_in import fill, make_model, time_updates  # noqa: E40
 CONFIGS = [(32, 100), (64, 100), (128, 100), (64, 25), (64, 50), (64, 200)]
 
 
-def measure(batch: int, n_seq: int, repeats: int, device: str | th.device = "cpu", fill_steps: int = 20_000, updates: int = 2) -> float:
+def measure(
+    batch: int, n_seq: int, repeats: int, device: str | th.device = "cpu", fill_steps: int = 20_000, updates: int = 2
+) -> float:
     model = make_model(True, batch, n_seq=n_seq, n_warmup=n_seq // 2, device=device)
     fill(model.replay_buffer, fill_steps)
     model.set_logger(configure(None, []))
@@ -35,7 +37,14 @@ def measure(batch: int, n_seq: int, repeats: int, device: str | th.device = "cpu
     return float(np.median(times))
 
 
-def run(repeats: int = 3, device: str | th.device = "cpu", fill_steps: int = 20_000, configs=CONFIGS, updates: int = 2, echo: bool = False) -> list[dict]:
+def run(
+    repeats: int = 3,
+    device: str | th.device = "cpu",
+    fill_steps: int = 20_000,
+    configs=CONFIGS,
+    updates: int = 2,
+    echo: bool = False,
+) -> list[dict]:
     rows = []
     for batch, n_seq in configs:
         t = measure(batch, n_seq, repeats, device, fill_steps, updates)

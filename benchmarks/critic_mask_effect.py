@@ -48,7 +48,7 @@ from sb3_spiking.evaluation import critic_diagnostic, fly  # noqa: E402
 #: the default drone recipe's settings (zoo_configs/guided_td3.yml), shortened
 RECIPE = dict(learning_rate=1e-3, buffer_size=400_000, batch_size=64, tau=0.01, gamma=0.99, train_freq=50, gradient_steps=30,
               policy_delay=1, n_seq=100, n_warmup=50, stride=25, bc_coef=1.0, bc_target="guide",
-              policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky"))
+              policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky"), keep_freed_memory=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,15 +67,39 @@ def main(argv: list[str] | None = None) -> None:
     th.set_num_threads(1)
     t0 = time.time()
     env = DroneHoverVecEnv(16, actor_history=4)
-    student = GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), alpha=0.0, learning_starts=5000, guide_horizon_start=200,
-                        guide_horizon_end=0, seed=args.seed, action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)), **RECIPE)
+    student = GuidedTD3(
+        "SpikingPolicy",
+        env,
+        guide=PDHoverGuide(),
+        alpha=0.0,
+        learning_starts=5000,
+        guide_horizon_start=200,
+        guide_horizon_end=0,
+        seed=args.seed,
+        action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)),
+        **RECIPE,
+    )
     student.learn(args.student_steps)
     own = fly(student, None, 0, 64, 1_000).mean_return
-    print(f"[{(time.time() - t0) / 60:5.1f} min] student after {args.student_steps:,} steps: autonomous return {own:.1f} (64 starts)", flush=True)
+    print(
+        f"[{(time.time() - t0) / 60:5.1f} min] student after {args.student_steps:,} steps: "
+        f"autonomous return {own:.1f} (64 starts)",
+        flush=True,
+    )
 
     # the evaluated policy: critic trained, actor fixed (gradient_steps 0: the student flies, nothing is updated)
-    model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(16, actor_history=4), guide=PDHoverGuide(), alpha=2.0, learning_starts=0, n_steps=args.n_steps,
-                      guide_horizon_start=50, guide_horizon_end=50, seed=args.seed, **{**RECIPE, "gradient_steps": 0})
+    model = GuidedTD3(
+        "SpikingPolicy",
+        DroneHoverVecEnv(16, actor_history=4),
+        guide=PDHoverGuide(),
+        alpha=2.0,
+        learning_starts=0,
+        n_steps=args.n_steps,
+        guide_horizon_start=50,
+        guide_horizon_end=50,
+        seed=args.seed,
+        **{**RECIPE, "gradient_steps": 0},
+    )
     model.actor.load_state_dict(student.actor.state_dict())
     model.actor_target.load_state_dict(student.actor.state_dict())
     model.actor.set_slope(student.actor.slope)
@@ -117,8 +141,11 @@ def main(argv: list[str] | None = None) -> None:
         writer.writeheader()
         writer.writerows(rows)
     last = {r["mask_cold_targets"]: r for r in rows if r["updates"] == args.updates}
-    print(f"after {args.updates} updates: |bias| {abs(last[True]['q_bias']):.2f} (mask on) vs {abs(last[False]['q_bias']):.2f} (off), "
-          f"corr {last[True]['q_corr']:.3f} vs {last[False]['q_corr']:.3f}; written to {args.csv}")
+    print(
+        f"after {args.updates} updates: |bias| {abs(last[True]['q_bias']):.2f} (mask on) "
+        f"vs {abs(last[False]['q_bias']):.2f} (off), "
+        f"corr {last[True]['q_corr']:.3f} vs {last[False]['q_corr']:.3f}; written to {args.csv}"
+    )
 
 
 def follow_the_critic(model: GuidedTD3, student: GuidedTD3, args: argparse.Namespace, t0: float) -> None:
@@ -146,9 +173,12 @@ def follow_the_critic(model: GuidedTD3, student: GuidedTD3, args: argparse.Names
             cost = float((pi[mask] - hover).pow(2).mean())
         flight = fly(model, None, 0, 64, 1_000)
         row = (update, q, cost, flight.mean_return, flight.full_length)
-        print(f"[{(time.time() - t0) / 60:5.1f} min] follow the critic: update {update:5d}: critic's Q(s, π(s)) {q:7.2f}, "
-              f"|a - a_hover|² {cost:.4f}, autonomous return {flight.mean_return:7.1f} ({100 * flight.full_length:.0f} % full-length)",
-              flush=True)
+        print(
+            f"[{(time.time() - t0) / 60:5.1f} min] follow the critic: update {update:5d}: critic's Q(s, π(s)) {q:7.2f}, "
+            f"|a - a_hover|² {cost:.4f}, autonomous return {flight.mean_return:7.1f} "
+            f"({100 * flight.full_length:.0f} % full-length)",
+            flush=True,
+        )
         return row
 
     rows = [check(0)]

@@ -30,35 +30,21 @@ GOOD_GUIDE_RETURN = 300.0
 
 def diagnose(model, n_episodes: int = 100, seed: int | None = None) -> dict:
     """Per-phase reward per step and imitation error of ``model`` (``None``: the guide itself)."""
-    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
-    from sb3_spiking.envs.reward import FINAL_STAGE
-    from sb3_spiking.evaluation import EVAL_SEED, actor_history_of
+    from sb3_spiking.evaluation import EVAL_SEED, fly
     from sb3_spiking.guides import resolve_guide
     from sb3_spiking.obs_keys import privileged_part
 
     guide = resolve_guide("sb3_spiking.envs.pd_guide:PDHoverGuide")
-    history = 0 if model is None else actor_history_of(model)
-    env = DroneHoverVecEnv(n_episodes, curriculum_stage=FINAL_STAGE, actor_history=history)
-    env.seed(EVAL_SEED if seed is None else seed)
-    obs = env.reset()
-    steps = env.config.max_episode_steps
+    # protocol (b) (final reward weights, zero state); the guide is stateless, so what it would
+    # command is computed afterwards on the recorded states
+    flight = fly(model, guide if model is None else None, n_episodes=n_episodes, seed=EVAL_SEED if seed is None else seed,
+                 record=True)  # fmt: skip
+    steps, flown = flight.max_steps, len(flight.running)
+    # (steps, N), zero after the last step flown (when every episode ended early)
     reward, error, alive = np.zeros((steps, n_episodes)), np.zeros((steps, n_episodes)), np.zeros((steps, n_episodes), bool)
-    running, state, start = np.ones(n_episodes, bool), None, np.ones(n_episodes, bool)
-    for t in range(steps):
-        target = guide(privileged_part(obs))
-        if model is None:
-            action = target
-        else:
-            action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
-            start[:] = False
-        error[t] = ((np.clip(action, -1, 1) - target) ** 2).sum(axis=1)
-        alive[t] = running
-        obs, r, done, _ = env.step(action)
-        reward[t] = r
-        running &= ~done
-        if not running.any():
-            break
-    env.close()
+    reward[:flown], alive[:flown] = flight.rewards, flight.running
+    for t, (obs, action) in enumerate(zip(flight.observations, flight.actions)):
+        error[t] = ((action - guide(privileged_part(obs))) ** 2).sum(axis=1)
     returns = (reward * alive).sum(0)
     out = {"return": float(returns.mean()), "crashed": int((~alive[-1]).sum()), "returns": returns}
     for lo, hi in PHASES:
@@ -86,7 +72,7 @@ def main() -> None:
         rows[label] = diagnose(GuidedTD3.load(path, device="cpu"), args.episodes)
     guide_returns = rows["PD guide"]["returns"]
     good = guide_returns >= GOOD_GUIDE_RETURN
-    for label, r in rows.items():
+    for r in rows.values():
         delta = r["returns"][good] - guide_returns[good]
         r["paired median"], r["better"] = float(np.median(delta)), float((delta > 0).sum())
     groups: dict[str, list[dict]] = {}
@@ -121,7 +107,9 @@ def format_table(rows: dict[str, dict], groups: dict[str, list[dict]], n_good: i
         lines.append(f"| {label} | " + cells([[r[k]] for k in keys], label == "PD guide") + " |")
     for name, members in groups.items():
         if len(members) > 1:
-            lines.append(f"| **{name}** (mean ± std of {len(members)}) | " + cells([[m[k] for m in members] for k in keys], False) + " |")
+            lines.append(
+                f"| **{name}** (mean ± std of {len(members)}) | " + cells([[m[k] for m in members] for k in keys], False) + " |"
+            )
     return "\n".join(lines)
 
 

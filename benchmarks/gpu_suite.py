@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         md.append(f"\n## Actor update vs snnTorch (256 windows × 100 steps, loss on 50–99, {res['repeats']} repeats)\n\n"
                   f"Gradient check vs snnTorch: max relative difference {res['max_rel_grad_diff']:.2e}\n\n"
                   "| actor update | median ms | updates/s | vs snnTorch |\n|---|---|---|---|\n")
-        md.extend(f"| {r['row']} | {r['median_ms']:.2f} | {r['updates_per_s']:.1f} | {r['vs_snntorch']:.2f}× |\n" for r in res["rows"])
+        md.extend(
+            f"| {r['row']} | {r['median_ms']:.2f} | {r['updates_per_s']:.1f} | {r['vs_snntorch']:.2f}× |\n" for r in res["rows"]
+        )
 
     def update_scaling():
         configs = [(64, 100), (64, 50)] if q else [(64, 100), (128, 100), (256, 100), (64, 50), (64, 200)]

@@ -32,7 +32,10 @@ def main() -> None:
         returns = [float(r["mean_return"]) for r in rows]
         ax.plot(steps, returns, label=label)
         last = rows[-1]
-        print(f"| {label} | {float(last['mean_return']):.1f} | {100 * float(last['full_length']):.0f} % | {max(returns):.1f} | {float(last['minutes']):.1f} |")
+        print(
+            f"| {label} | {float(last['mean_return']):.1f} | {100 * float(last['full_length']):.0f} % | "
+            f"{max(returns):.1f} | {float(last['minutes']):.1f} |"
+        )
     if args.reference is not None:
         ax.axhline(args.reference, color="k", ls="--", lw=1, label="PD guide")
     ax.set_xlabel("environment steps")

@@ -39,10 +39,12 @@ def probe_rows(folder: Path) -> list[str]:
         settings = ", ".join(f"{k} {config.get(k, '–')}" for k in SETTINGS)
         low = min(after, key=lambda r: r["mean_return"]) if after else None
         rows.append(
-            f"| {name} | {BY_NAME[name].label if name in BY_NAME else ''} ({settings}) | {int(curve[-1]['timesteps']):,} of {steps:,} | "
+            f"| {name} | {BY_NAME[name].label if name in BY_NAME else ''} ({settings}) | "
+            f"{int(curve[-1]['timesteps']):,} of {steps:,} | "
             + (f"{at['mean_return']:.1f} at {int(at['timesteps']):,} | " if start > 0 else "– (on from the start) | ")
             + (f"{low['mean_return']:.1f} at {int(low['timesteps']):,} | {after[-1]['mean_return']:.1f} |" if low else "– | – |")
-            + f" {at.get('q_min', float('nan')):.1f} vs {at.get('mc_return', float('nan')):.1f} ({at.get('q_corr', float('nan')):.2f}) |"
+            + f" {at.get('q_min', float('nan')):.1f} vs {at.get('mc_return', float('nan')):.1f}"
+            + f" ({at.get('q_corr', float('nan')):.2f}) |"
         )
     return rows
 
@@ -51,7 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="folder of probe runs (<experiment>/seed0/{config.yml,curve.csv})")
     args = parser.parse_args(argv)
-    print("| probe | settings | env steps run | return before the Q term | lowest after | last | critic Q vs return (corr) at the switch |")
+    print(
+        "| probe | settings | env steps run | return before the Q term | lowest after | last "
+        "| critic Q vs return (corr) at the switch |"
+    )
     print("|---|---|---|---|---|---|---|")
     print("\n".join(probe_rows(args.folder)))
 

@@ -37,7 +37,12 @@ class RssRecorder(BaseCallback):
     def _on_step(self) -> bool:
         if self.num_timesteps >= self.next:
             self.next += self.every
-            buffer_mb = self.model.replay_buffer.nbytes() * self.model.replay_buffer.size() / max(self.model.replay_buffer.buffer_size, 1) / 2**20
+            buffer_mb = (
+                self.model.replay_buffer.nbytes()
+                * self.model.replay_buffer.size()
+                / max(self.model.replay_buffer.buffer_size, 1)
+                / 2**20
+            )
             row = {"timesteps": self.num_timesteps, "seconds": round(time.time() - self.t0, 1), "rss_mb": round(rss_mb(), 1),
                    "buffer_filled_mb": round(buffer_mb, 1)}
             row["rss_minus_buffer_mb"] = round(row["rss_mb"] - row["buffer_filled_mb"], 1)
@@ -57,16 +62,31 @@ def main() -> None:
     th.set_num_threads(1)
     env = DroneHoverVecEnv(args.n_envs)
     model = GuidedTD3(
-        "SpikingPolicy", env, guide=PDHoverGuide(), buffer_size=args.steps, learning_starts=10_000, batch_size=8,
-        n_seq=20, n_warmup=10, stride=10, train_freq=50, gradient_steps=1, guide_horizon_start=200,
-        action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)), policy_kwargs=dict(net_arch=dict(pi=[64, 32], qf=[64, 64])),
+        "SpikingPolicy",
+        env,
+        guide=PDHoverGuide(),
+        buffer_size=args.steps,
+        learning_starts=10_000,
+        batch_size=8,
+        n_seq=20,
+        n_warmup=10,
+        stride=10,
+        train_freq=50,
+        gradient_steps=1,
+        guide_horizon_start=200,
+        action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)),
+        policy_kwargs=dict(net_arch=dict(pi=[64, 32], qf=[64, 64])),
+        keep_freed_memory=True,  # as the drone config: the RSS measured is that of a real run
         seed=0,
     )
     recorder = RssRecorder(args.report)
     model.learn(args.steps, callback=[RewardCurriculumCallback(), recorder])
     rss = [r["rss_minus_buffer_mb"] for r in recorder.rows[1:]]
     if rss:
-        print(f"RSS minus buffer after the first report: min {min(rss):.1f} MB, max {max(rss):.1f} MB, drift {rss[-1] - rss[0]:+.1f} MB")
+        print(
+            f"RSS minus buffer after the first report: min {min(rss):.1f} MB, max {max(rss):.1f} MB, "
+            f"drift {rss[-1] - rss[0]:+.1f} MB"
+        )
     if args.out:
         os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
         with open(args.out, "w", newline="") as f:

@@ -47,7 +47,9 @@ def main() -> None:
     parser.add_argument("--out", default="runs/export")
     parser.add_argument("--steps", type=int, default=1000, help="control steps to compare")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pilot", choices=["actor", "guide"], help="who flies (default: the actor if --model, else the PD guide)")
+    parser.add_argument(
+        "--pilot", choices=["actor", "guide"], help="who flies (default: the actor if --model, else the PD guide)"
+    )
     args = parser.parse_args()
     th.set_num_threads(1)
 

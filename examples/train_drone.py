@@ -29,7 +29,6 @@ from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
 from sb3_spiking.envs.pd_guide import PDHoverGuide  # noqa: E402
 from sb3_spiking.evaluation import FinalEvaluationCallback, LearningCurveCallback  # noqa: E402
 
-
 # adaptive: fed by LearningCurveCallback's autonomous evaluations (eval_freq=None: no own evaluations)
 SLOPE_KWARGS = {
     "adaptive": dict(k_start=2.0, return_range=(0, 500), eval_freq=None),
@@ -52,7 +51,14 @@ def main() -> None:
     parser.add_argument("--guide-horizon-end", type=int, default=0, help="paper: n_warmup (50); 0 ends fully autonomous")
     parser.add_argument("--gradient-steps", type=int, default=30, help="actor updates per 50 vector steps")
     parser.add_argument("--lr-decay", action="store_true", help="learning rate falls linearly from 1e-3 to 0")
-    parser.add_argument("--input-gain", type=float, nargs=2, default=None, metavar=("POS", "VEL"), help="EXPERIMENT: scale fc1 columns of position / velocity")
+    parser.add_argument(
+        "--input-gain",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("POS", "VEL"),
+        help="EXPERIMENT: scale fc1 columns of position / velocity",
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="windows per gradient step")
     parser.add_argument("--policy-delay", type=int, default=1, help="gradient steps per actor update (TD3: 2)")
     parser.add_argument("--guide-gains", type=float, nargs=3, default=None, metavar=("KATT", "KRATE", "TAU"),
@@ -70,14 +76,38 @@ def main() -> None:
     gains = {} if args.guide_gains is None else dict(zip(("katt", "krate", "tau_target"), args.guide_gains))
     guide = PDHoverGuide(**gains)
     model = GuidedTD3(
-        "SpikingPolicy", env, guide=guide, policy_delay=args.policy_delay,
-        learning_rate=(lambda progress: 1e-3 * progress) if args.lr_decay else 1e-3, buffer_size=2_000_000, learning_starts=5_000, batch_size=args.batch_size, tau=0.01, gamma=0.99,
-        train_freq=50, gradient_steps=args.gradient_steps, action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)),
-        n_seq=100, n_warmup=50, stride=25, alpha=args.alpha, bc_coef=args.bc_coef, bc_decay=0.99, bc_target="guide", critic_fraction=args.critic_fraction,
-        guide_horizon_start=args.guide_horizon_start, guide_horizon_end=args.guide_horizon_end, guide_horizon_fraction=0.8,
-        slope=2.0, slope_schedule=args.slope_schedule, slope_schedule_kwargs=SLOPE_KWARGS[args.slope_schedule],
+        "SpikingPolicy",
+        env,
+        guide=guide,
+        policy_delay=args.policy_delay,
+        learning_rate=(lambda progress: 1e-3 * progress) if args.lr_decay else 1e-3,
+        buffer_size=2_000_000,
+        learning_starts=5_000,
+        batch_size=args.batch_size,
+        tau=0.01,
+        gamma=0.99,
+        train_freq=50,
+        gradient_steps=args.gradient_steps,
+        action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)),
+        n_seq=100,
+        n_warmup=50,
+        stride=25,
+        alpha=args.alpha,
+        bc_coef=args.bc_coef,
+        bc_decay=0.99,
+        bc_target="guide",
+        critic_fraction=args.critic_fraction,
+        guide_horizon_start=args.guide_horizon_start,
+        guide_horizon_end=args.guide_horizon_end,
+        guide_horizon_fraction=0.8,
+        slope=2.0,
+        slope_schedule=args.slope_schedule,
+        slope_schedule_kwargs=SLOPE_KWARGS[args.slope_schedule],
         policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout=args.readout),
-        tensorboard_log=os.path.join(args.out, "tb"), seed=args.seed, verbose=0,
+        tensorboard_log=os.path.join(args.out, "tb"),
+        keep_freed_memory=True,  # as the zoo config: faster sequence updates (process-wide glibc setting)
+        seed=args.seed,
+        verbose=0,
     )
     if args.input_gain is not None:
         with th.no_grad():

@@ -42,7 +42,9 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
     ckpt_dir = os.path.join(args.out, "checkpoints")
-    slope = SlopeScheduleCallback("adaptive", eval_env=make_env(), eval_freq=args.slope_eval_freq, n_eval_episodes=3, return_range=(-1600, 0))
+    slope = SlopeScheduleCallback(
+        "adaptive", eval_env=make_env(), eval_freq=args.slope_eval_freq, n_eval_episodes=3, return_range=(-1600, 0)
+    )
     if args.resume:
         model, steps, state = load_checkpoint(ckpt_dir, env=make_env(), guide=PendulumSwingUpGuide())
         slope.load_state_dict(state["callbacks"]["slope"])

@@ -61,5 +61,7 @@ def load(source: Path, stem: str, what: str, extra_flags: tuple[str, ...] = ()) 
         return ctypes.CDLL(str(build(source, stem, extra_flags=extra_flags)))
     except (OSError, subprocess.SubprocessError) as e:
         detail = getattr(e, "stderr", b"") or b""
-        logger.warning("%s: C kernel unavailable (%s %s); using the slower fallback", what, e, detail.decode(errors="replace")[:500])
+        logger.warning(
+            "%s: C kernel unavailable (%s %s); using the slower fallback", what, e, detail.decode(errors="replace")[:500]
+        )
         return None

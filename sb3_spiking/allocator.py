@@ -7,8 +7,9 @@ per update, measured at ~30 % of a full-graph actor update on this project's CPU
 (docs/performance.md). Raising the mmap and trim thresholds keeps that memory mapped for reuse.
 
 The setting is process-wide: the process keeps up to ``trim_threshold`` bytes of freed memory
-instead of returning it (its peak memory is unchanged). GuidedTD3 applies it on CPU unless
-``SB3_SPIKING_NO_MALLOPT=1``; elsewhere (musl, macOS, Windows) it does nothing.
+instead of returning it (its peak memory is unchanged). It is therefore opt-in: GuidedTD3 applies it
+on CPU only when built with ``keep_freed_memory=True`` (the zoo's drone configs set it), and never
+when ``SB3_SPIKING_NO_MALLOPT=1``; elsewhere (musl, macOS, Windows) it does nothing.
 """
 
 from __future__ import annotations

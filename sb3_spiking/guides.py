@@ -23,7 +23,8 @@ import difflib
 import importlib
 import inspect
 import os
-from typing import Any, Callable, Mapping, Protocol, Union
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -35,7 +36,7 @@ class Guide(Protocol):
 #: SB3 algorithms a saved guide model can be loaded with (``"td3:path.zip"``)
 GUIDE_ALGOS = ("td3", "sac", "ddpg", "ppo", "a2c")
 
-GuideSpec = Union[str, Callable[[np.ndarray], np.ndarray], Mapping[str, Union[Mapping[str, Any], None]], None]
+GuideSpec = str | Callable[[np.ndarray], np.ndarray] | Mapping[str, Mapping[str, Any] | None] | None
 
 
 class SB3ModelGuide:
@@ -145,7 +146,9 @@ def split_guide_mapping(spec: Mapping[str, Any]) -> tuple[str, dict[str, Any] | 
     :raises ValueError: unless the mapping has exactly one string key and a mapping (or ``None``) value.
     """
     if len(spec) != 1:
-        raise ValueError(f"a guide mapping must have exactly one entry {{'package.module:Class': {{kwargs}}}}, got {dict(spec)!r}")
+        raise ValueError(
+            f"a guide mapping must have exactly one entry {{'package.module:Class': {{kwargs}}}}, got {dict(spec)!r}"
+        )
     path, kwargs = next(iter(spec.items()))
     if not isinstance(path, str):
         raise ValueError(f"the guide mapping's key must be an import path string, got {path!r}")

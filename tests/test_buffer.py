@@ -42,8 +42,7 @@ def _fill(buf, n_envs, n_steps, episode_lengths, truncate_every=None, rng=None, 
         infos = [{"TimeLimit.truncated": bool(trunc[e])} for e in range(n_envs)]
         action = np.stack([ep_id, ep_step], 1).astype(np.float32) / 1000
         guide = action + 0.5
-        buf.stage_guide(guide, ep_step < 3)
-        buf.add(obs, next_obs, action, ep_step.astype(np.float32), done, infos)
+        buf.add(obs, next_obs, action, ep_step.astype(np.float32), done, infos, guide_actions=guide, guide_acted=ep_step < 3)
         meta.append((done.copy(), trunc.copy()))
         ep_step = np.where(done, 0, ep_step + 1)
         ep_id = np.where(done, ep_id + 1, ep_id)
@@ -201,7 +200,9 @@ def test_sample_normalises_with_vec_normalize_like_sb3(dict_obs):
     venv = VecNormalize(DummyVecEnv([make, make]), norm_obs=True, norm_reward=True, gamma=0.9)
     venv.seed(0)
     venv.reset()
-    buf = SequenceReplayBuffer(200, venv.observation_space, spaces.Box(-1, 1, (1,), np.float32), n_envs=2, n_seq=6, n_warmup=1, stride=3)
+    buf = SequenceReplayBuffer(
+        200, venv.observation_space, spaces.Box(-1, 1, (1,), np.float32), n_envs=2, n_seq=6, n_warmup=1, stride=3
+    )
     obs = venv.get_original_obs()
     for _ in range(60):
         action = np.random.uniform(-2, 2, (2, 1)).astype(np.float32)
@@ -226,3 +227,18 @@ def test_sample_normalises_with_vec_normalize_like_sb3(dict_obs):
     assert np.allclose(normed.rewards.numpy(), venv.normalize_reward(raw.rewards.numpy()), atol=1e-6)
     assert not np.allclose(normed.rewards.numpy(), raw.rewards.numpy())
     assert th.equal(normed.actions, raw.actions) and th.equal(normed.valid, raw.valid)
+
+
+def test_the_guide_part_of_a_step_is_passed_to_add():
+    """A step without guide_actions has none (the executed action stands in); with them, they are stored."""
+    buf = SequenceReplayBuffer(100, _obs_space(False), ACT, n_envs=2, n_seq=4, n_warmup=1, stride=2)
+    obs, action, infos = np.zeros((2, 3), np.float32), np.full((2, 2), 0.5, np.float32), [{}, {}]
+    buf.add(obs, obs, action, np.zeros(2), np.zeros(2, bool), infos)
+    guide = np.array([[0.1, 0.2], [0.3, 0.4]], np.float32)
+    buf.add(obs, obs, action, np.zeros(2), np.zeros(2, bool), infos, guide_actions=guide, guide_acted=np.array([True, False]))
+    assert not buf.has_guide_action[0].any() and np.array_equal(buf.guide_actions[0], action)
+    assert not buf.guide_acted[0].any()
+    assert buf.has_guide_action[1].all() and np.array_equal(buf.guide_actions[1], guide)
+    assert buf.guide_acted[1].tolist() == [True, False]
+    with pytest.raises(ValueError, match="guide_acted given without guide_actions"):
+        buf.add(obs, obs, action, np.zeros(2), np.zeros(2, bool), infos, guide_acted=np.ones(2, bool))

@@ -310,7 +310,7 @@ def test_episode_lengths_and_padding():
     obs = venv.reset()
     assert obs["actor"].shape == (3, 18)
     hover = np.repeat(venv.hover_actions[:, None], 4, 1)
-    for t in range(7):
+    for _ in range(7):
         obs, _, dones, infos = venv.step(hover)
     assert dones.all() and all(i["TimeLimit.truncated"] and i["episode"]["l"] == 7 for i in infos)
     assert all(np.allclose(i["episode"]["r"], 7.0, atol=0.3) for i in infos)  # near-perfect hover

@@ -88,6 +88,8 @@ def test_learning_curve_keeps_the_best_autonomous_controller(tmp_path):
 def test_learning_curve_save_best_off_writes_no_model(tmp_path, model):
     from sb3_spiking.evaluation import BEST_MODEL_NAME, LearningCurveCallback
 
-    cb = LearningCurveCallback(eval_freq=2, n_episodes=2, path=str(tmp_path / "curve.csv"), start_weights=False, save_best=False, verbose=0)
+    cb = LearningCurveCallback(
+        eval_freq=2, n_episodes=2, path=str(tmp_path / "curve.csv"), start_weights=False, save_best=False, verbose=0
+    )
     model.learn(4, callback=cb)
     assert len(cb.rows) >= 1 and not (tmp_path / BEST_MODEL_NAME).exists()

@@ -15,8 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE = yaml.safe_load((ROOT / "zoo_configs" / "guided_td3.yml").read_text())["Pendulum-v1"]
 NUMERIC_KEYS = ["learning_rate", "batch_size", "tau", "gamma", "n_seq", "n_warmup", "stride", "bc_coef", "bc_decay",
                 "guide_horizon_start", "guide_horizon_fraction", "train_freq", "gradient_steps", "slope"]
-BAD_VALUES = st.one_of(st.text(min_size=1, max_size=8).filter(lambda t: not _numeric_text(t)), st.lists(st.integers(), min_size=1, max_size=3),
-                       st.dictionaries(st.text(max_size=3), st.integers(), min_size=1, max_size=2), st.booleans())
+BAD_VALUES = st.one_of(
+    st.text(min_size=1, max_size=8).filter(lambda t: not _numeric_text(t)),
+    st.lists(st.integers(), min_size=1, max_size=3),
+    st.dictionaries(st.text(max_size=3), st.integers(), min_size=1, max_size=2),
+    st.booleans(),
+)
 
 
 def _numeric_text(text: str) -> bool:
@@ -51,12 +55,20 @@ CONSTRUCTOR_BOUNDS = {  # argument: a strategy of invalid values
     "stride": st.one_of(st.integers(-100, 0), st.integers(101, 10_000)),
     "alpha": st.floats(max_value=-1e-9, allow_nan=False, allow_infinity=False),
     "bc_coef": st.floats(max_value=-1e-9, allow_nan=False, allow_infinity=False),
-    "bc_decay": st.one_of(st.floats(min_value=1.0 + 1e-6, max_value=1e6), st.floats(max_value=0.0, allow_infinity=False, allow_nan=False)),
+    "bc_decay": st.one_of(
+        st.floats(min_value=1.0 + 1e-6, max_value=1e6), st.floats(max_value=0.0, allow_infinity=False, allow_nan=False)
+    ),
     "bc_decay_interval": st.integers(-1000, 0),
     "guide_horizon_start": st.integers(-1000, -1),
-    "guide_horizon_fraction": st.one_of(st.floats(max_value=0.0, allow_nan=False, allow_infinity=False), st.floats(min_value=1.0 + 1e-6, max_value=1e6)),
-    "critic_fraction": st.one_of(st.floats(max_value=0.0, allow_nan=False, allow_infinity=False), st.floats(min_value=1.0 + 1e-6, max_value=1e6)),
-    "slope": st.one_of(st.floats(max_value=0.0, allow_nan=False, allow_infinity=False), st.just(float("nan")), st.just(float("inf"))),
+    "guide_horizon_fraction": st.one_of(
+        st.floats(max_value=0.0, allow_nan=False, allow_infinity=False), st.floats(min_value=1.0 + 1e-6, max_value=1e6)
+    ),
+    "critic_fraction": st.one_of(
+        st.floats(max_value=0.0, allow_nan=False, allow_infinity=False), st.floats(min_value=1.0 + 1e-6, max_value=1e6)
+    ),
+    "slope": st.one_of(
+        st.floats(max_value=0.0, allow_nan=False, allow_infinity=False), st.just(float("nan")), st.just(float("inf"))
+    ),
     "bc_target": st.text(max_size=10).filter(lambda t: t not in ("guide", "executed")),
 }
 

@@ -12,7 +12,9 @@ from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
 
 SMALL = dict(net_arch=dict(pi=[32, 16], qf=[32, 32]))
-FAST = dict(n_seq=16, n_warmup=4, stride=4, batch_size=16, learning_starts=100, train_freq=50, gradient_steps=2, policy_kwargs=SMALL)
+FAST = dict(
+    n_seq=16, n_warmup=4, stride=4, batch_size=16, learning_starts=100, train_freq=50, gradient_steps=2, policy_kwargs=SMALL
+)
 
 
 def _env(n_envs=1):
@@ -216,7 +218,9 @@ def test_n_step_targets_match_a_plain_loop(n):
     valid = np.ones((B, L), bool)
     valid[2, 8:] = False  # the window's episode ends (or is not stored yet) at step 8
     valid[1, 5:] = False  # after the termination
-    got = n_step_targets(th.tensor(rewards), th.tensor(terminated, dtype=th.float32), th.tensor(valid, dtype=th.float32), gamma, n)
+    got = n_step_targets(
+        th.tensor(rewards), th.tensor(terminated, dtype=th.float32), th.tensor(valid, dtype=th.float32), gamma, n
+    )
     ref = _reference_n_step(rewards, terminated, valid, gamma, n)
     assert np.allclose(got.returns.numpy()[valid], ref[0][valid], atol=1e-5)
     assert np.allclose(got.boot_discount.numpy()[valid], ref[1][valid], atol=1e-6)
@@ -289,7 +293,11 @@ def test_critic_diagnostic_compares_q_of_the_actors_actions_with_the_collected_r
     assert d["n_steps"] == int(keep.sum()) > 0
     assert d["mc_return"] == pytest.approx(float(G[:T][keep].mean()), rel=1e-6)
     with th.no_grad():  # Q of the recorded (actor's) actions at the recorded observations, smaller twin
-        q = [th.cat(model.critic(model.policy.obs_to_tensor(flight.observations[t])[0], th.as_tensor(flight.actions[t])), 1).min(1)[0]
-             for t in range(T)]
+        q = [
+            th.cat(model.critic(model.policy.obs_to_tensor(flight.observations[t])[0], th.as_tensor(flight.actions[t])), 1).min(
+                1
+            )[0]
+            for t in range(T)
+        ]
     assert d["q_min"] == pytest.approx(float(th.stack(q).numpy()[keep].mean()), rel=1e-5)
     assert d["q_bias"] == pytest.approx(d["q_min"] - d["mc_return"]) and -1 <= d["q_corr"] <= 1

@@ -3,6 +3,7 @@
 import json
 import threading
 import zipfile
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -18,7 +19,9 @@ from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
 
 SMALL = dict(net_arch=dict(pi=[32, 16], qf=[32, 32]))
-FAST = dict(n_seq=16, n_warmup=4, stride=4, batch_size=16, learning_starts=100, train_freq=50, gradient_steps=2, policy_kwargs=SMALL)
+FAST = dict(
+    n_seq=16, n_warmup=4, stride=4, batch_size=16, learning_starts=100, train_freq=50, gradient_steps=2, policy_kwargs=SMALL
+)
 
 
 def _novel_env(n_envs=2):
@@ -90,7 +93,9 @@ def test_bc_target_choice():
 
 
 def test_bc_coef_decays_per_epoch():
-    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), bc_coef=0.2, bc_decay=0.5, bc_decay_interval=10, **FAST)
+    model = GuidedTD3(
+        "SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), bc_coef=0.2, bc_decay=0.5, bc_decay_interval=10, **FAST
+    )
     model._n_updates = 0
     assert model.bc_coef_now == 0.2
     model._n_updates = 25
@@ -140,7 +145,9 @@ def test_save_load_roundtrip_keeps_actions_and_slope_and_drops_guide(tmp_path):
 
 def test_slope_schedule_argument_and_callback():
     env = _novel_env(1)
-    model = GuidedTD3("SpikingPolicy", env, slope_schedule="interval", slope_schedule_kwargs=dict(k_start=1, k_end=9, interval=0.5), **FAST)
+    model = GuidedTD3(
+        "SpikingPolicy", env, slope_schedule="interval", slope_schedule_kwargs=dict(k_start=1, k_end=9, interval=0.5), **FAST
+    )
     model.learn(400)
     assert model.policy.slope == 9 and model.actor_target.slope == 9
     assert [k for _, k in model.slope_callback.history] == [1, 9]
@@ -149,7 +156,9 @@ def test_slope_schedule_argument_and_callback():
     # standalone callback under EvalCallback feeds the adaptive schedule
     model2 = GuidedTD3("SpikingPolicy", env, **FAST)
     slope_cb = SlopeScheduleCallback("adaptive", return_range=(-1600, 0), k_start=2)
-    model2.learn(400, callback=EvalCallback(_novel_env(1), eval_freq=100, n_eval_episodes=1, callback_after_eval=slope_cb, verbose=0))
+    model2.learn(
+        400, callback=EvalCallback(_novel_env(1), eval_freq=100, n_eval_episodes=1, callback_after_eval=slope_cb, verbose=0)
+    )
     assert len(slope_cb.schedule._terms) == 4  # one evaluation every 100 of the 400 steps
     assert 1 <= model2.policy.slope <= 100 and model2.policy.slope != 2
 
@@ -202,9 +211,22 @@ def test_nan_observation_stops_with_step_number():
 def _learn_pendulum(guide, steps, seed):
     env = gym.make("Pendulum-v1")
     model = GuidedTD3(
-        "SpikingPolicy", env, guide=guide, n_seq=20, n_warmup=5, stride=5, guide_horizon_start=200, guide_horizon_end=0,
-        guide_horizon_fraction=0.5, learning_starts=400, batch_size=32, train_freq=20, gradient_steps=10, bc_coef=1.0,
-        action_noise=NormalActionNoise(np.zeros(1), 0.1 * np.ones(1)), policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[64, 64])),
+        "SpikingPolicy",
+        env,
+        guide=guide,
+        n_seq=20,
+        n_warmup=5,
+        stride=5,
+        guide_horizon_start=200,
+        guide_horizon_end=0,
+        guide_horizon_fraction=0.5,
+        learning_starts=400,
+        batch_size=32,
+        train_freq=20,
+        gradient_steps=10,
+        bc_coef=1.0,
+        action_noise=NormalActionNoise(np.zeros(1), 0.1 * np.ones(1)),
+        policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[64, 64])),
         seed=seed,
     )
     model.learn(steps)
@@ -286,7 +308,9 @@ def test_env_reset_between_learn_calls_starts_new_episodes_in_the_buffer():
 def test_guide_fraction_and_horizon_reach_the_logger():
     from stable_baselines3.common.logger import configure
 
-    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, guide_horizon_start=50, guide_horizon_end=50, **FAST)
+    model = GuidedTD3(
+        "SpikingPolicy", _novel_env(1), guide=privileged_guide, guide_horizon_start=50, guide_horizon_end=50, **FAST
+    )
     model.set_logger(configure(None, []))
     model.learn(400, log_interval=1)
     assert model._guided_steps == 100  # 50 guided steps in each of the two episodes
@@ -471,7 +495,9 @@ def test_resolve_guide_accepts_an_import_path_with_keyword_arguments():
         resolve_guide({})
     with pytest.raises(ValueError, match="saved model: it takes no keyword arguments"):
         resolve_guide({"td3:guide.zip": {"kp": 1.0}})
-    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide={"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST)
+    model = GuidedTD3(
+        "SpikingPolicy", _novel_env(1), guide={"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST
+    )
     assert model._guide.kp == 5.0
 
 
@@ -486,8 +512,11 @@ def test_errors_inside_the_guide_name_the_guide():
         observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
         action_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
 
-    with pytest.raises(ValueError, match=r"the guide <sb3_spiking.envs.pendulum.PendulumSwingUpGuide object .*> raised ValueError "
-                                         r"on a sample observation at construction \(observation of shape \(1, 4\)\): cannot reshape") as exc:
+    with pytest.raises(
+        ValueError,
+        match=r"the guide <sb3_spiking.envs.pendulum.PendulumSwingUpGuide object .*> raised ValueError "
+        r"on a sample observation at construction \(observation of shape \(1, 4\)\): cannot reshape",
+    ) as exc:
         GuidedTD3("SpikingPolicy", FourDimEnv(), guide=PendulumSwingUpGuide(), **FAST)
     assert isinstance(exc.value.__cause__, ValueError) and "cannot reshape" in str(exc.value.__cause__)
 
@@ -500,14 +529,19 @@ def test_errors_inside_the_guide_name_the_guide():
         return PendulumSwingUpGuide()(obs)
 
     model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=crashing_guide, **FAST)
-    with pytest.raises(KeyError, match=r"the guide <function .*crashing_guide.*> raised KeyError at env step 19 \(observation of shape \(1, 3\)\)") as exc:
+    with pytest.raises(
+        KeyError,
+        match=r"the guide <function .*crashing_guide.*> raised KeyError at env step 19 \(observation of shape \(1, 3\)\)",
+    ) as exc:
         model.learn(100)
     assert isinstance(exc.value.__cause__, KeyError)
 
     def odd_guide(obs):
         raise _TwoArgError(3, "no solution")
 
-    with pytest.raises(RuntimeError, match="the guide <function .*odd_guide.*> raised _TwoArgError on a sample observation .*3: no solution") as exc:
+    with pytest.raises(
+        RuntimeError, match="the guide <function .*odd_guide.*> raised _TwoArgError on a sample observation .*3: no solution"
+    ) as exc:
         GuidedTD3("SpikingPolicy", _novel_env(1), guide=odd_guide, **FAST)
     assert isinstance(exc.value.__cause__, _TwoArgError)
 
@@ -537,3 +571,41 @@ def test_autonomous_return_counts_only_episodes_flown_by_the_actor(horizon):
     assert values["rollout/ep_rew_mean"] == pytest.approx(np.mean(rewards))
     model.learn(200, reset_num_timesteps=True)  # statistics restart with the step counter, as SB3's,
     assert not model._actor_ep_returns  # and the new run's first episode has warm-up steps again
+
+
+def test_mallopt_is_opt_in_and_saved_with_the_model(monkeypatch, tmp_path):
+    """The process-wide glibc setting is applied only for keep_freed_memory=True (and again on load)."""
+    import yaml
+
+    from sb3_spiking import allocator
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda *a, **k: calls.append(a) or True)
+    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", device="cpu", **FAST)
+    assert calls == [] and model.keep_freed_memory is False
+    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", keep_freed_memory=True, device="cpu", **FAST)
+    assert len(calls) == 1
+    model.save(tmp_path / "m")
+    assert GuidedTD3.load(tmp_path / "m", device="cpu").keep_freed_memory is True and len(calls) == 2
+    # the drone recipes keep the speed they had when the setting was implicit
+    with open(Path(__file__).resolve().parents[1] / "zoo_configs" / "guided_td3.yml") as f:
+        config = yaml.safe_load(f)
+    assert all(config[env_id]["keep_freed_memory"] is True for env_id in ("DroneHover-v0", "DroneHoverRobust-v0"))
+
+
+def test_guided_td3_hands_the_guide_actions_to_the_buffer_add(monkeypatch):
+    """Collection passes the guide's part of every step to SequenceReplayBuffer.add explicitly."""
+    model = GuidedTD3("SpikingPolicy", _novel_env(2), guide=privileged_guide, guide_horizon_start=5, guide_horizon_end=5,
+                      learning_starts=1000, **{k: v for k, v in FAST.items() if k != "learning_starts"})
+    calls = []
+    original = model.replay_buffer.add
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        original(*args, **kwargs)
+
+    monkeypatch.setattr(model.replay_buffer, "add", spy)
+    model.learn(20)  # one rollout of train_freq (50) vector steps
+    assert len(calls) == 50 and all(set(c) == {"guide_actions", "guide_acted"} for c in calls)
+    assert [c["guide_acted"].tolist() for c in calls] == [[True, True]] * 5 + [[False, False]] * 45
+    assert all(c["guide_actions"].shape == (2, 1) for c in calls)

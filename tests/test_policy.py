@@ -57,7 +57,10 @@ def test_single_observation_and_bad_state(pendulum):
 def test_asymmetric_actor_critic(pendulum_novel):
     space = pendulum_novel.observation_space
     policy = _policy(space)
-    obs = {"actor": np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), "privileged": np.array([[1.0, 0.0, 3.0], [0.0, 1.0, -2.0]], np.float32)}
+    obs = {
+        "actor": np.array([[1.0, 0.0], [0.0, 1.0]], np.float32),
+        "privileged": np.array([[1.0, 0.0, 3.0], [0.0, 1.0, -2.0]], np.float32),
+    }
     a, _ = policy.predict(obs)
     other = dict(obs, privileged=obs["privileged"] * -5)
     assert np.array_equal(a, policy.predict(other)[0]), "the actor must not see the privileged part"
@@ -143,3 +146,19 @@ def test_leaky_readout_policy_predicts_trains_and_saves(tmp_path, pendulum):
     assert np.allclose(b, model.predict(obs, state=state, episode_start=np.zeros(2))[0])
     with pytest.raises(ValueError, match="readout must be one of"):
         SpikingPolicy(pendulum.observation_space, pendulum.action_space, lambda _: 1e-3, readout="lstm")
+
+
+def test_spiking_and_mlp_policies_are_siblings_on_one_sequence_base():
+    """Both share SequencePolicy's predict/initial_state; neither disables the other's features."""
+    from stable_baselines3.common.preprocessing import get_action_dim as sb3_get_action_dim
+
+    from sb3_spiking.guided_td3 import policies
+    from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SequencePolicy
+
+    assert issubclass(SpikingPolicy, SequencePolicy) and issubclass(MlpSequencePolicy, SequencePolicy)
+    assert not issubclass(MlpSequencePolicy, SpikingPolicy)
+    assert "predict" not in vars(SpikingPolicy) and "predict" not in vars(MlpSequencePolicy)
+    assert getattr(policies, "get_action_dim", sb3_get_action_dim) is sb3_get_action_dim  # SB3's name is not shadowed
+    assert policies.check_box_action_dim(spaces.Box(-1, 1, (2, 3)), "X") == 6
+    with pytest.raises(ValueError, match="X needs a Box action space"):
+        policies.check_box_action_dim(spaces.Discrete(3), "X")

@@ -61,7 +61,9 @@ def _kill_one_worker_mid_trial(tmp_path: Path, storage: str, study_name: str, st
                 trials = optuna.load_study(study_name=study_name, storage=open_storage(storage)).trials
             except KeyError:  # study not created yet
                 continue
-            running = [t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")]
+            running = [
+                t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get("worker", "").endswith(f":{victim.pid}")
+            ]
             victim_trial = running[0].number if running else None
         time.sleep(1.0)  # mid-trial; its heartbeat thread beat at the start
         victim.send_signal(signal.SIGKILL)

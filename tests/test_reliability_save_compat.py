@@ -96,7 +96,9 @@ def test_newer_format_fails_clearly_before_unpickling(saved, tmp_path):
 
 def test_older_incompatible_format_names_the_version_to_use(saved):
     _edit_data(saved, sb3_spiking_version="0.0.1", sb3_spiking_format=0)
-    with pytest.raises(IncompatibleModelError, match=r"saved by sb3_spiking 0\.0\.1 \(format 0\).*pip install 'sb3_spiking==0\.0\.1'"):
+    with pytest.raises(
+        IncompatibleModelError, match=r"saved by sb3_spiking 0\.0\.1 \(format 0\).*pip install 'sb3_spiking==0\.0\.1'"
+    ):
         GuidedTD3.load(saved)
 
 

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import numpy as np
+import pytest
 import yaml
 
 from sb3_spiking.checkpoints import list_checkpoints
@@ -66,7 +66,12 @@ CONFIG = {
         "slope": 2.0,
         "slope_schedule": "adaptive",
         "slope_max": 50.0,
-        "slope_schedule_kwargs": {"return_range": [-1600, 0], "eval_env": "PendulumNoVelPrivileged-v1", "eval_freq": 200, "n_eval_episodes": 1},
+        "slope_schedule_kwargs": {
+            "return_range": [-1600, 0],
+            "eval_env": "PendulumNoVelPrivileged-v1",
+            "eval_freq": 200,
+            "n_eval_episodes": 1,
+        },
         "callback": ["sb3_spiking.envs.curriculum.RewardCurriculumCallback"],
     }
 }
@@ -76,7 +81,9 @@ def test_zoo_cli_sigkill_then_resume(tmp_path):
     (tmp_path / "zoo_curriculum_env.py").write_text(CURRICULUM_ENV_MODULE)
     (tmp_path / "cfg.yml").write_text(yaml.safe_dump(CONFIG))
     stages_log = tmp_path / "stages.log"
-    env = dict(os.environ, OMP_NUM_THREADS="1", CURRICULUM_LOG=str(stages_log), PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)]))
+    env = dict(
+        os.environ, OMP_NUM_THREADS="1", CURRICULUM_LOG=str(stages_log), PYTHONPATH=os.pathsep.join([str(tmp_path), str(REPO)])
+    )
     cmd = [sys.executable, "-m", "sb3_spiking.zoo", "train", "--algo", "guided_td3", "--env", ENV_ID, "-conf", "cfg.yml",
            "--gym-packages", "zoo_curriculum_env", "-f", "logs", "--seed", "1", "--eval-freq", "400", "--eval-episodes", "1",
            "--num-threads", "1",
@@ -118,8 +125,8 @@ def test_zoo_cli_sigkill_then_resume(tmp_path):
     out = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, out[-4000:]
     # one env: every collected step up to the checkpoint is in the restored buffer
-    assert f"resuming from {last.relative_to(tmp_path)} at step {step} of {TOTAL} ({TOTAL - step} to go), {step} transitions in the buffer, " \
-           f"{state['n_updates']} updates" in out, out[-3000:]  # fmt: skip
+    assert f"resuming from {last.relative_to(tmp_path)} at step {step} of {TOTAL} ({TOTAL - step} to go), " \
+           f"{step} transitions in the buffer, {state['n_updates']} updates" in out, out[-3000:]  # fmt: skip
     assert not (tmp_path / "logs" / "guided_td3" / f"{ENV_ID}_2").exists()  # same run folder
     assert f"checkpoint: {last.relative_to(tmp_path)}" not in out  # the next one is a full interval later
 

@@ -34,7 +34,20 @@ def test_config_changes_ignore_the_run_folder_and_env_defaults(tmp_path):
 
 def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     out, report = tmp_path / "runs", tmp_path / "results.md"
-    argv = ["--only", "main", "--seeds", "0", "--steps", "6000", "--eval-freq", "3000", "--out", str(out), "--report", str(report)]
+    argv = [
+        "--only",
+        "main",
+        "--seeds",
+        "0",
+        "--steps",
+        "6000",
+        "--eval-freq",
+        "3000",
+        "--out",
+        str(out),
+        "--report",
+        str(report),
+    ]
     reproduce.main(argv)
     run = out / "main" / "seed0"
     config = yaml.safe_load((run / "config.yml").read_text())["DroneHover-v0"]
@@ -101,7 +114,10 @@ def test_full_profile_duration_sums_the_measured_runs():
     found = {"main": runs("main", [dict(full, seed=s) for s in (0, 1, 2, 3)]),  # seed 3 is not part of --full
              "td3": runs("td3", [dict(full, seed=0), dict(full, seed=1, steps=60_000)])}  # nor is a 60 k run
     text = "\n".join(reproduce.full_profile_duration(found))
-    assert f"4 of {3 * len(reproduce.PROFILES['full']['only'])} finished" in text and "**240 run-minutes** (training 200, final evaluations 40)" in text
+    assert (
+        f"4 of {3 * len(reproduce.PROFILES['full']['only'])} finished" in text
+        and "**240 run-minutes** (training 200, final evaluations 40)" in text
+    )
     assert "**2.0 h**" in text  # two runs at a time
 
 
@@ -111,8 +127,10 @@ def test_paired_differences_match_seeds_and_budgets():
         finals = [{"b_autonomous": {"mean_return": r}} for _, _, r, _ in rows]
         return reproduce.Runs(reproduce.BY_NAME[name], finals, [{}] * len(rows), metas, [])
 
-    found = {"main": runs("main", [(0, 600_000, 380.0, 10.0), (1, 600_000, 370.0, 10.0), (2, 60_000, 300.0, 1.0)]),
-             "td3bc_small": runs("td3bc_small", [(0, 600_000, 385.0, 30.0), (2, 600_000, 390.0, 30.0), (1, 600_000, 360.0, 30.0)])}
+    found = {
+        "main": runs("main", [(0, 600_000, 380.0, 10.0), (1, 600_000, 370.0, 10.0), (2, 60_000, 300.0, 1.0)]),
+        "td3bc_small": runs("td3bc_small", [(0, 600_000, 385.0, 30.0), (2, 600_000, 390.0, 30.0), (1, 600_000, 360.0, 30.0)]),
+    }
     diffs, ratio = reproduce.paired_differences(found, "td3bc_small", "main")
     assert diffs == [5.0, -10.0] and ratio == 3.0  # seed 2 ran with another budget: not paired
     assert reproduce.paired_differences(found, "no_bc", "main") is None
@@ -189,7 +207,10 @@ def test_stop_file_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path, m
     out.mkdir()
     (out / reproduce.STOP_FILE).write_text("")  # left over from an earlier stop: removed when the driver starts
     result = {"mean_return": 300.0, "full_length": 1.0, "mean_length": 500}
-    finals = {k: result for k in ("b_autonomous", "a_guide_warmup", "guide", "b_autonomous@start", "a_guide_warmup@start", "guide@start")}
+    finals = {
+        k: result
+        for k in ("b_autonomous", "a_guide_warmup", "guide", "b_autonomous@start", "a_guide_warmup@start", "guide@start")
+    }
 
     def finished(exp, seed, steps):
         run = _fake_run(out / exp.name, seed, steps, 300.0)

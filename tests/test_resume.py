@@ -14,8 +14,17 @@ from sb3_spiking.checkpoints import list_checkpoints, load_checkpoint
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = [sys.executable, str(ROOT / "examples" / "train_pendulum.py"), "--steps", "2400", "--checkpoint-freq", "400", "--slope-eval-freq", "400",
-          "--no-progress"]
+SCRIPT = [
+    sys.executable,
+    str(ROOT / "examples" / "train_pendulum.py"),
+    "--steps",
+    "2400",
+    "--checkpoint-freq",
+    "400",
+    "--slope-eval-freq",
+    "400",
+    "--no-progress",
+]
 
 
 def test_sigkill_then_resume_restores_step_buffer_and_schedules(tmp_path):

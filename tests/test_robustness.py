@@ -121,7 +121,15 @@ def model():
 def test_suite_flies_every_condition_and_guides_on_the_clean_state(model):
     rows = robustness_suite(model, guides=[ADAPTIVE], n_episodes=6, seed=3, verbose=False)
     assert [r["condition"] for r in rows] == [c.name for c in ROBUSTNESS_CONDITIONS]
-    assert [c.name for c in ROBUSTNESS_CONDITIONS] == ["nominal", "dr0.1", "dr0.2", "noise", "noise_half", "noise_dr0.1", "wide_init"]
+    assert [c.name for c in ROBUSTNESS_CONDITIONS] == [
+        "nominal",
+        "dr0.1",
+        "dr0.2",
+        "noise",
+        "noise_half",
+        "noise_dr0.1",
+        "wide_init",
+    ]
     by = {r["condition"]: r for r in rows}
     for r in rows:
         for who in ("spiking", "pd", "AdaptivePDHoverGuide"):
@@ -135,7 +143,9 @@ def test_suite_flies_every_condition_and_guides_on_the_clean_state(model):
     # ... while it does reach the actor
     assert by["noise"]["spiking_return"] != by["nominal"]["spiking_return"]
     # the same starts as fly() with the condition's options: paired with any other evaluation
-    assert by["dr0.2"]["pd_return"] == pytest.approx(fly(None, PDHoverGuide(), n_episodes=6, seed=3, domain_randomization=0.2).mean_return)
+    assert by["dr0.2"]["pd_return"] == pytest.approx(
+        fly(None, PDHoverGuide(), n_episodes=6, seed=3, domain_randomization=0.2).mean_return
+    )
     assert by["nominal"]["AdaptivePDHoverGuide_return"] == pytest.approx(by["nominal"]["pd_return"])
     table = format_robustness_table(rows, "t", 3)
     assert table.count("\n| ") == 1 + len(ROBUSTNESS_CONDITIONS)  # header + one line per condition
@@ -158,13 +168,31 @@ def test_suite_without_model_and_bad_names():
 def test_cli_suite_writes_csv_and_markdown(model, tmp_path, capsys):
     path = tmp_path / "m.zip"
     model.save(path)
-    main([str(path), "--suite", "robustness", "--episodes", "3", "--guide", ADAPTIVE, "--guide", "sb3_spiking.envs.pd_guide:WeakPDGuide75"])
+    main(
+        [
+            str(path),
+            "--suite",
+            "robustness",
+            "--episodes",
+            "3",
+            "--guide",
+            ADAPTIVE,
+            "--guide",
+            "sb3_spiking.envs.pd_guide:WeakPDGuide75",
+        ]
+    )
     out = capsys.readouterr().out
     assert "[DR 0.2] spiking" in out  # progress per condition
     with open(tmp_path / "m_robustness.csv") as f:  # default paths: next to the model
         rows = list(csv.DictReader(f))
     assert [r["condition"] for r in rows] == [c.name for c in ROBUSTNESS_CONDITIONS]
-    assert {"spiking_return", "pd_return", "AdaptivePDHoverGuide_return", "WeakPDGuide75_full_length", "spiking_pct_of_pd"} <= set(rows[0])
+    assert {
+        "spiking_return",
+        "pd_return",
+        "AdaptivePDHoverGuide_return",
+        "WeakPDGuide75_full_length",
+        "spiking_pct_of_pd",
+    } <= set(rows[0])
     markdown = (tmp_path / "m_robustness.md").read_text()
     assert "| init box 1.5× |" in markdown and "WeakPDGuide75" in markdown
     main(["--suite", "robustness", "--episodes", "2", "--csv", str(tmp_path / "g.csv"), "--markdown", str(tmp_path / "g.md")])

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
-from sb3_spiking.zoo import ALGO_NAMES, ZooConfigError, ZooGuidedTD3
+from sb3_spiking.zoo import ALGO_NAMES, ZooGuidedTD3
 from sb3_spiking.zoo.algos import merge_slope_kwargs
 from sb3_spiking.zoo.config import check_hyperparams
 from sb3_spiking.zoo.manager import mask_password, normalize_storage_url, open_storage
@@ -117,7 +117,9 @@ def run_cli(args: list[str], cwd: Path, module: str = "sb3_spiking.zoo", timeout
     proc = subprocess.run(
         [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
-    assert proc.returncode == 0, f"{module} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"{module} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return proc
 
 
@@ -262,20 +264,37 @@ def _write_config(tmp_path: Path, **changes) -> Path:
     "changes, message",
     [
         ({"bc_coeff": 0.5}, "unknown key 'bc_coeff' (did you mean 'bc_coef'?)"),
-        ({"guide": "sb3_spiking.envs.pendulum:PendulumSwingUpGuid"}, "module 'sb3_spiking.envs.pendulum' has no attribute 'PendulumSwingUpGuid'"),
+        (
+            {"guide": "sb3_spiking.envs.pendulum:PendulumSwingUpGuid"},
+            "module 'sb3_spiking.envs.pendulum' has no attribute 'PendulumSwingUpGuid'",
+        ),
         ({"guide": "sb3_spiking.envs.no_such_module:Guide"}, "cannot import module 'sb3_spiking.envs.no_such_module'"),
-        ({"callback": ["sb3_spiking.callbacks.NoSuchCallback"]}, "callback: module 'sb3_spiking.callbacks' has no attribute 'NoSuchCallback'"),
-        ({"policy": "sb3_spiking.guided_td3.policies.SpikingPolicyy"}, "policy: module 'sb3_spiking.guided_td3.policies' has no attribute"),
-        ({"learning_rate": "1e-3"}, "learning_rate must be a number or a linear schedule 'lin_<initial value>', got '1e-3' (YAML reads 1e-3 as text"),
+        (
+            {"callback": ["sb3_spiking.callbacks.NoSuchCallback"]},
+            "callback: module 'sb3_spiking.callbacks' has no attribute 'NoSuchCallback'",
+        ),
+        (
+            {"policy": "sb3_spiking.guided_td3.policies.SpikingPolicyy"},
+            "policy: module 'sb3_spiking.guided_td3.policies' has no attribute",
+        ),
+        (
+            {"learning_rate": "1e-3"},
+            "learning_rate must be a number or a linear schedule 'lin_<initial value>', got '1e-3' (YAML reads 1e-3 as text",
+        ),
         ({"batch_size": 32.5}, "batch_size must be an integer, got 32.5"),
         ({"policy_kwargs": {"net_arch": [8], "slop": 3}}, "policy_kwargs: unknown argument 'slop' (did you mean 'slope'?)"),
         ({"bc_decay": 1.5}, "bc_decay must be <= 1.0, got 1.5"),
         ({"n_warmup": 40}, "n_warmup must be an integer with 0 <= n_warmup < n_seq=40"),
         ({"slope_schedule": "adaptiv"}, "unknown slope_schedule 'adaptiv'"),
         ({"slope_schedule_kwargs": {"return_rang": [0, 1]}}, "bad arguments for the 'adaptive' slope schedule"),
-        ({"guide": {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"k_energi": 2.0}}},
-         "guide sb3_spiking.envs.pendulum:PendulumSwingUpGuide: unknown argument 'k_energi' (did you mean 'k_energy'?)"),
-        ({"guide": {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {}, "other:Guide": {}}}, "guide: a guide mapping must have exactly one entry"),
+        (
+            {"guide": {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"k_energi": 2.0}}},
+            "guide sb3_spiking.envs.pendulum:PendulumSwingUpGuide: unknown argument 'k_energi' (did you mean 'k_energy'?)",
+        ),
+        (
+            {"guide": {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {}, "other:Guide": {}}},
+            "guide: a guide mapping must have exactly one entry",
+        ),
     ],
 )
 def test_bad_config_gives_a_clear_error(tmp_path, monkeypatch, capsys, changes, message):
@@ -285,7 +304,23 @@ def test_bad_config_gives_a_clear_error(tmp_path, monkeypatch, capsys, changes, 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["sb3-spiking"])
     with pytest.raises(SystemExit) as exc:
-        main(["train", "--algo", "guided_td3", "--env", "Pendulum-v1", "-conf", str(path), "-f", "logs", "-n", "200", "--eval-freq", "-1"])
+        main(
+            [
+                "train",
+                "--algo",
+                "guided_td3",
+                "--env",
+                "Pendulum-v1",
+                "-conf",
+                str(path),
+                "-f",
+                "logs",
+                "-n",
+                "200",
+                "--eval-freq",
+                "-1",
+            ]
+        )
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "config error:" in err and f"{path} [Pendulum-v1]" in err and message in err, err
@@ -306,7 +341,23 @@ def test_guide_with_keyword_arguments_from_yaml_reaches_the_model(tmp_path, monk
                          noise_type=None, noise_std=None)  # fmt: skip
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["sb3-spiking"])
-    main(["train", "--algo", "guided_td3", "--env", "Pendulum-v1", "-conf", str(path), "-f", "logs", "-n", "100", "--eval-freq", "-1"])
+    main(
+        [
+            "train",
+            "--algo",
+            "guided_td3",
+            "--env",
+            "Pendulum-v1",
+            "-conf",
+            str(path),
+            "-f",
+            "logs",
+            "-n",
+            "100",
+            "--eval-freq",
+            "-1",
+        ]
+    )
     assert built and built[0][0] == guide
     resolved = built[0][1]
     assert isinstance(resolved, PendulumSwingUpGuide) and (resolved.kp, resolved.catch_angle) == (7.0, 0.3)
@@ -320,11 +371,31 @@ def test_bad_value_fails_before_the_first_trial(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["sb3-spiking"])
     with pytest.raises(SystemExit) as exc:
-        main(["train", "--algo", "guided_td3", "--env", "Pendulum-v1", "-conf", str(path), "-f", "logs", "-n", "200", "-optimize", "--n-trials", "2"])
+        main(
+            [
+                "train",
+                "--algo",
+                "guided_td3",
+                "--env",
+                "Pendulum-v1",
+                "-conf",
+                str(path),
+                "-f",
+                "logs",
+                "-n",
+                "200",
+                "-optimize",
+                "--n-trials",
+                "2",
+            ]
+        )
     assert exc.value.code == 2
     assert "alpha must be >= 0.0, got -1.0" in capsys.readouterr().err
     storage = tmp_path / "logs" / "optuna" / "guided_td3_Pendulum-v1.log"
-    assert not storage.exists() or not optuna.load_study(study_name="guided_td3_Pendulum-v1", storage=open_storage(str(storage))).trials
+    assert (
+        not storage.exists()
+        or not optuna.load_study(study_name="guided_td3_Pendulum-v1", storage=open_storage(str(storage))).trials
+    )
 
 
 def test_unknown_command_and_missing_trial(tmp_path, monkeypatch, capsys):
@@ -345,14 +416,22 @@ def test_unknown_command_and_missing_trial(tmp_path, monkeypatch, capsys):
 def test_cli_train_enjoy_plot_round_trip(tmp_path):
     """train (default config, TensorBoard) → enjoy → plot_train, all through the CLI."""
     params = ["learning_starts:100", "buffer_size:2000000", TINY_NET,
-              "slope_schedule_kwargs:dict(return_range=[-1600,0],eval_freq=200,n_eval_episodes=1,eval_env='Pendulum-v1')"]  # fmt: skip
+              "slope_schedule_kwargs:dict(return_range=[-1600,0],eval_freq=200,n_eval_episodes=1,"
+              "eval_env='Pendulum-v1')"]  # fmt: skip
     out = run_cli(
         ["train", "--algo", "guided_td3", "--env", "Pendulum-v1", "-f", "logs", "-n", "600", "--eval-freq", "300",
          "--eval-episodes", "2", "--seed", "1", "--log-interval", "1", "-tb", "tb", "-params", *params],
         tmp_path,
     ).stdout  # fmt: skip
     run_dir = tmp_path / "logs" / "guided_td3" / "Pendulum-v1_1"
-    for name in ("Pendulum-v1.zip", "best_model.zip", "evaluations.npz", "0.monitor.csv", "Pendulum-v1/config.yml", "Pendulum-v1/args.yml"):
+    for name in (
+        "Pendulum-v1.zip",
+        "best_model.zip",
+        "evaluations.npz",
+        "0.monitor.csv",
+        "Pendulum-v1/config.yml",
+        "Pendulum-v1/args.yml",
+    ):
         assert (run_dir / name).is_file(), name
     assert str(CONFIGS / "guided_td3.yml") in out  # the default config was used
     config = load_config(run_dir / "Pendulum-v1" / "config.yml")
@@ -367,10 +446,14 @@ def test_cli_train_enjoy_plot_round_trip(tmp_path):
     assert all(0.0 <= v <= 1.0 for v in scalars["rollout/guide_fraction"]) and scalars["rollout/guide_fraction"][0] > 0
     assert all(v >= 1.0 for v in scalars["train/surrogate_slope"])
 
-    out = run_cli(["enjoy", "--algo", "guided_td3", "--env", "Pendulum-v1", "-f", "logs", "--no-render", "-n", "400"], tmp_path).stdout
+    out = run_cli(
+        ["enjoy", "--algo", "guided_td3", "--env", "Pendulum-v1", "-f", "logs", "--no-render", "-n", "400"], tmp_path
+    ).stdout
     assert "2 Episodes" in out and "Mean reward:" in out and "Mean episode length: 200.00" in out
 
-    out = run_cli(["plot_train", "-a", "guided_td3", "-e", "Pendulum-v1", "-f", "logs", "-w", "1", "--output", "train.png"], tmp_path).stdout
+    out = run_cli(
+        ["plot_train", "-a", "guided_td3", "-e", "Pendulum-v1", "-f", "logs", "-w", "1", "--output", "train.png"], tmp_path
+    ).stdout
     assert (tmp_path / "train.png").stat().st_size > 1000
 
 
@@ -378,9 +461,14 @@ def test_plain_rl_zoo_commands_with_custom_envs(tmp_path):
     """The documented route for `python -m rl_zoo3.train`: a custom_envs.py that calls register()."""
     (tmp_path / "custom_envs.py").write_text("from sb3_spiking.zoo import register\n\nregister()\n")
     run_cli(["--algo", "guided_td3", "--env", "Pendulum-v1", "-conf", str(CONFIGS / "guided_td3.yml"), "-f", "logs",
-             "-n", "300", "--eval-freq", "-1", "-params", "learning_starts:100", TINY_NET], tmp_path, module="rl_zoo3.train")  # fmt: skip
+             "-n", "300", "--eval-freq", "-1", "-params", "learning_starts:100", TINY_NET],
+            tmp_path, module="rl_zoo3.train")  # fmt: skip
     assert (tmp_path / "logs" / "guided_td3" / "Pendulum-v1_1" / "Pendulum-v1.zip").is_file()
-    out = run_cli(["--algo", "guided_td3", "--env", "Pendulum-v1", "-f", "logs", "--no-render", "-n", "200"], tmp_path, module="rl_zoo3.enjoy").stdout
+    out = run_cli(
+        ["--algo", "guided_td3", "--env", "Pendulum-v1", "-f", "logs", "--no-render", "-n", "200"],
+        tmp_path,
+        module="rl_zoo3.enjoy",
+    ).stdout
     assert "1 Episodes" in out
 
 
@@ -394,7 +482,18 @@ def test_cli_optimize_embedded_storage_prunes_and_replays(tmp_path):
     study = optuna.create_study(storage=open_storage(str(storage)), study_name="guided_td3_HoldTarget-v0", direction="maximize")
     study.enqueue_trial({"learning_rate": 0.01, "bc_coef": 1.0})  # learns the guide's action
     study.enqueue_trial({"learning_rate": 1e-6, "bc_coef": 1.0})  # cannot learn: must be pruned
-    common = ["--algo", "guided_td3", "--env", "HoldTarget-v0", "--gym-packages", "zoo_hold_env", "-conf", "hold.yml", "-f", "logs"]
+    common = [
+        "--algo",
+        "guided_td3",
+        "--env",
+        "HoldTarget-v0",
+        "--gym-packages",
+        "zoo_hold_env",
+        "-conf",
+        "hold.yml",
+        "-f",
+        "logs",
+    ]
     out = run_cli(
         ["train", *common, "--seed", "0", "-optimize", "--n-trials", "3", "--n-startup-trials", "1", "--n-evaluations", "4",
          "--eval-episodes", "2", "--no-optim-plots", "--search-space", "space.yml"],
@@ -410,7 +509,9 @@ def test_cli_optimize_embedded_storage_prunes_and_replays(tmp_path):
     assert all(t.user_attrs["worker"] for t in trials)
     assert glob.glob(str(tmp_path / "logs" / "guided_td3" / "report_HoldTarget-v0_3-trials-800-tpe-median_*.csv"))
 
-    summary = json.loads(run_cli(["study", "--algo", "guided_td3", "--env", "HoldTarget-v0", "-f", "logs", "--json"], tmp_path).stdout)
+    summary = json.loads(
+        run_cli(["study", "--algo", "guided_td3", "--env", "HoldTarget-v0", "-f", "logs", "--json"], tmp_path).stdout
+    )
     assert summary["n_trials"] == 3 and summary["states"].get("PRUNED", 0) >= 1 and summary["best"]["number"] in (0, 2)
     assert summary["pruned"][0]["number"] == 1
 
@@ -429,7 +530,18 @@ def test_a_trial_that_raises_is_recorded_as_failed_and_the_study_continues(tmp_p
     config = {"HoldTarget-v0": dict(HOLD_CONFIG["HoldTarget-v0"], guide="zoo_hold_env:CrashOnceGuide")}
     (tmp_path / "hold.yml").write_text(yaml.safe_dump(config))
     (tmp_path / "space.yml").write_text(yaml.safe_dump(HOLD_SPACE))
-    common = ["--algo", "guided_td3", "--env", "HoldTarget-v0", "--gym-packages", "zoo_hold_env", "-conf", "hold.yml", "-f", "logs"]
+    common = [
+        "--algo",
+        "guided_td3",
+        "--env",
+        "HoldTarget-v0",
+        "--gym-packages",
+        "zoo_hold_env",
+        "-conf",
+        "hold.yml",
+        "-f",
+        "logs",
+    ]
     out = run_cli(["train", *common, "--seed", "0", "-optimize", "--n-trials", "3", "-n", "400", "--n-evaluations", "2",
                    "--eval-episodes", "1", "--no-optim-plots", "--search-space", "space.yml"], tmp_path).stdout  # fmt: skip
     assert "trial 0 failed and is recorded as FAIL: RuntimeError: the guide <zoo_hold_env.CrashOnceGuide object" in out
@@ -444,11 +556,13 @@ def test_a_trial_that_raises_is_recorded_as_failed_and_the_study_continues(tmp_p
 def test_cli_drone_config_logs_curriculum_and_guide(tmp_path):
     """The README's main job (zoo_configs/guided_td3.yml, DroneHover-v0) on a tiny budget."""
     pytest.importorskip("l2f")
-    params = ["n_envs:2", "buffer_size:20000", "learning_starts:200", "batch_size:8", "n_seq:20", "n_warmup:5", "stride:5", TINY_NET,
+    params = ["n_envs:2", "buffer_size:20000", "learning_starts:200", "batch_size:8", "n_seq:20", "n_warmup:5", "stride:5",
+              TINY_NET,
               "slope_schedule_kwargs:dict(return_range=[0,500],eval_freq=400,n_eval_episodes=1,eval_env='DroneHover-v0')",
               "env_kwargs:dict(actor_history=0)"]  # the schedule's own eval env is a bare id: same observation  # fmt: skip
     run_cli(["train", "--algo", "guided_td3", "--env", "DroneHover-v0", "-f", "logs", "-n", "1200", "--eval-freq", "600",
-             "--eval-episodes", "1", "--seed", "1", "--log-interval", "1", "-tb", "tb", "-params", *params], tmp_path)  # fmt: skip
+             "--eval-episodes", "1", "--seed", "1", "--log-interval", "1", "-tb", "tb", "-params", *params],
+            tmp_path)  # fmt: skip
     run = tmp_path / "logs" / "guided_td3" / "DroneHover-v0_1"
     assert (run / "DroneHover-v0.zip").is_file()
     # the config's evaluation callbacks write next to the model
@@ -476,3 +590,42 @@ def test_drone_training_defaults_to_one_torch_thread(monkeypatch, capsys):
     assert seen[-1].count("--num-threads") == 1 and seen[-1][seen[-1].index("--num-threads") + 1] == "2"
     cli._train(["--algo", "guided_td3", "--env", "Pendulum-v1"])  # other envs: rl-zoo's default
     assert "--num-threads" not in seen[-1]
+
+
+# ---------------------------------------------------------------------------------- scoped rl-zoo patches
+def test_the_cli_puts_back_what_it_swaps_in_rl_zoo(monkeypatch):
+    """train / record_training / plot --output swap rl-zoo names for their call only, also when it raises."""
+    import matplotlib.pyplot as plt
+    import rl_zoo3.plots
+    import rl_zoo3.train
+
+    from sb3_spiking.zoo import cli
+    from sb3_spiking.zoo._patching import swapped
+
+    before = (rl_zoo3.train.ExperimentManager, subprocess.call, plt.show, list(sys.argv))
+    seen = {}
+
+    def failing(name, value):
+        def run(*args, **kwargs):
+            seen[name] = value()
+            raise RuntimeError("stop")
+
+        return run
+
+    monkeypatch.setattr(rl_zoo3.train, "train", failing("manager", lambda: rl_zoo3.train.ExperimentManager))
+    monkeypatch.setattr(cli.runpy, "run_module", failing("call", lambda: subprocess.call))
+    monkeypatch.setattr(rl_zoo3.plots, "plot_train", failing("show", lambda: plt.show))
+    for command in (["train", "--algo", "guided_td3", "--env", "Pendulum-v1"], ["record_training"],
+                    ["plot_train", "--output", "x.png"]):  # fmt: skip
+        with pytest.raises(RuntimeError, match="stop"):
+            cli.main(command)
+    assert seen["manager"] is not before[0] and seen["call"] is not before[1] and seen["show"] is not before[2]
+    assert (rl_zoo3.train.ExperimentManager, subprocess.call, plt.show, sys.argv) == before
+
+    owner = type("Owner", (), {"name": 1})
+    with pytest.raises(KeyError), swapped(owner, "name", 2) as original:
+        assert owner.name == 2 and original == 1
+        raise KeyError
+    assert owner.name == 1
+    with pytest.raises(AttributeError), swapped(owner, "missing", 2):  # a renamed target fails, never silently
+        pass

@@ -37,7 +37,9 @@ def test_make_drone_vec_env_keeps_earlier_monitor_files(tmp_path):
     assert isinstance(first.venv, DroneHoverVecEnv)
     first.close()
     (tmp_path / "0.monitor.csv").write_text("#kept\n")
-    again = make_drone_vec_env("DroneHover-v0", n_envs=2, seed=0, monitor_dir=str(tmp_path), monitor_kwargs={"override_existing": False})
+    again = make_drone_vec_env(
+        "DroneHover-v0", n_envs=2, seed=0, monitor_dir=str(tmp_path), monitor_kwargs={"override_existing": False}
+    )
     again.close()
     assert (tmp_path / "0.monitor.csv").read_text() == "#kept\n"  # a resumed run appends a new file instead
     assert (tmp_path / "0.continued1.monitor.csv").exists()
@@ -88,7 +90,9 @@ def test_zoo_train_drone_checkpoint_resume_keeps_monitor_and_eval(tmp_path):
     run = tmp_path / "guided_td3" / "DroneHover-v0_1"
     checkpoints = sorted((run / "checkpoints").iterdir())
     assert checkpoints, "no checkpoint written"
-    resumed = subprocess.run([*base, "--resume", str(checkpoints[0])], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    resumed = subprocess.run(
+        [*base, "--resume", str(checkpoints[0])], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming from" in resumed.stdout
     monitors = sorted(p.name for p in run.glob("*.monitor.csv"))

@@ -36,7 +36,9 @@ def _slopes(args: argparse.Namespace) -> None:
 def _efficiency(args: argparse.Namespace) -> None:
     from sb3_spiking.analysis.efficiency import drone_efficiency_table, format_table
 
-    reports = drone_efficiency_table(args.model, n_episodes=args.episodes, seed=args.seed, mlp=args.mlp, mlp_history=args.mlp_history)
+    reports = drone_efficiency_table(
+        args.model, n_episodes=args.episodes, seed=args.seed, mlp=args.mlp, mlp_history=args.mlp_history
+    )
     table = format_table(reports)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,11 @@ class EfficiencyReport:
         """Event-driven Loihi estimate [mJ] (``None`` for non-spiking networks)."""
         if self.neuron_updates == 0:
             return None
-        pj = (self.effective_macs + self.effective_acs) * E_SYNOP_PJ + self.spikes * E_SPIKE_TILE_PJ + self.neuron_updates * E_NEURON_PJ
+        pj = (
+            (self.effective_macs + self.effective_acs) * E_SYNOP_PJ
+            + self.spikes * E_SPIKE_TILE_PJ
+            + self.neuron_updates * E_NEURON_PJ
+        )
         return pj * 1e-9
 
     def as_dict(self) -> dict[str, Any]:
@@ -164,7 +168,9 @@ def make_mlp(in_dim: int, hidden: Sequence[int] = (64, 64), out_dim: int = 4, se
 
 
 @th.no_grad()
-def mlp_efficiency(mlp: nn.Module, inputs: np.ndarray, name: str = "MLP", reward: float | None = None, data: str = "") -> EfficiencyReport:
+def mlp_efficiency(
+    mlp: nn.Module, inputs: np.ndarray, name: str = "MLP", reward: float | None = None, data: str = ""
+) -> EfficiencyReport:
     """Measure a feed-forward actor (``nn.Sequential`` of ``Linear`` and activations) on ``(N, D)`` inputs.
 
     The activation sparsity counts the zero outputs of the hidden activation layers (not of the
@@ -203,25 +209,17 @@ def trained_mlp_efficiency(path: str, name: str, n_episodes: int = 4, seed: int 
     its own flights, as for the spiking actor.
     """
     from sb3_spiking import GuidedTD3
-    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
-    from sb3_spiking.evaluation import actor_history_of
+    from sb3_spiking.evaluation import fly
 
     model = GuidedTD3.load(path, device="cpu")
     mu = getattr(model.actor, "mu", None)
     if not isinstance(mu, nn.Sequential):
         raise ValueError(f"{path} does not hold an MLP actor (MlpSequencePolicy); got {type(model.actor).__name__}")
-    env = DroneHoverVecEnv(n_episodes, actor_history=actor_history_of(model))
-    env.seed(seed)
-    obs, running = env.reset(), np.ones(n_episodes, bool)
-    inputs, returns = [], np.zeros(n_episodes)
-    while running.any():
-        inputs.append(obs["actor"][running])
-        action, _ = model.predict(obs, deterministic=True)
-        obs, rewards, dones, _ = env.step(action)
-        returns += np.where(running, rewards, 0.0)
-        running &= ~dones
+    flight = fly(model, n_episodes=n_episodes, seed=seed, record=True)
+    # the actor's inputs on the steps its episode was still running
+    inputs = [obs["actor"][running] for obs, running in zip(flight.observations, flight.running)]
     data = f"trained MLP flying {n_episodes} episodes ({sum(len(x) for x in inputs)} steps)"
-    return mlp_efficiency(mu, np.concatenate(inputs), name=name, reward=float(returns.mean()), data=data)
+    return mlp_efficiency(mu, np.concatenate(inputs), name=name, reward=flight.mean_return, data=data)
 
 
 def drone_efficiency_table(
@@ -271,7 +269,12 @@ def drone_efficiency_table(
         reports.append(trained_mlp_efficiency(mlp_history, "MLP 64-64 + action history (ours, trained)", n_episodes, seed))
     else:
         reports.append(
-            mlp_efficiency(make_mlp(146, seed=seed), np.concatenate([obs, history], 1), name="MLP 64-64 + action history (ours)", data=mlp_data)
+            mlp_efficiency(
+                make_mlp(146, seed=seed),
+                np.concatenate([obs, history], 1),
+                name="MLP 64-64 + action history (ours)",
+                data=mlp_data,
+            )
         )
     return reports
 
@@ -282,7 +285,10 @@ def _k(x: float | None) -> str:
 
 def format_table(reports: Sequence[EfficiencyReport], paper: bool = True) -> str:
     """Markdown table of our reports, with the paper's rows beneath."""
-    head = "| controller | reward | footprint | act. sparsity | dense SynOps | eff. MACs | eff. ACs | energy (paper formula) | energy (event-driven) | data |"
+    head = (
+        "| controller | reward | footprint | act. sparsity | dense SynOps | eff. MACs | eff. ACs "
+        "| energy (paper formula) | energy (event-driven) | data |"
+    )
     lines = [head, "|" + "---|" * 10]
     for r in reports:
         e1, e2 = r.energy_paper_mj, r.energy_event_mj

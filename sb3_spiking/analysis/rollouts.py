@@ -11,8 +11,9 @@ Three ways to fly (``pilot``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch as th
@@ -91,8 +92,8 @@ def fly(
         (``actor_history`` defaults to the one the actor's input size implies).
     """
     from sb3_spiking.envs.drone import DroneHoverEnv
-    from sb3_spiking.evaluation import actor_history_for
     from sb3_spiking.envs.pd_guide import PDHoverGuide
+    from sb3_spiking.evaluation import actor_history_for
 
     if pilot == "guide" and guide is None:
         guide = PDHoverGuide()
@@ -141,7 +142,9 @@ def fly(
                 terminated=bool(terminated),
                 actor_actions=np.array(rec["actor_act"], np.float32) if rec["actor_act"] else None,
                 guide_actions=np.array(rec["guide_act"], np.float32) if rec["guide_act"] else None,
-                spikes=[np.array([s[i] for s in rec["spk"]], np.float32) for i in range(len(rec["spk"][0]))] if rec["spk"] else [],
+                spikes=[np.array([s[i] for s in rec["spk"]], np.float32) for i in range(len(rec["spk"][0]))]
+                if rec["spk"]
+                else [],
             )
         )
     return episodes

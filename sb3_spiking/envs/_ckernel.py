@@ -4,7 +4,8 @@ The per-step task logic costs about 45 numpy calls (~1 us each), as much as simu
 in C it is one call. The shared library is built once per source version into
 ``$SB3_SPIKING_CACHE`` (default ``~/.cache/sb3_spiking``) with ``$CC`` (default ``cc``; l2f itself
 needs a C++ compiler to install), see :mod:`sb3_spiking._cbuild`. Without a compiler, or with
-``SB3_SPIKING_NO_CKERNEL=1``, the task falls back to its numpy implementation (same semantics; rewards can differ in the last bits).
+``SB3_SPIKING_NO_CKERNEL=1``, the task falls back to its numpy implementation (same semantics;
+rewards can differ in the last bits).
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ class OmpThreads:
         if self.n_threads is not None and self._saved != self.n_threads:
             _GOMP.omp_set_num_threads(self._saved)
 
-    def __enter__(self) -> "OmpThreads":
+    def __enter__(self) -> OmpThreads:
         self.enter()
         return self
 

@@ -110,7 +110,7 @@ class DroneHoverConfig:
     privileged_dynamics: bool = False
 
     @classmethod
-    def from_options(cls, **options: Any) -> "DroneHoverConfig":
+    def from_options(cls, **options: Any) -> DroneHoverConfig:
         """Build a config from keyword options, rejecting unknown names with a suggestion."""
         valid = tuple(f.name for f in fields(cls))
         _check_keys("drone env", options, valid)

@@ -240,27 +240,14 @@ class SoftAttitudePDGuide80(DetunedPDGuide):
 def evaluate_guide(guide: Any, n_episodes: int = 256, seed: int = 0, **options: Any) -> dict[str, float]:
     """Run ``guide`` for one episode in each of ``n_episodes`` batched envs (seeds ``seed + i``).
 
+    The rollout is :func:`sb3_spiking.evaluation.fly` without a model, on privileged observations
+    (``obs_mode`` defaults to ``"privileged"``; ``options`` are drone env options).
+
     :return: mean / std return, mean length, fraction of full-length episodes.
     """
-    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
+    from sb3_spiking.evaluation import fly
 
-    env = DroneHoverVecEnv(n_episodes, **{"obs_mode": "privileged", **options})
-    env.seed(seed)
-    obs = env.reset()
-    returns = np.full(n_episodes, np.nan)
-    lengths = np.zeros(n_episodes, np.int64)
-    steps = env.config.max_episode_steps
-    for _ in range(steps):
-        obs, _, dones, infos = env.step(guide(obs))
-        for i in np.flatnonzero(dones):
-            if np.isnan(returns[i]):
-                returns[i], lengths[i] = infos[i]["episode"]["r"], infos[i]["episode"]["l"]
-    return {
-        "mean_return": float(returns.mean()),
-        "std_return": float(returns.std()),
-        "mean_length": float(lengths.mean()),
-        "full_length": float((lengths == steps).mean()),
-    }
+    return fly(None, guide, n_episodes=n_episodes, seed=seed, **{"obs_mode": "privileged", **options}).summary()
 
 
 def main(argv: list[str] | None = None) -> None:

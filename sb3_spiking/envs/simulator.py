@@ -24,9 +24,8 @@ import functools
 import json
 from typing import Any
 
-import numpy as np
-
 import l2f
+import numpy as np
 
 DT = 0.01  # s, compiled into l2f (100 Hz)
 VECTOR_SIZES = tuple(sorted(l2f.vector_selector))

@@ -114,8 +114,11 @@ def export_c(actor: Any, out_dir: str | os.PathLike[str], name: str = "snn_actor
     members = "\n".join(f"    float mem{i}[{h}];  /* membrane of LIF layer {i} */" for i, h in enumerate(hidden))
     if leaky:
         members += f"\n    float mem_out[{n_out}];  /* membrane of the leaky-integrator readout */"
-    readout_doc = (f"linear({n_out}) -> LI -> tanh\n * LI readout per step: M = beta_out*M_prev + (1 - beta_out)*(W*s + b); action = tanh(M)"
-                   if leaky else f"linear({n_out}) -> tanh")
+    readout_doc = (
+        f"linear({n_out}) -> LI -> tanh\n * LI readout per step: M = beta_out*M_prev + (1 - beta_out)*(W*s + b); action = tanh(M)"
+        if leaky
+        else f"linear({n_out}) -> tanh"
+    )
     header = f"""/* {name}.h - spiking actor exported by sb3_spiking (do not edit; regenerate instead).
  *
  * {n_in} inputs -> {' -> '.join(f'LIF({h})' for h in hidden)} -> {readout_doc}
@@ -382,7 +385,9 @@ def run_c_actor(
     return out[:, :-1].copy(), out[:, -1].astype(np.int64)
 
 
-def torch_actions(actor: Any, observations: np.ndarray, episode_starts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def torch_actions(
+    actor: Any, observations: np.ndarray, episode_starts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The PyTorch reference for :func:`run_c_actor`: step the network one observation at a time.
 
     :return: actions ``(T, n_outputs)`` (in the action space's bounds, like the C code) and spike

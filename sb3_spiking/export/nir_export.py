@@ -115,8 +115,9 @@ def from_nir(graph: Any, dt: float | None = None) -> SpikingMLP:
     """Rebuild a :class:`~sb3_spiking.neurons.SpikingMLP` from a graph written by :func:`to_nir`.
 
     Also accepts graphs from other tools with the same chain structure
-    (``Affine -> LIF -> … -> Affine``, optionally followed by an ``LI`` readout): without our metadata, ``β = 1 − dt/τ`` (``dt`` from the
-    graph metadata or the argument, default :data:`DEFAULT_DT`) and ``R`` must equal ``τ/dt``.
+    (``Affine -> LIF -> … -> Affine``, optionally followed by an ``LI`` readout): without our metadata,
+    ``β = 1 − dt/τ`` (``dt`` from the graph metadata or the argument, default :data:`DEFAULT_DT`) and
+    ``R`` must equal ``τ/dt``.
 
     :raises ValueError: for graphs that are not such a chain or whose LIFs have ``v_leak ≠ 0``.
     """

@@ -1,5 +1,13 @@
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples
 from sb3_spiking.guided_td3.guided_td3 import GuidedTD3
-from sb3_spiking.guided_td3.policies import SpikingActor, SpikingPolicy
+from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SequencePolicy, SpikingActor, SpikingPolicy
 
-__all__ = ["GuidedTD3", "SequenceReplayBuffer", "SpikingActor", "SpikingPolicy", "WindowSamples"]
+__all__ = [
+    "GuidedTD3",
+    "MlpSequencePolicy",
+    "SequencePolicy",
+    "SequenceReplayBuffer",
+    "SpikingActor",
+    "SpikingPolicy",
+    "WindowSamples",
+]

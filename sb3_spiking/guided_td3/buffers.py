@@ -112,7 +112,6 @@ class SequenceReplayBuffer(ReplayBuffer):
         self.handle_timeout_termination = True
         self.is_dict = isinstance(observation_space, spaces.Dict)
         self._allocated = False
-        self._pending_guide: tuple[np.ndarray, np.ndarray] | None = None
         # per-env episode bookkeeping (what the next added step is)
         self._next_is_start = np.ones(n_envs, dtype=bool)
         self._next_ep_step = np.zeros(n_envs, dtype=np.int64)
@@ -145,7 +144,8 @@ class SequenceReplayBuffer(ReplayBuffer):
     # SB3's ReplayBuffer names, for code that reads them: derived, read-only views of the flags
     @property
     def dones(self) -> np.ndarray:
-        """SB3's ``dones``: ``1.0`` where the step ended its episode (termination or truncation), ``(S, N)`` float32, read-only."""
+        """SB3's ``dones``: ``1.0`` where the step ended its episode (termination or truncation), ``(S, N)``
+        float32, read-only."""
         return self._flags_as_float(self.terminated | self.truncated if self._allocated else None)
 
     @property
@@ -171,13 +171,6 @@ class SequenceReplayBuffer(ReplayBuffer):
         return total
 
     # ------------------------------------------------------------------ writing
-    def stage_guide(self, guide_actions: np.ndarray | None, guide_acted: np.ndarray | None) -> None:
-        """Attach the guide's actions (scaled) and who flew to the next :meth:`add` call."""
-        if guide_actions is None:
-            self._pending_guide = None
-        else:
-            self._pending_guide = (np.asarray(guide_actions, np.float32), np.asarray(guide_acted, bool))
-
     def mark_episode_start(self) -> None:
         """The envs were reset outside an episode end (e.g. a new ``learn`` call): the next added
         step of every env starts an episode, so no window joins it to the interrupted one."""
@@ -192,9 +185,23 @@ class SequenceReplayBuffer(ReplayBuffer):
         reward: np.ndarray,
         done: np.ndarray,
         infos: list[dict[str, Any]],
+        guide_actions: np.ndarray | None = None,
+        guide_acted: np.ndarray | None = None,
     ) -> None:
-        """Add one vectorised step (SB3 signature). ``done`` covers terminations and truncations;
-        truncations are recognised by ``infos[i]["TimeLimit.truncated"]``."""
+        """Add one vectorised step: SB3's signature plus the guide's part of the step (keyword
+        arguments, as sb3-contrib's recurrent buffers take ``lstm_states``).
+
+        ``done`` covers terminations and truncations; truncations are recognised by
+        ``infos[i]["TimeLimit.truncated"]``.
+
+        :param guide_actions: the guide's actions for ``obs``, scaled to [-1, 1], ``(n_envs, *action
+            shape)``; ``None`` if the guide was not queried (the step is then stored without one,
+            ``has_guide_action`` 0, and the executed action stands in for it).
+        :param guide_acted: ``(n_envs,)`` bools, where the guide flew the step (the executed action is
+            its action); ``None``: nowhere. Only with ``guide_actions``.
+        """
+        if guide_actions is None and guide_acted is not None:
+            raise ValueError("guide_acted given without guide_actions")
         if not self._allocated:
             self._allocate()
         p = self.pos
@@ -208,16 +215,14 @@ class SequenceReplayBuffer(ReplayBuffer):
             self.next_observations[p] = np.asarray(next_obs).reshape(self.next_observations.shape[1:])
         action = np.asarray(action, np.float32).reshape(self.n_envs, self.action_dim)
         self.actions[p] = action
-        if self._pending_guide is not None:
-            g_actions, g_acted = self._pending_guide
-            self.guide_actions[p] = g_actions.reshape(self.n_envs, self.action_dim)
-            self.guide_acted[p] = g_acted
+        if guide_actions is not None:
+            self.guide_actions[p] = np.asarray(guide_actions, np.float32).reshape(self.n_envs, self.action_dim)
+            self.guide_acted[p] = False if guide_acted is None else np.asarray(guide_acted, bool).reshape(self.n_envs)
             self.has_guide_action[p] = True
         else:
             self.guide_actions[p] = action
             self.guide_acted[p] = False
             self.has_guide_action[p] = False
-        self._pending_guide = None
         done = np.asarray(done, bool).reshape(self.n_envs)
         truncated = np.array([bool(info.get("TimeLimit.truncated", False)) for info in infos]) & done
         self.rewards[p] = np.asarray(reward, np.float32).reshape(self.n_envs)

@@ -12,7 +12,6 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EventCallback
 from stable_baselines3.common.noise import ActionNoise
@@ -21,15 +20,14 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.td3 import TD3
 
-from sb3_spiking.allocator import keep_freed_memory
+from sb3_spiking import allocator
 from sb3_spiking.callbacks import SlopeScheduleCallback
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples, check_window_settings
-from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SpikingActor, SpikingPolicy
+from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SequencePolicy, SpikingActor, SpikingPolicy
 from sb3_spiking.guides import GuideSpec, resolve_guide
 from sb3_spiking.neurons import check_slope
 from sb3_spiking.obs_keys import privileged_part
 from sb3_spiking.save_compat import VersionedSaveMixin  # version records on save/load (docs/reliability.md)
-from sb3_spiking.schedules import make_schedule
 
 SelfGuidedTD3 = TypeVar("SelfGuidedTD3", bound="GuidedTD3")
 
@@ -79,7 +77,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     ``policy_delay > 1`` (without a critic, the skipped actor updates are wasted gradient steps), and
     a ``bc_coef`` set explicitly (to a value other than the default) without a guide.
 
-    :param policy: ``"SpikingPolicy"`` or a :class:`SpikingPolicy` subclass.
+    :param policy: ``"SpikingPolicy"``, ``"MlpSequencePolicy"`` or a :class:`SequencePolicy` subclass.
     :param env: environment (``Box`` or ``Dict(actor, privileged)`` observations, ``Box`` actions).
     :param guide: ``None``, a callable ``obs -> action`` (numpy, batched, privileged observation),
         an import path ``"module:attr"``, ``{"module:Class": {kwargs}}`` (built with those
@@ -136,6 +134,12 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     :param slope_schedule_kwargs: arguments of that callback/schedule.
     :param optimize_memory_usage: must be ``False`` (accepted for TD3's signature; the sequence
         buffer has no memory-optimised variant).
+    :param keep_freed_memory: on CPU, apply :func:`sb3_spiking.allocator.keep_freed_memory` when the
+        model is set up (also on load: the flag is saved): glibc then keeps freed memory mapped, so
+        the sequence updates reuse their tens of MB instead of page-faulting them in again (a fifth
+        of the drone recipe's wall time, docs/performance.md). Off by default because the setting is
+        process-wide (it changes ``mallopt`` for everything in the process); the zoo's drone configs
+        turn it on. ``SB3_SPIKING_NO_MALLOPT=1`` still vetoes it.
     Other parameters: see :class:`stable_baselines3.TD3`. Defaults follow the paper where it
     gives a value (lr 1e-3, τ 0.01, γ 0.99, target noise 0.2 / clip 0.5).
     """
@@ -144,14 +148,14 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         "SpikingPolicy": SpikingPolicy,
         "MlpSequencePolicy": MlpSequencePolicy,
     }
-    policy: SpikingPolicy  # type: ignore[assignment]
+    policy: SequencePolicy  # type: ignore[assignment]
     actor: SpikingActor  # type: ignore[assignment]
     actor_target: SpikingActor  # type: ignore[assignment]
     replay_buffer: SequenceReplayBuffer  # type: ignore[assignment]
 
     def __init__(
         self,
-        policy: str | type[SpikingPolicy],
+        policy: str | type[SequencePolicy],
         env: GymEnv | str,
         learning_rate: float | Schedule = 1e-3,
         buffer_size: int = 1_000_000,
@@ -194,6 +198,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         slope: float = 2.0,
         slope_schedule: str | None = None,
         slope_schedule_kwargs: dict[str, Any] | None = None,
+        keep_freed_memory: bool = False,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -269,10 +274,13 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.slope = float(slope)
         self.slope_schedule = slope_schedule
         self.slope_schedule_kwargs = dict(slope_schedule_kwargs or {})
+        self.keep_freed_memory = bool(keep_freed_memory)
         # runtime state, never saved
         self._guide = None
         self._actor_state: tuple[th.Tensor, ...] | None = None
         self._episode_steps: np.ndarray | None = None
+        # the guide's part of the step being collected: (actions scaled, where it flew), from
+        # _sample_action to _store_transition, which hands it to the buffer's add
         self._step_guide: tuple[np.ndarray, np.ndarray] | None = None
         self._guided_steps = 0
         self._bc_imitated: list[float] = []  # per actor update: share of steps that imitated (bc_filter), for the logs
@@ -322,8 +330,10 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
     # ------------------------------------------------------------------ set-up
     def _setup_model(self) -> None:
-        if not (isinstance(self.policy_class, type) and issubclass(self.policy_class, SpikingPolicy)):
-            raise ValueError(f"GuidedTD3 needs a SpikingPolicy (sub)class, got {self.policy_class}")
+        if not (isinstance(self.policy_class, type) and issubclass(self.policy_class, SequencePolicy)):
+            raise ValueError(
+                f"GuidedTD3 needs a SequencePolicy (sub)class (SpikingPolicy, MlpSequencePolicy), got {self.policy_class}"
+            )
         for key in ("n_seq", "n_warmup", "stride", "train_from_episode_start"):
             if key in self.replay_buffer_kwargs and self.replay_buffer_kwargs[key] != getattr(self, key):
                 raise ValueError(f"set {key} as a GuidedTD3 argument, not in replay_buffer_kwargs")
@@ -339,10 +349,12 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             super()._setup_model()
         finally:
             self.policy_kwargs, self.n_steps = given, n_steps
-        if self.device.type == "cpu":
-            keep_freed_memory()  # sequence updates reuse their tens of MB instead of page-faulting them in again
+        if self.keep_freed_memory and self.device.type == "cpu":  # opt-in: process-wide glibc setting
+            allocator.keep_freed_memory()  # sequence updates reuse their tens of MB instead of page-faulting them in again
         if self.slope_schedule is not None and self.policy.slope is None:
-            raise ValueError(f"slope_schedule={self.slope_schedule!r} needs a spiking actor; {self.policy_class.__name__} has none")
+            raise ValueError(
+                f"slope_schedule={self.slope_schedule!r} needs a spiking actor; {self.policy_class.__name__} has none"
+            )
         self._guide = resolve_guide(self.guide)
         if self._guide is not None and self.env is not None:
             self._check_guide()
@@ -393,7 +405,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                 f"(guide {_describe(self._guide)}, {when}, observation of shape {np.shape(guide_obs)})"
             )
         if check_finite and not np.isfinite(actions).all():
-            raise ValueError(f"the guide returned non-finite actions at step {self.num_timesteps}: {actions} (guide {_describe(self._guide)})")
+            raise ValueError(
+                f"the guide returned non-finite actions at step {self.num_timesteps}: {actions} (guide {_describe(self._guide)})"
+            )
         return np.clip(self.policy.scale_action(actions), -1.0, 1.0)
 
     def _excluded_save_params(self) -> list[str]:
@@ -543,10 +557,12 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     ) -> None:
         _check_finite(new_obs, "observation", self.num_timesteps)
         _check_finite(reward, "reward", self.num_timesteps)
-        if isinstance(replay_buffer, SequenceReplayBuffer):
-            guide_actions, guided = self._step_guide if self._step_guide is not None else (None, None)
-            replay_buffer.stage_guide(guide_actions, guided)
-        self._step_guide = None
+        step_guide, self._step_guide = self._step_guide, None
+        if isinstance(replay_buffer, SequenceReplayBuffer) and step_guide is not None:
+            # SB3's _store_transition (original observations under VecNormalize, terminal
+            # observations of finished episodes) runs unchanged; its add call gets the guide's part
+            guide_actions, guide_acted = step_guide
+            replay_buffer = _AddWithGuide(replay_buffer, guide_actions=guide_actions, guide_acted=guide_acted)
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
         # episode bookkeeping for the next step: finished envs restart with zero actor state
         assert self._episode_steps is not None and self._actor_state is not None
@@ -658,7 +674,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             first = _map_obs(data.observations, lambda x: x[:, :1])
             seq = _cat_obs(first, data.next_observations)
             next_actions = self.actor_target.unroll(seq)[:, 1:][rows, boot]  # type: ignore[index]
-            noise = (th.randn_like(next_actions) * self.target_policy_noise).clamp(-self.target_noise_clip, self.target_noise_clip)
+            noise = (th.randn_like(next_actions) * self.target_policy_noise).clamp(
+                -self.target_noise_clip, self.target_noise_clip
+            )
             next_actions = (next_actions + noise).clamp(-1.0, 1.0)
             next_obs = _map_obs(data.next_observations, lambda x: x[rows, boot])
             next_q = th.cat(self.critic_target(next_obs, next_actions), dim=1).min(dim=1, keepdim=True)[0]
@@ -709,7 +727,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         rates = [s[mask].mean().item() for s in spikes]
         return loss, bc_value, q_mean, rates
 
-    def _best_target(self, obs: th.Tensor | dict[str, th.Tensor], teacher: th.Tensor, student: th.Tensor, q_student: th.Tensor) -> th.Tensor:
+    def _best_target(
+        self, obs: th.Tensor | dict[str, th.Tensor], teacher: th.Tensor, student: th.Tensor, q_student: th.Tensor
+    ) -> th.Tensor:
         """The imitation target of ``bc_filter="best"``: of the teacher's action, the student's own and
         ``bc_search_samples`` perturbations of it (σ ``bc_search_noise``, i.e. actions like those the
         exploration flies, where the critic has data), the one with the highest Q₁. Ranking actions by
@@ -760,6 +780,17 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
 
 # ---------------------------------------------------------------------- helpers
+class _AddWithGuide:
+    """The replay buffer as SB3's ``_store_transition`` sees it: that method only calls ``add``,
+    which is passed on with the guide's actions of the step as keyword arguments."""
+
+    def __init__(self, buffer: SequenceReplayBuffer, **guide: np.ndarray) -> None:
+        self._buffer, self._guide = buffer, guide
+
+    def add(self, *args: Any) -> None:
+        self._buffer.add(*args, **self._guide)
+
+
 class NStepTargets(NamedTuple):
     """Per step ``i`` of ``(B, L)`` windows: ``returns`` = discounted reward sum over up to ``n`` steps,
     and the bootstrap ``γ^k · Q'(s'_j, π'(s'_j))`` it needs: ``boot_index`` ``j`` and ``boot_discount``

@@ -1,4 +1,9 @@
-"""Spiking actor and asymmetric actor-critic policy for GuidedTD3."""
+"""Stateful actors and the asymmetric actor-critic policies of GuidedTD3.
+
+:class:`SequencePolicy` holds what every GuidedTD3 policy shares (privileged critics, the recurrent
+``predict`` contract, the zero state); :class:`SpikingPolicy` (spiking actor) and
+:class:`MlpSequencePolicy` (non-spiking baseline) are its two actors.
+"""
 
 from __future__ import annotations
 
@@ -79,7 +84,7 @@ class _StatefulPredict:
     ) -> tuple[np.ndarray, State]:
         """One control step: ``(action, new state)``; zero state when ``state`` is ``None``.
 
-        Same contract as :meth:`SpikingPolicy.predict` (``deterministic`` is ignored).
+        Same contract as :meth:`SequencePolicy.predict` (``deterministic`` is ignored).
         """
         return _predict_with_state(self, self, observation, state, episode_start)  # type: ignore[arg-type]
 
@@ -115,7 +120,8 @@ class SpikingActor(_StatefulPredict, BasePolicy):
         self.net_arch = list(net_arch)
         self.readout, self.readout_beta = readout, float(readout_beta)
         in_dim = get_flattened_obs_dim(check_observation_space(observation_space))
-        self.net = SpikingMLP(in_dim, get_action_dim(action_space), self.net_arch, slope, readout, readout_beta)
+        out_dim = check_box_action_dim(action_space, type(self).__name__)
+        self.net = SpikingMLP(in_dim, out_dim, self.net_arch, slope, readout, readout_beta)
         # one membrane per LIF layer, plus the readout membrane for the leaky readout
         self.state_sizes = list(self.net.state_sizes)
 
@@ -220,7 +226,8 @@ class MlpSequenceActor(_StatefulPredict, BasePolicy):
         super().__init__(observation_space, action_space, normalize_images=normalize_images, squash_output=True)
         self.net_arch, self.activation_fn = list(net_arch), activation_fn
         in_dim = get_flattened_obs_dim(check_observation_space(observation_space))
-        self.mu = nn.Sequential(*create_mlp(in_dim, get_action_dim(action_space), self.net_arch, activation_fn, squash_output=True))
+        out_dim = check_box_action_dim(action_space, type(self).__name__)
+        self.mu = nn.Sequential(*create_mlp(in_dim, out_dim, self.net_arch, activation_fn, squash_output=True))
         self.state_sizes: list[int] = []  # nothing carried between steps
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -260,14 +267,27 @@ def _splice(base: th.Tensor, rows_values: th.Tensor, rows: th.Tensor, dim: int) 
     return base.index_copy(dim, rows, rows_values)
 
 
-def get_action_dim(action_space: spaces.Box) -> int:
+def check_box_action_dim(action_space: spaces.Space, owner: str) -> int:
+    """The flat action dimension of a ``Box`` action space.
+
+    :param owner: the class that needs it, for the message.
+    :raises ValueError: for any other space.
+    """
     if not isinstance(action_space, spaces.Box):
-        raise ValueError(f"SpikingPolicy needs a Box action space, got {action_space}")
+        raise ValueError(f"{owner} needs a Box action space, got {action_space}")
     return int(np.prod(action_space.shape))
 
 
-class SpikingPolicy(TD3Policy):
-    """Spiking actor + twin feed-forward critics, with an asymmetric (privileged) critic.
+def _check_readout(readout: str, readout_beta: float) -> None:
+    if readout not in READOUTS:
+        raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+    if not 0.0 <= float(readout_beta) <= 1.0:
+        raise ValueError(f"readout_beta must be in [0, 1], got {readout_beta}")
+
+
+class SequencePolicy(TD3Policy):
+    """Stateful actor + twin feed-forward critics, with an asymmetric (privileged) critic: what every
+    GuidedTD3 policy shares. Subclasses build the actor (:meth:`make_actor`).
 
     * ``Box`` observation: actor and critics see the same vector.
     * ``Dict`` observation with keys ``"actor"`` and ``"privileged"``: the actor sees only
@@ -275,9 +295,97 @@ class SpikingPolicy(TD3Policy):
 
     :meth:`predict` follows sb3-contrib's recurrent contract exactly:
     ``predict(obs, state, episode_start, deterministic) -> (action, state)``, zero state when
-    ``state`` is ``None``, state rows reset where ``episode_start`` is set. The state is a tuple with
-    one ``(n_envs, hidden_i)`` membrane array per LIF layer (and ``(n_envs, action_dim)`` for the
-    leaky readout's membrane).
+    ``state`` is ``None``, state rows reset where ``episode_start`` is set. The state is a tuple of
+    ``(n_envs, size)`` arrays, one per entry of the actor's ``state_sizes`` (empty for a stateless actor).
+
+    :param net_arch: ``dict(pi=[256, 128], qf=[256, 256])`` (actor and critic layer sizes), or a
+        list used for both.
+    Other parameters: see :class:`stable_baselines3.td3.policies.TD3Policy`; the actor shares no
+    features extractor (``share_features_extractor`` must be ``False``).
+    """
+
+    actor: SpikingActor | MlpSequenceActor  # type: ignore[assignment]
+    actor_target: SpikingActor | MlpSequenceActor  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] | None = None,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = False,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        n_critics: int = 2,
+        share_features_extractor: bool = False,
+    ):
+        check_observation_space(observation_space)
+        check_box_action_dim(action_space, type(self).__name__)
+        if share_features_extractor:
+            raise ValueError(f"{type(self).__name__}: the sequence actor has no features extractor to share")
+        if features_extractor_class is None:
+            is_dict = isinstance(observation_space, spaces.Dict)
+            features_extractor_class = PrivilegedExtractor if is_dict else FlattenExtractor
+        if net_arch is None:
+            net_arch = dict(pi=[256, 128], qf=[256, 256])
+        get_actor_critic_arch(net_arch)  # validates the format
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=net_arch,
+            activation_fn=activation_fn,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+            normalize_images=normalize_images,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            n_critics=n_critics,
+            share_features_extractor=False,
+        )
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> BasePolicy:  # type: ignore[override]
+        raise NotImplementedError(f"{type(self).__name__} must build its actor (make_actor)")
+
+    @property
+    def slope(self) -> float | None:
+        """Current surrogate slope of the actor; ``None`` for an actor that does not spike."""
+        return None
+
+    def set_slope(self, slope: float) -> None:
+        raise TypeError(f"{type(self).__name__} has no surrogate slope to set (its actor does not spike)")
+
+    def initial_state(self, n_envs: int) -> State:
+        """Zero hidden state for ``n_envs`` environments (numpy, as ``predict`` returns it)."""
+        return tuple(np.zeros((n_envs, h), dtype=np.float32) for h in self.actor.state_sizes)
+
+    def predict(  # type: ignore[override]
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: State | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, State]:
+        """One control step with hidden state (sb3-contrib recurrent contract).
+
+        :param observation: observation(s), batched over envs or single.
+        :param state: previous state from ``predict`` (``None`` = zero state).
+        :param episode_start: ``(n_envs,)`` flags; where set, the state is reset to zero first.
+        :param deterministic: ignored (the TD3 actor is deterministic; exploration noise is added
+            by the algorithm during training only).
+        :return: action(s) in the action space's bounds and the new state.
+        """
+        return _predict_with_state(self, self.actor, observation, state, episode_start)
+
+
+class SpikingPolicy(SequencePolicy):
+    """:class:`SequencePolicy` with the spiking actor (:class:`SpikingActor`).
+
+    The state is a tuple with one ``(n_envs, hidden_i)`` membrane array per LIF layer (and
+    ``(n_envs, action_dim)`` for the leaky readout's membrane).
 
     :param net_arch: ``dict(pi=[256, 128], qf=[256, 256])`` (LIF sizes and critic MLP sizes), or a
         list used for both.
@@ -286,7 +394,7 @@ class SpikingPolicy(TD3Policy):
         ``"leaky"`` (leaky-integrator output neurons, smooth actions), see
         :class:`~sb3_spiking.neurons.SpikingMLP`.
     :param readout_beta: initial leak of the leaky readout (learned per action).
-    Other parameters: see :class:`stable_baselines3.td3.policies.TD3Policy`.
+    Other parameters: see :class:`SequencePolicy`.
     """
 
     actor: SpikingActor  # type: ignore[assignment]
@@ -310,21 +418,9 @@ class SpikingPolicy(TD3Policy):
         readout: str = "linear",
         readout_beta: float = 0.5,
     ):
-        check_observation_space(observation_space)
-        if readout not in READOUTS:
-            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
-        if not 0.0 <= float(readout_beta) <= 1.0:
-            raise ValueError(f"readout_beta must be in [0, 1], got {readout_beta}")
+        _check_readout(readout, readout_beta)
+        # read by make_actor, which TD3Policy's constructor calls
         self._readout, self._readout_beta = readout, float(readout_beta)
-        get_action_dim(action_space)
-        if share_features_extractor:
-            raise ValueError("SpikingPolicy: the spiking actor has no features extractor to share")
-        if features_extractor_class is None:
-            is_dict = isinstance(observation_space, spaces.Dict)
-            features_extractor_class = PrivilegedExtractor if is_dict else FlattenExtractor
-        if net_arch is None:
-            net_arch = dict(pi=[256, 128], qf=[256, 256])
-        get_actor_critic_arch(net_arch)  # validates the format
         self._initial_slope = check_slope(slope)
         super().__init__(
             observation_space,
@@ -338,7 +434,7 @@ class SpikingPolicy(TD3Policy):
             optimizer_class=optimizer_class,
             optimizer_kwargs=optimizer_kwargs,
             n_critics=n_critics,
-            share_features_extractor=False,
+            share_features_extractor=share_features_extractor,
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -368,39 +464,67 @@ class SpikingPolicy(TD3Policy):
         self.actor.set_slope(slope)
         self.actor_target.set_slope(slope)
 
-    def initial_state(self, n_envs: int) -> State:
-        """Zero hidden state for ``n_envs`` environments (numpy, as ``predict`` returns it)."""
-        return tuple(np.zeros((n_envs, h), dtype=np.float32) for h in self.actor.state_sizes)
 
-    def predict(  # type: ignore[override]
-        self,
-        observation: np.ndarray | dict[str, np.ndarray],
-        state: State | None = None,
-        episode_start: np.ndarray | None = None,
-        deterministic: bool = False,
-    ) -> tuple[np.ndarray, State]:
-        """One control step with hidden state (sb3-contrib recurrent contract).
-
-        :param observation: observation(s), batched over envs or single.
-        :param state: previous state from ``predict`` (``None`` = zero state).
-        :param episode_start: ``(n_envs,)`` flags; where set, the state is reset to zero first.
-        :param deterministic: ignored (the TD3 actor is deterministic; exploration noise is added
-            by the algorithm during training only).
-        :return: action(s) in the action space's bounds and the new state.
-        """
-        return _predict_with_state(self, self.actor, observation, state, episode_start)
-
-
-class MlpSequencePolicy(SpikingPolicy):
-    """:class:`SpikingPolicy` with a non-spiking MLP actor (:class:`MlpSequenceActor`).
+class MlpSequencePolicy(SequencePolicy):
+    """:class:`SequencePolicy` with a non-spiking MLP actor (:class:`MlpSequenceActor`).
 
     The baseline of the paper's controller comparison: same critics, same algorithm, same
-    ``predict`` contract (the state is the empty tuple). ``slope`` is accepted and ignored, so that
-    GuidedTD3's arguments stay the same; a slope *schedule* is refused by GuidedTD3.
+    ``predict`` contract (the state is the empty tuple). It has no surrogate slope (``slope`` is
+    ``None``, :meth:`set_slope` raises ``TypeError``); a slope *schedule* is refused by GuidedTD3.
+
+    :param slope: accepted (validated) and ignored: GuidedTD3 passes its ``slope`` argument to every
+        policy, so that its arguments stay the same for both actors.
+    :param readout: accepted (validated) and ignored, with ``readout_beta``: a config written for
+        the spiking actor (e.g. ``readout: leaky`` in its ``policy_kwargs``) runs, and its saved
+        models load, with this policy too.
+    Other parameters: see :class:`SequencePolicy`.
     """
 
     actor: MlpSequenceActor  # type: ignore[assignment]
     actor_target: MlpSequenceActor  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] | None = None,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = False,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        n_critics: int = 2,
+        share_features_extractor: bool = False,
+        slope: float = 2.0,
+        readout: str = "linear",
+        readout_beta: float = 0.5,
+    ):
+        _check_readout(readout, readout_beta)
+        self._ignored = dict(slope=check_slope(slope), readout=readout, readout_beta=float(readout_beta))
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=net_arch,
+            activation_fn=activation_fn,
+            features_extractor_class=features_extractor_class,
+            features_extractor_kwargs=features_extractor_kwargs,
+            normalize_images=normalize_images,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            n_critics=n_critics,
+            share_features_extractor=share_features_extractor,
+        )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        # the ignored options as given, so that a policy saved on its own is rebuilt with the same call
+        data = super()._get_constructor_parameters()
+        data.update(slope=self._ignored["slope"])
+        if self._ignored["readout"] != "linear":
+            data.update(readout=self._ignored["readout"], readout_beta=self._ignored["readout_beta"])
+        return data
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> MlpSequenceActor:  # type: ignore[override]
         return MlpSequenceActor(
@@ -410,13 +534,15 @@ class MlpSequencePolicy(SpikingPolicy):
             activation_fn=self.net_args["activation_fn"],
         ).to(self.device)
 
-    @property
-    def slope(self) -> None:  # type: ignore[override]
-        """An MLP actor has no surrogate slope."""
-        return None
 
-    def set_slope(self, slope: float) -> None:
-        raise TypeError("MlpSequencePolicy has no surrogate slope to set (its actor does not spike)")
-
-
-__all__ = ["ACTOR_KEY", "PRIVILEGED_KEY", "MlpSequenceActor", "MlpSequencePolicy", "PrivilegedExtractor", "SpikingActor", "SpikingPolicy"]
+__all__ = [
+    "ACTOR_KEY",
+    "PRIVILEGED_KEY",
+    "MlpSequenceActor",
+    "MlpSequencePolicy",
+    "PrivilegedExtractor",
+    "SequencePolicy",
+    "SpikingActor",
+    "SpikingPolicy",
+    "check_box_action_dim",
+]

@@ -27,6 +27,7 @@ the working directory, then in the source checkout).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import runpy
@@ -37,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from sb3_spiking.zoo._patching import swapped
 from sb3_spiking.zoo.config import ZooConfigError
 from sb3_spiking.zoo.registration import ALGO_NAMES, register
 
@@ -182,14 +184,19 @@ def _train(args: list[str]) -> None:
             raise ZooConfigError(f"no config for --algo {algo}: pass -conf FILE (looked for {CONFIG_DIR}/{algo}.yml)")
         args += ["--conf-file", config]
     env_id = _option_value(args, ("--env",)) or ""
-    if env_id.startswith(DRONE_ENV_PREFIX) and _option_value(args, ("--num-threads",)) is None and not {"-h", "--help"} & set(args):
+    if (
+        env_id.startswith(DRONE_ENV_PREFIX)
+        and _option_value(args, ("--num-threads",)) is None
+        and not {"-h", "--help"} & set(args)
+    ):
         # torch's second thread and the simulator's OpenMP threads share one libgomp and fight on a busy
         # machine (docs/drone_env.md: up to 6x slower); one torch thread is the measured best for this env
         args += ["--num-threads", "1"]
         print(f"{PROG} train: torch uses 1 thread on {env_id} (pass --num-threads N to change it)", flush=True)
-    rl_zoo3.train.ExperimentManager = functools.partial(ZooExperimentManager, options=options)  # type: ignore[misc]
-    sys.argv = [f"{PROG} train", *args]
-    rl_zoo3.train.train()
+    # rl-zoo's train() builds the manager by its module-level name: ours, for this call only
+    manager = functools.partial(ZooExperimentManager, options=options)
+    with swapped(rl_zoo3.train, "ExperimentManager", manager), swapped(sys, "argv", [f"{PROG} train", *args]):
+        rl_zoo3.train.train()
 
 
 #: env ids whose training defaults to one torch thread (the l2f drone envs)
@@ -199,26 +206,31 @@ DRONE_ENV_PREFIX = "DroneHover"
 def _enjoy(args: list[str]) -> None:
     import rl_zoo3.enjoy
 
-    sys.argv = [f"{PROG} enjoy", *args]
-    rl_zoo3.enjoy.enjoy()
+    with swapped(sys, "argv", [f"{PROG} enjoy", *args]):
+        rl_zoo3.enjoy.enjoy()
+
+
+#: how rl-zoo's record_training starts record_video (checked by tests/test_zoo_canary.py)
+RECORD_VIDEO_CALL = ["python", "-m", "rl_zoo3.record_video"]
 
 
 def _run_module(command: str, args: list[str]) -> None:
     import subprocess
 
     module = RUNPY_COMMANDS[command]
-    if command == "record_training":
-        # it calls `python -m rl_zoo3.record_video` in sub-processes, which would not know our algorithms
-        original_call = subprocess.call
+    with contextlib.ExitStack() as stack:
+        if command == "record_training":
+            # it calls `python -m rl_zoo3.record_video` in sub-processes, which would not know our algorithms
+            original_call = subprocess.call
 
-        def call(cmd, *a, **kw):  # type: ignore[no-untyped-def]
-            if isinstance(cmd, list) and cmd[:3] == ["python", "-m", "rl_zoo3.record_video"]:
-                cmd = [sys.executable, "-m", "sb3_spiking.zoo", "record_video", *cmd[3:]]
-            return original_call(cmd, *a, **kw)
+            def call(cmd, *a, **kw):  # type: ignore[no-untyped-def]
+                if isinstance(cmd, list) and cmd[:3] == RECORD_VIDEO_CALL:
+                    cmd = [sys.executable, "-m", "sb3_spiking.zoo", "record_video", *cmd[3:]]
+                return original_call(cmd, *a, **kw)
 
-        subprocess.call = call  # type: ignore[assignment]
-    sys.argv = [f"{PROG} {command}", *args]
-    runpy.run_module(module, run_name="__main__", alter_sys=False)
+            stack.enter_context(swapped(subprocess, "call", call))
+        stack.enter_context(swapped(sys, "argv", [f"{PROG} {command}", *args]))
+        runpy.run_module(module, run_name="__main__", alter_sys=False)
 
 
 def _plot(command: str, args: list[str]) -> None:
@@ -228,13 +240,13 @@ def _plot(command: str, args: list[str]) -> None:
     if output is not None:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from rl_zoo3 import plots
 
-    sys.argv = [f"{PROG} {command}", *args]
-    if output is not None:
-        plt.show = lambda *a, **k: None  # type: ignore[assignment]
-    getattr(plots, PLOT_COMMANDS[command])()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(swapped(sys, "argv", [f"{PROG} {command}", *args]))
+        if output is not None:  # the figure is saved instead of shown
+            stack.enter_context(swapped(plt, "show", lambda *a, **k: None))
+        getattr(plots, PLOT_COMMANDS[command])()
     if output is not None:
         plt.gcf().savefig(output)
         print(f"saved {output}")

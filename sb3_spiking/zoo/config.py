@@ -16,7 +16,7 @@ import os
 import re
 from typing import Any
 
-from sb3_spiking.guided_td3 import GuidedTD3, SpikingPolicy
+from sb3_spiking.guided_td3 import GuidedTD3, SequencePolicy
 from sb3_spiking.guides import import_object, split_guide_mapping
 from sb3_spiking.zoo.algos import FLAT_KNOBS, constructor_keys
 
@@ -157,7 +157,9 @@ def _check_guide(value: Any) -> None:
             raise ZooConfigError(f"guide: {spec!r} is not callable (a guide is a callable obs -> action, or a class making one)")
         return
     if not (os.path.exists(path) or os.path.exists(path + ".zip")):
-        raise ZooConfigError(f"guide: saved model {path!r} not found (relative paths start at the working directory {os.getcwd()})")
+        raise ZooConfigError(
+            f"guide: saved model {path!r} not found (relative paths start at the working directory {os.getcwd()})"
+        )
 
 
 def check_hyperparams(algo: str, hyperparams: dict[str, Any], where: str, n_timesteps_given: bool = False) -> None:
@@ -199,19 +201,23 @@ def _check(algo: str, hp: dict[str, Any], n_timesteps_given: bool) -> None:
         cls = _import_dotted(policy, "policy")
     elif isinstance(policy, str):
         if policy not in GuidedTD3.policy_aliases:
-            raise ZooConfigError(f"policy {policy!r} is not an alias of {algo}; use one of {sorted(GuidedTD3.policy_aliases)} or an import path")
+            raise ZooConfigError(
+                f"policy {policy!r} is not an alias of {algo}; use one of {sorted(GuidedTD3.policy_aliases)} or an import path"
+            )
         cls = GuidedTD3.policy_aliases[policy]
     else:
         cls = policy
-    if not (isinstance(cls, type) and issubclass(cls, SpikingPolicy)):
-        raise ZooConfigError(f"policy {policy!r} is not a SpikingPolicy (sub)class")
+    if not (isinstance(cls, type) and issubclass(cls, SequencePolicy)):
+        raise ZooConfigError(f"policy {policy!r} is not a SequencePolicy (sub)class (SpikingPolicy, MlpSequencePolicy)")
 
     if "noise_type" in hp:
         if hp["noise_type"] not in NOISE_TYPES and hp["noise_type"] is not None:
             raise ZooConfigError(f"noise_type must be one of {NOISE_TYPES}, got {hp['noise_type']!r}")
         if "noise_std" not in hp:
             raise ZooConfigError("noise_type given without noise_std")
-    if "noise_std" in hp and (isinstance(hp["noise_std"], bool) or not isinstance(hp["noise_std"], (int, float)) or hp["noise_std"] < 0):
+    if "noise_std" in hp and (
+        isinstance(hp["noise_std"], bool) or not isinstance(hp["noise_std"], (int, float)) or hp["noise_std"] < 0
+    ):
         raise _type_error("noise_std", "a number >= 0", hp["noise_std"])
 
     defaults = _constructor_defaults()

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -163,4 +164,11 @@ def fail_stale_trials(study: optuna.Study) -> list[int]:
     return sorted(n for n in before if after.get(n) == TrialState.FAIL)
 
 
-__all__ = ["HEARTBEAT_ATTR", "HeartbeatJournalStorage", "HeartbeatSettings", "fail_stale_trials", "journal_storage", "rdb_storage"]
+__all__ = [
+    "HEARTBEAT_ATTR",
+    "HeartbeatJournalStorage",
+    "HeartbeatSettings",
+    "fail_stale_trials",
+    "journal_storage",
+    "rdb_storage",
+]

@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import optuna
@@ -39,6 +38,7 @@ from sb3_spiking.checkpoints import (
     load_checkpoint,
     resolve_checkpoint,
 )
+from sb3_spiking.zoo._patching import swapped
 from sb3_spiking.zoo.config import ZooConfigError, check_hyperparams
 from sb3_spiking.zoo.heartbeat import HeartbeatSettings, journal_storage, rdb_storage
 from sb3_spiking.zoo.registration import ALGO_NAMES
@@ -141,6 +141,20 @@ def find_resume_checkpoint(resume: str, log_path: str, env_name: str) -> Path | 
         raise ZooConfigError(f"--resume {resume}: {e} (give a checkpoint folder step_…, its parent, or a run folder)") from e
 
 
+class _OptunaWithStorage:
+    """The ``optuna`` module as rl-zoo's experiment manager sees it during the optimisation: every
+    name is optuna's, except that ``create_study`` uses the given storage object."""
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(optuna, name)
+
+    def create_study(self, *args: Any, **kwargs: Any) -> optuna.Study:
+        return optuna.create_study(*args, **{**kwargs, "storage": self._storage})
+
+
 class ZooExperimentManager(ExperimentManager):
     """See the module docstring."""
 
@@ -159,7 +173,11 @@ class ZooExperimentManager(ExperimentManager):
                 self.study_name = default_study_name(self.algo, env_id)
             if self.verbose > 0:
                 hb = self.options.heartbeat
-                beat = f"heartbeat every {hb.interval} s, grace {hb.grace_period} s, {hb.retries} retries" if hb.enabled else "no heartbeat"
+                beat = (
+                    f"heartbeat every {hb.interval} s, grace {hb.grace_period} s, {hb.retries} retries"
+                    if hb.enabled
+                    else "no heartbeat"
+                )
                 print(f"optuna storage: {mask_password(self.storage)}  study: {self.study_name}  ({beat})")
         if self.trial_id is not None:
             if self.trial_id < 0:
@@ -174,13 +192,18 @@ class ZooExperimentManager(ExperimentManager):
     def _check_reliability_options(self) -> None:
         opts = self.options
         if opts.checkpoint_freq < 0 or opts.checkpoint_keep < 1:
-            raise ZooConfigError(f"--checkpoint-freq must be >= 0 and --checkpoint-keep >= 1, got {opts.checkpoint_freq}, {opts.checkpoint_keep}")
+            raise ZooConfigError(
+                f"--checkpoint-freq must be >= 0 and --checkpoint-keep >= 1, got {opts.checkpoint_freq}, {opts.checkpoint_keep}"
+            )
         if opts.checkpoint_freq == 0 and opts.resume is None:
             return
         if self.algo not in ALGO_NAMES:
             raise ZooConfigError(f"--checkpoint-freq / --resume support {', '.join(ALGO_NAMES)}, not {self.algo!r}")
         if self.optimize_hyperparameters:
-            raise ZooConfigError("--checkpoint-freq / --resume do not apply to -optimize (a killed worker's trial is re-queued instead: --heartbeat-interval)")
+            raise ZooConfigError(
+                "--checkpoint-freq / --resume do not apply to -optimize "
+                "(a killed worker's trial is re-queued instead: --heartbeat-interval)"
+            )
         if opts.resume is not None and self.continue_training:
             raise ZooConfigError("--resume and -i/--trained-agent exclude each other")
         if opts.resume is not None:
@@ -238,12 +261,8 @@ class ZooExperimentManager(ExperimentManager):
 
         from sb3_spiking.envs.drone_vec_env import make_drone_vec_env
 
-        original = zoo_exp_manager.make_vec_env
-        zoo_exp_manager.make_vec_env = make_drone_vec_env
-        try:
+        with swapped(zoo_exp_manager, "make_vec_env", make_drone_vec_env):
             return super().create_envs(n_envs, eval_env=eval_env, no_log=no_log)
-        finally:
-            zoo_exp_manager.make_vec_env = original
 
     def _maybe_normalize(self, env: Any, eval_env: bool) -> Any:
         saved = self.resume_from / VECNORMALIZE_FILE if self.resume_from is not None else None
@@ -357,11 +376,14 @@ class ZooExperimentManager(ExperimentManager):
         finally:
             env.close()
         self._ensure_study()
-        # rl-zoo builds the study from the storage *string*; hand it our storage object instead,
-        # which carries the trial heartbeat (stale trials of dead workers are failed and re-queued)
+        # rl-zoo builds the study from the storage *string* (no method to override); hand it our
+        # storage object instead, which carries the trial heartbeat (stale trials of dead workers
+        # are failed and re-queued): its module sees an optuna whose create_study uses that storage,
+        # for this call only (optuna itself is left alone)
+        import rl_zoo3.exp_manager as zoo_exp_manager
+
         storage = open_storage(self.storage, self.options.heartbeat)  # type: ignore[arg-type]
-        create_study = optuna.create_study
-        with mock.patch.object(optuna, "create_study", lambda *a, **kw: create_study(*a, **{**kw, "storage": storage})):
+        with swapped(zoo_exp_manager, "optuna", _OptunaWithStorage(storage)):
             super().hyperparameters_optimization()
 
     def objective(self, trial: optuna.Trial) -> float:

@@ -8,26 +8,14 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
-from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
+from sb3_spiking.evaluation import fly
 from sb3_spiking.guides import resolve_guide
 
 
 def evaluate_guide(guide, n_episodes: int, seed: int, **options) -> dict[str, float]:
     """As sb3_spiking.envs.pd_guide.evaluate_guide, plus the fraction of episodes of >= 50 steps."""
-    env = DroneHoverVecEnv(n_episodes, obs_mode="privileged", **options)
-    env.seed(seed)
-    obs = env.reset()
-    returns, lengths = np.full(n_episodes, np.nan), np.zeros(n_episodes, np.int64)
-    for _ in range(env.config.max_episode_steps):
-        obs, _, dones, infos = env.step(guide(obs))
-        for i in np.flatnonzero(dones):
-            if np.isnan(returns[i]):
-                returns[i], lengths[i] = infos[i]["episode"]["r"], infos[i]["episode"]["l"]
-    steps = env.config.max_episode_steps
-    return {"mean_return": float(returns.mean()), "std_return": float(returns.std()), "mean_length": float(lengths.mean()),
-            "full_length": float((lengths == steps).mean()), "survived_50": float((lengths >= 50).mean())}  # fmt: skip
+    flight = fly(None, guide, n_episodes=n_episodes, seed=seed, **{"obs_mode": "privileged", **options})
+    return {**flight.summary(), "survived_50": float((flight.lengths >= 50).mean())}
 
 
 def main() -> None:
@@ -41,7 +29,8 @@ def main() -> None:
     for name, options in [("final weights", {}), ("start weights", {"curriculum_stage": 0})]:
         results[name] = r = evaluate_guide(guide, args.episodes, args.seed, **options)
         print(f"{name:14s} return {r['mean_return']:7.1f} +- {r['std_return']:5.1f}  length {r['mean_length']:5.1f}  "
-              f"full-length {100 * r['full_length']:5.1f} %  >= 50 steps {100 * r.get('survived_50', float('nan')):5.1f} %")  # fmt: skip
+              f"full-length {100 * r['full_length']:5.1f} %  "
+              f">= 50 steps {100 * r.get('survived_50', float('nan')):5.1f} %")  # fmt: skip
     print(json.dumps(results))
 
 
