@@ -243,6 +243,7 @@ def derive_config(exp: Experiment, steps: int, run_dir: Path, eval_freq: int = C
 def _comparable(entry: dict[str, Any]) -> dict[str, Any]:
     """A run's config without what only names its folder (the curve's path) and with the env's defaults left out."""
     entry = dict(entry)
+    entry.pop("keep_freed_memory", None)  # a speed setting (glibc mallopt): runs with and without it are the same experiment
     entry["callback"] = [{name: {k: v for k, v in (kwargs or {}).items() if k != "path"} for name, kwargs in c.items()}
                          if isinstance(c, dict) else c for c in entry.get("callback") or []]
     defaults = {f.name: f.default for f in fields(DroneHoverConfig)}

@@ -258,12 +258,14 @@ def main(argv: list[str] | None = None) -> None:
                         help="instead: the detuned teachers of the weak-guide benchmark beside PDHoverGuide (final weights)")
     args = parser.parse_args(argv)
     if args.detuned:
-        print(f"final weights, simulator termination, {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
+        last = args.seed + args.episodes - 1
+        print(f"final weights, simulator termination, {args.episodes} episodes, seeds {args.seed}..{last}")
         print(f"{'guide':24s} {'mean return':>12s} {'% of PD':>8s} {'full-length':>11s}")
         ref = evaluate_guide(PDHoverGuide(), args.episodes, args.seed)["mean_return"]
         for cls in (PDHoverGuide, SoftAttitudePDGuide80, WeakPDGuide75, WeakPDGuide63):
             r = evaluate_guide(cls(), args.episodes, args.seed)
-            print(f"{cls.__name__:24s} {r['mean_return']:12.1f} {100 * r['mean_return'] / ref:7.1f}% {100 * r['full_length']:10.1f}%")
+            share = 100 * r["mean_return"] / ref
+            print(f"{cls.__name__:24s} {r['mean_return']:12.1f} {share:7.1f}% {100 * r['full_length']:10.1f}%")
         return
     guide = PDHoverGuide()
     print(f"PDHoverGuide (defaults), {args.episodes} episodes, seeds {args.seed}..{args.seed + args.episodes - 1}")
