@@ -105,6 +105,8 @@ EXPERIMENTS: list[Experiment] = [
                "guided_td3", {}, ("sequence", "ablation", "slope_rl", "controllers", "readout", "recipe", "robustness")),
     Experiment("paper", "GuidedTD3, paper's settings as written (TD3BC+JSRL: α 2, λ_BC 0.2 × 0.99, BC to the executed action, H 400→50) and actor",
                "guided_td3", PAPER, ("sequence", "paper_recipe")),
+    Experiment("paper_relabel", "GuidedTD3, paper's settings and actor, but BC to the guide's relabelled action (bc_target guide)",
+               "guided_td3", dict(PAPER, bc_target="guide"), ("sequence", "paper_recipe")),
     Experiment("paper_actor", "GuidedTD3, default recipe (10 updates / 50 steps) with the paper's actor (linear readout, no past actions)", "guided_td3",
                PAPER_ACTOR, ("sequence", "controllers", "readout")),
     Experiment("td3bc_small", "GuidedTD3 + Q term (α 0.2)", "guided_td3", dict(alpha=0.2), ("sequence",)),
@@ -703,11 +705,18 @@ def findings(runs: dict[str, Runs], guide: float) -> list[str]:
     if "paper" in runs:
         p = runs["paper"]
         to300 = {n: _reach([first_reach(c, 300.0) for c in runs[n].curves], len(runs[n].curves)) for n in ("paper", "main")}
-        out.append(f"* The paper's own settings (α 2, λ_BC 0.2, H 400→50, its actor) reach {_ms(p.final('b_autonomous'))} "
+        out.append(f"* The paper's own settings as written (α 2, λ_BC 0.2 × 0.99, BC to the executed action, H 400→50, its actor) "
+                   f"reach {_ms(p.final('b_autonomous'))} "
                    f"({share(p.final('b_autonomous'))}, {full_length(p)} of episodes full-length) after {_budget(p)}; with the guide "
                    f"flying the warm-up (a) {_ms(p.final('a_guide_warmup'))}. Env steps until the learning curve first reaches 300: "
                    f"{to300['paper']} (default: {to300['main']}). The paper reports ≈ 400 on reward weights it does not state; at the "
                    f"curriculum's start weights these runs score {_ms(p.final('b_autonomous@start'))} (b).")
+    for name, what in (("paper_relabel", "with BC to the guide's relabelled action instead"),
+                       ("paper_code", "as the authors' public code runs them (Q term at the buffer action: no policy gradient)")):
+        if name in runs and "paper" in runs:
+            v = runs[name].final("b_autonomous")
+            out.append(f"* The paper's settings {what}: {_ms(v)} ({share(v)}, {full_length(runs[name])} full-length, "
+                       f"{len(v)} seed{'s' if len(v) > 1 else ''}).")
     if "bc" in runs:
         bc = runs["bc"].final("b_autonomous")
         out.append(f"* Offline BC on guide data (adaptive slope) reaches {_ms(bc)} ({share(bc)}), above the paper's −150 … −200.")
