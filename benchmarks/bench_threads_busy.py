@@ -11,6 +11,7 @@ command for ``--steps`` env steps twice, interleaved ``--repeats`` times: with `
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -25,8 +26,10 @@ def run(steps: int, extra: list[str]) -> float:
     with tempfile.TemporaryDirectory() as logs:
         cmd = [sys.executable, "-m", "sb3_spiking.zoo", "train", "--algo", "guided_td3", "--env", "DroneHover-v0", "-f", logs,
                "-n", str(steps), "--eval-freq", "-1", "--log-interval", "-1", *extra]
+        # as from a user's shell: no thread variables (with OMP_NUM_THREADS=1 both arms would be the same)
+        env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         return time.perf_counter() - start
 
 
