@@ -291,3 +291,16 @@ def test_robustness_runs_get_the_suite_and_a_report_section(tmp_path, monkeypatc
     archive = tmp_path / "archive"
     reproduce._archive_runs(runs["robust"].dirs, archive / "robust")
     assert (archive / "robust" / "seed1" / reproduce.ROBUSTNESS_CSV).exists()  # the report can be rebuilt from the archive
+
+
+def test_probe_table_reads_the_archived_probes():
+    from benchmarks import probe_table
+
+    folder = Path(__file__).resolve().parents[1] / "docs" / "results" / "guided_rl" / "probes"
+    rows = probe_table.probe_rows(folder)
+    assert len(rows) == len(list(folder.glob("*/seed0"))) >= 8
+    p4 = next(r for r in rows if r.startswith("| weak75_p4 |"))
+    # switched on at 30 k (20 % of 150 k): the last return before it, then the lowest and the last after it
+    assert "| 277.7 at 30,000 | 245.4 at 50,000 | 245.4 |" in p4 and "bc_filter q" in p4
+    names = [p.parent.name for p in folder.glob("*/seed0")]
+    assert all(name in reproduce.BY_NAME and "probe" in reproduce.BY_NAME[name].groups for name in names)
