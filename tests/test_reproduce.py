@@ -66,7 +66,7 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     # "main" is in the robustness group: the suite flew it beside the PD and the adaptive guide
     suite = (run / reproduce.ROBUSTNESS_CSV).read_text().splitlines()
     assert len(suite) == 1 + 7 and "AdaptivePDHoverGuide_return" in suite[0]
-    assert "## 7. Robustness" in text and "| DR 0.2 | " in text and "* Targets, **main**:" in text
+    assert "## 9. Robustness" in text and "| DR 0.2 | " in text and "* Targets, **main**:" in text
     assert "; that call trained 1 of its 1 runs in " in text.splitlines()[2]
     n_full = 3 * len(reproduce.PROFILES["full"]["only"])
     assert f"0 of {n_full} finished" in text  # a 6 k-step run is not part of --full's 600 k runs
