@@ -301,3 +301,18 @@ def test_critic_diagnostic_compares_q_of_the_actors_actions_with_the_collected_r
         ]
     assert d["q_min"] == pytest.approx(float(th.stack(q).numpy()[keep].mean()), rel=1e-5)
     assert d["q_bias"] == pytest.approx(d["q_min"] - d["mc_return"]) and -1 <= d["q_corr"] <= 1
+
+
+def test_filters_rate_the_students_own_action_also_when_the_q_term_reads_buffer_actions():
+    model = _trained(alpha=2.0, bc_filter="best", actor_q_input="buffer")
+    data = model.replay_buffer.sample(8)
+    mask = data.actor_mask.bool()
+    seen = {}
+    original = model._best_target
+    model._best_target = lambda obs, teacher, student, q_student: (seen.update(student=student, q=q_student),
+                                                                   original(obs, teacher, student, q_student))[1]
+    model._actor_loss(data)
+    obs = {k: v[mask] for k, v in data.observations.items()}
+    with th.no_grad():
+        assert th.allclose(seen["q"], model.critic.q1_forward(obs, seen["student"]))
+        assert not th.allclose(seen["q"], model.critic.q1_forward(obs, data.actions[mask]))  # not the buffer action's value

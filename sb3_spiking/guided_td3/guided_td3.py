@@ -664,9 +664,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         chosen = kept
         if self.critic_fraction < 1.0:
             chosen = kept & (th.rand(kept.shape, device=kept.device) < self.critic_fraction)
-            first = kept.float().argmax(dim=1)  # keep at least one step per window that has any
+            first_kept = kept.float().argmax(dim=1)  # keep at least one step per window that has any
             rows = th.arange(kept.shape[0], device=kept.device)
-            chosen[rows, first] |= kept[rows, first] & ~chosen.any(dim=1)
+            chosen[rows, first_kept] |= kept[rows, first_kept] & ~chosen.any(dim=1)
         rows, cols = chosen.nonzero(as_tuple=True)
         boot = targets.boot_index[rows, cols]
         with th.no_grad():
@@ -704,20 +704,20 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             if self.bc_target == "guide":
                 has = data.has_guide_action.unsqueeze(-1)
                 target = has * data.guide_actions + (1 - has) * data.actions
-            if self.bc_filter == "best" and use_q:
-                target = self._best_target(obs, target[mask], pi[mask].detach(), q.detach())
-                imitated = float((target != pi[mask].detach()).any(dim=1).float().mean().item())
-                sq_err = (pi[mask] - target).pow(2).mean(dim=1)
-            else:
-                sq_err = (pi[mask] - target[mask]).pow(2).mean(dim=1)
-            if self.bc_filter == "q" and use_q:
-                # imitate only where the critic prefers the teacher's action to the student's own;
-                # averaged over all actor steps, so the term fades as the student outgrows the teacher.
-                # Q₁ as in the Q term (whose value of π(s) is reused): one extra critic head, not four
+            target, student = target[mask], pi[mask].detach()
+            filtered = self.bc_filter != "none" and use_q
+            if filtered:  # Q₁ of the student's own action, as in the Q term (whose value of π(s) is reused)
                 with th.no_grad():
-                    q_teacher = self.critic.q1_forward(obs, target[mask])
-                    q_student = q.detach() if self.actor_q_input == "policy" else self.critic.q1_forward(obs, pi[mask].detach())
-                    keep = (q_teacher > q_student).float().squeeze(1)
+                    q_student = q.detach() if self.actor_q_input == "policy" else self.critic.q1_forward(obs, student)
+            if filtered and self.bc_filter == "best":
+                target = self._best_target(obs, target, student, q_student)
+                imitated = float((target != student).any(dim=1).float().mean().item())
+            sq_err = (pi[mask] - target).pow(2).mean(dim=1)
+            if filtered and self.bc_filter == "q":
+                # imitate only where the critic prefers the teacher's action to the student's own;
+                # averaged over all actor steps, so the term fades as the student outgrows the teacher
+                with th.no_grad():
+                    keep = (self.critic.q1_forward(obs, target) > q_student).float().squeeze(1)
                 sq_err = sq_err * keep
                 imitated = keep.mean().item()
             bc = sq_err.mean()
