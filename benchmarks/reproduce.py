@@ -36,7 +36,6 @@ from typing import Any
 import numpy as np
 import yaml
 
-from sb3_spiking.envs import pd_guide
 from sb3_spiking.envs.config import DroneHoverConfig
 from sb3_spiking.evaluation import BEST_MODEL_NAME, EVAL_SEED, fly
 
@@ -718,11 +717,12 @@ def findings(runs: dict[str, Runs], guide: float) -> list[str]:
             v = runs[name].final("b_autonomous")
             out.append(f"* The paper's settings {what}: {_ms(v)} ({share(v)}, {full_length(runs[name])} full-length, "
                        f"{len(v)} seed{'s' if len(v) > 1 else ''}).")
-    teachers = {"weak75_bc": "WeakPDGuide75", "weak63_bc": "WeakPDGuide63", "soft80_bc": "SoftAttitudePDGuide80"}
-    for name, teacher in teachers.items():
-        if name in runs:
-            own = fly(None, getattr(pd_guide, teacher)(), 0, 100, EVAL_SEED).mean_return  # the same 100 starts
-            v = runs[name].final("b_autonomous")
+    for r in runs.values():
+        if "guided_rl" in r.exp.groups:  # students of a detuned teacher: compare with that teacher
+            spec = r.exp.overrides["guide"]
+            teacher = spec.rpartition(":")[2]
+            own = fly(None, spec, 0, 100, EVAL_SEED).mean_return  # the same 100 starts
+            v = r.final("b_autonomous")
             out.append(f"* Weak-guide benchmark: taught by {teacher} ({own:.1f}, {100 * own / guide:.1f} % of the PD guide), the "
                        f"default recipe's student reaches {_ms(v)} ({share(v)}, {100 * v.mean() / own:.1f} % of its teacher): "
                        "imitation stays below its teacher; the target was ≥ 95 % of the PD guide. No critic-on variant measured "

@@ -1,32 +1,17 @@
 """GuidedTD3's RL half: the critic's targets at warm target-actor states, Q-filtered BC, λ_BC annealed to 0,
 the authors'-code variant (Q at buffer actions) and the critic diagnostic."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_spiking import GuidedTD3
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
-from sb3_spiking.envs.wrappers import PrivilegedSplit
-
-SMALL = dict(net_arch=dict(pi=[32, 16], qf=[32, 32]))
-FAST = dict(
-    n_seq=16, n_warmup=4, stride=4, batch_size=16, learning_starts=100, train_freq=50, gradient_steps=2, policy_kwargs=SMALL
-)
-
-
-def _env(n_envs=1):
-    return make_vec_env(lambda: PrivilegedSplit(gym.make("Pendulum-v1"), [0, 1]), n_envs=n_envs, seed=0)
-
-
-def _guide(obs):
-    return PendulumSwingUpGuide()(obs)
+from test_guided_td3 import FAST, _novel_env, privileged_guide  # the same small Pendulum set-up
 
 
 def _trained(**kwargs) -> GuidedTD3:
-    model = GuidedTD3("SpikingPolicy", _env(), guide=_guide, seed=0, **{**FAST, **kwargs})
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, seed=0, **{**FAST, **kwargs})
     model.learn(500)
     return model
 
