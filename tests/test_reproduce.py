@@ -1,18 +1,22 @@
 """The reproduction driver: derived zoo configs, runs through the zoo CLI, paired evaluation, report."""
 
+import csv
 import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
-from benchmarks import reproduce
+from benchmarks import experiments, reproduce, run_records, runner
+from benchmarks.findings import findings, paired_differences
+from benchmarks.report import full_profile_duration, robustness_section
 
 
 def test_derived_configs_are_valid_overrides(tmp_path):
-    for exp in reproduce.EXPERIMENTS:
-        cfg = reproduce.derive_config(exp, 1234, tmp_path)
+    for exp in experiments.EXPERIMENTS:
+        cfg = runner.derive_config(exp, 1234, tmp_path)
         assert cfg["n_timesteps"] == 1234
         curve = [c for c in cfg["callback"] if "LearningCurveCallback" in str(c)]
         assert len(curve) == 1 and "path" in str(curve[0])  # exactly one evaluation stream
@@ -24,12 +28,12 @@ def test_derived_configs_are_valid_overrides(tmp_path):
 
 
 def test_config_changes_ignore_the_run_folder_and_env_defaults(tmp_path):
-    exp = reproduce.BY_NAME["paper_actor"]
-    here, there = reproduce.derive_config(exp, 1000, tmp_path / "a"), reproduce.derive_config(exp, 1000, tmp_path / "b")
-    assert here != there and reproduce.config_changes(here, there) == []  # only the curve's path differs
-    assert reproduce.config_changes({**here, "env_kwargs": None}, here) == []  # actor_history 0 is the env's default
-    assert reproduce.config_changes(here, {**here, "gradient_steps": 30, "alpha": 1.0}) == ["alpha", "gradient_steps"]
-    assert reproduce.config_changes(here, {**here, "env_kwargs": {"actor_history": 4}}) == ["env_kwargs"]
+    exp = experiments.BY_NAME["paper_actor"]
+    here, there = runner.derive_config(exp, 1000, tmp_path / "a"), runner.derive_config(exp, 1000, tmp_path / "b")
+    assert here != there and runner.config_changes(here, there) == []  # only the curve's path differs
+    assert runner.config_changes({**here, "env_kwargs": None}, here) == []  # actor_history 0 is the env's default
+    assert runner.config_changes(here, {**here, "gradient_steps": 30, "alpha": 1.0}) == ["alpha", "gradient_steps"]
+    assert runner.config_changes(here, {**here, "env_kwargs": {"actor_history": 4}}) == ["env_kwargs"]
 
 
 def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
@@ -64,11 +68,11 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     assert "| return, best checkpoint of the learning curve |" in text
     assert "Headline" in text and "412 ± 6.7" in text and "| main | 0 | 6,000 |" in text
     # "main" is in the robustness group: the suite flew it beside the PD and the adaptive guide
-    suite = (run / reproduce.ROBUSTNESS_CSV).read_text().splitlines()
+    suite = (run / runner.ROBUSTNESS_CSV).read_text().splitlines()
     assert len(suite) == 1 + 7 and "AdaptivePDHoverGuide_return" in suite[0]
     assert "## 9. Robustness" in text and "| DR 0.2 | " in text and "* Targets, **main**:" in text
     assert "; that call trained 1 of its 1 runs in " in text.splitlines()[2]
-    n_full = 3 * len(reproduce.PROFILES["full"]["only"])
+    n_full = 3 * len(experiments.PROFILES["full"]["only"])
     assert f"0 of {n_full} finished" in text  # a 6 k-step run is not part of --full's 600 k runs
     summary = json.loads((tmp_path / "results" / "summary.json").read_text())
     row = summary["experiments"]["main"]
@@ -93,9 +97,9 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     def no_training(*args, **kwargs):
         raise RuntimeError("would retrain")
 
-    monkeypatch.setattr(reproduce.subprocess, "run", no_training)
+    monkeypatch.setattr(runner.subprocess, "run", no_training)
     with pytest.raises(RuntimeError, match="would retrain"):
-        reproduce.run_one(reproduce.BY_NAME["main"], 0, 6000, out, eval_freq=3000)
+        runner.run_one(experiments.BY_NAME["main"], 0, 6000, out, eval_freq=3000)
     assert "main seed 0: retraining, the finished run had other values of gradient_steps" in capsys.readouterr().out
     monkeypatch.undo()
     # the archive next to the report is a valid run folder: a fresh clone rebuilds the report from it
@@ -108,14 +112,14 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
 
 def test_full_profile_duration_sums_the_measured_runs():
     def runs(name, metas):
-        return reproduce.Runs(reproduce.BY_NAME[name], [{}] * len(metas), [{}] * len(metas), metas, [])
+        return run_records.Runs(experiments.BY_NAME[name], [{}] * len(metas), [{}] * len(metas), metas, [])
 
     full = dict(steps=600_000, train_minutes=50.0, eval_minutes=10.0)
     found = {"main": runs("main", [dict(full, seed=s) for s in (0, 1, 2, 3)]),  # seed 3 is not part of --full
              "td3": runs("td3", [dict(full, seed=0), dict(full, seed=1, steps=60_000)])}  # nor is a 60 k run
-    text = "\n".join(reproduce.full_profile_duration(found))
+    text = "\n".join(full_profile_duration(found))
     assert (
-        f"4 of {3 * len(reproduce.PROFILES['full']['only'])} finished" in text
+        f"4 of {3 * len(experiments.PROFILES['full']['only'])} finished" in text
         and "**240 run-minutes** (training 200, final evaluations 40)" in text
     )
     assert "**2.0 h**" in text  # two runs at a time
@@ -125,15 +129,15 @@ def test_paired_differences_match_seeds_and_budgets():
     def runs(name, rows):  # rows: (seed, steps, return, minutes)
         metas = [dict(seed=s, steps=n, train_minutes=t) for s, n, _, t in rows]
         finals = [{"b_autonomous": {"mean_return": r}} for _, _, r, _ in rows]
-        return reproduce.Runs(reproduce.BY_NAME[name], finals, [{}] * len(rows), metas, [])
+        return run_records.Runs(experiments.BY_NAME[name], finals, [{}] * len(rows), metas, [])
 
     found = {
         "main": runs("main", [(0, 600_000, 380.0, 10.0), (1, 600_000, 370.0, 10.0), (2, 60_000, 300.0, 1.0)]),
         "td3bc_small": runs("td3bc_small", [(0, 600_000, 385.0, 30.0), (2, 600_000, 390.0, 30.0), (1, 600_000, 360.0, 30.0)]),
     }
-    diffs, ratio = reproduce.paired_differences(found, "td3bc_small", "main")
+    diffs, ratio = paired_differences(found, "td3bc_small", "main")
     assert diffs == [5.0, -10.0] and ratio == 3.0  # seed 2 ran with another budget: not paired
-    assert reproduce.paired_differences(found, "no_bc", "main") is None
+    assert paired_differences(found, "no_bc", "main") is None
 
 
 def _fake_run(folder, seed, steps, ret, best=False):
@@ -144,7 +148,7 @@ def _fake_run(folder, seed, steps, ret, best=False):
     (run / "curve.csv").write_text("timesteps,mean_return,full_length\n1000,0.0,0.0\n")
     (run / "final_evaluation.json").write_text(json.dumps({"b_autonomous": {"mean_return": ret}}))
     if best:
-        (run / reproduce.BEST_EVALUATION).write_text(json.dumps({"b_autonomous": {"mean_return": ret}}))
+        (run / runner.BEST_EVALUATION).write_text(json.dumps({"b_autonomous": {"mean_return": ret}}))
     return run
 
 
@@ -152,16 +156,16 @@ def test_report_takes_one_budget_and_the_archive_mirrors_it(tmp_path, capsys):
     out = tmp_path / "runs" / "bc"
     full = [_fake_run(out, 0, 600_000, 220.0)]
     _fake_run(out, 1, 60_000, -10.0)  # a quick run left in the same folder
-    runs = reproduce.load_runs([tmp_path / "runs"])
+    runs = run_records.load_runs([tmp_path / "runs"])
     assert [m["seed"] for m in runs["bc"].meta] == [0] and list(runs["bc"].final("b_autonomous")) == [220.0]
     assert "bc: seed1 ran with fewer steps than 600,000; left out of the report" in capsys.readouterr().err
     archive = tmp_path / "archive" / "bc"
     _fake_run(archive, 1, 60_000, -10.0)  # an older report's seeds ...
     _fake_run(archive, 0, 60_000, -12.0, best=True)
-    reproduce._archive_runs(full, archive)
+    run_records.archive_runs(full, archive)
     assert sorted(p.name for p in archive.iterdir()) == ["seed0"]  # ... leave with it
     assert json.loads((archive / "seed0" / "run.json").read_text())["steps"] == 600_000
-    assert not (archive / "seed0" / reproduce.BEST_EVALUATION).exists()  # the new run kept no best checkpoint
+    assert not (archive / "seed0" / runner.BEST_EVALUATION).exists()  # the new run kept no best checkpoint
 
 
 def _runs(name, returns, best_during_training, seeds=None):
@@ -169,10 +173,10 @@ def _runs(name, returns, best_during_training, seeds=None):
     seeds = seeds or list(range(len(returns)))
     finals = [{key: {"mean_return": r, "full_length": 0.98, "mean_length": 490} for key in
                ("b_autonomous", "a_guide_warmup", "b_autonomous@start")} for r in returns]
-    curves = [{"timesteps": reproduce.np.array([20_000.0, 40_000.0]), "mean_return": reproduce.np.array([-100.0, best])}
+    curves = [{"timesteps": np.array([20_000.0, 40_000.0]), "mean_return": np.array([-100.0, best])}
               for best in best_during_training]
     metas = [dict(seed=s, steps=600_000, train_minutes=10.0) for s in seeds]
-    return reproduce.Runs(reproduce.BY_NAME[name], finals, curves, metas, [])
+    return run_records.Runs(experiments.BY_NAME[name], finals, curves, metas, [])
 
 
 def test_findings_read_every_number_from_the_runs():
@@ -183,7 +187,7 @@ def test_findings_read_every_number_from_the_runs():
              "bc": _runs("bc", [220.0], [250.0]),
              "bc_interval": _runs("bc_interval", [-60.0], [-10.0]),
              "bc_k2": _runs("bc_k2", [200.0], [230.0])}
-    text = "\n".join(reproduce.findings(found, guide))
+    text = "\n".join(findings(found, guide))
     assert "95.5 % of the guide with its final weights, reaching the 95 %" in text and "The guide is not beaten." in text
     # slope spreads of the mean best returns: online 395.0 (interval) .. 401.0 (k = 50); BC -10.0 .. 250.0 (adaptive)
     assert "GuidedTD3 spans 395.0 (interval) to 401.0 (k = 50), a spread of 6; 4 without interval (paper's TD3" in text
@@ -196,16 +200,16 @@ def test_findings_read_every_number_from_the_runs():
     found["main"] = _runs("main", [410.0, 420.0], [396.0, 398.0])
     found["bc_interval"] = _runs("bc_interval", [200.0], [249.0])
     found["bc_k2"] = _runs("bc_k2", [200.0], [245.0])  # BC spread 5 < online 6
-    text = "\n".join(reproduce.findings(found, guide))
+    text = "\n".join(findings(found, guide))
     assert "103.8 % of the guide" in text and "It beats the guide." in text
     assert "As in the paper, the online method is the more slope-sensitive one." in text and "alone" not in text
-    assert reproduce.findings({"bc": found["bc"]}, guide) == []  # no default, no comparison
+    assert findings({"bc": found["bc"]}, guide) == []  # no default, no comparison
 
 
 def test_stop_file_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path, monkeypatch, capsys):
     out = tmp_path / "runs"
     out.mkdir()
-    (out / reproduce.STOP_FILE).write_text("")  # left over from an earlier stop: removed when the driver starts
+    (out / runner.STOP_FILE).write_text("")  # left over from an earlier stop: removed when the driver starts
     result = {"mean_return": 300.0, "full_length": 1.0, "mean_length": 500}
     finals = {
         k: result
@@ -215,10 +219,10 @@ def test_stop_file_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path, m
     def finished(exp, seed, steps):
         run = _fake_run(out / exp.name, seed, steps, 300.0)
         (run / "final_evaluation.json").write_text(json.dumps(finals))
-        (run / "config.yml").write_text(yaml.safe_dump({reproduce.ENV_ID: reproduce.derive_config(exp, steps, run)}))
+        (run / "config.yml").write_text(yaml.safe_dump({experiments.ENV_ID: runner.derive_config(exp, steps, run)}))
         return run
 
-    finished(reproduce.BY_NAME["bc"], 2, 1000)  # finished by an earlier call: still reported after the stop
+    finished(experiments.BY_NAME["bc"], 2, 1000)  # finished by an earlier call: still reported after the stop
     started = []
 
     def fake_subprocess_run(cmd, **kwargs):
@@ -228,14 +232,14 @@ def test_stop_file_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path, m
             return subprocess.CompletedProcess(cmd, 0)
         run_dir = Path(cmd[cmd.index("--conf-file") + 1]).parent
         started.append((run_dir.parent.name, int(cmd[cmd.index("--seed") + 1])))
-        (out / reproduce.STOP_FILE).write_text("")  # the first run asks the driver to stop
-        model = Path(cmd[cmd.index("-f") + 1]) / "guide_bc" / f"{reproduce.ENV_ID}_1" / f"{reproduce.ENV_ID}.zip"
+        (out / runner.STOP_FILE).write_text("")  # the first run asks the driver to stop
+        model = Path(cmd[cmd.index("-f") + 1]) / "guide_bc" / f"{experiments.ENV_ID}_1" / f"{experiments.ENV_ID}.zip"
         model.parent.mkdir(parents=True)
         model.write_bytes(b"")
         (run_dir / "curve.csv").write_text("timesteps,mean_return,full_length\n1000,0.0,0.0\n")
         return subprocess.CompletedProcess(cmd, 0)
 
-    monkeypatch.setattr(reproduce.subprocess, "run", fake_subprocess_run)
+    monkeypatch.setattr(runner.subprocess, "run", fake_subprocess_run)
     reproduce.main(["--only", "bc", "--seeds", "0", "1", "2", "--steps", "1000", "--jobs", "1", "--out", str(out),
                     "--report", str(tmp_path / "r.md")])
     assert started == [("bc", 0)]
@@ -248,10 +252,10 @@ def test_robustness_runs_get_the_suite_and_a_report_section(tmp_path, monkeypatc
     from sb3_spiking.evaluation import ROBUSTNESS_CONDITIONS
 
     out = tmp_path / "runs"
-    exp = reproduce.BY_NAME["robust"]
-    assert exp.env_id == "DroneHoverRobust-v0" and "robustness" in reproduce.BY_NAME["main"].groups
-    assert "robust" not in reproduce.PROFILES["quick"]["only"] and "robust" in reproduce.PROFILES["full"]["only"]
-    assert reproduce.derive_config(exp, 1000, tmp_path)["guide"] == reproduce.ADAPTIVE_GUIDE
+    exp = experiments.BY_NAME["robust"]
+    assert exp.env_id == "DroneHoverRobust-v0" and "robustness" in experiments.BY_NAME["main"].groups
+    assert "robust" not in experiments.PROFILES["quick"]["only"] and "robust" in experiments.PROFILES["full"]["only"]
+    assert runner.derive_config(exp, 1000, tmp_path)["guide"] == runner.ADAPTIVE_GUIDE
     calls = []
 
     def fake_suite(cmd, **kwargs):  # the suite's process only: the runs below are finished
@@ -264,33 +268,33 @@ def test_robustness_runs_get_the_suite_and_a_report_section(tmp_path, monkeypatc
                              AdaptivePDHoverGuide_return=400.0, AdaptivePDHoverGuide_std=80.0,
                              AdaptivePDHoverGuide_full_length=1.0, spiking_pct_of_pd=100 * spiking / (400.0 - 10 * i)))
         with open(cmd[cmd.index("--csv") + 1], "w") as f:
-            writer = reproduce.csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
         return subprocess.CompletedProcess(cmd, 0)
 
-    monkeypatch.setattr(reproduce.subprocess, "run", fake_suite)
+    monkeypatch.setattr(runner.subprocess, "run", fake_suite)
     for seed in (0, 1):
         run = _fake_run(out / "robust", seed, 1000, 380.0)
-        (run / "config.yml").write_text(yaml.safe_dump({exp.env_id: reproduce.derive_config(exp, 1000, run)}))
+        (run / "config.yml").write_text(yaml.safe_dump({exp.env_id: runner.derive_config(exp, 1000, run)}))
         model = out / "robust" / f"seed{seed}" / "logs" / "m.zip"
         model.parent.mkdir()
         model.write_bytes(b"")
         (run / "run.json").write_text(json.dumps(dict(experiment="robust", seed=seed, steps=1000, train_minutes=1.0,
                                                       model=str(model.relative_to(out)))))
-        assert reproduce.run_one(exp, seed, 1000, out) == run  # finished: not trained again, but the suite is flown
-    assert len(calls) == 2 and all(reproduce.ADAPTIVE_GUIDE in c and "--suite" in c for c in calls)
-    reproduce.run_one(exp, 0, 1000, out)
+        assert runner.run_one(exp, seed, 1000, out) == run  # finished: not trained again, but the suite is flown
+    assert len(calls) == 2 and all(runner.ADAPTIVE_GUIDE in c and "--suite" in c for c in calls)
+    runner.run_one(exp, 0, 1000, out)
     assert len(calls) == 2  # once per run
-    runs = reproduce.load_runs([out])
-    text = "\n".join(reproduce.robustness_section({"robust": runs["robust"]}))
+    runs = run_records.load_runs([out])
+    text = "\n".join(robustness_section({"robust": runs["robust"]}))
     assert "| DR 0.2 | 362.5 ± 2.5 (95.4 % of PD, 97 % full) | 380.0 (100 % full) | 400.0 (100 % full) |" in text
     assert "DR 0.2: 95.4 % of the PD guide (meets ≥ 90)" in text and "DR 0.2: 97.0 % full-length (meets ≥ 95)" in text
     assert "noise l2f 1.x: 352.5 return (meets ≥ 300)" in text and "nominal: 95.6 % of the PD guide (meets ≥ 95)" in text
     assert "--only robust --seeds 0 1 2 --steps 600000" in text
     archive = tmp_path / "archive"
-    reproduce._archive_runs(runs["robust"].dirs, archive / "robust")
-    assert (archive / "robust" / "seed1" / reproduce.ROBUSTNESS_CSV).exists()  # the report can be rebuilt from the archive
+    run_records.archive_runs(runs["robust"].dirs, archive / "robust")
+    assert (archive / "robust" / "seed1" / runner.ROBUSTNESS_CSV).exists()  # the report can be rebuilt from the archive
 
 
 def test_probe_table_reads_the_archived_probes():
@@ -303,4 +307,4 @@ def test_probe_table_reads_the_archived_probes():
     # switched on at 30 k (20 % of 150 k): the last return before it, then the lowest and the last after it
     assert "| 277.7 at 30,000 | 245.4 at 50,000 | 245.4 |" in p4 and "bc_filter q" in p4
     names = [p.parent.name for p in folder.glob("*/seed0")]
-    assert all(name in reproduce.BY_NAME and "probe" in reproduce.BY_NAME[name].groups for name in names)
+    assert all(name in experiments.BY_NAME and "probe" in experiments.BY_NAME[name].groups for name in names)
