@@ -21,8 +21,8 @@ import torch as th  # noqa: E402
 from stable_baselines3.common.logger import configure  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402
-from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
-from sb3_spiking.envs.pd_guide import PDHoverGuide  # noqa: E402
+from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide  # noqa: E402
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
 #: name -> GuidedTD3 settings changed from the default config's (alpha 0)
 VARIANTS: dict[str, dict] = {

@@ -27,8 +27,8 @@ from stable_baselines3 import TD3  # noqa: E402
 from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 
 from sb3_spiking import GuidedTD3, neurons  # noqa: E402
-from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
-from sb3_spiking.envs.pd_guide import PDHoverGuide  # noqa: E402
+from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide  # noqa: E402
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
 N_ENVS, WARMUP = 16, 5_000
 

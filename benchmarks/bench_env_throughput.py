@@ -54,7 +54,7 @@ def _vec_env_rate(venv, actions: np.ndarray, steps: int, warmup_steps: int, repe
 
 
 def bench_single(repeats: int, steps: int = 10_000):
-    from sb3_spiking.envs.drone import DroneHoverEnv
+    from sb3_spiking.tasks.drone.env import DroneHoverEnv
 
     env = DroneHoverEnv()
     env.reset(seed=0)
@@ -76,7 +76,7 @@ def bench_dummy(repeats: int, n_envs: int = 64, steps: int = 150):
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from sb3_spiking.envs.drone import DroneHoverEnv
+    from sb3_spiking.tasks.drone.env import DroneHoverEnv
 
     venv = DummyVecEnv([lambda: Monitor(DroneHoverEnv()) for _ in range(n_envs)])
     venv.seed(0)
@@ -86,11 +86,11 @@ def bench_dummy(repeats: int, n_envs: int = 64, steps: int = 150):
 
 
 def bench_batched(repeats: int, n_envs: int, env_steps: int = 200_000, numpy_task: bool = False, **options):
-    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
+    from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
     venv = DroneHoverVecEnv(n_envs, **options)
     if numpy_task:  # the task's numpy fallback (what runs without a C compiler)
-        import sb3_spiking.envs.task as task_module
+        import sb3_spiking.tasks.drone.task as task_module
 
         load = task_module.load_kernel
         task_module.load_kernel = lambda: None
@@ -109,8 +109,8 @@ def bench_raw(repeats: int, n_envs: int, env_steps: int = 200_000):
     """The bare l2f vector loop; sim threads fixed to 1 like the env default."""
     import l2f
 
-    from sb3_spiking.envs._openmp import OmpThreads
-    from sb3_spiking.envs.simulator import hover_action, nominal_parameters
+    from sb3_spiking.tasks.drone._openmp import OmpThreads
+    from sb3_spiking.tasks.drone.simulator import hover_action, nominal_parameters
 
     vec, dev = l2f.vector_selector[n_envs], l2f.Device()
     env, par, rng = vec.VectorEnvironment(), vec.VectorParameters(), vec.VectorRng()
@@ -153,7 +153,7 @@ torch_threads, sim_threads = int(sys.argv[1]), (None if sys.argv[2] == "none" el
 torch.set_num_threads(torch_threads)
 x = torch.randn(512, 512)
 x @ x  # spins up torch's OpenMP team
-from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 net = torch.nn.Sequential(torch.nn.Linear(18, 256), torch.nn.ReLU(), torch.nn.Linear(256, 4))
 n = 64
 venv = DroneHoverVecEnv(n, sim_threads=sim_threads)

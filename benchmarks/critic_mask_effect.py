@@ -40,10 +40,10 @@ from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 from stable_baselines3.common.utils import polyak_update  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402
-from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
-from sb3_spiking.envs.pd_guide import PDHoverGuide  # noqa: E402
-from sb3_spiking.envs.simulator import hover_action, nominal_parameters  # noqa: E402
-from sb3_spiking.evaluation import critic_diagnostic, fly  # noqa: E402
+from sb3_spiking.tasks.drone.evaluation import critic_diagnostic, fly  # noqa: E402
+from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide  # noqa: E402
+from sb3_spiking.tasks.drone.simulator import hover_action, nominal_parameters  # noqa: E402
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
 #: the default drone recipe's settings (zoo_configs/guided_td3.yml), shortened
 RECIPE = dict(learning_rate=1e-3, buffer_size=400_000, batch_size=64, tau=0.01, gamma=0.99, train_freq=50, gradient_steps=30,

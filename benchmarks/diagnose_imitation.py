@@ -30,11 +30,11 @@ GOOD_GUIDE_RETURN = 300.0
 
 def diagnose(model, n_episodes: int = 100, seed: int | None = None) -> dict:
     """Per-phase reward per step and imitation error of ``model`` (``None``: the guide itself)."""
-    from sb3_spiking.evaluation import EVAL_SEED, fly
     from sb3_spiking.guides import resolve_guide
     from sb3_spiking.obs_keys import privileged_part
+    from sb3_spiking.tasks.drone.evaluation import EVAL_SEED, fly
 
-    guide = resolve_guide("sb3_spiking.envs.pd_guide:PDHoverGuide")
+    guide = resolve_guide("sb3_spiking.tasks.drone.pd_guide:PDHoverGuide")
     # protocol (b) (final reward weights, zero state); the guide is stateless, so what it would
     # command is computed afterwards on the recorded states
     flight = fly(model, guide if model is None else None, n_episodes=n_episodes, seed=EVAL_SEED if seed is None else seed,

@@ -49,9 +49,9 @@ NO_GUIDE = dict(guide=None, guide_horizon_start=0, guide_horizon_end=0, bc_coef=
 #: while it learns), then the guide imitated only where the critic prefers its action (Q-filtered BC), λ_BC falling
 #: to 0 at 80 % of training so that the Q term alone finishes
 GUIDED_RL = dict(alpha=2.0, bc_filter="q", bc_anneal_fraction=0.8, q_start_fraction=0.2, n_steps=10, critic_fraction=0.25, policy_delay=1)
-WEAK75 = "sb3_spiking.envs.pd_guide:WeakPDGuide75"
-WEAK63 = "sb3_spiking.envs.pd_guide:WeakPDGuide63"
-SOFT80 = "sb3_spiking.envs.pd_guide:SoftAttitudePDGuide80"
+WEAK75 = "sb3_spiking.tasks.drone.pd_guide:WeakPDGuide75"
+WEAK63 = "sb3_spiking.tasks.drone.pd_guide:WeakPDGuide63"
+SOFT80 = "sb3_spiking.tasks.drone.pd_guide:SoftAttitudePDGuide80"
 
 
 def _fixed(k: float) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from benchmarks.experiments import PAPER_BC_SLOPE_SPREAD
 from benchmarks.run_records import Runs, budget_text, first_reach, mean_std, reach_text
-from sb3_spiking.evaluation import EVAL_SEED, fly
+from sb3_spiking.tasks.drone.evaluation import EVAL_SEED, fly
 
 SLOPE_RL = ("main", "rl_k2", "rl_k50", "rl_k100", "rl_interval")
 SLOPE_BC = ("bc", "bc_k2", "bc_k50", "bc_k100", "bc_interval")

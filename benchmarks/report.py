@@ -195,7 +195,7 @@ def robustness_section(runs: dict[str, Runs]) -> list[str]:
               "fly on the clean privileged state (the noise reaches only the actor's input); the adaptive guide also reads the "
               "episode's dynamics factors. Conditions: DR x = mass, thrust, inertia and motor time constant each × U[1−x, 1+x]; "
               "noise = l2f 1.x's sensor noise (or half of it); init box 1.5× = position ±0.75 m, velocity ±1.5 m/s, angular "
-              "velocity ±1.5 rad/s. Per run: `python -m sb3_spiking.evaluation MODEL.zip --suite robustness --guide "
+              "velocity ±1.5 rad/s. Per run: `python -m sb3_spiking.tasks.drone.evaluation MODEL.zip --suite robustness --guide "
               f"{ADAPTIVE_GUIDE}` (the driver writes `robustness.csv` / `.md` next to each run); training: "
               "`python -m benchmarks.reproduce --only " + ",".join(names) + " --seeds 0 1 2 --steps 600000`.", ""]
     what = {"pct": "% of the PD guide", "full": "% full-length", "return": "return"}

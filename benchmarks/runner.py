@@ -2,7 +2,7 @@
 
 Each run is trained through our rl-zoo CLI from a derived config (``<out>/<experiment>/seed<k>/config.yml``,
 the command in ``command.txt``), records its learning curve (``curve.csv``) and is then scored by
-``sb3_spiking.evaluation`` (``final_evaluation.json``, and the curve's best checkpoint). Finished runs whose
+``sb3_spiking.tasks.drone.evaluation`` (``final_evaluation.json``, and the curve's best checkpoint). Finished runs whose
 config is unchanged are skipped.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -22,8 +23,8 @@ from typing import Any
 import yaml
 
 from benchmarks.experiments import BY_NAME, ENV_ID, Experiment
-from sb3_spiking.envs.config import DroneHoverConfig
-from sb3_spiking.evaluation import BEST_MODEL_NAME
+from sb3_spiking.tasks.drone.config import DroneHoverConfig
+from sb3_spiking.tasks.drone.evaluation import BEST_MODEL_NAME
 
 ROOT = Path(__file__).resolve().parent.parent
 #: autonomous evaluation every this many env steps during training (64 initial states, seed 1000)
@@ -32,9 +33,9 @@ CURVE_EVAL_FREQ = 20_000
 BEST_EVALUATION = "final_evaluation_best.json"
 #: create ``<out>/STOP`` to let the runs in flight finish and start no new one
 STOP_FILE = "STOP"
-#: robustness suite of the runs in group "robustness" (sb3_spiking.evaluation --suite robustness), next to the run
+#: robustness suite of the runs in group "robustness" (sb3_spiking.tasks.drone.evaluation --suite robustness), next to the run
 ROBUSTNESS_CSV, ROBUSTNESS_MD = "robustness.csv", "robustness.md"
-ADAPTIVE_GUIDE = "sb3_spiking.envs.pd_guide:AdaptivePDHoverGuide"
+ADAPTIVE_GUIDE = "sb3_spiking.tasks.drone.pd_guide:AdaptivePDHoverGuide"
 
 _print_lock = threading.Lock()
 
@@ -64,14 +65,26 @@ def derive_config(exp: Experiment, steps: int, run_dir: Path, eval_freq: int = C
         entry["slope_schedule_kwargs"] = kwargs
     # the driver evaluates every run itself: drop the config's own curve / final evaluation callbacks
     callbacks = [c for c in (entry.get("callback") or []) if "LearningCurveCallback" not in str(c) and "FinalEvaluationCallback" not in str(c)]
-    callbacks.append({"sb3_spiking.evaluation.LearningCurveCallback": dict(eval_freq=eval_freq, path=str(run_dir / "curve.csv"))})
+    callbacks.append({"sb3_spiking.tasks.drone.evaluation.LearningCurveCallback": dict(eval_freq=eval_freq, path=str(run_dir / "curve.csv"))})
     entry["callback"] = callbacks
     return entry
 
 
+#: drone modules before the task moved to sb3_spiking.tasks.drone: finished runs' config.yml still name them
+_LEGACY_MODULES = {"sb3_spiking.envs.drone_vec_env": "sb3_spiking.tasks.drone.vec_env", "sb3_spiking.envs.drone": "sb3_spiking.tasks.drone.env",
+                   "sb3_spiking.evaluation": "sb3_spiking.tasks.drone.evaluation",
+                   **{f"sb3_spiking.envs.{m}": f"sb3_spiking.tasks.drone.{m}" for m in ("config", "reward", "curriculum", "pd_guide", "simulator", "task")}}
+_LEGACY_PATTERN = re.compile("|".join(re.escape(m) + r"(?![A-Za-z0-9_])" for m in _LEGACY_MODULES))
+
+
+def _current_paths(entry: dict[str, Any]) -> dict[str, Any]:
+    """``entry`` with the import paths of moved modules (guides, callbacks) spelled as today."""
+    return json.loads(_LEGACY_PATTERN.sub(lambda m: _LEGACY_MODULES[m.group(0)], json.dumps(entry)))
+
+
 def _comparable(entry: dict[str, Any]) -> dict[str, Any]:
     """A run's config without what only names its folder (the curve's path) and with the env's defaults left out."""
-    entry = dict(entry)
+    entry = _current_paths(dict(entry))
     entry.pop("keep_freed_memory", None)  # a speed setting (glibc mallopt): runs with and without it are the same experiment
     entry["callback"] = [{name: {k: v for k, v in (kwargs or {}).items() if k != "path"} for name, kwargs in c.items()}
                          if isinstance(c, dict) else c for c in entry.get("callback") or []]
@@ -143,9 +156,9 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
         raise RuntimeError(f"{exp.name} seed {seed}: no saved model under {logs}")
     best = run_dir / BEST_MODEL_NAME  # kept by the learning curve (64 starts of another seed)
     if best.exists():
-        subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(best), "--json", str(run_dir / BEST_EVALUATION)],
+        subprocess.run([sys.executable, "-m", "sb3_spiking.tasks.drone.evaluation", str(best), "--json", str(run_dir / BEST_EVALUATION)],
                        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(models[-1]), "--json", str(done)],
+    subprocess.run([sys.executable, "-m", "sb3_spiking.tasks.drone.evaluation", str(models[-1]), "--json", str(done)],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     _fly_robustness_suite(exp, run_dir, models[-1], env)
     eval_minutes = (time.time() - start) / 60 - minutes  # the run's share of a --full's wall time is training + evaluation
@@ -160,7 +173,7 @@ def _fly_robustness_suite(exp: Experiment, run_dir: Path, model: Path, env: dict
     robustness suite, beside the PD and the adaptive guide (100 starts, ~10 s)."""
     if "robustness" not in exp.groups or (run_dir / ROBUSTNESS_CSV).exists():
         return
-    subprocess.run([sys.executable, "-m", "sb3_spiking.evaluation", str(model), "--suite", "robustness", "--guide", ADAPTIVE_GUIDE,
+    subprocess.run([sys.executable, "-m", "sb3_spiking.tasks.drone.evaluation", str(model), "--suite", "robustness", "--guide", ADAPTIVE_GUIDE,
                     "--csv", str(run_dir / ROBUSTNESS_CSV), "--markdown", str(run_dir / ROBUSTNESS_MD)],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 

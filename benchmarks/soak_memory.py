@@ -24,9 +24,9 @@ from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 
 from benchmarks.bench_buffer_memory import rss_mb  # noqa: E402
 from sb3_spiking import GuidedTD3  # noqa: E402
-from sb3_spiking.envs.curriculum import RewardCurriculumCallback  # noqa: E402
-from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
-from sb3_spiking.envs.pd_guide import PDHoverGuide  # noqa: E402
+from sb3_spiking.tasks.drone.curriculum import RewardCurriculumCallback  # noqa: E402
+from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide  # noqa: E402
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
 
 class RssRecorder(BaseCallback):

@@ -30,7 +30,7 @@ def observations(actor, steps: int, seed: int, pilot: str) -> tuple[np.ndarray, 
         starts = np.zeros(steps, bool)
         starts[0] = True
         return rng.normal(0, 0.5, (steps, 18)).astype(np.float32), starts
-    from sb3_spiking.analysis.rollouts import fly
+    from sb3_spiking.tasks.drone.rollouts import fly
 
     obs, starts, ep = [], [], 0
     while sum(len(o) for o in obs) < steps:
@@ -54,7 +54,7 @@ def main() -> None:
     th.set_num_threads(1)
 
     if args.model:
-        from sb3_spiking.analysis.rollouts import load_actor
+        from sb3_spiking.tasks.drone.rollouts import load_actor
 
         actor = load_actor(args.model)
     else:

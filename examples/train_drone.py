@@ -24,10 +24,10 @@ from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.checkpoints import TrainingCheckpointCallback  # noqa: E402
-from sb3_spiking.envs.curriculum import RewardCurriculumCallback  # noqa: E402
-from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
-from sb3_spiking.envs.pd_guide import PDHoverGuide  # noqa: E402
-from sb3_spiking.evaluation import FinalEvaluationCallback, LearningCurveCallback  # noqa: E402
+from sb3_spiking.tasks.drone.curriculum import RewardCurriculumCallback  # noqa: E402
+from sb3_spiking.tasks.drone.evaluation import FinalEvaluationCallback, LearningCurveCallback  # noqa: E402
+from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide  # noqa: E402
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
 # adaptive: fed by LearningCurveCallback's autonomous evaluations (eval_freq=None: no own evaluations)
 SLOPE_KWARGS = {

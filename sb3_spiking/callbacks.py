@@ -29,7 +29,7 @@ class SlopeScheduleCallback(BaseCallback):
        since the last update (``model.ep_info_buffer``; guide-assisted episodes included — a
        cheaper, noisier signal, documented rather than hidden);
     4. with ``eval_freq=None``: only what another callback passes to :meth:`feed` (e.g.
-       :class:`sb3_spiking.evaluation.LearningCurveCallback`'s batched autonomous evaluations).
+       :class:`sb3_spiking.tasks.drone.evaluation.LearningCurveCallback`'s batched autonomous evaluations).
 
     :param schedule: ``"fixed"``, ``"interval"``, ``"adaptive"`` or a :class:`SlopeSchedule`.
     :param eval_env: environment (or env id, or factory) for the schedule's own evaluations.

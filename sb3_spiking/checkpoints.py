@@ -3,11 +3,11 @@
 A checkpoint is a folder ``step_<num_timesteps>`` holding ``model.zip`` (weights, optimiser state,
 slope buffer, step and update counters, training progress), ``replay_buffer.pkl`` and
 ``state.json`` (the slope schedule's evaluation history, the run's total step budget, the
-sb3_spiking version and format, and the stage of progress-derived callbacks such as the reward
-curriculum, for inspection), plus ``vecnormalize.pkl`` when the env is normalised. It is written
+sb3_spiking version and format, and the ``state_dict()`` of the run's stateful callbacks, e.g. a
+reward curriculum's stage, for inspection), plus ``vecnormalize.pkl`` when the env is normalised. It is written
 under a temporary name and renamed when complete, so a process killed mid-write never leaves a half
 checkpoint behind. Everything else a run depends on is derived from what is saved: λ_BC from the
-update counter, the guide horizon and the reward curriculum from training progress.
+update counter, the guide horizon and progress-derived callbacks (a reward curriculum) from training progress.
 
 Loading unpickles the model's ``data`` and the replay buffer: load only checkpoints you wrote.
 """
@@ -40,9 +40,9 @@ class TrainingCheckpointCallback(BaseCallback):
     :param save_freq: environment steps (summed over envs) between checkpoints.
     :param keep_last: number of most recent checkpoints kept (older ones are deleted).
     :param save_replay_buffer: include the replay buffer (needed for an exact resume).
-    :param stateful_callbacks: extra callbacks to record, by name: ``state_dict()`` where they have
-        one (restore it with ``load_state_dict``), else their ``stage`` attribute (progress-derived,
-        e.g. :class:`~sb3_spiking.envs.curriculum.RewardCurriculumCallback`; recorded for inspection).
+    :param stateful_callbacks: extra callbacks to record, by name: their ``state_dict()``, restored
+        with ``load_state_dict`` where they have one (a callback whose state follows from training
+        progress, such as a reward curriculum, may offer ``state_dict`` alone: recorded for inspection).
     """
 
     def __init__(
@@ -116,11 +116,9 @@ class TrainingCheckpointCallback(BaseCallback):
 
 
 def callback_state(callback: Any) -> dict[str, Any]:
-    """What a checkpoint records of a callback: its ``state_dict()``, else its ``stage`` (or nothing)."""
+    """What a checkpoint records of a callback: its ``state_dict()`` (nothing without one)."""
     if hasattr(callback, "state_dict"):
         return callback.state_dict()
-    if hasattr(callback, "stage"):
-        return {"stage": callback.stage}
     return {}
 
 

@@ -92,9 +92,10 @@ class AdaptiveSlope(SlopeSchedule):
     evaluation the slope is ``k_start``.
 
     Normalisation choice: the authors' code maps returns from (0, 400) to [0, 1] and scales by
-    ``k_max``; we keep the linear map and the scale but make the range a parameter (the drone's
-    maximum return is 500 per episode, Pendulum's range is about (−1600, 0)) and *clip* r to
-    [0, 1], so that one catastrophic evaluation cannot pin the slope at ``k_min`` for the next
+    ``k_max``; we keep the linear map and the scale but make the range a parameter, since it is the
+    task's (the drone's return is at most 500 per episode, Pendulum's range is about (−1600, 0)).
+    Without one, the range is the lowest to the highest evaluation return seen so far (r = 0 while
+    they are equal). We *clip* r to [0, 1], so that one catastrophic evaluation cannot pin the slope at ``k_min`` for the next
     ``window`` evaluations, and an unexpectedly large return cannot push it past ``k_max``.
     At a performance plateau (r ≈ 1, r′ ≈ 0) the slope settles at ``k_max/2``; it only gets steeper
     while the return is still improving.
@@ -102,7 +103,8 @@ class AdaptiveSlope(SlopeSchedule):
     :param k_start: slope before any evaluation.
     :param k_min: lower clamp (paper: 1).
     :param k_max: upper clamp and scale (paper: 100).
-    :param return_range: (low, high) return mapped to r = 0 and r = 1.
+    :param return_range: (low, high) return mapped to r = 0 and r = 1; ``None``: the range of the
+        evaluation returns seen so far (pass the task's range where it is known).
     :param window: number of recent evaluations averaged (paper: 10).
     """
 
@@ -113,29 +115,37 @@ class AdaptiveSlope(SlopeSchedule):
         k_start: float = 2.0,
         k_min: float = 1.0,
         k_max: float = 100.0,
-        return_range: tuple[float, float] = (0.0, 500.0),
+        return_range: tuple[float, float] | None = None,
         window: int = 10,
     ):
         self.k_start, self.k_min, self.k_max = check_slope(k_start), check_slope(k_min), check_slope(k_max)
         if self.k_min > self.k_max:
             raise ValueError(f"k_min ({k_min}) must not exceed k_max ({k_max})")
-        low, high = (float(v) for v in return_range)
-        if not high > low:
-            raise ValueError(f"return_range must be (low, high) with high > low, got {return_range}")
+        self.return_range: tuple[float, float] | None = None
+        if return_range is not None:
+            low, high = (float(v) for v in return_range)
+            if not high > low:
+                raise ValueError(f"return_range must be (low, high) with high > low, got {return_range}")
+            self.return_range = (low, high)
         if int(window) != window or window < 1:
             raise ValueError(f"window must be a positive integer, got {window!r}")
-        self.return_range = (low, high)
         self.window = int(window)
         self._terms: deque[float] = deque(maxlen=self.window)
         self._last_r: float | None = None
+        self._seen: tuple[float, float] | None = None  # lowest and highest return observed (range not given)
 
     def normalise(self, mean_return: float) -> float:
-        low, high = self.return_range
+        low, high = self.return_range or self._seen or (mean_return, mean_return)
+        if not high > low:
+            return 0.0
         return min(max((mean_return - low) / (high - low), 0.0), 1.0)
 
     def observe(self, mean_return: float) -> None:
         if not math.isfinite(mean_return):
             raise ValueError(f"AdaptiveSlope got a non-finite evaluation return: {mean_return}")
+        if self.return_range is None:
+            low, high = self._seen or (mean_return, mean_return)
+            self._seen = (min(low, mean_return), max(high, mean_return))
         r = self.normalise(mean_return)
         dr = 0.0 if self._last_r is None else r - self._last_r
         self._last_r = r
@@ -148,11 +158,16 @@ class AdaptiveSlope(SlopeSchedule):
         return min(max(k, self.k_min), self.k_max)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"terms": list(self._terms), "last_r": self._last_r}
+        state: dict[str, Any] = {"terms": list(self._terms), "last_r": self._last_r}
+        if self._seen is not None:
+            state["seen_range"] = list(self._seen)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._terms = deque(state["terms"], maxlen=self.window)
         self._last_r = state["last_r"]
+        seen = state.get("seen_range")
+        self._seen = None if seen is None else (float(seen[0]), float(seen[1]))
 
     def __repr__(self) -> str:
         return (

@@ -178,7 +178,8 @@ def test_synaptic_ops_tells_binary_from_real_inputs():
 
 @needs_drone
 def test_drone_efficiency_table_on_real_rollouts():
-    from sb3_spiking.analysis.efficiency import drone_efficiency_table, format_table
+    from sb3_spiking.analysis.efficiency import format_table
+    from sb3_spiking.tasks.drone.efficiency import drone_efficiency_table
 
     reports = drone_efficiency_table(None, n_episodes=1, max_episode_steps=60)
     snn, mlp, mlp_hist = reports
@@ -192,9 +193,9 @@ def test_drone_efficiency_table_on_real_rollouts():
 # --------------------------------------------------------------------------- pictures and CLI
 @needs_drone
 def test_flight_pictures_and_cli(tmp_path, capsys):
-    from sb3_spiking.analysis.cli import main
-    from sb3_spiking.envs.drone import DroneHoverEnv
-    from sb3_spiking.envs.pd_guide import PDHoverGuide
+    from sb3_spiking.tasks.drone.analysis_cli import main
+    from sb3_spiking.tasks.drone.env import DroneHoverEnv
+    from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
 
     model = GuidedTD3("SpikingPolicy", DroneHoverEnv(), guide=PDHoverGuide(), buffer_size=1000, seed=0,
                       policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32])))

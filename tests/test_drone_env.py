@@ -19,12 +19,11 @@ from stable_baselines3.common.evaluation import evaluate_policy  # noqa: E402
 from stable_baselines3.common.monitor import Monitor  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
-from sb3_spiking.envs import register_envs  # noqa: E402
-from sb3_spiking.envs.curriculum import RewardCurriculumCallback  # noqa: E402
-from sb3_spiking.envs.drone import DroneHoverEnv  # noqa: E402
-from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv, make_drone_vec_env  # noqa: E402
-from sb3_spiking.envs.pd_guide import PDHoverGuide, evaluate_guide  # noqa: E402
-from sb3_spiking.envs.reward import (  # noqa: E402
+from sb3_spiking.tasks.drone import register_envs  # noqa: E402
+from sb3_spiking.tasks.drone.curriculum import RewardCurriculumCallback  # noqa: E402
+from sb3_spiking.tasks.drone.env import DroneHoverEnv  # noqa: E402
+from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide, evaluate_guide  # noqa: E402
+from sb3_spiking.tasks.drone.reward import (  # noqa: E402
     FINAL_WEIGHTS,
     START_WEIGHTS,
     curriculum_weights,
@@ -32,6 +31,7 @@ from sb3_spiking.envs.reward import (  # noqa: E402
     orientation_error,
     stage_from_progress,
 )
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv, make_drone_vec_env  # noqa: E402
 
 
 def _quat_x(angle: float) -> list[float]:
@@ -297,7 +297,7 @@ def test_diverged_state_terminates_with_warning(caplog, termination, field):
     env.reset(seed=0)
     value = [np.nan] * (4 if field == "orientation" else 3)
     env.task.sim.set_state(0, **{field: value})
-    with caplog.at_level(logging.WARNING, logger="sb3_spiking.envs.task"):
+    with caplog.at_level(logging.WARNING, logger="sb3_spiking.tasks.drone.task"):
         obs, reward, terminated, truncated, _ = env.step(np.zeros(4, np.float32))
     assert terminated and not truncated and reward == 0.0
     assert all(np.isfinite(v).all() for v in obs.values())
@@ -318,7 +318,7 @@ def test_episode_lengths_and_padding():
 
 def test_sim_threads_leave_torch_setting_alone():
     torch = pytest.importorskip("torch")
-    from sb3_spiking.envs._openmp import omp_max_threads
+    from sb3_spiking.tasks.drone._openmp import omp_max_threads
 
     before = torch.get_num_threads()
     try:

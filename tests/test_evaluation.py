@@ -1,4 +1,4 @@
-"""Paired evaluation protocols of drone controllers (sb3_spiking.evaluation)."""
+"""Paired evaluation protocols of drone controllers (sb3_spiking.tasks.drone.evaluation)."""
 
 import os
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from sb3_spiking import GuidedTD3
-from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
-from sb3_spiking.envs.pd_guide import PDHoverGuide, evaluate_guide
-from sb3_spiking.evaluation import FinalEvaluationCallback, actor_history_of, fly, format_report
+from sb3_spiking.tasks.drone.evaluation import FinalEvaluationCallback, actor_history_of, fly, format_report
+from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide, evaluate_guide
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_final_evaluation_callback_writes_json(model, tmp_path):
 
 
 def test_learning_curve_keeps_the_best_autonomous_controller(tmp_path):
-    from sb3_spiking.evaluation import BEST_MODEL_NAME, LearningCurveCallback
+    from sb3_spiking.tasks.drone.evaluation import BEST_MODEL_NAME, LearningCurveCallback
 
     env = DroneHoverVecEnv(2)
     model = GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), learning_starts=20, train_freq=10, gradient_steps=1,
@@ -86,7 +86,7 @@ def test_learning_curve_keeps_the_best_autonomous_controller(tmp_path):
 
 
 def test_learning_curve_save_best_off_writes_no_model(tmp_path, model):
-    from sb3_spiking.evaluation import BEST_MODEL_NAME, LearningCurveCallback
+    from sb3_spiking.tasks.drone.evaluation import BEST_MODEL_NAME, LearningCurveCallback
 
     cb = LearningCurveCallback(
         eval_freq=2, n_episodes=2, path=str(tmp_path / "curve.csv"), start_weights=False, save_best=False, verbose=0

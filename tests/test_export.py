@@ -90,8 +90,8 @@ def test_export_c_files_and_validation(tmp_path):
 @needs_drone
 def test_c_export_of_a_guided_td3_model_matches_predict_over_a_drone_rollout(tmp_path):
     from sb3_spiking import GuidedTD3
-    from sb3_spiking.envs.drone import DroneHoverEnv
-    from sb3_spiking.envs.pd_guide import PDHoverGuide
+    from sb3_spiking.tasks.drone.env import DroneHoverEnv
+    from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
 
     env = DroneHoverEnv()
     model = GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), buffer_size=1000, seed=0, learning_starts=10**9)

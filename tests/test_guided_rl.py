@@ -257,9 +257,9 @@ def test_best_filter_imitates_the_best_rated_candidate():
 
 
 def test_critic_diagnostic_compares_q_of_the_actors_actions_with_the_collected_return():
-    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
-    from sb3_spiking.envs.pd_guide import PDHoverGuide
-    from sb3_spiking.evaluation import critic_diagnostic, fly
+    from sb3_spiking.tasks.drone.evaluation import critic_diagnostic, fly
+    from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
+    from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
     model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(4), guide=PDHoverGuide(), alpha=1.0, gamma=0.5, seed=0,
                       **{**FAST, "learning_starts": 64, "n_warmup": 4})

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch as th
 
-import sb3_spiking.envs  # noqa: F401  (registers the drone ids)
+import sb3_spiking.tasks.drone  # noqa: F401  (registers the drone ids)
 from sb3_spiking import GuidedTD3
-from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
-from sb3_spiking.envs.pd_guide import PDHoverGuide
 from sb3_spiking.guided_td3.policies import MlpSequenceActor
+from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
 
 def test_actor_history_is_the_privileged_history_prefix():
@@ -58,7 +58,8 @@ def test_mlp_baseline_refuses_a_slope_schedule():
 
 
 def test_efficiency_of_a_trained_mlp_actor(tmp_path):
-    from sb3_spiking.analysis.efficiency import footprint, trained_mlp_efficiency
+    from sb3_spiking.analysis.efficiency import footprint
+    from sb3_spiking.tasks.drone.efficiency import trained_mlp_efficiency
 
     env = DroneHoverVecEnv(2, actor_history=32)
     model = GuidedTD3("MlpSequencePolicy", env, guide=PDHoverGuide(), seed=1,

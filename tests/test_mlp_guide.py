@@ -14,7 +14,7 @@ GUIDE = os.path.join(ROOT, "docs", "results", "mlp_guide", "td3_guide.zip")
 @pytest.mark.skipif(not os.path.exists(GUIDE), reason="trained guide not present")
 def test_guided_td3_accepts_the_trained_mlp_guide():
     from sb3_spiking import GuidedTD3
-    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
+    from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
     env = DroneHoverVecEnv(2, max_episode_steps=60)
     env.seed(0)

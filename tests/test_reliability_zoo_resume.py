@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from sb3_spiking.checkpoints import list_checkpoints
-from sb3_spiking.envs.reward import stage_from_progress
+from sb3_spiking.tasks.drone.reward import stage_from_progress
 from sb3_spiking.zoo.manager import find_resume_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +72,7 @@ CONFIG = {
             "eval_freq": 200,
             "n_eval_episodes": 1,
         },
-        "callback": ["sb3_spiking.envs.curriculum.RewardCurriculumCallback"],
+        "callback": ["sb3_spiking.tasks.drone.curriculum.RewardCurriculumCallback"],
     }
 }
 

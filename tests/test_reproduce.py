@@ -227,7 +227,7 @@ def test_stop_file_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path, m
 
     def fake_subprocess_run(cmd, **kwargs):
         # the real run_one decides what to train; only its training and evaluation processes are faked
-        if "sb3_spiking.evaluation" in cmd:
+        if "sb3_spiking.tasks.drone.evaluation" in cmd:
             Path(cmd[cmd.index("--json") + 1]).write_text(json.dumps(finals))
             return subprocess.CompletedProcess(cmd, 0)
         run_dir = Path(cmd[cmd.index("--conf-file") + 1]).parent
@@ -249,7 +249,7 @@ def test_stop_file_lets_the_run_in_flight_finish_and_starts_no_other(tmp_path, m
 
 
 def test_robustness_runs_get_the_suite_and_a_report_section(tmp_path, monkeypatch):
-    from sb3_spiking.evaluation import ROBUSTNESS_CONDITIONS
+    from sb3_spiking.tasks.drone.evaluation import ROBUSTNESS_CONDITIONS
 
     out = tmp_path / "runs"
     exp = experiments.BY_NAME["robust"]

@@ -16,13 +16,11 @@ pytest.importorskip("l2f")
 import gymnasium as gym  # noqa: E402
 import yaml  # noqa: E402
 
-import sb3_spiking.envs.task as task_module  # noqa: E402
+import sb3_spiking.tasks.drone.task as task_module  # noqa: E402
 from sb3_spiking import GuidedTD3  # noqa: E402
-from sb3_spiking.envs.config import DR_KEYS, L2F_V1_OBS_NOISE  # noqa: E402
-from sb3_spiking.envs.drone import DroneHoverEnv  # noqa: E402
-from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
-from sb3_spiking.envs.pd_guide import AdaptivePDHoverGuide, PDHoverGuide  # noqa: E402
-from sb3_spiking.evaluation import (  # noqa: E402
+from sb3_spiking.tasks.drone.config import DR_KEYS, L2F_V1_OBS_NOISE  # noqa: E402
+from sb3_spiking.tasks.drone.env import DroneHoverEnv  # noqa: E402
+from sb3_spiking.tasks.drone.evaluation import (  # noqa: E402
     ROBUSTNESS_CONDITIONS,
     fly,
     format_robustness_table,
@@ -32,9 +30,11 @@ from sb3_spiking.evaluation import (  # noqa: E402
     robustness_suite,
     suite_conditions,
 )
+from sb3_spiking.tasks.drone.pd_guide import AdaptivePDHoverGuide, PDHoverGuide  # noqa: E402
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ADAPTIVE = "sb3_spiking.envs.pd_guide:AdaptivePDHoverGuide"
+ADAPTIVE = "sb3_spiking.tasks.drone.pd_guide:AdaptivePDHoverGuide"
 TINY = dict(net_arch=dict(pi=[16], qf=[16]))
 
 
@@ -178,7 +178,7 @@ def test_cli_suite_writes_csv_and_markdown(model, tmp_path, capsys):
             "--guide",
             ADAPTIVE,
             "--guide",
-            "sb3_spiking.envs.pd_guide:WeakPDGuide75",
+            "sb3_spiking.tasks.drone.pd_guide:WeakPDGuide75",
         ]
     )
     out = capsys.readouterr().out
@@ -220,7 +220,7 @@ def test_fly_matches_a_model_trained_with_dynamics_factors(model):
 
 # --------------------------------------------------------------------------------- robust recipe
 def test_robust_env_id_and_zoo_entry():
-    import sb3_spiking.envs  # noqa: F401 - registers the ids
+    import sb3_spiking.tasks.drone  # noqa: F401 - registers the ids
 
     config = gym.make("DroneHoverRobust-v0").unwrapped.config
     assert config.privileged_dynamics and config.obs_noise == L2F_V1_OBS_NOISE
@@ -232,7 +232,7 @@ def test_robust_env_id_and_zoo_entry():
     assert {k: v for k, v in robust.items() if k not in ("guide", "callback")} == {
         k: v for k, v in default.items() if k not in ("guide", "callback")
     }
-    final = robust["callback"][-1]["sb3_spiking.evaluation.FinalEvaluationCallback"]
+    final = robust["callback"][-1]["sb3_spiking.tasks.drone.evaluation.FinalEvaluationCallback"]
     assert final["robustness"] is True and final["robustness_guides"] == [ADAPTIVE]
 
 

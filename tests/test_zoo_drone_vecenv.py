@@ -31,7 +31,7 @@ def test_zoo_train_on_drone_uses_the_batched_env(tmp_path):
 
 
 def test_make_drone_vec_env_keeps_earlier_monitor_files(tmp_path):
-    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv, make_drone_vec_env
+    from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv, make_drone_vec_env
 
     first = make_drone_vec_env("DroneHover-v0", n_envs=2, seed=0, monitor_dir=str(tmp_path))
     assert isinstance(first.venv, DroneHoverVecEnv)
@@ -51,7 +51,7 @@ def test_zoo_manager_builds_seeded_batched_train_and_eval_envs(tmp_path):
 
     from stable_baselines3.common.vec_env import VecMonitor
 
-    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
+    from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
     from sb3_spiking.zoo.manager import ZooExperimentManager
 
     manager = ZooExperimentManager(argparse.Namespace(), "guided_td3", "DroneHover-v0", str(tmp_path), seed=3,
@@ -77,9 +77,9 @@ def test_zoo_train_drone_checkpoint_resume_keeps_monitor_and_eval(tmp_path):
     config.write_text(
         "DroneHover-v0:\n  n_timesteps: 1200\n  policy: SpikingPolicy\n"
         "  policy_kwargs: \"dict(net_arch=dict(pi=[16], qf=[16]))\"\n  n_envs: 4\n"
-        "  guide: sb3_spiking.envs.pd_guide:PDHoverGuide\n  buffer_size: 5000\n  learning_starts: 200\n"
+        "  guide: sb3_spiking.tasks.drone.pd_guide:PDHoverGuide\n  buffer_size: 5000\n  learning_starts: 200\n"
         "  batch_size: 8\n  train_freq: 100\n  gradient_steps: 2\n  n_seq: 10\n  n_warmup: 2\n  stride: 5\n"
-        "  callback:\n    - sb3_spiking.envs.curriculum.RewardCurriculumCallback\n"
+        "  callback:\n    - sb3_spiking.tasks.drone.curriculum.RewardCurriculumCallback\n"
     )
     base = [sys.executable, "-m", "sb3_spiking.zoo", "train", "--algo", "guided_td3", "--env", "DroneHover-v0",
             "-conf", str(config), "-f", str(tmp_path), "--eval-freq", "300", "--eval-episodes", "2", "--seed", "0",

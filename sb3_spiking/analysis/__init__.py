@@ -3,10 +3,11 @@
 * :mod:`.surrogate_gradients`: slope analysis of the surrogate gradient (paper Fig. 1);
 * :mod:`.diagnostics`: :class:`SurrogateGradientDiagnostics`, a training callback logging per-layer
   gradient norms and their alignment with a steep-slope gradient;
-* :mod:`.efficiency`: NeuroBench-style efficiency metrics and the Loihi energy estimate;
-* :mod:`.rollouts` / :mod:`.flight_plots`: recorded drone flights and their pictures (need ``l2f``).
+* :mod:`.efficiency`: NeuroBench-style efficiency metrics and the Loihi energy estimate.
 
-Command line: ``python -m sb3_spiking.analysis {slopes,efficiency,flight,export}``.
+Measured on drone flights (recorded rollouts, flight pictures, the efficiency table) and the command
+line ``python -m sb3_spiking.tasks.drone.analysis_cli {slopes,efficiency,flight,export}``: in
+:mod:`sb3_spiking.tasks.drone`.
 """
 
 from sb3_spiking.analysis.diagnostics import SurrogateGradientDiagnostics

@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from sb3_spiking import task_registry
 from sb3_spiking.zoo._patching import swapped
 from sb3_spiking.zoo.config import ZooConfigError
 from sb3_spiking.zoo.registration import ALGO_NAMES, register
@@ -185,22 +186,18 @@ def _train(args: list[str]) -> None:
         args += ["--conf-file", config]
     env_id = _option_value(args, ("--env",)) or ""
     if (
-        env_id.startswith(DRONE_ENV_PREFIX)
+        task_registry.prefers_single_thread(env_id)
         and _option_value(args, ("--num-threads",)) is None
         and not {"-h", "--help"} & set(args)
     ):
-        # torch's second thread and the simulator's OpenMP threads share one libgomp and fight on a busy
-        # machine (docs/drone_env.md: up to 6x slower); one torch thread is the measured best for this env
+        # the env's task asked for one torch thread (the drone: torch's and the simulator's OpenMP
+        # threads fight for the cores)
         args += ["--num-threads", "1"]
         print(f"{PROG} train: torch uses 1 thread on {env_id} (pass --num-threads N to change it)", flush=True)
     # rl-zoo's train() builds the manager by its module-level name: ours, for this call only
     manager = functools.partial(ZooExperimentManager, options=options)
     with swapped(rl_zoo3.train, "ExperimentManager", manager), swapped(sys, "argv", [f"{PROG} train", *args]):
         rl_zoo3.train.train()
-
-
-#: env ids whose training defaults to one torch thread (the l2f drone envs)
-DRONE_ENV_PREFIX = "DroneHover"
 
 
 def _enjoy(args: list[str]) -> None:

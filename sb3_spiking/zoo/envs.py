@@ -1,4 +1,4 @@
-"""Environment ids the zoo configs use besides the drone ones (registered by ``sb3_spiking.envs``).
+"""Environment ids the zoo configs use besides the tasks' ones (registered by the task packages, :mod:`sb3_spiking.tasks`).
 
 * ``PendulumNoVelPrivileged-v1``: gymnasium's ``Pendulum-v1`` with a ``Dict`` observation: the actor
   sees ``(cos θ, sin θ)`` only (``"actor"``) and must infer the angular velocity from its own state;

@@ -31,6 +31,7 @@ import numpy as np
 import optuna
 from rl_zoo3.exp_manager import ExperimentManager
 
+from sb3_spiking import task_registry
 from sb3_spiking.checkpoints import (
     VECNORMALIZE_FILE,
     TrainingCheckpointCallback,
@@ -220,20 +221,17 @@ class ZooExperimentManager(ExperimentManager):
         super().create_callbacks()
         if self.optimize_hyperparameters:
             return
-        # the drone evaluations write next to the model (curve.csv, best_autonomous_model.zip,
-        # final_evaluation.json), where rl-zoo keeps evaluations.npz; without -tb the logger has
-        # no folder and they would land in the working directory
-        from sb3_spiking.evaluation import FinalEvaluationCallback, LearningCurveCallback
-
+        # callbacks that write files (e.g. a learning curve, a final evaluation) write them next to the
+        # model, where rl-zoo keeps evaluations.npz; without -tb the logger has no folder and they would
+        # land in the working directory
         for cb in self.callbacks:
-            if isinstance(cb, LearningCurveCallback) and cb.path is None:
-                cb.path = os.path.join(self.save_path, "curve.csv")
-            elif isinstance(cb, FinalEvaluationCallback) and cb.path is None:
-                cb.path = self.save_path
-        # the YAML's callbacks with a state (e.g. the reward curriculum) are recorded in every
-        # checkpoint and restored on resume, by class name and position
+            set_run_folder = getattr(cb, "set_run_folder", None)
+            if callable(set_run_folder):
+                set_run_folder(self.save_path)
+        # the YAML's callbacks with a state (e.g. a reward curriculum) are recorded in every
+        # checkpoint and restored on resume (where they can be), by class name and position
         for cb in self.callbacks:
-            if hasattr(cb, "state_dict") or hasattr(cb, "stage"):
+            if hasattr(cb, "state_dict"):
                 self._checkpointed_callbacks[f"{type(cb).__name__}_{len(self._checkpointed_callbacks)}"] = cb
         if self.options.checkpoint_freq > 0:
             self.callbacks.append(
@@ -254,14 +252,12 @@ class ZooExperimentManager(ExperimentManager):
             # (e.g. the drone's actor_history) would be missing and the eval observations would not
             # match the policy. Without --eval-env-kwargs, evaluate on the training env's kwargs.
             self.eval_env_kwargs = self.env_kwargs
-        # rl-zoo calls SB3's make_vec_env by its module-level name: swap in the drop-in that builds
-        # one batched DroneHoverVecEnv for drone ids (one C++ call per step for all envs) and
-        # delegates every other env unchanged, for the duration of this call only
+        # rl-zoo calls SB3's make_vec_env by its module-level name: swap in the core's drop-in, which
+        # builds one batched VecEnv for the ids a task registered a builder for (the drone: one C++
+        # call per step for all envs) and delegates every other env unchanged, for this call only
         import rl_zoo3.exp_manager as zoo_exp_manager
 
-        from sb3_spiking.envs.drone_vec_env import make_drone_vec_env
-
-        with swapped(zoo_exp_manager, "make_vec_env", make_drone_vec_env):
+        with swapped(zoo_exp_manager, "make_vec_env", task_registry.make_vec_env):
             return super().create_envs(n_envs, eval_env=eval_env, no_log=no_log)
 
     def _maybe_normalize(self, env: Any, eval_env: bool) -> Any:

@@ -15,6 +15,7 @@ default config ``zoo_configs/<name>.yml``, the log folder ``logs/<name>/`` and t
 
 from __future__ import annotations
 
+from sb3_spiking import task_registry
 from sb3_spiking.zoo.algos import ZooGuidedTD3
 from sb3_spiking.zoo.envs import register_envs
 from sb3_spiking.zoo.sampler import convert_guided_td3_params, sample_guided_td3_params, sample_seq_td3_params
@@ -37,10 +38,7 @@ def register() -> None:
         hyperparams_opt.HYPERPARAMS_SAMPLER[name] = sampler
         hyperparams_opt.HYPERPARAMS_CONVERTER[name] = convert_guided_td3_params
     register_envs()
-    import sb3_spiking.envs as drone_envs
-
-    if hasattr(drone_envs, "register_envs"):  # DroneHover-v0, DroneHoverBox-v0 (lazy: l2f loads on make)
-        drone_envs.register_envs()
+    task_registry.load_tasks()  # the task packages' ids (e.g. DroneHover-v0; lazy: l2f loads on make)
 
 
 __all__ = ["ALGO_NAMES", "register"]

@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from sb3_spiking.evaluation import fly
 from sb3_spiking.guides import resolve_guide
+from sb3_spiking.tasks.drone.evaluation import fly
 
 
 def evaluate_guide(guide, n_episodes: int, seed: int, **options) -> dict[str, float]:
-    """As sb3_spiking.envs.pd_guide.evaluate_guide, plus the fraction of episodes of >= 50 steps."""
+    """As sb3_spiking.tasks.drone.pd_guide.evaluate_guide, plus the fraction of episodes of >= 50 steps."""
     flight = fly(None, guide, n_episodes=n_episodes, seed=seed, **{"obs_mode": "privileged", **options})
     return {**flight.summary(), "survived_50": float((flight.lengths >= 50).mean())}
 

@@ -1,4 +1,4 @@
-"""Command line of the analysis tools: ``python -m sb3_spiking.analysis <command> ...``.
+"""Command line of the analysis tools: ``python -m sb3_spiking.tasks.drone.analysis_cli <command> ...``.
 
 Commands:
 
@@ -34,7 +34,8 @@ def _slopes(args: argparse.Namespace) -> None:
 
 
 def _efficiency(args: argparse.Namespace) -> None:
-    from sb3_spiking.analysis.efficiency import drone_efficiency_table, format_table
+    from sb3_spiking.analysis.efficiency import format_table
+    from sb3_spiking.tasks.drone.efficiency import drone_efficiency_table
 
     reports = drone_efficiency_table(
         args.model, n_episodes=args.episodes, seed=args.seed, mlp=args.mlp, mlp_history=args.mlp_history
@@ -53,7 +54,7 @@ def _efficiency(args: argparse.Namespace) -> None:
 
 
 def _flight(args: argparse.Namespace) -> None:
-    from sb3_spiking.analysis.flight_plots import flight_pictures
+    from sb3_spiking.tasks.drone.flight_plots import flight_pictures
 
     for path in flight_pictures(args.model, args.out, seed=args.seed, max_episode_steps=args.max_steps):
         print(f"wrote {path}")
@@ -64,8 +65,8 @@ def _export(args: argparse.Namespace) -> None:
 
     import numpy as np
 
-    from sb3_spiking.analysis.rollouts import fly, load_actor
     from sb3_spiking.export.c_export import export_c, find_c_compiler, run_c_actor, torch_actions
+    from sb3_spiking.tasks.drone.rollouts import fly, load_actor
 
     model = load_actor(args.model)
     exp = export_c(model, args.out, args.name)

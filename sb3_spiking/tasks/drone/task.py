@@ -1,4 +1,4 @@
-"""The hover task on top of :class:`~sb3_spiking.envs.simulator.L2FSimulator`, for N rows at once.
+"""The hover task on top of :class:`~sb3_spiking.tasks.drone.simulator.L2FSimulator`, for N rows at once.
 
 Shared by the single gymnasium env (N = 1) and the batched SB3 ``VecEnv`` so both compute exactly
 the same observations, rewards and episode ends. Everything random that the task adds in numpy
@@ -22,11 +22,11 @@ import logging
 
 import numpy as np
 
-from sb3_spiking.envs._ckernel import DIVERGED_FLAG, TaskStruct, load_kernel
-from sb3_spiking.envs._openmp import OmpThreads
-from sb3_spiking.envs.config import ACTOR_DIM, DR_KEYS, DroneHoverConfig
-from sb3_spiking.envs.reward import RewardWeights, check_stage, curriculum_weights
-from sb3_spiking.envs.simulator import L2FSimulator, nominal_parameters, padded_size, scale_dynamics
+from sb3_spiking.tasks.drone._ckernel import DIVERGED_FLAG, TaskStruct, load_kernel
+from sb3_spiking.tasks.drone._openmp import OmpThreads
+from sb3_spiking.tasks.drone.config import ACTOR_DIM, DR_KEYS, DroneHoverConfig
+from sb3_spiking.tasks.drone.reward import RewardWeights, check_stage, curriculum_weights
+from sb3_spiking.tasks.drone.simulator import L2FSimulator, nominal_parameters, padded_size, scale_dynamics
 
 logger = logging.getLogger(__name__)
 

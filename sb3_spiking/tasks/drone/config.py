@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sb3_spiking.envs.reward import FINAL_STAGE, check_stage
+from sb3_spiking.tasks.drone.reward import FINAL_STAGE, check_stage
 
 OBS_MODES = ("dict", "actor", "privileged")
 ACTOR_DIM = 18

@@ -1,12 +1,12 @@
 """Reward curriculum for training: an SB3 callback that moves the drone envs through six stages.
 
 Stage = ``min(5, floor(6 * progress))`` with ``progress = num_timesteps / total_timesteps``;
-stage ``k`` uses weights ``start + k/5 (final - start)`` (table in :mod:`sb3_spiking.envs.reward`).
+stage ``k`` uses weights ``start + k/5 (final - start)`` (table in :mod:`sb3_spiking.tasks.drone.reward`).
 Environments start at the final (strictest) stage unless told otherwise, so evaluation envs need no
 callback; give this callback to the training run only, e.g. in an rl-zoo YAML::
 
     callback:
-      - sb3_spiking.envs.curriculum.RewardCurriculumCallback:
+      - sb3_spiking.tasks.drone.curriculum.RewardCurriculumCallback:
           verbose: 1
 
 The stage lives in the environments (``get_curriculum_stage`` / ``set_curriculum_stage`` /
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_spiking.envs.reward import (
+from sb3_spiking.tasks.drone.reward import (
     FINAL_STAGE,
     FINAL_WEIGHTS,
     N_CURRICULUM_STAGES,
@@ -43,7 +43,7 @@ class RewardCurriculumCallback(BaseCallback):
     """Set the reward curriculum stage of the training env(s) from training progress.
 
     Calls ``training_env.env_method("set_curriculum_stage", stage)`` whenever the stage changes
-    (works for :class:`~sb3_spiking.envs.drone_vec_env.DroneHoverVecEnv` and for Dummy/Subproc
+    (works for :class:`~sb3_spiking.tasks.drone.vec_env.DroneHoverVecEnv` and for Dummy/Subproc
     VecEnvs of ``DroneHoverEnv``, through VecEnv wrappers) and records ``curriculum/stage`` and
     ``curriculum/c_*`` in the SB3 logger.
 
@@ -89,6 +89,11 @@ class RewardCurriculumCallback(BaseCallback):
         if stage != self.stage:
             self._update()
         return True
+
+    def state_dict(self) -> dict[str, int | None]:
+        """The current stage, recorded in training checkpoints for inspection (on resume it follows
+        from the restored step count, so there is no ``load_state_dict``)."""
+        return {"stage": self.stage}
 
     def _on_rollout_end(self) -> None:
         # logger values are cleared at each dump: record again so every dump carries them

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sb3_spiking.analysis.rollouts import Episode
+from sb3_spiking.tasks.drone.rollouts import Episode
 
 DT = 0.01  #: control period [s] (100 Hz)
 
@@ -135,8 +135,8 @@ def flight_pictures(model=None, out_dir: str | Path = "runs/pictures", seed: int
     """
     import torch as th
 
-    from sb3_spiking.analysis.rollouts import fly, load_actor
     from sb3_spiking.neurons import SpikingMLP
+    from sb3_spiking.tasks.drone.rollouts import fly, load_actor
 
     out = Path(out_dir)
     if isinstance(model, str):

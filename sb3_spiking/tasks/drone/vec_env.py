@@ -24,9 +24,9 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
-from sb3_spiking.envs.config import DroneHoverConfig
-from sb3_spiking.envs.drone import CurriculumAccess, DroneHoverEnv, make_spaces
-from sb3_spiking.envs.task import DroneHoverTask, validate_actions
+from sb3_spiking.tasks.drone.config import DroneHoverConfig
+from sb3_spiking.tasks.drone.env import CurriculumAccess, DroneHoverEnv, make_spaces
+from sb3_spiking.tasks.drone.task import DroneHoverTask, validate_actions
 
 
 class DroneHoverVecEnv(CurriculumAccess, VecEnv):
@@ -38,7 +38,7 @@ class DroneHoverVecEnv(CurriculumAccess, VecEnv):
     and ``env_method`` refuse a subset of indices.
 
     :param num_envs: number of environments.
-    :param options: fields of :class:`~sb3_spiking.envs.config.DroneHoverConfig` (same as
+    :param options: fields of :class:`~sb3_spiking.tasks.drone.config.DroneHoverConfig` (same as
         ``DroneHoverEnv``); unknown names raise ``ValueError``.
     """
 
@@ -146,7 +146,7 @@ class DroneHoverVecEnv(CurriculumAccess, VecEnv):
         return self.task.sim.hover_actions[: self.num_envs].copy()
 
 
-_DRONE_ENTRY_POINTS = ("sb3_spiking.envs.drone:DroneHoverEnv", DroneHoverEnv)
+_DRONE_ENTRY_POINTS = ("sb3_spiking.tasks.drone.env:DroneHoverEnv", DroneHoverEnv)
 
 
 def make_drone_vec_env(
@@ -164,33 +164,52 @@ def make_drone_vec_env(
 ) -> VecEnv:
     """Drop-in for SB3's ``make_vec_env`` that builds a :class:`DroneHoverVecEnv` for drone envs.
 
-    Same signature and seeding as ``stable_baselines3.common.env_util.make_vec_env``. When
-    ``env_id`` is an id of :class:`~sb3_spiking.envs.drone.DroneHoverEnv` (``DroneHover-v0``,
-    ``DroneHoverBox-v0``) or a callable returning a
-    ``DroneHoverEnv`` (rl-zoo passes ``lambda **kw: spec.make(**kw)``), the result is one batched
-    env with the env's options; anything else is delegated to SB3's ``make_vec_env`` unchanged, so
-    a script may patch ``rl_zoo3.exp_manager.make_vec_env = make_drone_vec_env`` globally.
+    Same signature and seeding as ``stable_baselines3.common.env_util.make_vec_env``. Drone envs get
+    :func:`batched_drone_vec_env`; anything else is delegated to SB3's ``make_vec_env`` unchanged.
     ``vec_env_cls``/``vec_env_kwargs`` are ignored for drone envs (the batched simulator replaces
-    Dummy/SubprocVecEnv); ``monitor_dir`` wraps the result in ``VecMonitor`` writing
-    ``<monitor_dir>/<start_index>.monitor.csv``; a gym ``wrapper_class`` cannot wrap a batched
-    env and raises ``ValueError``.
+    Dummy/SubprocVecEnv).
+    """
+    venv = batched_drone_vec_env(env_id, n_envs, seed, start_index, monitor_dir, wrapper_class, env_kwargs, monitor_kwargs)
+    if venv is not None:
+        return venv
+    return make_vec_env(
+        env_id,
+        n_envs=n_envs,
+        seed=seed,
+        start_index=start_index,
+        monitor_dir=monitor_dir,
+        wrapper_class=wrapper_class,
+        env_kwargs=env_kwargs,
+        vec_env_cls=vec_env_cls,
+        vec_env_kwargs=vec_env_kwargs,
+        monitor_kwargs=monitor_kwargs,
+        wrapper_kwargs=wrapper_kwargs,
+    )
+
+
+def batched_drone_vec_env(
+    env_id: str | Callable[..., gym.Env],
+    n_envs: int = 1,
+    seed: int | None = None,
+    start_index: int = 0,
+    monitor_dir: str | None = None,
+    wrapper_class: Callable[[gym.Env], gym.Env] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    monitor_kwargs: dict[str, Any] | None = None,
+) -> VecEnv | None:
+    """One batched :class:`DroneHoverVecEnv` with the env's options, seeded like SB3's ``make_vec_env``;
+    ``None`` when ``env_id`` is not a drone env.
+
+    ``env_id`` is an id of :class:`~sb3_spiking.tasks.drone.env.DroneHoverEnv` (``DroneHover-v0``,
+    ``DroneHoverBox-v0``, ...) or a callable returning one (rl-zoo passes
+    ``lambda **kw: spec.make(**kw)``). ``monitor_dir`` wraps the result in ``VecMonitor`` writing
+    ``<monitor_dir>/<start_index>.monitor.csv``; a gym ``wrapper_class`` cannot wrap a batched env
+    and raises ``ValueError``.
     """
     env_kwargs = dict(env_kwargs or {})
     config = _drone_config(env_id, env_kwargs)
     if config is None:
-        return make_vec_env(
-            env_id,
-            n_envs=n_envs,
-            seed=seed,
-            start_index=start_index,
-            monitor_dir=monitor_dir,
-            wrapper_class=wrapper_class,
-            env_kwargs=env_kwargs,
-            vec_env_cls=vec_env_cls,
-            vec_env_kwargs=vec_env_kwargs,
-            monitor_kwargs=monitor_kwargs,
-            wrapper_kwargs=wrapper_kwargs,
-        )
+        return None
     if wrapper_class is not None:
         raise ValueError("a gym wrapper_class cannot wrap the batched DroneHoverVecEnv; use a VecEnvWrapper instead")
     venv: VecEnv = DroneHoverVecEnv(n_envs, **vars(config))
@@ -232,5 +251,5 @@ def _drone_config(env_id: str | Callable[..., gym.Env], env_kwargs: dict[str, An
 
 
 def drone_env_ids() -> Sequence[str]:
-    """Registered ids whose entry point is :class:`~sb3_spiking.envs.drone.DroneHoverEnv`."""
+    """Registered ids whose entry point is :class:`~sb3_spiking.tasks.drone.env.DroneHoverEnv`."""
     return [k for k, spec in gym.registry.items() if spec.entry_point in _DRONE_ENTRY_POINTS]

@@ -1,4 +1,4 @@
-/* Per-step task logic of sb3_spiking.envs.task.DroneHoverTask in C (loaded by _ckernel.py).
+/* Per-step task logic of sb3_spiking.tasks.drone.task.DroneHoverTask in C (loaded by _ckernel.py).
  *
  * One call per simulator step does, for every row: the motor-speed replica, the action history,
  * the privileged and actor observations, crash / divergence termination, the reward, truncation

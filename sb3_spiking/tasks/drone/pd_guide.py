@@ -15,7 +15,7 @@ observation) to actions ``(N, 4)`` in [-1, 1]: a cascaded controller
    attitude limit cycles.
 
 Use it as the guide of GuidedTD3 (``guide(obs_batch) -> actions``) or from YAML as
-``sb3_spiking.envs.pd_guide:PDHoverGuide``. ``python -m sb3_spiking.envs.pd_guide`` measures it.
+``sb3_spiking.tasks.drone.pd_guide:PDHoverGuide``. ``python -m sb3_spiking.tasks.drone.pd_guide`` measures it.
 :class:`AdaptivePDHoverGuide` is the same controller with the randomised drone's model (it reads the
 dynamics factors an env with ``privileged_dynamics=True`` appends): the teacher under domain
 randomisation (docs/robustness.md).
@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from sb3_spiking.envs.config import DR_KEYS
-from sb3_spiking.envs.simulator import DT, motor_decay, nominal_parameters
+from sb3_spiking.tasks.drone.config import DR_KEYS
+from sb3_spiking.tasks.drone.simulator import DT, motor_decay, nominal_parameters
 
 
 class PDHoverGuide:
@@ -150,7 +150,7 @@ class AdaptivePDHoverGuide(PDHoverGuide):
 
     A privileged guide may know the episode's dynamics: with the env option
     ``privileged_dynamics=True`` the privileged observation ends with the factors (minus one) of
-    mass, thrust curve, inertia and motor time constant (:data:`~sb3_spiking.envs.config.DR_KEYS`).
+    mass, thrust curve, inertia and motor time constant (:data:`~sb3_spiking.tasks.drone.config.DR_KEYS`).
     This guide scales its model by them per row: the thrust it asks for (mass), the motor set-point
     that delivers it (thrust curve, and the saturation limits), the torque for an angular
     acceleration (inertia) and the motor-lag inversion (time constants). On the nominal drone (all
@@ -240,12 +240,12 @@ class SoftAttitudePDGuide80(DetunedPDGuide):
 def evaluate_guide(guide: Any, n_episodes: int = 256, seed: int = 0, **options: Any) -> dict[str, float]:
     """Run ``guide`` for one episode in each of ``n_episodes`` batched envs (seeds ``seed + i``).
 
-    The rollout is :func:`sb3_spiking.evaluation.fly` without a model, on privileged observations
+    The rollout is :func:`sb3_spiking.tasks.drone.evaluation.fly` without a model, on privileged observations
     (``obs_mode`` defaults to ``"privileged"``; ``options`` are drone env options).
 
     :return: mean / std return, mean length, fraction of full-length episodes.
     """
-    from sb3_spiking.evaluation import fly
+    from sb3_spiking.tasks.drone.evaluation import fly
 
     return fly(None, guide, n_episodes=n_episodes, seed=seed, **{"obs_mode": "privileged", **options}).summary()
 

@@ -82,18 +82,18 @@ def fly(
     """Fly ``n_episodes`` drone episodes (``DroneHover-v0`` dynamics, Dict observation).
 
     :param actor: spiking actor (model, policy, actor or :class:`SpikingMLP`), or ``None``.
-    :param guide: privileged controller (default :class:`~sb3_spiking.envs.pd_guide.PDHoverGuide`
+    :param guide: privileged controller (default :class:`~sb3_spiking.tasks.drone.pd_guide.PDHoverGuide`
         when ``pilot="guide"``).
     :param pilot: ``"actor"``, ``"guide"`` or a callable on the privileged observation batch.
     :param n_episodes: episodes to record.
     :param seed: seed of the first episode (the following ones continue the env's generator).
     :param max_episode_steps: truncation length.
-    :param env_options: further options of :class:`~sb3_spiking.envs.drone.DroneHoverEnv`
+    :param env_options: further options of :class:`~sb3_spiking.tasks.drone.env.DroneHoverEnv`
         (``actor_history`` defaults to the one the actor's input size implies).
     """
-    from sb3_spiking.envs.drone import DroneHoverEnv
-    from sb3_spiking.envs.pd_guide import PDHoverGuide
-    from sb3_spiking.evaluation import actor_history_for
+    from sb3_spiking.tasks.drone.env import DroneHoverEnv
+    from sb3_spiking.tasks.drone.evaluation import actor_history_for
+    from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
 
     if pilot == "guide" and guide is None:
         guide = PDHoverGuide()

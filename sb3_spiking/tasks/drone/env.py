@@ -7,8 +7,8 @@ Observation (``obs_mode``):
 * ``"privileged"``: the privileged Box only.
 
 Action: ``Box(-1, 1, (4,), float32)`` motor set-points, ``u = (a + 1) / 2`` of the maximum speed.
-Reward, curriculum and termination: see :mod:`sb3_spiking.envs.reward` and
-:class:`~sb3_spiking.envs.config.DroneHoverConfig`. Episodes end by truncation after
+Reward, curriculum and termination: see :mod:`sb3_spiking.tasks.drone.reward` and
+:class:`~sb3_spiking.tasks.drone.config.DroneHoverConfig`. Episodes end by truncation after
 ``max_episode_steps`` (500, 5 s) or by termination on a crash.
 """
 
@@ -20,9 +20,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sb3_spiking.envs.config import DroneHoverConfig
-from sb3_spiking.envs.reward import RewardWeights
-from sb3_spiking.envs.task import DroneHoverTask, validate_actions
+from sb3_spiking.tasks.drone.config import DroneHoverConfig
+from sb3_spiking.tasks.drone.reward import RewardWeights
+from sb3_spiking.tasks.drone.task import DroneHoverTask, validate_actions
 
 
 def make_spaces(config: DroneHoverConfig) -> tuple[spaces.Space, spaces.Box]:
@@ -68,7 +68,7 @@ class DroneHoverEnv(CurriculumAccess, gym.Env):
     """Crazyflie hover at ``target_position`` (default the origin), l2f dynamics at 100 Hz.
 
     :param render_mode: must be ``None`` (no rendering).
-    :param options: any field of :class:`~sb3_spiking.envs.config.DroneHoverConfig`
+    :param options: any field of :class:`~sb3_spiking.tasks.drone.config.DroneHoverConfig`
         (``obs_mode``, ``max_episode_steps``, ``termination``, ``curriculum_stage``,
         ``action_history``, ``obs_noise``, ``domain_randomization``, ``init``,
         ``target_position``, ``sim_threads``); unknown names raise ``ValueError``.

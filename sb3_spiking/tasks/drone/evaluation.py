@@ -10,14 +10,14 @@ Every controller flies one episode from each of ``n_episodes`` initial states dr
 env seeded with ``seed`` (row ``i`` gets ``seed + i``), so numbers of different controllers are
 paired. Command line::
 
-    python -m sb3_spiking.evaluation logs/guided_td3/DroneHover-v0_1/DroneHover-v0.zip --episodes 100
+    python -m sb3_spiking.tasks.drone.evaluation logs/guided_td3/DroneHover-v0_1/DroneHover-v0.zip --episodes 100
 
 Robustness suite (docs/robustness.md): protocol (b), the PD guide and any ``--guide`` on the same
 starts under nominal dynamics, domain randomisation 0.1 / 0.2, observation noise (l2f 1.x and half
 of it), noise + DR 0.1 and a 1.5x initial-state box; writes a markdown table and a CSV::
 
-    python -m sb3_spiking.evaluation MODEL.zip --suite robustness \\
-        --guide sb3_spiking.envs.pd_guide:AdaptivePDHoverGuide
+    python -m sb3_spiking.tasks.drone.evaluation MODEL.zip --suite robustness \\
+        --guide sb3_spiking.tasks.drone.pd_guide:AdaptivePDHoverGuide
 """
 
 from __future__ import annotations
@@ -32,48 +32,17 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from sb3_spiking.envs.config import ACTOR_DIM, DR_KEYS, L2F_V1_OBS_NOISE
-from sb3_spiking.envs.reward import FINAL_STAGE
 from sb3_spiking.guides import GUIDE_ALGOS, resolve_guide
-from sb3_spiking.obs_keys import PRIVILEGED_KEY, privileged_part
+from sb3_spiking.obs_keys import PRIVILEGED_KEY
+from sb3_spiking.rollout import EpisodeStats, rollout
+from sb3_spiking.tasks.drone.config import ACTOR_DIM, DR_KEYS, L2F_V1_OBS_NOISE
+from sb3_spiking.tasks.drone.reward import FINAL_STAGE
 
 #: Default initial-state seed of final evaluations: disjoint from training seeds (0..n_envs) and the
 #: periodic evaluations' seed.
 EVAL_SEED = 10_000
 #: File name of the best autonomous controller kept by :class:`LearningCurveCallback` (next to ``curve.csv``).
 BEST_MODEL_NAME = "best_autonomous_model.zip"
-
-
-@dataclass
-class EpisodeStats:
-    """Returns and lengths of one episode per initial state (and, when recorded, every step)."""
-
-    returns: np.ndarray
-    lengths: np.ndarray
-    max_steps: int
-    #: with ``fly(record=True)``: per step the observation batch, the executed actions (scaled
-    #: to [-1, 1]), the rewards ``(T, N)`` and whether each episode was still running ``(T, N)``
-    observations: list[Any] | None = None
-    actions: np.ndarray | None = None
-    rewards: np.ndarray | None = None
-    running: np.ndarray | None = None
-
-    @property
-    def mean_return(self) -> float:
-        return float(self.returns.mean())
-
-    @property
-    def full_length(self) -> float:
-        """Fraction of episodes flown to the step limit."""
-        return float((self.lengths == self.max_steps).mean())
-
-    def summary(self) -> dict[str, float]:
-        return {
-            "mean_return": self.mean_return,
-            "std_return": float(self.returns.std()),
-            "mean_length": float(self.lengths.mean()),
-            "full_length": self.full_length,
-        }
 
 
 def actor_history_of(model: Any) -> int:
@@ -110,7 +79,8 @@ def fly(
     record: bool = False,
     **env_options: Any,
 ) -> EpisodeStats:
-    """Fly one episode from each initial state; the guide flies steps ``< guide_steps``, the model the rest.
+    """Fly one drone episode from each initial state; the guide flies steps ``< guide_steps``, the model
+    the rest (:func:`sb3_spiking.rollout.rollout` on a :class:`DroneHoverVecEnv` of ``n_episodes`` rows).
 
     :param model: a trained GuidedTD3 (or any object with a recurrent SB3 ``predict``); ``None``:
         the guide flies the whole episode.
@@ -123,48 +93,18 @@ def fly(
     :param env_options: further drone env options (``actor_history`` is taken from the model, and
         ``privileged_dynamics`` when its privileged observation has the dynamics factors).
     """
-    from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv
+    from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
-    guide_fn = resolve_guide(guide)
-    if guide_fn is None and (model is None or guide_steps > 0):
-        raise ValueError("a guide is needed to fly without a model or to fly the warm-up steps")
     if model is not None:
         env_options.setdefault("actor_history", actor_history_of(model))
         if "privileged_dynamics" not in env_options and privileged_dynamics_of(model, env_options.get("action_history", 32)):
             env_options["privileged_dynamics"] = True
     env = DroneHoverVecEnv(n_episodes, curriculum_stage=curriculum_stage, **env_options)
     env.seed(seed)
-    obs = env.reset()
-    max_steps = env.config.max_episode_steps
-    returns, lengths = np.zeros(n_episodes), np.zeros(n_episodes, np.int64)
-    running = np.ones(n_episodes, bool)
-    state, start = None, np.ones(n_episodes, bool)
-    kept: dict[str, list[Any]] = {"observations": [], "actions": [], "rewards": [], "running": []}
-    for t in range(max_steps):
-        action = None
-        if model is not None:  # the actor observes every step, also while the guide flies
-            action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
-            start = np.zeros(n_episodes, bool)
-        if model is None or t < guide_steps:
-            action = guide_fn(privileged_part(obs))  # type: ignore[misc]
-        if record:
-            kept["observations"].append(obs)
-            kept["actions"].append(np.clip(np.asarray(action, np.float32), -1.0, 1.0))  # the drone's actions are already in [-1, 1]
-            kept["running"].append(running.copy())
-        obs, rewards, dones, _ = env.step(action)
-        if record:
-            kept["rewards"].append(np.where(running, rewards, 0.0))
-        returns += np.where(running, rewards, 0.0)
-        lengths += running
-        running &= ~dones
-        if not running.any():
-            break
-    env.close()
-    stats = EpisodeStats(returns, lengths, max_steps)
-    if record:
-        stats.observations = kept["observations"]
-        stats.actions, stats.rewards, stats.running = (np.stack(kept[k]) for k in ("actions", "rewards", "running"))
-    return stats
+    try:
+        return rollout(env, env.config.max_episode_steps, model, guide, guide_steps, record)
+    finally:
+        env.close()
 
 
 def critic_diagnostic(model: Any, n_episodes: int = 64, seed: int = 1_000, curriculum_stage: int = FINAL_STAGE,
@@ -215,7 +155,7 @@ def critic_diagnostic(model: Any, n_episodes: int = 64, seed: int = 1_000, curri
 
 def evaluate_drone_controller(
     model: Any,
-    guide: Any = "sb3_spiking.envs.pd_guide:PDHoverGuide",
+    guide: Any = "sb3_spiking.tasks.drone.pd_guide:PDHoverGuide",
     n_episodes: int = 100,
     seed: int = EVAL_SEED,
     warmup: int | None = None,
@@ -266,7 +206,7 @@ class Condition:
 
 
 #: The reference guide of the robustness suite (its return is the 100 % of the "% of PD" column).
-PD_GUIDE = "sb3_spiking.envs.pd_guide:PDHoverGuide"
+PD_GUIDE = "sb3_spiking.tasks.drone.pd_guide:PDHoverGuide"
 #: Half the l2f 1.x observation noise.
 HALF_L2F_V1_OBS_NOISE = {k: v / 2 for k, v in L2F_V1_OBS_NOISE.items()}
 #: The suite's wider initial-state box: 1.5x l2f's position, linear- and angular-velocity ranges
@@ -463,6 +403,11 @@ class LearningCurveCallback(BaseCallback):
         self._next, self._start = 0, 0.0
         self.rows: list[dict[str, float]] = []
 
+    def set_run_folder(self, folder: str) -> None:
+        """Write ``curve.csv`` (and the best model) to ``folder`` unless a ``path`` was given (rl-zoo: the run's folder)."""
+        if self.path is None:
+            self.path = os.path.join(folder, "curve.csv")
+
     def _init_callback(self) -> None:
         import time
 
@@ -574,13 +519,18 @@ class FinalEvaluationCallback(BaseCallback):
     :param robustness_guides: further guides flown in the suite beside the PD guide.
     """
 
-    def __init__(self, n_episodes: int = 100, guide: Any = "sb3_spiking.envs.pd_guide:PDHoverGuide", path: str | None = None,
+    def __init__(self, n_episodes: int = 100, guide: Any = "sb3_spiking.tasks.drone.pd_guide:PDHoverGuide", path: str | None = None,
                  seed: int = EVAL_SEED, robustness: bool = False, robustness_guides: list[Any] | tuple[Any, ...] = ()):
         super().__init__()
         self.n_episodes, self.guide, self.path, self.seed = int(n_episodes), guide, path, int(seed)
         self.robustness, self.robustness_guides = bool(robustness), list(robustness_guides)
         self.results: dict[str, Any] | None = None
         self._started, self._resumed = 0.0, False
+
+    def set_run_folder(self, folder: str) -> None:
+        """Write to ``folder`` unless a ``path`` was given (rl-zoo: the run's folder)."""
+        if self.path is None:
+            self.path = folder
 
     def _init_callback(self) -> None:
         import time

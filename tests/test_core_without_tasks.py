@@ -1,0 +1,71 @@
+"""The core library does not depend on any task package (sb3_spiking.tasks.*).
+
+Two checks: every core module imports in a fresh interpreter in which ``sb3_spiking.tasks`` cannot
+be imported at all, and no core module has an import statement naming a task package (which would
+catch an import inside a function, run only on some code path).
+"""
+
+import ast
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import sb3_spiking
+
+PACKAGE = Path(sb3_spiking.__file__).resolve().parent
+TASKS = "sb3_spiking.tasks"
+
+
+def _core_modules() -> list[str]:
+    names = ["sb3_spiking"]
+    for info in pkgutil.walk_packages([str(PACKAGE)], prefix="sb3_spiking."):
+        if info.name != TASKS and not info.name.startswith(TASKS + ".") and not info.name.endswith("__main__"):
+            names.append(info.name)
+    return names
+
+
+def test_core_modules_import_with_the_task_packages_blocked():
+    modules = _core_modules()
+    assert {"sb3_spiking.guided_td3.guided_td3", "sb3_spiking.zoo.manager", "sb3_spiking.rollout"} <= set(modules)
+    script = (
+        "import importlib, sys\n"
+        f"sys.modules[{TASKS!r}] = None  # any import of a task package fails\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "from sb3_spiking.task_registry import load_tasks\n"
+        "assert load_tasks() == []\n"
+        f"loaded = sorted(m for m in sys.modules if m.startswith({TASKS + '.'!r}))\n"
+        "assert not loaded, loaded\n"
+        "print('ok', len(sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("ok")
+
+
+def test_no_core_module_names_a_task_package_in_an_import():
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        if relative.parts[:2] == ("sb3_spiking", "tasks"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            offenders += [f"{relative}:{node.lineno} {n}" for n in names if n == TASKS or n.startswith(TASKS + ".")]
+    assert offenders == []
+
+
+def test_the_drone_task_is_found_and_registered():
+    import gymnasium as gym
+    import pytest
+
+    from sb3_spiking.task_registry import load_tasks
+
+    assert "drone" in load_tasks()
+    pytest.importorskip("l2f")
+    assert "DroneHover-v0" in gym.registry
