@@ -1,14 +1,18 @@
-"""Build and load the package's small C kernels with the system C compiler (ctypes, no extension build).
+"""Load the package's small C kernels (plain shared libraries, called through ctypes).
 
-A kernel is compiled once per source version into ``$SB3_SPIKING_CACHE`` (default
-``~/.cache/sb3_spiking``) with ``$CC`` (default ``cc``). Every caller has a pure torch / numpy
-fallback, used without a compiler or with ``SB3_SPIKING_NO_CKERNEL=1``.
+An installed package has its kernels built by ``pip install`` (``setup.py``; a compiler error fails
+the install): :func:`installed` finds them next to their source. A source checkout used without
+installing (``PYTHONPATH``) has none: :func:`load` then compiles the kernel once per source version
+into ``$SB3_SPIKING_CACHE`` (default ``~/.cache/sb3_spiking``) with ``$CC`` (default ``cc``). Every
+caller has a pure torch / numpy fallback, used with ``SB3_SPIKING_NO_CKERNEL=1`` or when that
+first-use build fails (logged as a warning).
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib.machinery
 import logging
 import os
 import subprocess
@@ -53,10 +57,23 @@ def build(source: Path, stem: str, cc: str | None = None, extra_flags: tuple[str
     return lib
 
 
+def installed(source: Path) -> Path | None:
+    """The library ``pip install`` built from ``source`` (``<stem><extension suffix>`` beside it), if any."""
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        lib = source.with_name(source.stem + suffix)
+        if lib.is_file():
+            return lib
+    return None
+
+
 def load(source: Path, stem: str, what: str, extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
-    """Build (if needed) and load a kernel; ``None`` when disabled or when the build fails (logged)."""
+    """Load a kernel: the installed one, else built on first use; ``None`` when disabled or when that
+    build fails (logged)."""
     if kernels_disabled():
         return None
+    lib = installed(source)
+    if lib is not None:
+        return ctypes.CDLL(str(lib))  # a broken installed library is an error, not a fallback
     try:
         return ctypes.CDLL(str(build(source, stem, extra_flags=extra_flags)))
     except (OSError, subprocess.SubprocessError) as e:
