@@ -6,8 +6,7 @@ l2f vector loop (step + reward + terminated + masked reset + observe, no Python 
 same N. All use the constant hover action (rows that crash are reset, so resets are exercised) and the default Dict
 observation; figures are medians over repeats, in environment steps per second. All rows are built
 first and then timed in interleaved rounds (one run of every row per round), so load changes on a
-shared machine hit every row alike. ``DroneHoverVecEnv N=64, numpy task`` is the same env with the
-task's numpy fallback instead of the C kernel (``SB3_SPIKING_NO_CKERNEL=1``).
+shared machine hit every row alike.
 
 The thread-hazard section runs fresh processes (OpenMP settings are per process): torch is imported
 and a 512x512 matmul run with ``torch.set_num_threads(T)``; then the env is stepped alone, and with
@@ -85,20 +84,10 @@ def bench_dummy(repeats: int, n_envs: int = 64, steps: int = 150):
     return _vec_env_rate(venv, actions, steps, 10, repeats)
 
 
-def bench_batched(repeats: int, n_envs: int, env_steps: int = 200_000, numpy_task: bool = False, **options):
+def bench_batched(repeats: int, n_envs: int, env_steps: int = 200_000, **options):
     from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
     venv = DroneHoverVecEnv(n_envs, **options)
-    if numpy_task:  # the task's numpy fallback (what runs without a C compiler)
-        import sb3_spiking.tasks.drone.task as task_module
-
-        load = task_module.load_kernel
-        task_module.load_kernel = lambda: None
-        try:
-            venv.task = task_module.DroneHoverTask(n_envs, venv.config)
-        finally:
-            task_module.load_kernel = load
-        venv._check_finite = True
     venv.seed(0)
     venv.reset()
     actions = np.repeat(venv.hover_actions[:, None], 4, 1).astype(np.float32)
@@ -216,7 +205,6 @@ def main() -> None:
     runners = {}
     runners["single DroneHoverEnv"] = bench_single(args.repeats)
     runners["DummyVecEnv(64 x DroneHoverEnv)"] = bench_dummy(args.repeats)
-    runners["DroneHoverVecEnv N=64, numpy task"] = bench_batched(args.repeats, 64, numpy_task=True)
     for n in SIZES:
         runners[f"DroneHoverVecEnv N={n}"] = bench_batched(args.repeats, n)
         runners[f"DroneHoverVecEnv N={n}, obs_mode=actor"] = bench_batched(args.repeats, n, obs_mode="actor")
@@ -233,10 +221,6 @@ def main() -> None:
     print("\n| ratio | value |\n|---|---:|")
     dummy = rates["DummyVecEnv(64 x DroneHoverEnv)"]
     print(f"| batched N=64 / DummyVecEnv 64 (target >= 10x) | {rates['DroneHoverVecEnv N=64'] / dummy:.1f}x |")
-    print(
-        "| batched N=64, numpy task / raw N=64 | "
-        f"{100 * rates['DroneHoverVecEnv N=64, numpy task'] / rates['raw l2f vector loop N=64']:.0f} % |"
-    )
     for n in SIZES:
         raw = rates[f"raw l2f vector loop N={n}"]
         print(

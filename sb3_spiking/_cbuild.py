@@ -1,11 +1,11 @@
-"""Load the package's small C kernels (plain shared libraries, called through ctypes).
+"""Load the package's C kernel (the LIF layer's, a plain shared library called through ctypes).
 
-An installed package has its kernels built by ``pip install`` (``setup.py``; a compiler error fails
-the install): :func:`installed` finds them next to their source. A source checkout used without
-installing (``PYTHONPATH``) has none: :func:`load` then compiles the kernel once per source version
-into ``$SB3_SPIKING_CACHE`` (default ``~/.cache/sb3_spiking``) with ``$CC`` (default ``cc``). Every
-caller has a pure torch / numpy fallback, used with ``SB3_SPIKING_NO_CKERNEL=1`` or when that
-first-use build fails (logged as a warning).
+An installed package has it built by ``pip install`` (``setup.py``; a compiler error fails the
+install): :func:`installed` finds it next to its source. A source checkout used without installing
+(``PYTHONPATH``) has none: :func:`load` then compiles it once per source version into
+``$SB3_SPIKING_CACHE`` (default ``~/.cache/sb3_spiking``) with ``$CC`` (default ``cc``). The caller
+has a pure torch fallback, used with ``SB3_SPIKING_NO_CKERNEL=1`` or when that first-use build fails
+(logged as a warning).
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ pytest.importorskip("l2f")
 import gymnasium as gym  # noqa: E402
 import yaml  # noqa: E402
 
-import sb3_spiking.tasks.drone.task as task_module  # noqa: E402
 from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.tasks.drone.config import DR_KEYS, L2F_V1_OBS_NOISE  # noqa: E402
 from sb3_spiking.tasks.drone.env import DroneHoverEnv  # noqa: E402
@@ -39,14 +38,10 @@ TINY = dict(net_arch=dict(pi=[16], qf=[16]))
 
 
 # ------------------------------------------------------------------ dynamics in the privileged observation
-@pytest.mark.parametrize("kernel", [True, False], ids=["c_kernel", "numpy"])
-def test_privileged_dynamics_appends_the_episode_factors(monkeypatch, kernel):
-    if not kernel:
-        monkeypatch.setattr(task_module, "load_kernel", lambda: None)
+def test_privileged_dynamics_appends_the_episode_factors():
     options = dict(domain_randomization={"mass": 0.2, "thrust": 0.1, "motor_time_constant": 0.3}, max_episode_steps=20,
                    action_history=4, obs_noise={"position": 0.05})  # fmt: skip
     with_dyn, without = DroneHoverVecEnv(5, privileged_dynamics=True, **options), DroneHoverVecEnv(5, **options)
-    assert (with_dyn.task._kernel is None) == (not kernel)
     assert with_dyn.observation_space["privileged"].shape == (22 + 16 + 4,)
     assert without.observation_space["privileged"].shape == (22 + 16,)
     for env in (with_dyn, without):

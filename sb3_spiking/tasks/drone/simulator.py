@@ -147,33 +147,24 @@ class L2FSimulator:
     def _observe(self) -> None:
         self._vec.observe(self._dev, self._env, self._par, self._state, self.obs82, self._rng)
 
-    def reset(self, mask: np.ndarray, track_motors: bool = True) -> None:
-        """Sample new initial states for rows where ``mask`` (bool, (n_rows,)) is True.
-
-        ``track_motors=False`` leaves :attr:`motors` to the caller (the C task kernel updates it).
-        """
+    def reset(self, mask: np.ndarray) -> None:
+        """Sample new initial states for rows where ``mask`` (bool, (n_rows,)) is True."""
         self._vec.sample_initial_state_if_truncated(self._dev, self._env, self._par, self._state, mask, self._rng)
         self._observe()
-        if track_motors:
-            # at reset l2f fills the action history with the initial motor speeds (2 rpm - 1)
-            self.motors[mask] = (self.obs82[mask, 18:22] + 1.0) * 0.5
+        # at reset l2f fills the action history with the initial motor speeds (2 rpm - 1)
+        self.motors[mask] = (self.obs82[mask, 18:22] + 1.0) * 0.5
 
-    def step(self, actions: np.ndarray, track_motors: bool = True) -> None:
-        """Advance all rows by 10 ms; ``actions`` is a float32 C-contiguous (n_rows, 4) array in [-1, 1].
-
-        ``track_motors=False`` leaves :attr:`motors` to the caller (the C task kernel updates it,
-        with the same float32 formula, in place: :attr:`motors` is never rebound).
-        """
+    def step(self, actions: np.ndarray) -> None:
+        """Advance all rows by 10 ms; ``actions`` is a float32 C-contiguous (n_rows, 4) array in [-1, 1]."""
         self._vec.step(self._dev, self._env, self._par, self._state, actions, self._next, self._rng)
         self._state, self._next = self._next, self._state
         self._observe()
-        if track_motors:
-            # motor model of l2f: u = (a + 1) / 2, rising/falling time constant chosen by the sign of u - rpm
-            u = actions * 0.5
-            u += 0.5
-            diff = self.motors - u  # <= 0: set-point at or above the speed -> rising time constant
-            diff *= np.where(diff <= 0.0, self._decay_rise, self._decay_fall)
-            np.add(diff, u, out=self.motors)
+        # motor model of l2f: u = (a + 1) / 2, rising/falling time constant chosen by the sign of u - rpm
+        u = actions * 0.5
+        u += 0.5
+        diff = self.motors - u  # <= 0: set-point at or above the speed -> rising time constant
+        diff *= np.where(diff <= 0.0, self._decay_rise, self._decay_fall)
+        np.add(diff, u, out=self.motors)
 
     def set_state(
         self,

@@ -22,7 +22,6 @@ import logging
 
 import numpy as np
 
-from sb3_spiking.tasks.drone._ckernel import DIVERGED_FLAG, TaskStruct, load_kernel
 from sb3_spiking.tasks.drone._openmp import OmpThreads
 from sb3_spiking.tasks.drone.config import ACTOR_DIM, DR_KEYS, DroneHoverConfig
 from sb3_spiking.tasks.drone.reward import RewardWeights, check_stage, curriculum_weights
@@ -100,8 +99,7 @@ class DroneHoverTask:
         self._warned = np.zeros(self.n_rows, bool)
         self.state18 = np.zeros((self.n_rows, ACTOR_DIM), np.float32)  # clean actor part, current
         self._seeded = False
-        # results of the last step, per row (padding rows included); with the C kernel these are
-        # persistent buffers overwritten by every step (copy what must outlive it)
+        # results of the last step, per row (padding rows included)
         self.reward = np.zeros(self.n_rows, np.float32)
         self.terminated = np.zeros(self.n_rows, bool)
         self.truncated = np.zeros(self.n_rows, bool)
@@ -110,31 +108,7 @@ class DroneHoverTask:
         self.n_finished = 0  # rows done by the last step (padding rows included)
         self.ep_return = np.zeros(self.n_rows, np.float64)  # Monitor-style episode statistics
         self.ep_length = np.zeros(self.n_rows, np.int64)
-        self._kernel = load_kernel()
-        if self._kernel is not None:
-            self._init_kernel()
         self.set_curriculum_stage(config.curriculum_stage)
-
-    def _init_kernel(self) -> None:
-        """Buffers and the struct of the C kernel: privileged / actor observation of every row."""
-        self._priv = np.zeros((self.n_rows, self._privileged_dim), np.float32)
-        self._actor = np.zeros((self.n_rows, self.config.actor_dim), np.float32)
-        self._arange = np.arange(self.n_rows)
-        sim = self.sim
-        ptr = lambda a: a.ctypes.data  # noqa: E731 - every buffer below is persistent (never rebound)
-        t = TaskStruct(
-            n_rows=self.n_rows, n_real=self.n, priv_dim=self._privileged_dim, actor_dim=self.config.actor_dim,
-            history=self.history, actor_history=self.actor_history, max_steps=int(self.config.max_episode_steps),
-            obs82=ptr(sim.obs82), actions=ptr(self._actions), rpm=ptr(sim.motors), decay_rise=ptr(sim._decay_rise),
-            decay_fall=ptr(sim._decay_fall), hover=ptr(sim.hover_actions), priv=ptr(self._priv), actor=ptr(self._actor),
-            reward=ptr(self.reward), terminated=ptr(self.terminated), truncated=ptr(self.truncated), done=ptr(self.done),
-            diverged=ptr(self.diverged), warned=ptr(self._warned), steps=ptr(self.steps), ep_return=ptr(self.ep_return),
-            ep_length=ptr(self.ep_length),
-        )  # fmt: skip
-        t.limits[:] = self._limits.tolist()
-        t.offset[:] = self._offset.tolist()
-        self._struct, self._ref = t, __import__("ctypes").byref(t)
-        self._done_ptr = ptr(self.done)
 
     # -- curriculum -------------------------------------------------------------------------
     def set_curriculum_stage(self, stage: int) -> None:
@@ -145,9 +119,6 @@ class DroneHoverTask:
         self._sq_weights = np.zeros(ACTOR_DIM, np.float32)
         self._sq_weights[0:3], self._sq_weights[12:15] = w.c_rp, w.c_rv
         self._c_rs, self._c_rq, self._c_ra = np.float32(w.c_rs), np.float32(w.c_rq), np.float32(w.c_ra)
-        if self._kernel is not None:
-            t = self._struct
-            t.c_rs, t.c_rp, t.c_rv, t.c_rq, t.c_ra = w.c_rs, w.c_rp, w.c_rv, w.c_rq, w.c_ra
 
     # -- seeding / reset --------------------------------------------------------------------
     def seed(self, seed: int) -> None:
@@ -169,23 +140,13 @@ class DroneHoverTask:
             for row in rows:
                 self._randomize_dynamics(int(row))
             self._actions[self.n :] = self.sim.hover_actions[self.n :, None]
-        kernel = self._kernel
         self._omp.enter()
         try:
-            self.sim.reset(mask, track_motors=kernel is None)
+            self.sim.reset(mask)
             if self._max_angle is not None:
                 self._resample_attitude(rows)
         finally:
             self._omp.exit()
-        if kernel is not None:
-            mask = np.ascontiguousarray(mask, bool)
-            kernel.task_reset(self._ref, self._done_ptr if mask is self.done else mask.ctypes.data)
-            if self._dyn_obs and self._dr_on:  # the kernel never writes past the action history
-                self._priv[rows, -len(DR_KEYS) :] = self.dynamics_factors[rows] - 1.0
-            if self._noise_std is not None:
-                self._refill_noise(rows)
-                self._actor[rows, :ACTOR_DIM] += self._noise[rows, 0]  # steps = 0
-            return
         self.ep_return[mask] = 0.0
         self.ep_length[mask] = 0
         o = self.sim.obs82
@@ -236,35 +197,8 @@ class DroneHoverTask:
 
         :return: reward (float32), terminated, truncated - each (n_rows,), padding rows included;
             also in :attr:`reward`, :attr:`terminated`, :attr:`truncated`, :attr:`done`,
-            :attr:`n_finished`, :attr:`ep_return`, :attr:`ep_length` (with the C kernel: buffers
-            that the next step overwrites).
+            :attr:`n_finished`, :attr:`ep_return`, :attr:`ep_length`.
         """
-        kernel = self._kernel
-        if kernel is None:
-            return self._step_numpy(actions)
-        # hot path: one C call before and one after the simulator (see _task_kernel.c)
-        self._actions[: self.n] = actions
-        if kernel.task_pre(self._ref):
-            bad = np.flatnonzero(~np.isfinite(np.asarray(actions, np.float64)).all(1)).tolist()
-            raise ValueError(f"actions contain NaN or inf (env index {bad})")
-        self._omp.enter()
-        try:
-            self.sim.step(self._actions, track_motors=False)
-        finally:
-            self._omp.exit()
-        status = kernel.task_post(self._ref)
-        self.n_finished = status & (DIVERGED_FLAG - 1)
-        if status & DIVERGED_FLAG:
-            self._warn_divergence(self.diverged)
-        if self._noise_std is not None:
-            refill = np.flatnonzero(self.steps % _NOISE_CHUNK == 0)
-            if refill.size:
-                self._refill_noise(refill)
-            self._actor[:, :ACTOR_DIM] += self._noise[self._arange, self.steps % _NOISE_CHUNK]
-        return self.reward, self.terminated, self.truncated
-
-    def _step_numpy(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`step` without the C kernel (fresh arrays)."""
         # hot path: every numpy call costs ~1 us, comparable to simulating 64 rows, so the
         # arithmetic below is folded into as few calls as possible
         a, a_real = self._actions, self._actions[: self.n]
@@ -373,15 +307,6 @@ class DroneHoverTask:
     def observation(self, rows: slice | np.ndarray) -> dict[str, np.ndarray] | np.ndarray:
         """Observation of ``rows`` in the configured ``obs_mode`` (fresh arrays)."""
         mode = self.config.obs_mode
-        if self._kernel is not None:  # the kernel keeps both observations of every row up to date
-            copy = isinstance(rows, slice)  # fancy indexing copies already
-            if mode == "actor":
-                return self._actor[rows].copy() if copy else self._actor[rows]
-            if mode == "privileged":
-                return self._priv[rows].copy() if copy else self._priv[rows]
-            if copy:
-                return {"actor": self._actor[rows].copy(), "privileged": self._priv[rows].copy()}
-            return {"actor": self._actor[rows], "privileged": self._priv[rows]}
         if mode == "actor":
             return self.actor_obs(rows)
         if mode == "privileged":
@@ -389,9 +314,8 @@ class DroneHoverTask:
         return {"actor": self.actor_obs(rows), "privileged": self.privileged_obs(rows)}
 
 
-def validate_actions(actions: object, shape: tuple[int, ...], check_finite: bool = True) -> np.ndarray:
-    """Return ``actions`` as an array after checking shape, dtype and (unless ``check_finite`` is
-    False: :meth:`DroneHoverTask.step` checks it too) finiteness.
+def validate_actions(actions: object, shape: tuple[int, ...]) -> np.ndarray:
+    """Return ``actions`` as an array after checking shape, dtype and finiteness.
 
     Raises ``ValueError`` before anything reaches the C++ simulator (which would silently turn a
     NaN into a NaN state, or reject a wrong shape with an opaque message).
@@ -401,7 +325,7 @@ def validate_actions(actions: object, shape: tuple[int, ...], check_finite: bool
         raise ValueError(f"actions must be real numbers, got dtype {a.dtype}")
     if a.shape != shape:
         raise ValueError(f"actions must have shape {shape}, got {a.shape}")
-    if check_finite and not np.isfinite(a).all():
+    if not np.isfinite(a).all():
         bad = np.flatnonzero(~np.isfinite(a.reshape(-1, shape[-1])).all(1)).tolist()
         raise ValueError(f"actions contain NaN or inf (env index {bad})")
     return a

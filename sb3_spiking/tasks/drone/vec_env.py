@@ -51,7 +51,6 @@ class DroneHoverVecEnv(CurriculumAccess, VecEnv):
         self._real_rows = slice(0, int(num_envs))
         self._t_start = time.time()
         self._actions: np.ndarray | None = None
-        self._check_finite = self.task._kernel is None  # the C kernel checks finiteness itself
         # distinct empty info dicts handed out again while they stay empty (building 64 dicts per
         # step costs as much as the task logic); a dict someone wrote into is replaced
         self._quiet: list[dict[str, Any]] = [{} for _ in range(int(num_envs))]
@@ -74,7 +73,7 @@ class DroneHoverVecEnv(CurriculumAccess, VecEnv):
         return self.task.observation(slice(0, self.num_envs))
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = validate_actions(actions, (self.num_envs, 4), check_finite=self._check_finite)
+        self._actions = validate_actions(actions, (self.num_envs, 4))
 
     def _quiet_infos(self) -> list[dict[str, Any]]:
         if any(self._quiet):  # somebody stored something in a handed-out dict: use fresh ones
