@@ -24,6 +24,8 @@ from benchmarks.plots import plot_bars, plot_curves
 from benchmarks.run_records import Runs, archive_runs, budget_text, first_reach, load_runs, mean_std, reach_text
 from benchmarks.runner import ADAPTIVE_GUIDE, ROOT
 
+#: appended to every report: the README's main job and other measurements not made by the driver
+MEASUREMENTS = ROOT / "docs" / "results" / "measurements.md"
 
 def write_report(outs: Sequence[Path], report: Path, command: str, timing: str | None = None) -> str:
     """Write the markdown report (and its plots and run archive beside it) from the finished runs in ``outs``.
@@ -156,6 +158,8 @@ def write_report(outs: Sequence[Path], report: Path, command: str, timing: str |
         lines.append(f"| {n} | {', '.join(str(m['seed']) for m in r.meta)} | {r.meta[0]['steps']:,} | {mean_std([m['train_minutes'] for m in r.meta])} | "
                      f"`{r.exp.algo}` + `{json.dumps(r.exp.overrides) if r.exp.overrides else '{}'}` |")
     lines += ["", *full_profile_duration(runs)]
+    if MEASUREMENTS.exists():  # numbers measured outside the driver's runs, kept by hand
+        lines += ["", MEASUREMENTS.read_text().rstrip("\n")]
     text = "\n".join(lines) + "\n"
     report.write_text(text)
     write_summary(runs, guide, report.parent / "results" / "summary.json")

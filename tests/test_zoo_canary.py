@@ -23,7 +23,7 @@ MODULE_NAMES = [
     ("rl_zoo3.train", "ExperimentManager", "cli._train swaps it for ZooExperimentManager"),
     ("rl_zoo3.enjoy", "enjoy", "cli._enjoy calls it"),
     ("rl_zoo3.exp_manager", "ExperimentManager", "manager.ZooExperimentManager subclasses it"),
-    ("rl_zoo3.exp_manager", "make_vec_env", "ZooExperimentManager.create_envs swaps it for make_drone_vec_env"),
+    ("rl_zoo3.exp_manager", "make_vec_env", "ZooExperimentManager.create_envs swaps it for task_registry.make_vec_env"),
     ("rl_zoo3.exp_manager", "optuna", "ZooExperimentManager.hyperparameters_optimization swaps it"),
     ("rl_zoo3.utils", "ALGOS", "registration.register adds the algorithms; manager builds models from it"),
     ("rl_zoo3.hyperparams_opt", "HYPERPARAMS_SAMPLER", "registration.register adds the samplers"),
