@@ -90,7 +90,7 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sb3_spiking.analysis", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m sb3_spiking.tasks.drone.analysis_cli", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
