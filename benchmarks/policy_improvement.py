@@ -9,7 +9,11 @@ student, the same replay data and the same initial critic:
    guide flying the first 50 steps of each episode), no updates;
 3. for each critic in ``--critics`` (``plain``: SB3's MLP; ``layernorm``: ``critic_layer_norm=True``)
    trains it from the same initialisation for ``--updates`` updates of policy evaluation of the
-   fixed student (``n_steps`` targets, cold targets masked), and prints ``critic_diagnostic``;
+   fixed student (``n_steps`` targets, cold targets masked), and prints ``critic_diagnostic`` and its
+   *action resolution*: on the 64 fixed starts, the student flies deterministically twice, once with
+   a one-step action deviation δ ~ N(0, ``--noise``) at step t₀ (each of ``--resolution-t0``); the true
+   effect is the discounted return difference from t₀ on (the simulator is deterministic), the
+   critic's is Q(s, a + δ) − Q(s, a); printed: their correlation and sizes (``*_resolution.csv``);
 4. for each actor rule in ``--rules``, restarts from the student and updates the actor for
    ``--actor-updates`` updates against the frozen critic, printing every ``--actor-every`` updates
    the real autonomous return (64 fixed starts, final reward weights) and the action cost:
@@ -76,7 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--updates", type=int, default=3_000)
     parser.add_argument("--n-steps", type=int, default=10)
     parser.add_argument("--critics", nargs="+", default=["plain", "layernorm"], choices=["plain", "layernorm"])
-    parser.add_argument("--rules", nargs="+", type=_rule, default=[_rule("q"), _rule("anchor:1"), _rule("awr:1")])
+    parser.add_argument("--resolution-t0", nargs="*", type=int, default=[60, 120, 240])
+    parser.add_argument("--rules", nargs="*", type=_rule, default=[_rule("q"), _rule("anchor:1"), _rule("awr:1")])
     parser.add_argument("--actor-updates", type=int, default=200)
     parser.add_argument("--actor-every", type=int, default=50)
     parser.add_argument("--actor-lr", type=float, default=1e-4)
@@ -99,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         f"its teacher {teacher:.1f} (64 starts)")
 
     buffer = None
-    rows = []
+    rows, resolution = [], []
     for critic_name in args.critics:
         model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(16, actor_history=4), guide=guide, alpha=1.0, learning_starts=0,
                           n_steps=args.n_steps, guide_horizon_start=50, guide_horizon_end=50, seed=args.seed,
@@ -126,14 +131,68 @@ def main(argv: list[str] | None = None) -> None:
             f"(corr {d['q_corr']:.3f})")
         for p in model.critic.parameters():
             p.requires_grad_(False)
+        for step in args.resolution_t0:
+            res = action_resolution(model, step, args.noise, args.seed)
+            resolution.append(dict(critic=critic_name, **res))
+            log(f"critic {critic_name}: one-step deviation at t0={step}: corr(critic ΔQ, true ΔG) {res['corr']:.3f}, "
+                f"sign agreement {res['sign_agreement']:.2f}, std true ΔG {res['std_true']:.4f}, "
+                f"std critic ΔQ {res['std_critic']:.4f}, std of Q over states {res['std_q_states']:.3f}")
         for rule in args.rules:
             rows += follow(model, student, critic_name, rule, args, log)
     Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.csv, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    if rows:
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    if resolution:
+        with open(Path(args.csv).with_name(Path(args.csv).stem + "_resolution.csv"), "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(resolution[0]))
+            writer.writeheader()
+            writer.writerows(resolution)
     log(f"written to {args.csv}")
+
+
+def action_resolution(model: GuidedTD3, t0: int, noise: float, seed: int, n: int = 64) -> dict[str, float]:
+    """Does the critic see what one action changes? True vs critic effect of a one-step deviation at ``t0``."""
+    envs = [DroneHoverVecEnv(n, actor_history=4) for _ in range(2)]
+    obs = []
+    for env in envs:
+        env.seed(1_000)
+        obs.append(env.reset())
+    rng = np.random.default_rng(seed + t0)
+    states: list = [None, None]
+    start = np.ones(n, bool)
+    gain = [np.zeros(n), np.zeros(n)]
+    running = [np.ones(n, bool), np.ones(n, bool)]
+    for t in range(envs[0].config.max_episode_steps):
+        for k, env in enumerate(envs):
+            action, states[k] = model.predict(obs[k], state=states[k], episode_start=start, deterministic=True)
+            if t == t0:
+                if k == 0:
+                    base_action, base_obs = action.copy(), {key: v.copy() for key, v in obs[k].items()}
+                    delta = rng.normal(0.0, noise, action.shape).astype(np.float32)
+                else:
+                    action = np.clip(action + delta, -1.0, 1.0)
+            obs[k], rewards, dones, _ = env.step(action)
+            if t >= t0:
+                gain[k] += np.where(running[k], rewards, 0.0) * model.gamma ** (t - t0)
+            running[k] &= ~dones
+        start = np.zeros(n, bool)
+        if t < t0:
+            assert np.array_equal(obs[0]["privileged"], obs[1]["privileged"]), "the simulator must be deterministic"
+    alive = running[0] | (gain[0] != 0)  # episodes that reached t0
+    true = (gain[1] - gain[0])[alive]
+    with th.no_grad():
+        o = {key: th.as_tensor(v[alive]) for key, v in base_obs.items()}
+        a = th.as_tensor(base_action[alive])
+        q0 = model.critic.q1_forward(o, a).squeeze(1).numpy()
+        q1 = model.critic.q1_forward(o, (a + th.as_tensor(delta[alive])).clamp(-1.0, 1.0)).squeeze(1).numpy()
+    critic = q1 - q0
+    return dict(t0=t0, n=int(alive.sum()), corr=float(np.corrcoef(true, critic)[0, 1]),
+                sign_agreement=float(np.mean(np.sign(true) == np.sign(critic))), std_true=float(true.std()),
+                std_critic=float(critic.std()), mean_true=float(true.mean()), mean_critic=float(critic.mean()),
+                std_q_states=float(q0.std()))
 
 
 def _noise(args: argparse.Namespace) -> ActionNoise:
