@@ -301,3 +301,56 @@ def test_filters_rate_the_students_own_action_also_when_the_q_term_reads_buffer_
     with th.no_grad():
         assert th.allclose(seen["q"], model.critic.q1_forward(obs, seen["student"]))
         assert not th.allclose(seen["q"], model.critic.q1_forward(obs, data.actions[mask]))  # not the buffer action's value
+
+
+def test_anchor_term_pulls_the_actor_towards_its_target_actor_and_is_logged():
+    from stable_baselines3.common.logger import configure
+
+    model = _trained(alpha=1.0, bc_coef=0.0, anchor_coef=100.0)
+    with th.no_grad():  # move the target actor away, so the anchor has something to pull towards
+        for p in model.actor_target.parameters():
+            p.add_(0.05 * th.randn_like(p))
+    data = model.replay_buffer.sample(16)
+    mask = data.actor_mask.bool()
+
+    def distance() -> float:
+        with th.no_grad():
+            gap = model.actor.unroll(data.observations) - model.actor_target.unroll(data.observations)
+            return gap[mask].pow(2).mean().item()
+
+    before = distance()
+    model.alpha = 1e-6  # (the Q term must stay on for the anchor to act; make it negligible)
+    for _ in range(60):
+        loss, *_ = model._actor_loss(data)
+        model.actor.optimizer.zero_grad()
+        loss.backward()
+        model.actor.optimizer.step()
+    assert distance() < 0.6 * before
+    model.set_logger(configure(None, [""]))
+    model.train(2, 8)
+    assert model.logger.name_to_value["train/anchor_loss"] > 0.0
+    with pytest.raises(ValueError, match="anchor_coef"):
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), alpha=0.0, anchor_coef=1.0, **FAST)
+    with pytest.raises(ValueError, match="anchor_coef"):
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", anchor_coef=-1.0, **FAST)
+
+
+@pytest.mark.parametrize("policy", ["SpikingPolicy", "MlpSequencePolicy"])
+def test_layer_norm_critic_is_built_trained_and_reloaded(policy, tmp_path):
+    fast = {**FAST, "policy_kwargs": {**FAST["policy_kwargs"], "critic_layer_norm": True}}
+    model = GuidedTD3(policy, _novel_env(1), guide=privileged_guide, seed=0, alpha=1.0, **fast)
+    for critic in (model.critic, model.critic_target):
+        norms = [m for q in critic.q_networks for m in q if isinstance(m, th.nn.LayerNorm)]
+        assert len(norms) == 2 * len(model.policy.critic_kwargs["net_arch"])  # one per hidden layer, two critics
+    # the optimiser holds the LayerNorm critic's parameters, and they train
+    held = {id(p) for group in model.critic.optimizer.param_groups for p in group["params"]}
+    assert {id(p) for p in model.critic.parameters()} == held
+    before = [p.clone() for p in model.critic.parameters()]
+    model.learn(500)
+    assert all(not th.equal(a, b) for a, b in zip(before, model.critic.parameters()))
+    model.save(tmp_path / "m.zip")
+    loaded = GuidedTD3.load(tmp_path / "m.zip")
+    assert loaded.policy.critic_layer_norm
+    obs = {k: th.as_tensor(v[None]) for k, v in model.observation_space.sample().items()}
+    act = th.zeros(1, 1)
+    assert th.allclose(loaded.critic.q1_forward(obs, act), model.critic.q1_forward(obs, act))

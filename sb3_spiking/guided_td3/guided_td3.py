@@ -126,6 +126,10 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     :param actor_q_input: ``"policy"`` (the Q term is ``Q₁(s, π(s))``, TD3+BC) or ``"buffer"``
         (``Q₁(s, a)`` at the buffer action, as the authors' public code does: no policy gradient,
         the actor learns from the BC term only). Only for reproducing that code.
+    :param anchor_coef: weight of a trust-region term ``anchor_coef · |π(s) − π'(s)|²`` on the actor
+        steps, ``π'`` the Polyak-averaged target actor: it keeps the actor near its own recent
+        behaviour (which the critic has data for) rather than near the teacher, so the Q term can
+        move it past a weaker teacher, slowly. Acts only while the Q term does; 0 = off.
     :param slope: initial surrogate slope of the actor.
     :param slope_schedule: ``None`` (slope stays unless a :class:`SlopeScheduleCallback` is passed
         to ``learn``), ``"fixed"``, ``"interval"`` or ``"adaptive"``: ``learn`` then adds a
@@ -195,6 +199,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         bc_anneal_fraction: float | None = None,
         q_start_fraction: float = 0.0,
         actor_q_input: str = "policy",
+        anchor_coef: float = 0.0,
         slope: float = 2.0,
         slope_schedule: str | None = None,
         slope_schedule_kwargs: dict[str, Any] | None = None,
@@ -242,6 +247,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         _check_number("q_start_fraction", q_start_fraction, low=0.0, high=1.0)
         if actor_q_input not in ACTOR_Q_INPUTS:
             raise ValueError(f"actor_q_input must be one of {ACTOR_Q_INPUTS}, got {actor_q_input!r}")
+        _check_number("anchor_coef", anchor_coef, low=0.0)
+        if anchor_coef > 0 and alpha == 0:
+            raise ValueError("anchor_coef > 0 bounds the Q term's steps: it needs alpha > 0")
         if actor_q_input == "buffer" and bc_coef == 0:
             raise ValueError("actor_q_input='buffer' gives the actor no gradient from the Q term: it needs bc_coef > 0")
         check_slope(slope)  # also at load time (no policy is built before _setup_model)
@@ -271,6 +279,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.bc_anneal_fraction = None if bc_anneal_fraction is None else float(bc_anneal_fraction)
         self.q_start_fraction = float(q_start_fraction)
         self.actor_q_input = actor_q_input
+        self.anchor_coef = float(anchor_coef)
         self.slope = float(slope)
         self.slope_schedule = slope_schedule
         self.slope_schedule_kwargs = dict(slope_schedule_kwargs or {})
@@ -284,6 +293,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self._step_guide: tuple[np.ndarray, np.ndarray] | None = None
         self._guided_steps = 0
         self._bc_imitated: list[float] = []  # per actor update: share of steps that imitated (bc_filter), for the logs
+        self._anchor_losses: list[float] = []  # per actor update with the anchor term, for the logs
         self._collected_steps = 0
         # autonomous-return metric: per env, whether any action of the running episode did not come
         # from the actor (guide or random warm-up); returns/lengths of the other episodes
@@ -422,6 +432,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             "_actor_ep_lengths",
             "_step_guide",
             "_bc_imitated",
+            "_anchor_losses",
             "slope_callback",
             "_resume_slope_state",
         ]
@@ -596,7 +607,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
         critic_losses, actor_losses, bc_losses, q_values = [], [], [], []
-        self._bc_imitated = []
+        self._bc_imitated, self._anchor_losses = [], []
         spike_rates: list[list[float]] = []
         for _ in range(gradient_steps):
             self._n_updates += 1
@@ -638,6 +649,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             if self.bc_filter != "none" and np.isfinite(self._bc_imitated).any():
                 # share of actor steps that still imitate (the teacher, or a better-rated action for "best")
                 self.logger.record("train/bc_imitated_fraction", float(np.nanmean(self._bc_imitated)))
+            if self._anchor_losses:  # mean squared distance of the actor from its target actor
+                self.logger.record("train/anchor_loss", float(np.mean(self._anchor_losses)))
             for i, rate in enumerate(np.mean(spike_rates, axis=0)):
                 self.logger.record(f"train/spike_rate_layer{i}", rate)
 
@@ -698,6 +711,12 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             q = self.critic.q1_forward(obs, q_action)
             loss = -(self.alpha / q.abs().mean().detach().clamp_min(1e-6)) * q.mean()
             q_mean = q.mean().item()
+            if self.anchor_coef > 0:
+                with th.no_grad():  # the target actor over the same window, from the same zero state
+                    anchor = self.actor_target.unroll(data.observations)[mask]  # type: ignore[index]
+                anchor_loss = (pi[mask] - anchor).pow(2).mean()
+                loss = loss + self.anchor_coef * anchor_loss
+                self._anchor_losses.append(anchor_loss.item())
         bc_value, imitated = 0.0, float("nan")
         if self._guide is not None and self.bc_coef > 0:
             target = data.actions

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
+from stable_baselines3.common.preprocessing import get_action_dim, get_flattened_obs_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, create_mlp, get_actor_critic_arch
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.td3.policies import TD3Policy
@@ -300,6 +300,8 @@ class SequencePolicy(TD3Policy):
 
     :param net_arch: ``dict(pi=[256, 128], qf=[256, 256])`` (actor and critic layer sizes), or a
         list used for both.
+    :param critic_layer_norm: ``LayerNorm`` after every hidden layer of the critics (RLPD, Ball et al.
+        2023): bounds the critics' extrapolation to actions far from the replay data.
     Other parameters: see :class:`stable_baselines3.td3.policies.TD3Policy`; the actor shares no
     features extractor (``share_features_extractor`` must be ``False``).
     """
@@ -321,11 +323,13 @@ class SequencePolicy(TD3Policy):
         optimizer_kwargs: dict[str, Any] | None = None,
         n_critics: int = 2,
         share_features_extractor: bool = False,
+        critic_layer_norm: bool = False,
     ):
         check_observation_space(observation_space)
         check_box_action_dim(action_space, type(self).__name__)
         if share_features_extractor:
             raise ValueError(f"{type(self).__name__}: the sequence actor has no features extractor to share")
+        self.critic_layer_norm = bool(critic_layer_norm)  # read by make_critic, which TD3Policy's constructor calls
         if features_extractor_class is None:
             is_dict = isinstance(observation_space, spaces.Dict)
             features_extractor_class = PrivilegedExtractor if is_dict else FlattenExtractor
@@ -346,6 +350,28 @@ class SequencePolicy(TD3Policy):
             n_critics=n_critics,
             share_features_extractor=False,
         )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        if self.critic_layer_norm:  # files without it stay loadable by older versions
+            data.update(critic_layer_norm=True)
+        return data
+
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
+        critic = super().make_critic(features_extractor)
+        if not self.critic_layer_norm:
+            return critic
+        # LayerNorm after every hidden layer (RLPD, Ball et al. 2023): it bounds how far Q can extrapolate
+        # to actions the buffer never holds, which is where an unanchored actor's gradient leads it
+        in_dim = critic.features_extractor.features_dim + get_action_dim(self.action_space)
+        for idx in range(len(critic.q_networks)):
+            q_net = nn.Sequential(
+                *create_mlp(in_dim, 1, self.critic_kwargs["net_arch"], self.critic_kwargs["activation_fn"],
+                            post_linear_modules=[nn.LayerNorm])
+            )
+            critic.add_module(f"qf{idx}", q_net)
+            critic.q_networks[idx] = q_net
+        return critic.to(self.device)
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> BasePolicy:  # type: ignore[override]
         raise NotImplementedError(f"{type(self).__name__} must build its actor (make_actor)")
@@ -414,6 +440,7 @@ class SpikingPolicy(SequencePolicy):
         optimizer_kwargs: dict[str, Any] | None = None,
         n_critics: int = 2,
         share_features_extractor: bool = False,
+        critic_layer_norm: bool = False,
         slope: float = 2.0,
         readout: str = "linear",
         readout_beta: float = 0.5,
@@ -435,6 +462,7 @@ class SpikingPolicy(SequencePolicy):
             optimizer_kwargs=optimizer_kwargs,
             n_critics=n_critics,
             share_features_extractor=share_features_extractor,
+            critic_layer_norm=critic_layer_norm,
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -497,6 +525,7 @@ class MlpSequencePolicy(SequencePolicy):
         optimizer_kwargs: dict[str, Any] | None = None,
         n_critics: int = 2,
         share_features_extractor: bool = False,
+        critic_layer_norm: bool = False,
         slope: float = 2.0,
         readout: str = "linear",
         readout_beta: float = 0.5,
@@ -516,6 +545,7 @@ class MlpSequencePolicy(SequencePolicy):
             optimizer_kwargs=optimizer_kwargs,
             n_critics=n_critics,
             share_features_extractor=share_features_extractor,
+            critic_layer_norm=critic_layer_norm,
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
