@@ -27,7 +27,7 @@ student, the same replay data and the same initial critic:
 
 Writes ``--csv`` (one row per checkpoint). One torch thread.
 
-    python -m benchmarks.policy_improvement --guide sb3_spiking.envs.pd_guide:WeakPDGuide75 \\
+    python -m benchmarks.policy_improvement --guide sb3_spiking.tasks.drone.pd_guide:WeakPDGuide75 \\
         --critics plain layernorm --rules q anchor:1 awr:1 --csv docs/results/guided_rl/policy_improvement.csv
 """
 
@@ -54,10 +54,10 @@ from stable_baselines3.common.utils import polyak_update  # noqa: E402
 
 from benchmarks.critic_mask_effect import RECIPE  # noqa: E402
 from sb3_spiking import GuidedTD3  # noqa: E402
-from sb3_spiking.envs.drone_vec_env import DroneHoverVecEnv  # noqa: E402
-from sb3_spiking.envs.simulator import hover_action, nominal_parameters  # noqa: E402
-from sb3_spiking.evaluation import critic_diagnostic, fly  # noqa: E402
 from sb3_spiking.guides import import_object  # noqa: E402
+from sb3_spiking.tasks.drone.evaluation import critic_diagnostic, fly  # noqa: E402
+from sb3_spiking.tasks.drone.simulator import hover_action, nominal_parameters  # noqa: E402
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
 
 def _rule(spec: str) -> tuple[str, float]:
@@ -69,7 +69,7 @@ def _rule(spec: str) -> tuple[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--guide", default="sb3_spiking.envs.pd_guide:WeakPDGuide75")
+    parser.add_argument("--guide", default="sb3_spiking.tasks.drone.pd_guide:WeakPDGuide75")
     parser.add_argument("--student-steps", type=int, default=60_000)
     parser.add_argument("--collect", type=int, default=100_000)
     parser.add_argument("--noise", type=float, default=0.1, help="exploration std while collecting (stationary std for ou)")
