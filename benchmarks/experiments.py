@@ -129,6 +129,12 @@ EXPERIMENTS: list[Experiment] = [
                dict(GUIDED_RL, alpha=0.01, n_steps=20, bc_filter="best", bc_anneal_fraction=None, guide=WEAK75), ("probe",)),
     Experiment("weak75_p4", "probe: α 0.01, 20-step targets, Q filter, λ_BC kept", "guided_td3",
                dict(GUIDED_RL, alpha=0.01, n_steps=20, bc_anneal_fraction=None, guide=WEAK75), ("probe",)),
+    Experiment("weak75_anchor", "probe: α 1, LayerNorm critic, trust region to the target actor (anchor 10), 10-step targets, "
+               "λ_BC → 0 at 50 %, Q term after 20 %, no reward curriculum (the critic's reward stays fixed)", "guided_td3",
+               dict(alpha=1.0, anchor_coef=10.0, bc_anneal_fraction=0.5, q_start_fraction=0.2, n_steps=10, critic_fraction=0.25,
+                    policy_delay=1, guide=WEAK75, callback=[],
+                    policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky", critic_layer_norm=True)),
+               ("probe",)),
     # the paper's recipe as written, and as the authors' public code runs it (Q at buffer actions: no policy gradient)
     Experiment("paper_code", "paper's settings and actor, Q term at the buffer action (the authors' public code: no policy gradient)",
                "guided_td3", dict(PAPER, actor_q_input="buffer"), ("paper_recipe",)),

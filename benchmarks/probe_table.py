@@ -20,7 +20,7 @@ import yaml
 
 from benchmarks.experiments import BY_NAME, ENV_ID
 
-SETTINGS = ("alpha", "n_steps", "bc_filter", "bc_anneal_fraction", "q_start_fraction")
+SETTINGS = ("alpha", "n_steps", "bc_filter", "bc_anneal_fraction", "q_start_fraction", "anchor_coef")
 
 
 def probe_rows(folder: Path) -> list[str]:
