@@ -73,10 +73,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--student-steps", type=int, default=60_000)
     parser.add_argument("--collect", type=int, default=100_000)
     parser.add_argument("--noise", type=float, default=0.1, help="exploration std while collecting (stationary std for ou)")
-    parser.add_argument("--noise-type", choices=["normal", "ou"], default="normal",
+    parser.add_argument("--noise-type", choices=["normal", "ou", "sparse"], default="normal",
                         help="ou: temporally correlated noise (SB3's Ornstein-Uhlenbeck, dt 1), so deviations last long "
                              "enough to move the drone; --ou-rho is the per-step correlation")
     parser.add_argument("--ou-rho", type=float, default=0.95)
+    parser.add_argument("--sparse-p", type=float, default=0.05,
+                        help="sparse: each step of each env is perturbed with this probability (by N(0, --noise)), the "
+                             "others not at all: an action's effect is not buried in the noise of the steps after it")
     parser.add_argument("--updates", type=int, default=3_000)
     parser.add_argument("--n-steps", type=int, default=10)
     parser.add_argument("--critics", nargs="+", default=["plain", "layernorm"], choices=["plain", "layernorm"])
@@ -195,7 +198,25 @@ def action_resolution(model: GuidedTD3, t0: int, noise: float, seed: int, n: int
                 std_q_states=float(q0.std()))
 
 
+class SparseActionNoise(ActionNoise):
+    """N(0, ``sigma``) on a random ``p`` share of the steps, zero elsewhere (one env)."""
+
+    def __init__(self, sigma: float, p: float, dim: int, seed: int = 0) -> None:
+        super().__init__()
+        self.sigma, self.p, self.dim = sigma, p, dim
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self) -> np.ndarray:
+        hit = self.rng.random() < self.p
+        return (hit * self.rng.normal(0.0, self.sigma, self.dim)).astype(np.float32)
+
+
 def _noise(args: argparse.Namespace) -> ActionNoise:
+    if args.noise_type == "sparse":
+        vec = VectorizedActionNoise(SparseActionNoise(args.noise, args.sparse_p, 4), 16)
+        for i, noise in enumerate(vec.noises):  # the copies would share one random stream
+            noise.rng = np.random.default_rng(args.seed + i)
+        return vec
     if args.noise_type == "normal":
         return NormalActionNoise(np.zeros(4), args.noise * np.ones(4))
     # x' = rho x + sigma eps (theta = 1 - rho, dt = 1): stationary std sigma / sqrt(1 - rho^2) = --noise
