@@ -1,8 +1,8 @@
 """LunarLanderContinuous with the velocities hidden from the actor: GuidedTD3 beside the memory baselines.
 
-Three methods, each trained for the same number of env steps (``--timesteps``) per seed, one process
-and one torch thread each, then evaluated on the same 100 start seeds (0–99), deterministic, with
-the autonomous controller alone (no guide, recurrent state from zero at every episode start):
+Three methods, each trained per seed in one process with one torch thread, then evaluated on the
+same 100 start seeds (0–99), deterministic, with the autonomous controller alone (no guide,
+recurrent state from zero at every episode start):
 
 * ``guided_td3``: GuidedTD3 with the spiking actor and gymnasium's heuristic as privileged guide,
   the settings of ``zoo_configs/guided_td3.yml``'s ``LunarLanderContinuousNoVelPrivileged-v3``
@@ -12,6 +12,12 @@ the autonomous controller alone (no guide, recurrent state from zero at every ep
   ``normalize: True`` = VecNormalize on observations and rewards), on the actor's observation;
 * ``td3_mlp``: stable-baselines3's ``TD3`` with rl-zoo's ``LunarLanderContinuous-v3`` hyper-parameters
   (``td3.yml``), an MLP on the same observation (no memory).
+
+**Budget.** Every method gets the same env steps (``--timesteps``, default the zoo config's
+``n_timesteps``) *and* at most the same wall time (``--minutes``): a run stops at whichever comes
+first. GuidedTD3 runs its env steps (its guide-horizon schedule is laid out over them), and
+``--minutes`` is set to its training time, so the baselines get the same wall time as GuidedTD3 or
+the same env steps, whichever is less; the table reports both for every run.
 
 The actor's observation is the same for all three (``[x, y, θ, leg1, leg2]`` plus the env options of
 the YAML entry, e.g. ``actor_history`` / ``actor_scale``); GuidedTD3's critics and guide also read the
@@ -82,7 +88,25 @@ def _policy_kwargs(text: str | dict | None) -> dict[str, Any]:
     return eval(text, {"nn": nn, "dict": dict})  # noqa: S307 - rl-zoo's own config format, a trusted file
 
 
-def train_guided_td3(seed: int, timesteps: int) -> tuple[Any, dict[str, Any]]:
+class _WallClock:
+    """SB3 callback factory: stop ``learn`` once ``minutes`` of wall time have passed (``None``: never)."""
+
+    @staticmethod
+    def make(minutes: float | None):
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        class StopAfter(BaseCallback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.deadline = None if minutes is None else time.perf_counter() + 60 * minutes
+
+            def _on_step(self) -> bool:
+                return self.deadline is None or time.perf_counter() < self.deadline
+
+        return StopAfter()
+
+
+def train_guided_td3(seed: int, timesteps: int, minutes: float | None = None) -> tuple[Any, dict[str, Any]]:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.noise import NormalActionNoise
 
@@ -95,14 +119,20 @@ def train_guided_td3(seed: int, timesteps: int) -> tuple[Any, dict[str, Any]]:
     noise_std = float(hp.pop("noise_std"))
     assert hp.pop("noise_type") == "normal"
     hp.pop("guide")  # the zoo config names the same guide by import path
+    if isinstance(hp.get("learning_rate"), str):  # rl-zoo's "lin_<initial>": linear decay to 0, as the zoo builds it
+        from rl_zoo3.utils import linear_schedule
+
+        hp["learning_rate"] = linear_schedule(hp["learning_rate"].split("_", 1)[1])
     env = make_vec_env(make_lunar_lander_novel_privileged, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
     noise = NormalActionNoise(np.zeros(2), noise_std * np.ones(2))
     model = GuidedTD3(env=env, guide=LunarLanderHeuristicGuide(), action_noise=noise, seed=seed, **hp)
-    model.learn(timesteps)
+    model.learn(timesteps, callback=_WallClock.make(minutes))
     return model, dict(observation="dict", env_kwargs=env_kwargs, transform=None)
 
 
-def train_recurrent_ppo(seed: int, timesteps: int, env_kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def train_recurrent_ppo(
+    seed: int, timesteps: int, env_kwargs: dict[str, Any], minutes: float | None = None
+) -> tuple[Any, dict[str, Any]]:
     from sb3_contrib import RecurrentPPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
@@ -117,7 +147,7 @@ def train_recurrent_ppo(seed: int, timesteps: int, env_kwargs: dict[str, Any]) -
     if normalize:  # rl-zoo's normalize: True = VecNormalize with its defaults (observations and rewards)
         env = VecNormalize(env)
     model = RecurrentPPO(policy, env, seed=seed, **hp)
-    model.learn(timesteps)
+    model.learn(timesteps, callback=_WallClock.make(minutes))
     transform = None
     if normalize:
         env.training = False
@@ -125,7 +155,9 @@ def train_recurrent_ppo(seed: int, timesteps: int, env_kwargs: dict[str, Any]) -
     return model, dict(observation="actor", env_kwargs=env_kwargs, transform=transform)
 
 
-def train_td3_mlp(seed: int, timesteps: int, env_kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def train_td3_mlp(
+    seed: int, timesteps: int, env_kwargs: dict[str, Any], minutes: float | None = None
+) -> tuple[Any, dict[str, Any]]:
     from stable_baselines3 import TD3
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.noise import NormalActionNoise
@@ -138,11 +170,11 @@ def train_td3_mlp(seed: int, timesteps: int, env_kwargs: dict[str, Any]) -> tupl
     hp["policy_kwargs"] = _policy_kwargs(hp.get("policy_kwargs"))
     env = make_vec_env(make_lunar_lander_novel, n_envs=1, seed=seed, env_kwargs=env_kwargs)
     model = TD3(policy, env, seed=seed, action_noise=NormalActionNoise(np.zeros(2), noise_std * np.ones(2)), **hp)
-    model.learn(timesteps)
+    model.learn(timesteps, callback=_WallClock.make(minutes))
     return model, dict(observation="actor", env_kwargs=env_kwargs, transform=None)
 
 
-def run(method: str, seed: int, timesteps: int, out: Path) -> dict[str, Any]:
+def run(method: str, seed: int, timesteps: int, out: Path, minutes: float | None = None) -> dict[str, Any]:
     """Train one method for one seed, evaluate it on :data:`EVAL_SEEDS` and write ``runs/<method>_s<seed>.json``."""
     th.set_num_threads(1)
     th.manual_seed(seed)
@@ -150,24 +182,25 @@ def run(method: str, seed: int, timesteps: int, out: Path) -> dict[str, Any]:
     actor_env_kwargs = dict(zoo_entry().get("env_kwargs") or {})
     start = time.perf_counter()
     if method == "guided_td3":
-        model, how = train_guided_td3(seed, timesteps)
+        model, how = train_guided_td3(seed, timesteps, minutes)
     elif method == "recurrent_ppo":
-        model, how = train_recurrent_ppo(seed, timesteps, actor_env_kwargs)
+        model, how = train_recurrent_ppo(seed, timesteps, actor_env_kwargs, minutes)
     elif method == "td3_mlp":
-        model, how = train_td3_mlp(seed, timesteps, actor_env_kwargs)
+        model, how = train_td3_mlp(seed, timesteps, actor_env_kwargs, minutes)
     else:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    minutes = (time.perf_counter() - start) / 60
+    budget_minutes, minutes = minutes, (time.perf_counter() - start) / 60
     result = evaluate_landing(model, EVAL_SEEDS, observation=how["observation"], obs_transform=how["transform"],
                               env_kwargs=how["env_kwargs"])
-    record = dict(method=method, seed=seed, timesteps=timesteps, train_minutes=round(minutes, 2),
+    record = dict(method=method, seed=seed, timesteps=int(model.num_timesteps), budget_timesteps=timesteps,
+                  budget_minutes=budget_minutes, train_minutes=round(minutes, 2),
                   mean_return=result.mean_return, std_return=result.std_return, landed=result.landed_fraction,
                   returns=result.returns.round(2).tolist(), landed_per_episode=result.landed.astype(int).tolist(),
                   env_kwargs=how["env_kwargs"], command=" ".join(["python", "-m", "benchmarks.lunar_lander", *sys.argv[1:]]))
     (out / "runs").mkdir(parents=True, exist_ok=True)
     with open(out / "runs" / f"{method}_s{seed}.json", "w") as f:
         json.dump(record, f)
-    print(f"{method} seed {seed}: {timesteps} steps in {minutes:.1f} min, {result.summary()}", flush=True)
+    print(f"{method} seed {seed}: {model.num_timesteps} steps in {minutes:.1f} min, {result.summary()}", flush=True)
     return record
 
 
@@ -196,8 +229,9 @@ def report(out: Path) -> str:
         "Evaluation: start seeds 0–99, one episode each, deterministic, the trained controller alone from a zero state.",
         "Landed: the episode terminated with the lander at rest (Box2D body asleep), not crashed, not off-screen",
         "(`sb3_spiking.tasks.lunar_lander.episode_landed`). Return and landed: mean ± std over the seeds of each",
-        "seed's 100-episode mean. Budget: the same number of env steps for every method, one process, one torch thread,",
-        "on a 2-core machine shared with other jobs (minutes are wall time for training, evaluation excluded).",
+        "seed's 100-episode mean. Budget: the same env steps and at most the same wall time for every method (a run",
+        "stops at whichever comes first; the baselines' cap is GuidedTD3's training time), one process, one torch thread,",
+        "on a 2-core machine shared with other jobs (minutes: training wall time, evaluation excluded).",
         "",
         "| method | seeds | env steps | train minutes | return | % of guide | landed % |",
         "|---|---|---|---|---|---|---|",
@@ -213,7 +247,7 @@ def report(out: Path) -> str:
         steps = sorted({r["timesteps"] for r in rows})
         lines.append(
             f"| {LABELS[method]} | {', '.join(str(r['seed']) for r in rows)} | {', '.join(f'{s:,}' for s in steps)} | "
-            f"{mins.mean():.1f} (max {mins.max():.1f}) | {ret.mean():.1f} ± {ret.std():.1f} | {100 * ret.mean() / g_ret:.0f} | "
+            f"{mins.mean():.1f} (max {mins.max():.1f}) | {ret.mean():.1f} ± {ret.std():.1f} | {100 * ret.mean() / g_ret:.1f} | "
             f"{land.mean():.0f} ± {land.std():.0f} |"
         )
     lines += ["", "Per seed:", "", "| method | seed | return | landed % | minutes |", "|---|---|---|---|---|"]
@@ -233,6 +267,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--timesteps", type=int, default=None,
                         help="env steps per run (default: the zoo config's n_timesteps, for every method)")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-time cap per run (training only)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--report", action="store_true", help="only rebuild results.csv / results.md from the runs")
     args = parser.parse_args()
@@ -240,7 +275,7 @@ def main() -> None:
         timesteps = args.timesteps or int(zoo_entry()["n_timesteps"])
         for method in args.methods:
             for seed in args.seeds:
-                run(method, seed, timesteps, args.out)
+                run(method, seed, timesteps, args.out, args.minutes)
                 report(args.out)
     print(report(args.out))
 
