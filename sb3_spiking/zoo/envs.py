@@ -5,7 +5,7 @@
   critics and the swing-up guide see the full state (``"privileged"``). The memory benchmark with a
   guide. (rl-zoo's own ``PendulumNoVel-v1`` zeroes the velocity for everyone, so a guide cannot fly
   it; ``zoo_configs`` train that one from scratch.)
-* ``LunarLanderContinuousNoVelPrivileged-v3`` and its ``Box`` twin ``LunarLanderContinuousNoVel-v3``:
+* ``LunarLanderContinuousNoVelPrivileged-v3`` and its ``Box`` twin ``LunarLanderContinuousNoVelActor-v3``:
   LunarLanderContinuous with the velocities hidden from the actor, guided by gymnasium's heuristic
   (:mod:`sb3_spiking.tasks.lunar_lander`; box2d is needed only when the env is made).
 """

@@ -8,10 +8,11 @@ Two forms of the same partial observation:
 
 * ``LunarLanderContinuousNoVelPrivileged-v3`` (:data:`ENV_ID`): ``Dict(actor, privileged)`` for
   GuidedTD3 — critics and guide read the full observation (``"privileged"``);
-* ``LunarLanderContinuousNoVel-v3`` (:data:`BOX_ENV_ID`): the actor's 5 values as a plain ``Box``,
+* ``LunarLanderContinuousNoVelActor-v3`` (:data:`BOX_ENV_ID`): the actor's 5 values as a plain ``Box``,
   for baselines without a privileged input (sb3-contrib's RecurrentPPO, TD3 with an MLP). Unlike
-  rl-zoo's ``LunarLanderContinuousNoVel`` (velocities set to 0, 8 values) the hidden entries are
-  dropped, so both forms give every method exactly the same information.
+  rl-zoo's ``LunarLanderContinuousNoVel-v3`` (registered when rl_zoo3 is imported: velocities set to 0,
+  8 values, hence the different id) the hidden entries are dropped, so both forms give every method
+  exactly the same information.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from sb3_spiking.envs.wrappers import PrivilegedSplit
 from sb3_spiking.obs_keys import ACTOR_KEY
 
 ENV_ID = "LunarLanderContinuousNoVelPrivileged-v3"
-BOX_ENV_ID = "LunarLanderContinuousNoVel-v3"
+BOX_ENV_ID = "LunarLanderContinuousNoVelActor-v3"
 #: what the actor sees: x, y, angle, left-leg contact, right-leg contact
 ACTOR_INDICES = (0, 1, 4, 6, 7)
 #: hidden from the actor: vx, vy, angular velocity
