@@ -74,6 +74,11 @@ def main() -> None:
         train_freq=50,
         gradient_steps=1,
         guide_horizon_start=200,
+        # the constructor defaults the RSS was measured with (sb3_spiking.LEGACY_DEFAULTS)
+        alpha=2.0,
+        bc_coef=0.2,
+        policy_delay=2,
+        guide_horizon_end=None,
         action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)),
         policy_kwargs=dict(net_arch=dict(pi=[64, 32], qf=[64, 64])),
         keep_freed_memory=True,  # as the drone config: the RSS measured is that of a real run

@@ -53,7 +53,7 @@ def main() -> None:
         model = GuidedTD3(
             "SpikingPolicy", make_env(), guide=PendulumSwingUpGuide(), n_seq=40, n_warmup=10, stride=10,
             guide_horizon_start=200, guide_horizon_end=10, guide_horizon_fraction=0.6, learning_starts=400,
-            batch_size=32, train_freq=20, gradient_steps=10, bc_coef=1.0,
+            batch_size=32, train_freq=20, gradient_steps=10, alpha=2.0, policy_delay=2, bc_coef=1.0,
             action_noise=NormalActionNoise(np.zeros(1), 0.1 * np.ones(1)),
             policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[64, 64])),
             tensorboard_log=os.path.join(args.out, "tb"), seed=args.seed, verbose=0,

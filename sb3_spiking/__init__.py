@@ -1,13 +1,14 @@
 """sb3_spiking: Stable-Baselines3 extension for stateful spiking actors trained with RL.
 
 Public API: :class:`GuidedTD3`, :class:`SpikingPolicy`, :class:`SequenceReplayBuffer`,
-:class:`SlopeScheduleCallback` and the slope schedules. Importing the package registers the task
-packages' environments (:mod:`sb3_spiking.tasks`; the drone's when the ``drone`` extra, ``l2f``, is
-installed) with gymnasium.
+:class:`SlopeScheduleCallback` and the slope schedules; :data:`PAPER_RECIPE` (the paper's
+GuidedTD3 settings) and :data:`LEGACY_DEFAULTS` (the earlier constructor defaults) as presets.
+Importing the package registers the task packages' environments (:mod:`sb3_spiking.tasks`; the
+drone's when the ``drone`` extra, ``l2f``, is installed) with gymnasium.
 """
 
 from sb3_spiking.callbacks import SlopeScheduleCallback
-from sb3_spiking.guided_td3 import GuidedTD3, SequenceReplayBuffer, SpikingActor, SpikingPolicy
+from sb3_spiking.guided_td3 import LEGACY_DEFAULTS, PAPER_RECIPE, GuidedTD3, SequenceReplayBuffer, SpikingActor, SpikingPolicy
 from sb3_spiking.neurons import LIF, FastSigmoidSpike, SpikingMLP
 from sb3_spiking.schedules import AdaptiveSlope, FixedSlope, IntervalSlope, SlopeSchedule, make_schedule
 from sb3_spiking.task_registry import load_tasks
@@ -17,7 +18,9 @@ __version__ = "0.1.0"
 load_tasks()
 
 __all__ = [
+    "LEGACY_DEFAULTS",
     "LIF",
+    "PAPER_RECIPE",
     "AdaptiveSlope",
     "FastSigmoidSpike",
     "FixedSlope",

@@ -27,6 +27,7 @@ from sb3_spiking.analysis.efficiency import (
 from sb3_spiking.analysis.surrogate_gradients import SlopeAnalysisConfig, analyse_slopes, gradients_per_slope, plot, write_csv
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
+from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 from sb3_spiking.neurons import SpikingMLP
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +90,8 @@ FAST = dict(n_seq=16, n_warmup=4, stride=4, batch_size=16, learning_starts=100, 
 
 def _model(tb=None):
     env = PrivilegedSplit(gym.make("Pendulum-v1"), [0, 1])
-    return GuidedTD3("SpikingPolicy", env, guide=lambda o: PendulumSwingUpGuide()(o), seed=0, tensorboard_log=tb, **FAST)
+    return GuidedTD3("SpikingPolicy", env, guide=lambda o: PendulumSwingUpGuide()(o), seed=0, tensorboard_log=tb, **FAST,
+        **LEGACY_DEFAULTS)
 
 
 def test_diagnostics_callback_logs_to_tensorboard_without_changing_training(tmp_path):
@@ -198,7 +200,7 @@ def test_flight_pictures_and_cli(tmp_path, capsys):
     from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
 
     model = GuidedTD3("SpikingPolicy", DroneHoverEnv(), guide=PDHoverGuide(), buffer_size=1000, seed=0,
-                      policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32])))
+                      policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32])), **LEGACY_DEFAULTS)
     model.save(tmp_path / "m")
     main(["flight", "--model", str(tmp_path / "m.zip"), "--max-steps", "40", "--out", str(tmp_path / "pics")])
     for name in ("flight.png", "path3d.png", "spikes.png"):

@@ -19,6 +19,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from sb3_spiking import GuidedTD3
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
+from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 
 POLICIES = ["SpikingPolicy", "MlpSequencePolicy"]
 NET = dict(net_arch=dict(pi=[16, 8], qf=[16]))
@@ -152,7 +153,7 @@ def test_evaluate_policy_carries_the_state(policy):
 # ---------------------------------------------------------------------------------- save / load
 @pytest.mark.parametrize("policy", POLICIES)
 def test_save_load_round_trip_gives_identical_predictions_with_state(policy, tmp_path):
-    model = GuidedTD3(policy, pendulum_novel(), guide=PendulumSwingUpGuide(), **tiny())
+    model = GuidedTD3(policy, pendulum_novel(), guide=PendulumSwingUpGuide(), **tiny(), **LEGACY_DEFAULTS)
     model.learn(120)
     obs = {"actor": np.random.randn(4, 2).astype(np.float32), "privileged": np.random.randn(4, 3).astype(np.float32)}
     starts = [np.ones(4, bool), np.zeros(4, bool), np.array([0, 1, 0, 0], bool), np.zeros(4, bool)]
@@ -225,7 +226,7 @@ def test_multi_dimensional_box_actions(policy, tmp_path):
 @pytest.mark.parametrize("policy", POLICIES)
 def test_dict_observation_actor_and_privileged_parts(policy):
     env = make_vec_env(pendulum_novel, n_envs=2, seed=0)
-    model = GuidedTD3(policy, env, guide=PendulumSwingUpGuide(), **tiny())
+    model = GuidedTD3(policy, env, guide=PendulumSwingUpGuide(), **tiny(), **LEGACY_DEFAULTS)
     model.learn(100)
     buf = model.replay_buffer
     assert buf.observations["actor"].shape[1:] == (2, 2) and buf.observations["privileged"].shape[1:] == (2, 3)
@@ -273,7 +274,7 @@ def test_vec_normalize(policy, tmp_path):
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_replay_buffer_policy_and_parameters_round_trips(policy, tmp_path):
-    model = GuidedTD3(policy, pendulum_novel(), guide=PendulumSwingUpGuide(), **tiny())
+    model = GuidedTD3(policy, pendulum_novel(), guide=PendulumSwingUpGuide(), **tiny(), **LEGACY_DEFAULTS)
     model.learn(120)
     # replay buffer: saved and loaded into another model, it samples the same windows
     model.save_replay_buffer(tmp_path / "buffer.pkl")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sb3_spiking import GuidedTD3
+from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 from sb3_spiking.tasks.drone.evaluation import FinalEvaluationCallback, actor_history_of, fly, format_report
 from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide, evaluate_guide
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
@@ -14,7 +15,8 @@ from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 @pytest.fixture(scope="module")
 def model():
     env = DroneHoverVecEnv(2, actor_history=4)
-    return GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16])), seed=0)
+    return GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16])),
+        seed=0, **LEGACY_DEFAULTS)
 
 
 def test_guide_alone_matches_evaluate_guide():
@@ -57,7 +59,8 @@ def test_learning_curve_keeps_the_best_autonomous_controller(tmp_path):
 
     env = DroneHoverVecEnv(2)
     model = GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), learning_starts=20, train_freq=10, gradient_steps=1,
-                      n_seq=10, n_warmup=2, stride=5, batch_size=4, policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16])), seed=0)
+                      n_seq=10, n_warmup=2, stride=5, batch_size=4, policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16])),
+                          seed=0, **LEGACY_DEFAULTS)
     best = tmp_path / BEST_MODEL_NAME
     best.write_bytes(b"stale file of an earlier run")
     curve = LearningCurveCallback(eval_freq=20, n_episodes=3, path=str(tmp_path / "curve.csv"), start_weights=False, verbose=0)

@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from sb3_spiking.export.c_export import export_c, find_c_compiler, run_c_actor, torch_actions
 from sb3_spiking.guided_td3.policies import SpikingPolicy
+from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 from sb3_spiking.neurons import SpikingMLP
 
 needs_cc = pytest.mark.skipif(find_c_compiler() is None, reason="no C compiler")
@@ -94,7 +95,8 @@ def test_c_export_of_a_guided_td3_model_matches_predict_over_a_drone_rollout(tmp
     from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
 
     env = DroneHoverEnv()
-    model = GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), buffer_size=1000, seed=0, learning_starts=10**9)
+    model = GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), buffer_size=1000, seed=0, learning_starts=10**9,
+        **LEGACY_DEFAULTS)
     model.save(tmp_path / "model")
     model = GuidedTD3.load(tmp_path / "model")  # the deployment path: a saved model
     # the policy flies closed loop (short episodes: it is untrained); the C code sees the same observations

@@ -7,11 +7,12 @@ import torch as th
 
 from sb3_spiking import GuidedTD3
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
+from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 from test_guided_td3 import FAST, _novel_env, privileged_guide  # the same small Pendulum set-up
 
 
 def _trained(**kwargs) -> GuidedTD3:
-    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, seed=0, **{**FAST, **kwargs})
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, seed=0, **{**LEGACY_DEFAULTS, **FAST, **kwargs})
     model.learn(500)
     return model
 
@@ -94,7 +95,8 @@ def _is_target(act, target):
 
 def test_q_filter_and_buffer_q_input_need_what_they_use():
     with pytest.raises(ValueError, match="bc_filter"):
-        GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), alpha=0.0, bc_filter="q", **FAST)
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), alpha=0.0, bc_filter="q", **FAST,
+            bc_coef=0.2, policy_delay=2, guide_horizon_start=400, guide_horizon_end=None)
     with pytest.raises(ValueError, match="bc_filter must be one of"):
         GuidedTD3("SpikingPolicy", "Pendulum-v1", bc_filter="advantage", **FAST)
     with pytest.raises(ValueError, match="actor_q_input='buffer'"):
@@ -105,7 +107,8 @@ def test_q_filter_and_buffer_q_input_need_what_they_use():
 
 def test_bc_weight_anneals_linearly_to_zero():
     model = GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), bc_coef=1.0, bc_decay=0.5,
-                      bc_decay_interval=10, bc_anneal_fraction=0.5, **FAST)
+                      bc_decay_interval=10, bc_anneal_fraction=0.5, **FAST, alpha=2.0, policy_delay=2,
+                          guide_horizon_start=400, guide_horizon_end=None)
     model._n_updates = 10  # one epoch of decay: 0.5
     for progress, expected in [(0.0, 0.5), (0.25, 0.25), (0.5, 0.0), (0.9, 0.0)]:
         model._current_progress_remaining = 1 - progress
@@ -262,7 +265,8 @@ def test_critic_diagnostic_compares_q_of_the_actors_actions_with_the_collected_r
     from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
     model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(4), guide=PDHoverGuide(), alpha=1.0, gamma=0.5, seed=0,
-                      **{**FAST, "learning_starts": 64, "n_warmup": 4})
+                      **{**FAST, "learning_starts": 64, "n_warmup": 4}, bc_coef=0.2, guide_horizon_start=400,
+                          guide_horizon_end=None)
     model.learn(400)
     d = critic_diagnostic(model, n_episodes=4, seed=1_000, horizon=30)
     flight = fly(model, None, 0, 4, 1_000, record=True)

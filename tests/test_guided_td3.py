@@ -17,6 +17,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 from sb3_spiking import GuidedTD3, SlopeScheduleCallback
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
+from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 
 SMALL = dict(net_arch=dict(pi=[32, 16], qf=[32, 32]))
 FAST = dict(
@@ -40,7 +41,8 @@ def test_guide_flies_first_H_steps_and_is_queried_on_every_step():
         return PendulumSwingUpGuide()(obs)
 
     env = _novel_env(2)
-    model = GuidedTD3("SpikingPolicy", env, guide=guide, guide_horizon_start=30, guide_horizon_end=30, seed=1, **FAST)
+    model = GuidedTD3("SpikingPolicy", env, guide=guide, guide_horizon_start=30, guide_horizon_end=30, seed=1, **FAST,
+        alpha=2.0, bc_coef=0.2, policy_delay=2)
     calls.clear()
     model.learn(600)
     assert len(calls) == 300 and all(c == (2, 3) for c in calls), "guide sees the privileged part, every step"
@@ -56,7 +58,7 @@ def test_guide_flies_first_H_steps_and_is_queried_on_every_step():
 
 def test_guide_horizon_decays_linearly():
     model = GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), guide_horizon_start=150,
-                      guide_horizon_end=10, guide_horizon_fraction=0.5, **FAST)
+                      guide_horizon_end=10, guide_horizon_fraction=0.5, **FAST, alpha=2.0, bc_coef=0.2, policy_delay=2)
     for progress, expected in [(0.0, 150), (0.25, 80), (0.5, 10), (0.9, 10)]:
         model._current_progress_remaining = 1 - progress
         assert model.guide_horizon == expected
@@ -64,7 +66,8 @@ def test_guide_horizon_decays_linearly():
 
 def test_actor_gets_nonzero_gradient_from_q_term():
     env = _novel_env(1)
-    model = GuidedTD3("SpikingPolicy", env, guide=privileged_guide, bc_coef=0.0, seed=0, **FAST)
+    model = GuidedTD3("SpikingPolicy", env, guide=privileged_guide, bc_coef=0.0, seed=0, **FAST, alpha=2.0, policy_delay=2,
+        guide_horizon_start=400, guide_horizon_end=None)
     model.learn(400)
     th.manual_seed(0)
     data = model.replay_buffer.sample(8)
@@ -80,7 +83,7 @@ def test_actor_gets_nonzero_gradient_from_q_term():
 def test_bc_target_choice():
     env = _novel_env(1)
     for target in ("guide", "executed"):
-        model = GuidedTD3("SpikingPolicy", env, guide=privileged_guide, bc_target=target, seed=0, **FAST)
+        model = GuidedTD3("SpikingPolicy", env, guide=privileged_guide, bc_target=target, seed=0, **FAST, **LEGACY_DEFAULTS)
         model.learn(300)
         data = model.replay_buffer.sample(8)
         # with a huge alpha-free BC weight the loss is the BC term: compare to a hand computation
@@ -94,7 +97,8 @@ def test_bc_target_choice():
 
 def test_bc_coef_decays_per_epoch():
     model = GuidedTD3(
-        "SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), bc_coef=0.2, bc_decay=0.5, bc_decay_interval=10, **FAST
+        "SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), bc_coef=0.2, bc_decay=0.5, bc_decay_interval=10,
+            **FAST, alpha=2.0, policy_delay=2, guide_horizon_start=400, guide_horizon_end=None
     )
     model._n_updates = 0
     assert model.bc_coef_now == 0.2
@@ -106,7 +110,7 @@ def test_without_a_guide_the_logged_horizon_and_bc_weight_are_zero():
     # TD3 from scratch keeps the BC / horizon defaults, but neither acts: the logs must say so
     schedule = dict(bc_coef=0.2, guide_horizon_start=100, guide_horizon_end=50, guide_horizon_fraction=1.0, **FAST)
     for guide, expected in ((None, (0, 0.0)), (PendulumSwingUpGuide(), (75, 0.2))):
-        model = GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=guide, **schedule)
+        model = GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=guide, **schedule, alpha=2.0, policy_delay=2)
         model._current_progress_remaining = 0.5
         assert (model.guide_horizon, model.bc_coef_now) == expected
 
@@ -119,7 +123,7 @@ def test_save_load_roundtrip_keeps_actions_and_slope_and_drops_guide(tmp_path):
             return PendulumSwingUpGuide()(obs)
 
     env = _novel_env(1)
-    model = GuidedTD3("SpikingPolicy", env, guide=guide, seed=0, **FAST)
+    model = GuidedTD3("SpikingPolicy", env, guide=guide, seed=0, **FAST, **LEGACY_DEFAULTS)
     model.learn(300)
     model.policy.set_slope(37.0)
     path = tmp_path / "model.zip"
@@ -181,7 +185,8 @@ def test_slope_schedule_argument_and_callback():
     ],
 )
 def test_bad_arguments_fail_at_construction(kwargs, match):
-    args = dict(FAST, **{k: v for k, v in kwargs.items() if k in FAST})
+    args = dict(LEGACY_DEFAULTS, **FAST)  # the defaults these cases were written against
+    args.update({k: v for k, v in kwargs.items() if k in FAST})
     args.update({k: v for k, v in kwargs.items() if k not in FAST})
     if "n_seq" in kwargs:
         args["stride"] = 1
@@ -227,7 +232,7 @@ def _learn_pendulum(guide, steps, seed):
         bc_coef=1.0,
         action_noise=NormalActionNoise(np.zeros(1), 0.1 * np.ones(1)),
         policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[64, 64])),
-        seed=seed,
+        seed=seed, alpha=2.0, policy_delay=2,
     )
     model.learn(steps)
     returns, _ = evaluate_policy(model, gym.make("Pendulum-v1"), n_eval_episodes=10)
@@ -265,7 +270,8 @@ def test_same_seed_same_run_on_cpu():
     def run():
         env = _novel_env(2)
         model = GuidedTD3("SpikingPolicy", env, guide=privileged_guide, guide_horizon_start=20, seed=7,
-                          action_noise=NormalActionNoise(np.zeros(1), 0.2 * np.ones(1)), **FAST)
+                          action_noise=NormalActionNoise(np.zeros(1), 0.2 * np.ones(1)), **FAST, alpha=2.0, bc_coef=0.2,
+                              policy_delay=2, guide_horizon_end=None)
         model.learn(600)
         n = model.replay_buffer.pos
         return (model.replay_buffer.actions[:n].copy(), model.replay_buffer.rewards[:n].copy(),
@@ -280,7 +286,7 @@ def test_same_seed_same_run_on_cpu():
 def test_alpha_zero_is_pure_behaviour_cloning_on_guide_data():
     env = _novel_env(1)
     model = GuidedTD3("SpikingPolicy", env, guide=privileged_guide, alpha=0.0, bc_coef=1.0, guide_horizon_start=1000,
-                      guide_horizon_end=1000, seed=0, **FAST)
+                      guide_horizon_end=1000, seed=0, **FAST, policy_delay=2)
     critic_before = [p.detach().clone() for p in model.critic.parameters()]
     actor_before = [p.detach().clone() for p in model.actor.parameters()]
     model.learn(400)
@@ -309,7 +315,8 @@ def test_guide_fraction_and_horizon_reach_the_logger():
     from stable_baselines3.common.logger import configure
 
     model = GuidedTD3(
-        "SpikingPolicy", _novel_env(1), guide=privileged_guide, guide_horizon_start=50, guide_horizon_end=50, **FAST
+        "SpikingPolicy", _novel_env(1), guide=privileged_guide, guide_horizon_start=50, guide_horizon_end=50, **FAST,
+            alpha=2.0, bc_coef=0.2, policy_delay=2
     )
     model.set_logger(configure(None, []))
     model.learn(400, log_interval=1)
@@ -330,7 +337,7 @@ def test_guide_returning_nan_during_collection_stops_with_step():
         out = PendulumSwingUpGuide()(obs)
         return out * np.nan if calls["n"] > 30 else out
 
-    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=flaky_guide, **FAST)
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=flaky_guide, **FAST, **LEGACY_DEFAULTS)
     with pytest.raises(ValueError, match="non-finite actions at step"):
         model.learn(200)
 
@@ -362,7 +369,8 @@ def test_multi_dimensional_box_actions_reach_env_and_buffer_in_the_space_shape(g
     model = GuidedTD3("SpikingPolicy", env, guide=guide, guide_horizon_start=5, guide_horizon_end=5, n_seq=10, n_warmup=2,
                       stride=5, learning_starts=20, batch_size=4, train_freq=10, gradient_steps=1,
                       action_noise=NormalActionNoise(np.zeros((2, 2)), 0.1 * np.ones((2, 2))),
-                      policy_kwargs=dict(net_arch=dict(pi=[8], qf=[8])), seed=0)  # fmt: skip
+                      policy_kwargs=dict(net_arch=dict(pi=[8], qf=[8])), seed=0, alpha=2.0, bc_coef=0.2,
+                          policy_delay=2)  # fmt: skip
     model.learn(100)  # the actor acts from step 20 on
     buf = model.replay_buffer
     assert buf.actions.shape[-1] == 4 and np.all(np.abs(buf.actions[:50]) <= 1)
@@ -380,7 +388,7 @@ def test_training_samples_are_normalised_by_the_vec_normalize_env():
     from stable_baselines3.common.vec_env import VecNormalize
 
     env = VecNormalize(_novel_env(1), norm_obs=True, norm_reward=True)
-    model = GuidedTD3("SpikingPolicy", env, guide=privileged_guide, seed=0, **FAST)
+    model = GuidedTD3("SpikingPolicy", env, guide=privileged_guide, seed=0, **FAST, **LEGACY_DEFAULTS)
     seen = []
     original = model.replay_buffer.sample
     model.replay_buffer.sample = lambda batch_size, env=None: (seen.append(env), original(batch_size, env=env))[1]
@@ -458,9 +466,9 @@ def test_settings_that_do_nothing_warn():
     env = _novel_env(1)
     bc_only = dict(FAST, guide=privileged_guide, alpha=0.0, bc_coef=1.0)
     with pytest.warns(UserWarning, match="policy_delay=2: the actor is still updated only once every 2 gradient steps"):
-        GuidedTD3("SpikingPolicy", env, policy_delay=2, **bc_only)
-    with pytest.warns(UserWarning, match="bc_coef=1.0 without a guide"):
-        GuidedTD3("SpikingPolicy", env, bc_coef=1.0, **FAST)
+        GuidedTD3("SpikingPolicy", env, policy_delay=2, **bc_only, guide_horizon_start=400, guide_horizon_end=None)
+    with pytest.warns(UserWarning, match="bc_coef=0.5 without a guide"):  # any value but the default (1.0)
+        GuidedTD3("SpikingPolicy", env, bc_coef=0.5, **FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         GuidedTD3("SpikingPolicy", env, policy_delay=1, **bc_only)
@@ -473,7 +481,8 @@ def test_settings_that_do_nothing_warn():
 def test_q_pi_is_logged_only_with_a_q_term(alpha):
     from stable_baselines3.common.logger import configure
 
-    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, alpha=alpha, bc_coef=1.0, policy_delay=1, **FAST)
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, alpha=alpha, bc_coef=1.0, policy_delay=1,
+        **FAST, guide_horizon_start=400, guide_horizon_end=None)
     model.set_logger(configure(None, []))
     keys = set()
     original = model.logger.record
@@ -496,7 +505,8 @@ def test_resolve_guide_accepts_an_import_path_with_keyword_arguments():
     with pytest.raises(ValueError, match="saved model: it takes no keyword arguments"):
         resolve_guide({"td3:guide.zip": {"kp": 1.0}})
     model = GuidedTD3(
-        "SpikingPolicy", _novel_env(1), guide={"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST
+        "SpikingPolicy", _novel_env(1), guide={"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST,
+            **LEGACY_DEFAULTS
     )
     assert model._guide.kp == 5.0
 
@@ -517,7 +527,7 @@ def test_errors_inside_the_guide_name_the_guide():
         match=r"the guide <sb3_spiking.envs.pendulum.PendulumSwingUpGuide object .*> raised ValueError "
         r"on a sample observation at construction \(observation of shape \(1, 4\)\): cannot reshape",
     ) as exc:
-        GuidedTD3("SpikingPolicy", FourDimEnv(), guide=PendulumSwingUpGuide(), **FAST)
+        GuidedTD3("SpikingPolicy", FourDimEnv(), guide=PendulumSwingUpGuide(), **FAST, **LEGACY_DEFAULTS)
     assert isinstance(exc.value.__cause__, ValueError) and "cannot reshape" in str(exc.value.__cause__)
 
     calls = {"n": 0}
@@ -528,7 +538,7 @@ def test_errors_inside_the_guide_name_the_guide():
             raise KeyError("gain table")
         return PendulumSwingUpGuide()(obs)
 
-    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=crashing_guide, **FAST)
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=crashing_guide, **FAST, **LEGACY_DEFAULTS)
     with pytest.raises(
         KeyError,
         match=r"the guide <function .*crashing_guide.*> raised KeyError at env step 19 \(observation of shape \(1, 3\)\)",
@@ -552,7 +562,7 @@ def test_autonomous_return_counts_only_episodes_flown_by_the_actor(horizon):
 
     # 1 env, 200-step episodes, random warm-up for the first 100 steps: episode 1 is never the actor's
     model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, guide_horizon_start=horizon,
-                      guide_horizon_end=horizon, **FAST)  # fmt: skip
+                      guide_horizon_end=horizon, **FAST, alpha=2.0, bc_coef=0.2, policy_delay=2)  # fmt: skip
     model.set_logger(configure(None, []))
     model.learn(600, log_interval=1)
     rewards = [info["r"] for info in model.ep_info_buffer]
@@ -596,7 +606,8 @@ def test_mallopt_is_opt_in_and_saved_with_the_model(monkeypatch, tmp_path):
 def test_guided_td3_hands_the_guide_actions_to_the_buffer_add(monkeypatch):
     """Collection passes the guide's part of every step to SequenceReplayBuffer.add explicitly."""
     model = GuidedTD3("SpikingPolicy", _novel_env(2), guide=privileged_guide, guide_horizon_start=5, guide_horizon_end=5,
-                      learning_starts=1000, **{k: v for k, v in FAST.items() if k != "learning_starts"})
+                      learning_starts=1000, **{k: v for k, v in FAST.items() if k != "learning_starts"}, alpha=2.0,
+                          bc_coef=0.2, policy_delay=2)
     calls = []
     original = model.replay_buffer.add
 

@@ -8,6 +8,7 @@ import torch as th
 import sb3_spiking.tasks.drone  # noqa: F401  (registers the drone ids)
 from sb3_spiking import GuidedTD3
 from sb3_spiking.guided_td3.policies import MlpSequenceActor
+from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
@@ -34,7 +35,8 @@ def test_mlp_baseline_trains_and_predicts_statelessly(tmp_path):
     model = GuidedTD3(
         "MlpSequencePolicy", env, guide=PDHoverGuide(), learning_starts=200, batch_size=8, train_freq=50,
         gradient_steps=2, n_seq=20, n_warmup=5, stride=10, guide_horizon_start=50, seed=0,
-        policy_kwargs=dict(net_arch=dict(pi=[32, 32], qf=[32, 32])),
+        policy_kwargs=dict(net_arch=dict(pi=[32, 32], qf=[32, 32])), alpha=2.0, bc_coef=0.2, policy_delay=2,
+            guide_horizon_end=None,
     )
     assert isinstance(model.actor, MlpSequenceActor) and model.policy.slope is None
     before = [p.detach().clone() for p in model.actor.parameters()]
@@ -54,7 +56,7 @@ def test_mlp_baseline_trains_and_predicts_statelessly(tmp_path):
 def test_mlp_baseline_refuses_a_slope_schedule():
     env = DroneHoverVecEnv(2)
     with pytest.raises(ValueError, match="needs a spiking actor"):
-        GuidedTD3("MlpSequencePolicy", env, guide=PDHoverGuide(), slope_schedule="adaptive")
+        GuidedTD3("MlpSequencePolicy", env, guide=PDHoverGuide(), slope_schedule="adaptive", **LEGACY_DEFAULTS)
 
 
 def test_efficiency_of_a_trained_mlp_actor(tmp_path):
@@ -63,7 +65,7 @@ def test_efficiency_of_a_trained_mlp_actor(tmp_path):
 
     env = DroneHoverVecEnv(2, actor_history=32)
     model = GuidedTD3("MlpSequencePolicy", env, guide=PDHoverGuide(), seed=1,
-                      policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[32, 32])))
+                      policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[32, 32])), **LEGACY_DEFAULTS)
     model.save(tmp_path / "mlp_hist")
     report = trained_mlp_efficiency(str(tmp_path / "mlp_hist"), "MLP", n_episodes=2, seed=3)
     # the paper's 146-64-64-4 MLP: 146*64 + 64*64 + 64*4 dense synaptic connections, 55 312 B of parameters

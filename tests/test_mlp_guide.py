@@ -5,6 +5,8 @@ import os
 import numpy as np
 import pytest
 
+from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
+
 pytest.importorskip("l2f")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,7 +22,7 @@ def test_guided_td3_accepts_the_trained_mlp_guide():
     env.seed(0)
     model = GuidedTD3("SpikingPolicy", env, guide=f"td3:{GUIDE}", policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16])),
                       learning_starts=40, batch_size=4, n_seq=10, n_warmup=2, stride=5, train_freq=20, gradient_steps=1,
-                      buffer_size=2000, seed=0)  # fmt: skip
+                      buffer_size=2000, seed=0, **LEGACY_DEFAULTS)  # fmt: skip
     obs = env.reset()
     actions = model._guide(obs["privileged"])
     assert actions.shape == (2, 4) and np.all(np.abs(actions) <= 1)

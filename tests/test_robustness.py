@@ -17,6 +17,7 @@ import gymnasium as gym  # noqa: E402
 import yaml  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402
+from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS  # noqa: E402
 from sb3_spiking.tasks.drone.config import DR_KEYS, L2F_V1_OBS_NOISE  # noqa: E402
 from sb3_spiking.tasks.drone.env import DroneHoverEnv  # noqa: E402
 from sb3_spiking.tasks.drone.evaluation import (  # noqa: E402
@@ -110,7 +111,7 @@ def test_adaptive_guide_beats_the_pd_guide_under_domain_randomisation():
 @pytest.fixture(scope="module")
 def model():
     env = DroneHoverVecEnv(2, actor_history=4)
-    return GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), policy_kwargs=TINY, seed=0)
+    return GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), policy_kwargs=TINY, seed=0, **LEGACY_DEFAULTS)
 
 
 def test_suite_flies_every_condition_and_guides_on_the_clean_state(model):
@@ -205,7 +206,7 @@ def test_cli_suite_writes_csv_and_markdown(model, tmp_path, capsys):
 
 def test_fly_matches_a_model_trained_with_dynamics_factors(model):
     env = DroneHoverVecEnv(2, actor_history=4, privileged_dynamics=True, domain_randomization=0.2)
-    robust = GuidedTD3("SpikingPolicy", env, guide=AdaptivePDHoverGuide(), policy_kwargs=TINY, seed=0)
+    robust = GuidedTD3("SpikingPolicy", env, guide=AdaptivePDHoverGuide(), policy_kwargs=TINY, seed=0, **LEGACY_DEFAULTS)
     assert privileged_dynamics_of(robust) and not privileged_dynamics_of(model)
     # protocol (a) with the adaptive guide: the evaluation env gets the factors the model expects
     stats = fly(robust, AdaptivePDHoverGuide(), guide_steps=500, n_episodes=3, seed=1, domain_randomization=0.2)

@@ -88,16 +88,20 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     :param n_seq: window length (paper: 100).
     :param n_warmup: warm-up steps without actor loss (paper: 50).
     :param stride: distance between window starts within an episode.
-    :param alpha: TD3+BC Q-term scale α (paper: 2.0). ``alpha=0`` drops the Q term and the critic
+    :param alpha: TD3+BC Q-term scale α (paper: 2.0). ``None`` (default): 0 with a guide (the best
+        measured recipe, docs/results.md and docs/lunar_lander.md), 2.0 without one (nothing to
+        imitate: plain sequence TD3). ``alpha=0`` drops the Q term and the critic
         updates: pure behaviour cloning (with ``guide_horizon_start=guide_horizon_end`` ≥ the
         episode length the guide flies everything: the paper's BC baseline on guide data; with
         ``alpha > 0`` the same set-up is its TD3BC baseline).
-    :param bc_coef: initial λ_BC (paper: 0.2).
+    :param bc_coef: initial λ_BC (paper: 0.2; default 1.0, the measured recipe's).
     :param bc_decay: λ_BC multiplier per epoch (paper: 0.99).
     :param bc_decay_interval: gradient steps per epoch.
     :param bc_target: ``"guide"`` or ``"executed"``.
-    :param guide_horizon_start: guided steps per episode at the start of training.
-    :param guide_horizon_end: guided steps per episode at the end of the decay (``None``: ``n_warmup``).
+    :param guide_horizon_start: guided steps per episode at the start of training (paper: 500 − 100).
+    :param guide_horizon_end: guided steps per episode at the end of the decay (``None``: ``n_warmup``,
+        the paper's). The default 0 ends with the actor flying whole episodes from its zero state, as
+        it is deployed.
     :param guide_horizon_fraction: fraction of training over which ``H`` decays (paper: ~0.8).
     :param burn_in: run the warm-up steps of the actor unroll without an autograd graph.
     :param train_from_episode_start: windows starting an episode train the actor from step 0.
@@ -144,8 +148,13 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         of the drone recipe's wall time, docs/performance.md). Off by default because the setting is
         process-wide (it changes ``mallopt`` for everything in the process); the zoo's drone configs
         turn it on. ``SB3_SPIKING_NO_MALLOPT=1`` still vetoes it.
-    Other parameters: see :class:`stable_baselines3.TD3`. Defaults follow the paper where it
-    gives a value (lr 1e-3, τ 0.01, γ 0.99, target noise 0.2 / clip 0.5).
+    :param policy_delay: gradient steps per actor update. ``None`` (default): 1 when ``alpha`` is 0
+        (no critic to wait for), TD3's 2 otherwise.
+    Other parameters: see :class:`stable_baselines3.TD3`. The defaults are the best recipe measured
+    in this project (relabelled BC alone with a guide, horizon 200 → 0; lr 1e-3, τ 0.01, γ 0.99, target
+    noise 0.2 / clip 0.5 as in the paper); the paper's recipe is one preset away:
+    ``GuidedTD3(policy, env, guide=guide, **PAPER_RECIPE)`` (:mod:`sb3_spiking.guided_td3.presets`;
+    ``LEGACY_DEFAULTS`` restores the earlier defaults).
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {  # type: ignore[assignment]
@@ -174,20 +183,20 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         replay_buffer_kwargs: dict[str, Any] | None = None,
         optimize_memory_usage: bool = False,
         n_steps: int = 1,
-        policy_delay: int = 2,
+        policy_delay: int | None = None,
         target_policy_noise: float = 0.2,
         target_noise_clip: float = 0.5,
         guide: GuideSpec = None,
         n_seq: int = 100,
         n_warmup: int = 50,
         stride: int = 25,
-        alpha: float = 2.0,
-        bc_coef: float = 0.2,
+        alpha: float | None = None,
+        bc_coef: float = 1.0,
         bc_decay: float = 0.99,
         bc_decay_interval: int = 1000,
         bc_target: str = "guide",
-        guide_horizon_start: int = 400,
-        guide_horizon_end: int | None = None,
+        guide_horizon_start: int = 200,
+        guide_horizon_end: int | None = 0,
         guide_horizon_fraction: float = 0.8,
         burn_in: bool = True,
         train_from_episode_start: bool = True,
@@ -213,6 +222,12 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         _init_setup_model: bool = True,
     ):
         check_window_settings(n_seq, n_warmup, stride)
+        # None: the best measured recipe with a guide (relabelled BC alone, no critic, every gradient
+        # step an actor step); without a guide there is nothing to imitate: TD3+BC's Q term and delay
+        if alpha is None:
+            alpha = 0.0 if guide is not None else 2.0
+        if policy_delay is None:
+            policy_delay = 1 if alpha == 0 else 2
         if optimize_memory_usage:
             raise ValueError(
                 "optimize_memory_usage=True is not supported: the SequenceReplayBuffer stores next "
