@@ -19,6 +19,7 @@ from stable_baselines3.common.evaluation import evaluate_policy  # noqa: E402
 from stable_baselines3.common.monitor import Monitor  # noqa: E402
 from stable_baselines3.common.vec_env import DummyVecEnv  # noqa: E402
 
+from sb3_spiking.task_registry import make_vec_env as make_drone_vec_env  # SB3's, with the drone's batched env
 from sb3_spiking.tasks.drone import register_envs  # noqa: E402
 from sb3_spiking.tasks.drone.curriculum import RewardCurriculumCallback  # noqa: E402
 from sb3_spiking.tasks.drone.env import DroneHoverEnv  # noqa: E402
@@ -31,7 +32,7 @@ from sb3_spiking.tasks.drone.reward import (  # noqa: E402
     orientation_error,
     stage_from_progress,
 )
-from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv, make_drone_vec_env  # noqa: E402
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
 
 def _quat_x(angle: float) -> list[float]:

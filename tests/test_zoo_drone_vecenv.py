@@ -31,7 +31,8 @@ def test_zoo_train_on_drone_uses_the_batched_env(tmp_path):
 
 
 def test_make_drone_vec_env_keeps_earlier_monitor_files(tmp_path):
-    from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv, make_drone_vec_env
+    from sb3_spiking.task_registry import make_vec_env as make_drone_vec_env  # SB3's, with the drone's batched env
+    from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
     first = make_drone_vec_env("DroneHover-v0", n_envs=2, seed=0, monitor_dir=str(tmp_path))
     assert isinstance(first.venv, DroneHoverVecEnv)

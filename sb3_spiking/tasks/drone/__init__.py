@@ -7,7 +7,7 @@ with one torch thread.
 
 Modules (all under ``sb3_spiking.tasks.drone``): ``config`` (options), ``reward`` (reward and
 curriculum weights), ``simulator`` (l2f layer), ``task`` (batched task logic), ``env``
-(``DroneHoverEnv``), ``vec_env`` (``DroneHoverVecEnv``, ``make_drone_vec_env``), ``pd_guide``
+(``DroneHoverEnv``), ``vec_env`` (``DroneHoverVecEnv``), ``pd_guide``
 (``PDHoverGuide`` and its variants), ``curriculum`` (``RewardCurriculumCallback``), ``evaluation``
 (the paper's protocols, robustness suite, learning curve), ``rollouts``, ``flight_plots``,
 ``efficiency`` and ``analysis_cli`` (analysis of drone flights).

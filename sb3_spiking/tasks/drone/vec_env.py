@@ -19,9 +19,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 from sb3_spiking.tasks.drone.config import DroneHoverConfig
@@ -146,44 +145,6 @@ class DroneHoverVecEnv(CurriculumAccess, VecEnv):
 
 
 _DRONE_ENTRY_POINTS = ("sb3_spiking.tasks.drone.env:DroneHoverEnv", DroneHoverEnv)
-
-
-def make_drone_vec_env(
-    env_id: str | Callable[..., gym.Env] = "DroneHover-v0",
-    n_envs: int = 1,
-    seed: int | None = None,
-    start_index: int = 0,
-    monitor_dir: str | None = None,
-    wrapper_class: Callable[[gym.Env], gym.Env] | None = None,
-    env_kwargs: dict[str, Any] | None = None,
-    vec_env_cls: type[DummyVecEnv | SubprocVecEnv] | None = None,
-    vec_env_kwargs: dict[str, Any] | None = None,
-    monitor_kwargs: dict[str, Any] | None = None,
-    wrapper_kwargs: dict[str, Any] | None = None,
-) -> VecEnv:
-    """Drop-in for SB3's ``make_vec_env`` that builds a :class:`DroneHoverVecEnv` for drone envs.
-
-    Same signature and seeding as ``stable_baselines3.common.env_util.make_vec_env``. Drone envs get
-    :func:`batched_drone_vec_env`; anything else is delegated to SB3's ``make_vec_env`` unchanged.
-    ``vec_env_cls``/``vec_env_kwargs`` are ignored for drone envs (the batched simulator replaces
-    Dummy/SubprocVecEnv).
-    """
-    venv = batched_drone_vec_env(env_id, n_envs, seed, start_index, monitor_dir, wrapper_class, env_kwargs, monitor_kwargs)
-    if venv is not None:
-        return venv
-    return make_vec_env(
-        env_id,
-        n_envs=n_envs,
-        seed=seed,
-        start_index=start_index,
-        monitor_dir=monitor_dir,
-        wrapper_class=wrapper_class,
-        env_kwargs=env_kwargs,
-        vec_env_cls=vec_env_cls,
-        vec_env_kwargs=vec_env_kwargs,
-        monitor_kwargs=monitor_kwargs,
-        wrapper_kwargs=wrapper_kwargs,
-    )
 
 
 def batched_drone_vec_env(
