@@ -17,11 +17,19 @@ PACKAGE = Path(sb3_spiking.__file__).resolve().parent
 TASKS = "sb3_spiking.tasks"
 
 
+def _is_python(name: str) -> bool:
+    """A module with Python source: not the LIF kernel that ``pip install`` builds as a shared library
+    in the package folder (ctypes loads it; it is no importable extension module)."""
+    path = PACKAGE.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
 def _core_modules() -> list[str]:
     names = ["sb3_spiking"]
     for info in pkgutil.walk_packages([str(PACKAGE)], prefix="sb3_spiking."):
         if info.name != TASKS and not info.name.startswith(TASKS + ".") and not info.name.endswith("__main__"):
-            names.append(info.name)
+            if _is_python(info.name):
+                names.append(info.name)
     return names
 
 
