@@ -246,12 +246,13 @@ def report(out: Path) -> str:
         mins = np.array([r["train_minutes"] for r in rows])
         steps = sorted({r["timesteps"] for r in rows})
         lines.append(
-            f"| {LABELS[method]} | {', '.join(str(r['seed']) for r in rows)} | {', '.join(f'{s:,}' for s in steps)} | "
+            f"| {LABELS[method]} | {', '.join(str(r['seed']) for r in rows)} | {' / '.join(f'{s:,}' for s in steps)} | "
             f"{mins.mean():.1f} (max {mins.max():.1f}) | {ret.mean():.1f} ± {ret.std():.1f} | {100 * ret.mean() / g_ret:.1f} | "
             f"{land.mean():.0f} ± {land.std():.0f} |"
         )
-    lines += ["", "Per seed:", "", "| method | seed | return | landed % | minutes |", "|---|---|---|---|---|"]
-    lines += [f"| {r['method']} | {r['seed']} | {r['mean_return']:.1f} | {100 * r['landed']:.0f} | {r['train_minutes']:.1f} |"
+    lines += ["", "Per seed:", "", "| method | seed | env steps | return | landed % | minutes |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['method']} | {r['seed']} | {r['timesteps']:,} | {r['mean_return']:.1f} | {100 * r['landed']:.0f} | "
+              f"{r['train_minutes']:.1f} |"
               for r in runs]
     commands = sorted({r["command"] for r in runs})
     lines += ["", "Commands (from the repository root, `PYTHONPATH=.`):", "", "```", *commands,

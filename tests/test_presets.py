@@ -72,3 +72,13 @@ def test_legacy_defaults_restore_the_old_constructor():
     model = GuidedTD3("SpikingPolicy", "Pendulum-v1", guide=PendulumSwingUpGuide(), **FAST, **LEGACY_DEFAULTS)
     assert (model.alpha, model.bc_coef, model.policy_delay, model.bc_target) == (2.0, 0.2, 2, "guide")
     assert (model.guide_horizon_start, model.guide_horizon_end) == (400, FAST["n_warmup"])
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [("alpha", "two", "a number"), ("policy_delay", 1.5, "an integer")])
+def test_zoo_configs_still_type_check_the_arguments_whose_default_is_none(key, value, expected):
+    from sb3_spiking.zoo.config import ZooConfigError, check_hyperparams
+
+    entry = {"n_timesteps": 100, "policy": "SpikingPolicy"}
+    check_hyperparams("guided_td3", {**entry, key: None}, "test")  # None: the constructor's choice
+    with pytest.raises(ZooConfigError, match=f"{key}.*{expected}"):
+        check_hyperparams("guided_td3", {**entry, key: value}, "test")

@@ -36,11 +36,16 @@ NOISE_TYPES = ("normal", "ornstein-uhlenbeck")
 _NO_DEFAULT = inspect.Parameter.empty
 
 
+#: arguments whose default is None (the constructor resolves it) but whose value has a type to check
+_NONE_DEFAULT_TYPES: dict[str, Any] = {"alpha": 0.0, "policy_delay": 1}
+
+
 def _constructor_defaults() -> dict[str, Any]:
     defaults: dict[str, Any] = {}
     for cls in (GuidedTD3,):
         for name, p in inspect.signature(cls.__init__).parameters.items():
-            defaults.setdefault(name, p.default)
+            default = _NONE_DEFAULT_TYPES.get(name, p.default) if p.default is None else p.default
+            defaults.setdefault(name, default)
     return defaults
 
 
