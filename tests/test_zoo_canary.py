@@ -142,3 +142,12 @@ def test_registration_tables_are_dicts():
 
     for table in (utils.ALGOS, hyperparams_opt.HYPERPARAMS_SAMPLER, hyperparams_opt.HYPERPARAMS_CONVERTER):
         assert isinstance(table, dict), f"rl_zoo3 changed a registration table to {type(table).__name__}"
+
+
+def test_study_command_names_no_task_by_default(capsys):
+    """The core CLI assumes no task: ``study`` needs ``--env`` (or both ``--storage`` and ``--study-name``)."""
+    from sb3_spiking.zoo.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["study", "--algo", "guided_td3"])
+    assert exc.value.code == 2 and "--env is needed" in capsys.readouterr().err

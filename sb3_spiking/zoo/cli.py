@@ -288,7 +288,7 @@ def _study(args: list[str]) -> None:
     parser.add_argument("--storage", help="optuna storage URL or journal *.log file (default: the embedded one)")
     parser.add_argument("--study-name", help="default: <algo>_<env>")
     parser.add_argument("--algo", default="guided_td3")
-    parser.add_argument("--env", default="DroneHover-v0")
+    parser.add_argument("--env", help="env id of the study (names its default storage and study name)")
     parser.add_argument("-f", "--log-folder", default="logs")
     parser.add_argument("--create", action="store_true", help="create the study (maximize) if missing, then summarise")
     parser.add_argument("--fail-stale", action="store_true",
@@ -298,6 +298,8 @@ def _study(args: list[str]) -> None:
     parser.add_argument("--trial-retries", type=int, default=1, help="default 1")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     ns = parser.parse_args(args)
+    if ns.env is None and (ns.storage is None or ns.study_name is None):
+        parser.error("--env is needed to find the study (or give both --storage and --study-name)")
     storage = ns.storage or default_storage(ns.log_folder, ns.algo, ns.env)
     name = ns.study_name or default_study_name(ns.algo, ns.env)
     if ns.create:
