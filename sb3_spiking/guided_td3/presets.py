@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 #: The paper's TD3BC+JSRL settings as written (arXiv 2510.24461, §3.1, supplement S5 and its
-#: hyper-parameter table; ``/work/shared/reference/paper.md`` §6): Q term ``α = 2`` with TD3+BC's
+#: hyper-parameter table): Q term ``α = 2`` with TD3+BC's
 #: normalisation, ``λ_BC = 0.2 × 0.99`` per epoch towards the *executed* buffer action, the guide
 #: flying the first ``H = 500 − 100 = 400`` steps, shrinking to the 50-step warm-up, windows of 100
 #: steps with a 50-step warm-up, every window step in the critic loss, lr 1e-3, τ 0.01, γ 0.99,
