@@ -111,6 +111,7 @@ def train_guided_td3(seed: int, timesteps: int, minutes: float | None = None) ->
     from stable_baselines3.common.noise import NormalActionNoise
 
     from sb3_spiking import GuidedTD3
+    from sb3_spiking.guides import resolve_guide
 
     hp = zoo_entry()
     hp.pop("n_timesteps")
@@ -118,14 +119,14 @@ def train_guided_td3(seed: int, timesteps: int, minutes: float | None = None) ->
     n_envs = int(hp.pop("n_envs", 1))
     noise_std = float(hp.pop("noise_std"))
     assert hp.pop("noise_type") == "normal"
-    hp.pop("guide")  # the zoo config names the same guide by import path
+    guide = resolve_guide(hp.pop("guide"))  # the zoo config's guide, as the zoo resolves it
     if isinstance(hp.get("learning_rate"), str):  # rl-zoo's "lin_<initial>": linear decay to 0, as the zoo builds it
         from rl_zoo3.utils import linear_schedule
 
         hp["learning_rate"] = linear_schedule(hp["learning_rate"].split("_", 1)[1])
     env = make_vec_env(make_lunar_lander_novel_privileged, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
     noise = NormalActionNoise(np.zeros(2), noise_std * np.ones(2))
-    model = GuidedTD3(env=env, guide=LunarLanderHeuristicGuide(), action_noise=noise, seed=seed, **hp)
+    model = GuidedTD3(env=env, guide=guide, action_noise=noise, seed=seed, **hp)
     model.learn(timesteps, callback=_WallClock.make(minutes))
     return model, dict(observation="dict", env_kwargs=env_kwargs, transform=None)
 

@@ -174,6 +174,7 @@ def action_resolution(model: GuidedTD3, t0: int, noise: float, seed: int, n: int
             if t == t0:
                 if k == 0:
                     base_action, base_obs = action.copy(), {key: v.copy() for key, v in obs[k].items()}
+                    alive = running[0].copy()  # the episodes that reached t0 (the same in both flights)
                     delta = rng.normal(0.0, noise, action.shape).astype(np.float32)
                 else:
                     action = np.clip(action + delta, -1.0, 1.0)
@@ -184,7 +185,6 @@ def action_resolution(model: GuidedTD3, t0: int, noise: float, seed: int, n: int
         start = np.zeros(n, bool)
         if t < t0:
             assert np.array_equal(obs[0]["privileged"], obs[1]["privileged"]), "the simulator must be deterministic"
-    alive = running[0] | (gain[0] != 0)  # episodes that reached t0
     true = (gain[1] - gain[0])[alive]
     with th.no_grad():
         o = {key: th.as_tensor(v[alive]) for key, v in base_obs.items()}
