@@ -60,6 +60,9 @@ def _fixed(k: float) -> dict[str, Any]:
 
 INTERVAL = dict(slope_schedule="interval", slope=1.0, slope_max=100.0, slope_interval=0.1)
 
+#: imitation first, then the vine gradient alone (issue 17): λ_BC falls to 0 as the vine phase starts
+VINE = dict(bc_anneal_fraction=0.25, vine_start_fraction=0.25, vine_kwargs=dict(leader_steps=200, updates=4))
+
 EXPERIMENTS: list[Experiment] = [
     # 1. sequence training with the curriculum (paper Fig. 4 / Table 1)
     Experiment("main", "GuidedTD3, default config (relabelled BC + JSRL, H 200→0, 4 past actions in, LI readout, 30 updates / 50 steps), adaptive",
@@ -114,6 +117,12 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("weak63_bc", "relabelled BC (default recipe), taught by WeakPDGuide63 (≈ 63 % of PD)", "guided_td3", dict(guide=WEAK63), ("guided_rl",)),
     Experiment("soft80_bc", "relabelled BC (default recipe), taught by SoftAttitudePDGuide80 (≈ 80 %, crashes 9 %)", "guided_td3",
                dict(guide=SOFT80), ("guided_rl",)),
+    # the RL half without a learnt critic: vine gradients from copies of the simulator (sb3_spiking.guided_td3.vine)
+    Experiment("weak75_vine", "imitation of WeakPDGuide75 (λ_BC → 0 at 25 %), then vine policy gradients from copies of the "
+               "simulator from 25 % on (no learnt critic)", "guided_td3",
+               dict(guide=WEAK75, **VINE), ("guided_rl",)),
+    Experiment("main_vine", "default recipe (PDHoverGuide), then vine policy gradients from 25 % on", "guided_td3",
+               dict(VINE), ("guided_rl",)),
     # the critic-on probes of the weak-guide benchmark (one seed each, stopped once their verdict was clear:
     # docs/guided_rl.md; not part of --quick / --full)
     Experiment("weak75_p0", "probe: α 2, 1-step critic, Q-filtered BC, λ_BC → 0 at 80 %, Q term from step 0", "guided_td3",

@@ -24,6 +24,7 @@ from sb3_spiking import allocator
 from sb3_spiking.callbacks import SlopeScheduleCallback
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples, check_window_settings
 from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SequencePolicy, SpikingActor, SpikingPolicy
+from sb3_spiking.guided_td3.vine import VineGradient, VineSettings, branchable_env
 from sb3_spiking.guides import GuideSpec, resolve_guide
 from sb3_spiking.neurons import check_slope
 from sb3_spiking.obs_keys import privileged_part
@@ -134,6 +135,13 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         steps, ``π'`` the Polyak-averaged target actor: it keeps the actor near its own recent
         behaviour (which the critic has data for) rather than near the teacher, so the Q term can
         move it past a weaker teacher, slowly. Acts only while the Q term does; 0 = off.
+    :param vine_start_fraction: if set, from this fraction of training on each ``train()`` call also
+        measures the action gradient of the actor's value in copies of the env and moves the actor
+        along it (:mod:`sb3_spiking.guided_td3.vine`: TRPO's vine rollouts, a deterministic policy
+        gradient without a learnt critic). Needs an env whose rows can be copied (the drone task's).
+        This is the RL half that makes a student better than its teacher on the drone, where the
+        learnt critic cannot resolve actions (docs/guided_rl.md). ``None`` (default): off.
+    :param vine_kwargs: options of the vine gradient, see :class:`~sb3_spiking.guided_td3.vine.VineSettings`.
     :param slope: initial surrogate slope of the actor.
     :param slope_schedule: ``None`` (slope stays unless a :class:`SlopeScheduleCallback` is passed
         to ``learn``), ``"fixed"``, ``"interval"`` or ``"adaptive"``: ``learn`` then adds a
@@ -209,6 +217,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         q_start_fraction: float = 0.0,
         actor_q_input: str = "policy",
         anchor_coef: float = 0.0,
+        vine_start_fraction: float | None = None,
+        vine_kwargs: dict[str, Any] | None = None,
         slope: float = 2.0,
         slope_schedule: str | None = None,
         slope_schedule_kwargs: dict[str, Any] | None = None,
@@ -235,8 +245,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             )
         if replay_buffer_class is not None and not issubclass(replay_buffer_class, SequenceReplayBuffer):
             raise ValueError(f"GuidedTD3 needs a SequenceReplayBuffer (sub)class, got {replay_buffer_class}")
-        if alpha == 0 and bc_coef == 0:
-            raise ValueError("alpha=0 and bc_coef=0 leave the actor without any loss")
+        if alpha == 0 and bc_coef == 0 and vine_start_fraction != 0:
+            raise ValueError("alpha=0 and bc_coef=0 leave the actor without any loss (until a vine gradient starts)")
         if bc_target not in BC_TARGETS:
             raise ValueError(f"bc_target must be one of {BC_TARGETS}, got {bc_target!r}")
         _check_number("alpha", alpha, low=0.0)
@@ -265,6 +275,11 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         _check_number("anchor_coef", anchor_coef, low=0.0)
         if anchor_coef > 0 and alpha == 0:
             raise ValueError("anchor_coef > 0 bounds the Q term's steps: it needs alpha > 0")
+        if vine_start_fraction is not None:
+            _check_number("vine_start_fraction", vine_start_fraction, low=0.0, high=1.0)
+        elif vine_kwargs:
+            raise ValueError("vine_kwargs given without vine_start_fraction (the vine gradient is off)")
+        VineSettings.from_kwargs(vine_kwargs)  # validate now, not at the first train() call
         if actor_q_input == "buffer" and bc_coef == 0:
             raise ValueError("actor_q_input='buffer' gives the actor no gradient from the Q term: it needs bc_coef > 0")
         check_slope(slope)  # also at load time (no policy is built before _setup_model)
@@ -295,6 +310,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.q_start_fraction = float(q_start_fraction)
         self.actor_q_input = actor_q_input
         self.anchor_coef = float(anchor_coef)
+        self.vine_start_fraction = None if vine_start_fraction is None else float(vine_start_fraction)
+        self.vine_kwargs = dict(vine_kwargs or {})
         self.slope = float(slope)
         self.slope_schedule = slope_schedule
         self.slope_schedule_kwargs = dict(slope_schedule_kwargs or {})
@@ -309,6 +326,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self._guided_steps = 0
         self._bc_imitated: list[float] = []  # per actor update: share of steps that imitated (bc_filter), for the logs
         self._anchor_losses: list[float] = []  # per actor update with the anchor term, for the logs
+        self._vine: VineGradient | None = None  # built at the first train() call that uses it
         self._collected_steps = 0
         # autonomous-return metric: per env, whether any action of the running episode did not come
         # from the actor (guide or random warm-up); returns/lengths of the other episodes
@@ -448,6 +466,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             "_step_guide",
             "_bc_imitated",
             "_anchor_losses",
+            "_vine",
             "slope_callback",
             "_resume_slope_state",
         ]
@@ -486,8 +505,10 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         tb_log_name: str = "run",
         progress_bar: bool = False,
     ) -> tuple[int, BaseCallback]:
-        if self.alpha == 0 and self._guide is None:
+        if self.alpha == 0 and self._guide is None and self.vine_start_fraction != 0:
             raise ValueError("alpha=0 (pure behaviour cloning) needs a guide to imitate")
+        if self.vine_start_fraction is not None:
+            branchable_env(self.env)  # a clear error now rather than at the vine's first update
         env_reset = reset_num_timesteps or self._last_obs is None
         total, callback = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         if reset_num_timesteps or self._actor_ep_returns.maxlen != self._stats_window_size:  # as SB3's episode statistics
@@ -649,6 +670,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                     spike_rates.append(rates)
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
                 polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
+        if self.vine_active:
+            self._train_vine()
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if critic_losses:
@@ -668,6 +691,28 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                 self.logger.record("train/anchor_loss", float(np.mean(self._anchor_losses)))
             for i, rate in enumerate(np.mean(spike_rates, axis=0)):
                 self.logger.record(f"train/spike_rate_layer{i}", rate)
+
+    @property
+    def vine_active(self) -> bool:
+        """Whether ``train()`` now also follows the vine gradient (past ``vine_start_fraction``)."""
+        return self.vine_start_fraction is not None and 1.0 - self._current_progress_remaining >= self.vine_start_fraction
+
+    def _train_vine(self) -> None:
+        """Measure vine gradients with the current actor, then follow them (:mod:`sb3_spiking.guided_td3.vine`)."""
+        if self._vine is None:
+            seed = 20_000 + 1_000 * (self.seed or 0)  # leaders' starts: apart from the training and evaluation seeds
+            settings = VineSettings.from_kwargs(self.vine_kwargs)
+            self._vine = VineGradient(self.env, self.actor, settings, self.n_seq, self.n_warmup, seed=seed)  # type: ignore[arg-type]
+        vine = self._vine
+        self.actor.set_training_mode(False)
+        vine.collect(self.actor)
+        self.actor.set_training_mode(True)
+        losses = [vine.update(self.actor) for _ in range(vine.settings.updates)] if len(vine) else []
+        if losses:
+            polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
+            self.logger.record("vine/loss", float(np.mean(losses)))
+        for key, value in vine.stats().items():
+            self.logger.record(key, value)
 
     def critic_mask(self, data: WindowSamples, targets: NStepTargets | None = None) -> th.Tensor:
         """``(B, L)`` steps whose TD target is evaluated at a warm target-actor state (or needs none).
@@ -714,7 +759,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
     def _actor_loss(self, data: WindowSamples) -> tuple[th.Tensor | None, float, float, list[float]]:
         mask = data.actor_mask.bool()
-        if not mask.any():
+        if not mask.any() or not (self.q_term_active or (self._guide is not None and self.bc_coef_now > 0)):
+            # no term acts (e.g. λ_BC annealed to 0 while a vine gradient trains the actor): no step,
+            # also none of Adam's momentum
             return None, 0.0, 0.0, []
         pi, spikes = self._unroll_actor(data)
         loss = pi.new_zeros(())

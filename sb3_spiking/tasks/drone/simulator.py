@@ -166,6 +166,17 @@ class L2FSimulator:
         diff *= np.where(diff <= 0.0, self._decay_rise, self._decay_fall)
         np.add(diff, u, out=self.motors)
 
+    def copy_rows_from(self, src: L2FSimulator, src_rows: np.ndarray, dst_rows: np.ndarray) -> None:
+        """Copy the state (position, attitude, velocities, motor speeds) of rows ``src_rows`` of ``src``
+        into rows ``dst_rows`` of this simulator, then refresh ``obs82``. Parameters are not copied."""
+        s_states, d_states = src._state.states, self._state.states
+        for sr, dr in zip(np.asarray(src_rows).tolist(), np.asarray(dst_rows).tolist()):
+            a, b = s_states[sr], d_states[dr]
+            b.position, b.orientation = a.position, a.orientation
+            b.linear_velocity, b.angular_velocity, b.rpm = a.linear_velocity, a.angular_velocity, a.rpm
+        self.motors[dst_rows] = src.motors[src_rows]
+        self._observe()
+
     def set_state(
         self,
         row: int,

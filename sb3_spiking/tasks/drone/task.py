@@ -72,6 +72,7 @@ class DroneHoverTask:
         self._dr_on = any(self._dr.values())
         #: per row, the current episode's dynamics factors (order DR_KEYS; 1 = nominal)
         self.dynamics_factors = np.ones((self.n_rows, len(DR_KEYS)), np.float32)
+        self._row_dynamics: dict[int, dict] = {}  # randomised rows: the exact dynamics set (for copies)
         self._dyn_obs = bool(config.privileged_dynamics)
         self._max_angle = config.init.get("max_angle")
         std = config.noise_std()
@@ -164,6 +165,7 @@ class DroneHoverTask:
         self.dynamics_factors[row] = [f[k] for k in DR_KEYS]
         dyn = scale_dynamics(self._nominal_dynamics, f["mass"], f["thrust"], f["inertia"], f["motor_time_constant"])
         self.sim.set_row_dynamics(row, dyn)
+        self._row_dynamics[row] = dyn
 
     def _resample_attitude(self, rows: np.ndarray) -> None:
         """Initial attitude uniform (Haar) over rotations of angle <= max_angle; rest starts stay level."""
@@ -189,6 +191,41 @@ class DroneHoverTask:
         for row in rows:
             draw = self._row_rngs[row].standard_normal((_NOISE_CHUNK, ACTOR_DIM), dtype=np.float32)
             self._noise[row] = draw * self._noise_std
+
+    # -- branching ---------------------------------------------------------------------------
+    def copy_rows_from(self, src: DroneHoverTask, src_rows: np.ndarray, dst_rows: np.ndarray) -> None:
+        """Make rows ``dst_rows`` of this task exact copies of rows ``src_rows`` of ``src``.
+
+        Copied: the simulator state (position, attitude, velocities, motor speeds), the action
+        history, the step count, the episode statistics, the dynamics (when they differ) and the
+        observation noise with the rows' random generators, so a copy continues bit for bit like its
+        source under the same actions (``tests/test_vine.py``). Both tasks must have the same config;
+        the reward weights are taken from ``src``.
+        """
+        if src.config != self.config:
+            raise ValueError("copy_rows_from needs two tasks with the same config")
+        src_rows, dst_rows = np.asarray(src_rows, np.int64), np.asarray(dst_rows, np.int64)
+        if src_rows.shape != dst_rows.shape or src_rows.ndim != 1:
+            raise ValueError(f"src_rows and dst_rows must be 1-d and of equal length, got {src_rows.shape}, {dst_rows.shape}")
+        if ((src_rows < 0) | (src_rows >= src.n)).any() or ((dst_rows < 0) | (dst_rows >= self.n)).any():
+            raise ValueError(f"rows out of range: src has {src.n} rows, dst {self.n}")
+        if src.curriculum_stage != self.curriculum_stage:
+            self.set_curriculum_stage(src.curriculum_stage)
+        for sr, dr in zip(src_rows.tolist(), dst_rows.tolist()):
+            if self._dr_on and self._row_dynamics.get(dr) is not src._row_dynamics.get(sr):
+                dyn = src._row_dynamics.get(sr, self._nominal_dynamics)
+                self.sim.set_row_dynamics(dr, dyn)
+                self._row_dynamics[dr] = dyn
+                self.dynamics_factors[dr] = src.dynamics_factors[sr]
+            if self._row_rngs is not None and src._row_rngs is not None:  # common random numbers
+                self._row_rngs[dr].bit_generator.state = src._row_rngs[sr].bit_generator.state
+        self.sim.copy_rows_from(src.sim, src_rows, dst_rows)
+        if self.history:
+            self._hist[dst_rows, self._hp : self._hp + self.history] = src._hist[src_rows, src._hp : src._hp + src.history]
+        for name in ("steps", "state18", "ep_return", "ep_length", "_actions", "_warned"):
+            getattr(self, name)[dst_rows] = getattr(src, name)[src_rows]
+        if self._noise_std is not None:
+            self._noise[dst_rows] = src._noise[src_rows]
 
     # -- stepping ---------------------------------------------------------------------------
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

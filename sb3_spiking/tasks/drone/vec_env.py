@@ -138,6 +138,26 @@ class DroneHoverVecEnv(CurriculumAccess, VecEnv):
         wrapped = isinstance(wrapper_class, type) and issubclass(Monitor, wrapper_class)
         return [wrapped for _ in self._get_indices(indices)]
 
+    # -- branching (vine rollouts, sb3_spiking.guided_td3.vine) ------------------------------
+    def branch_env(self, num_envs: int) -> DroneHoverVecEnv:
+        """A new env of ``num_envs`` rows with this env's options, reset, whose rows can be made
+        copies of this env's rows with :meth:`copy_rows_from` (the simulator is deterministic, so
+        copies that get the same actions fly the same trajectory)."""
+        env = DroneHoverVecEnv(num_envs, **vars(self.config))
+        env.task.set_curriculum_stage(self.task.curriculum_stage)
+        env.seed(0)
+        env.reset()
+        return env
+
+    def copy_rows_from(self, src: DroneHoverVecEnv, src_rows: np.ndarray, dst_rows: np.ndarray) -> VecEnvObs:
+        """Make env ``dst_rows[k]`` an exact copy of env ``src_rows[k]`` of ``src`` (same options):
+        simulator state, action history, step count, episode statistics, dynamics, observation
+        noise and the curriculum's reward weights. Returns this env's observation of all rows."""
+        if not isinstance(src, DroneHoverVecEnv):
+            raise TypeError(f"can only copy rows from another DroneHoverVecEnv, got {type(src).__name__}")
+        self.task.copy_rows_from(src.task, src_rows, dst_rows)
+        return self.task.observation(self._real_rows)
+
     @property
     def hover_actions(self) -> np.ndarray:
         """True hover action of every environment's current dynamics, (num_envs,)."""

@@ -1,0 +1,302 @@
+"""Vine policy gradients: the action gradient of the policy's value, measured in a copyable simulator.
+
+Why this exists: on the drone task GuidedTD3's learned critic ranks *states* well but cannot tell
+which of two nearby *actions* is better (its estimate of a one-step action change is uncorrelated
+with the true effect, docs/guided_rl.md §7), so following its gradient never made a student better
+than its teacher. A simulator whose rows can be copied does not need to guess: from a state the
+policy visits, copies of the env fly the action perturbed by ``±eps`` along each action axis (held
+for ``hold`` steps) and then the policy itself, with the same random numbers; the central
+differences of their returns over ``horizon`` steps are ``∇_a Q^π(s, a)`` at ``a = π(s)``. This is
+the "vine" procedure of TRPO (Schulman et al. 2015, §5.2) used for a deterministic policy gradient
+(Silver et al. 2014): the actor is moved along ``∇_θ π(s) · ∇_a Q^π(s, a)``.
+
+The branch points come from *leader* envs that fly the current deterministic actor from step 0
+with zero state (the deployed controller's own state distribution); the actor's input windows
+leading to each branch point are kept so that the update unrolls the stateful actor exactly as
+training does (``n_warmup`` burn-in steps, or from the episode start).
+
+An env supports this when its innermost ``VecEnv`` has two methods (the drone task's
+:class:`~sb3_spiking.tasks.drone.vec_env.DroneHoverVecEnv` does)::
+
+    branch_env(num_envs) -> VecEnv            # a new env with the same options, reset
+    copy_rows_from(src, src_rows, dst_rows)   # make dst rows exact copies; returns the observation
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
+
+from sb3_spiking.obs_keys import actor_part
+
+
+@dataclass(frozen=True)
+class VineSettings:
+    """Options of the vine gradient (``GuidedTD3(vine_kwargs=...)``); defaults are the measured recipe.
+
+    :param n_leaders: envs flying the deterministic actor; each branch point yields one gradient per leader.
+    :param eps: size of the action perturbation (actions are in [-1, 1]).
+    :param hold: steps the perturbation is held (one decision lasts this long; a 10 ms step alone
+        changes the return too little to measure through the actor's spikes).
+    :param horizon: steps each copy flies (fewer where the episode ends sooner).
+    :param gamma: discount of the copies' returns; 1.0 is the episode return the task reports.
+    :param spacing: mean leader steps between branch points (each gap is uniform in
+        ``[spacing / 2, 3 spacing / 2]``, so branch points fall at every phase of an episode).
+    :param leader_steps: leader steps (and their branch points) per ``train()`` call.
+    :param updates: actor updates per ``train()`` call.
+    :param batch_size: gradients per actor update.
+    :param buffer_size: most recent gradients kept (older ones were measured for an older actor).
+    :param step: size of the improvement step in action units: the actor regresses onto
+        ``a + step · ĝ / rms(ĝ)``, ``a`` its own action when the gradient was measured (a bounded step
+        that the actor reaches and stops at, like behaviour cloning of an improved teacher). ``None``:
+        plain deterministic policy gradient ``-π(s) · ĝ`` (unbounded: Adam keeps following stale,
+        noisy gradients; measured to drift, docs/guided_rl.md).
+    :param learning_rate: of the vine term's own Adam (the imitation phase uses the model's).
+    """
+
+    n_leaders: int = 32
+    eps: float = 0.2
+    hold: int = 10
+    horizon: int = 150
+    gamma: float = 1.0
+    spacing: int = 50
+    leader_steps: int = 100
+    updates: int = 2
+    batch_size: int = 256
+    buffer_size: int = 2048
+    step: float | None = 0.05
+    learning_rate: float = 3e-4
+
+    def __post_init__(self) -> None:
+        for name in ("n_leaders", "hold", "horizon", "spacing", "leader_steps", "batch_size", "buffer_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"vine_kwargs[{name!r}] must be an int >= 1, got {value!r}")
+        if isinstance(self.updates, bool) or int(self.updates) != self.updates or self.updates < 0:
+            raise ValueError(f"vine_kwargs['updates'] must be an int >= 0, got {self.updates!r}")
+        if self.step is not None and not 0 < float(self.step) <= 2:
+            raise ValueError(f"vine_kwargs['step'] must be in (0, 2] or None, got {self.step!r}")
+        if self.hold > self.horizon:
+            raise ValueError(f"vine_kwargs['hold'] ({self.hold}) cannot exceed 'horizon' ({self.horizon})")
+        for name, low, high in (("eps", 0.0, 1.0), ("gamma", 0.0, 1.0), ("learning_rate", 0.0, 1.0)):
+            value = float(getattr(self, name))
+            if not low < value <= high:
+                raise ValueError(f"vine_kwargs[{name!r}] must be in ({low}, {high}], got {getattr(self, name)!r}")
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any] | None) -> VineSettings:
+        """Settings from a ``vine_kwargs`` dict, naming any unknown key."""
+        kwargs = dict(kwargs or {})
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(kwargs) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown vine_kwargs {unknown}; valid: {', '.join(valid)}")
+        return cls(**kwargs)
+
+
+def branchable_env(env: VecEnv) -> VecEnv:
+    """The innermost ``VecEnv`` of ``env`` if its rows can be copied, else ``ValueError`` saying why.
+
+    Wrappers other than ``VecMonitor`` are refused: a ``VecNormalize`` (or any wrapper that changes
+    observations or rewards) would make the copies' returns differ from what the agent is trained on.
+    """
+    inner = env
+    while isinstance(inner, VecEnvWrapper):
+        if not isinstance(inner, VecMonitor):
+            raise ValueError(
+                f"vine gradients fly copies of the raw env; the wrapper {type(inner).__name__} would change what "
+                "they see or earn. Use the env without it (VecMonitor is fine)"
+            )
+        inner = inner.venv
+    if not (callable(getattr(inner, "branch_env", None)) and callable(getattr(inner, "copy_rows_from", None))):
+        raise ValueError(
+            f"vine gradients need an env whose rows can be copied (methods branch_env and copy_rows_from), "
+            f"got {type(inner).__name__}; the drone task's DroneHoverVecEnv has them (LunarLander's Box2D state "
+            "cannot be copied)"
+        )
+    return inner
+
+
+class VineGradient:
+    """Measures ``∇_a Q^π`` at the leaders' states and moves the actor along it (see the module docstring).
+
+    :param env: the training env (its innermost ``VecEnv`` must be copyable, :func:`branchable_env`).
+    :param actor: the stateful actor (``step``, ``unroll``, ``initial_state``).
+    :param settings: vine options.
+    :param n_seq: length of the actor's input windows (as the replay windows).
+    :param n_warmup: burn-in steps of a window that does not start an episode.
+    :param seed: seeds the leaders' initial states and the branch schedule.
+    """
+
+    def __init__(self, env: VecEnv, actor: Any, settings: VineSettings, n_seq: int, n_warmup: int, seed: int = 0) -> None:
+        base = branchable_env(env)
+        self.settings, self.n_seq, self.n_warmup = settings, int(n_seq), int(n_warmup)
+        s = settings
+        self.action_dim = int(np.prod(base.action_space.shape))
+        eye = np.eye(self.action_dim, dtype=np.float32)
+        self._dirs = np.concatenate([eye, -eye])  # +e_j then -e_j: central differences per axis
+        self._n_dirs = len(self._dirs)
+        self.leaders = base.branch_env(s.n_leaders)
+        self.branches = base.branch_env(s.n_leaders * self._n_dirs)
+        self._source = base  # its curriculum stage (reward weights) is followed by the leaders
+        self.leaders.seed(int(seed))
+        self._obs = self.leaders.reset()
+        self._rng = np.random.default_rng(seed)
+        self._state = actor.initial_state(s.n_leaders)
+        obs_dim = int(np.prod(actor_part(self._obs).shape[1:]))
+        self._ring = np.zeros((s.n_leaders, self.n_seq, obs_dim), np.float32)  # last n_seq actor inputs
+        self._t = np.zeros(s.n_leaders, np.int64)  # step of each leader's episode
+        self._countdown = self._gap()
+        self._windows = np.zeros((s.buffer_size, self.n_seq, obs_dim), np.float32)
+        self._lengths = np.zeros(s.buffer_size, np.int64)
+        self._grads = np.zeros((s.buffer_size, self.action_dim), np.float32)
+        self._actions = np.zeros((s.buffer_size, self.action_dim), np.float32)  # the actor's action when measured
+        self._pos, self._full = 0, False
+        self.optimizer = th.optim.Adam(actor.parameters(), lr=s.learning_rate)
+        self.sim_steps = 0  # env steps simulated by leaders and copies
+        self.samples = 0
+        self._returns: list[float] = []  # returns of finished leader episodes (the deterministic actor's)
+        self._ep_return = np.zeros(s.n_leaders)
+
+    def _gap(self) -> int:
+        s = self.settings.spacing
+        return int(self._rng.integers(max(1, s // 2), s + s // 2 + 1))
+
+    def _sync_stage(self) -> None:
+        # the reward weights follow the training env's curriculum (copies take them from the leaders)
+        stage = getattr(getattr(self._source, "task", None), "curriculum_stage", None)
+        task = getattr(self.leaders, "task", None)
+        if stage is not None and task is not None and task.curriculum_stage != stage:
+            task.set_curriculum_stage(stage)
+
+    def __len__(self) -> int:
+        return self.settings.buffer_size if self._full else self._pos
+
+    # ------------------------------------------------------------------ measuring
+    @th.no_grad()
+    def collect(self, actor: Any, n_steps: int | None = None) -> None:
+        """Advance the leaders ``n_steps`` (default ``leader_steps``) steps, measuring a gradient at each branch point."""
+        self._sync_stage()
+        device = next(actor.parameters()).device
+        for _ in range(self.settings.leader_steps if n_steps is None else n_steps):
+            x = actor_part(self._obs)
+            slot = self._t % self.n_seq
+            self._ring[np.arange(len(slot)), slot] = x.reshape(len(slot), -1)
+            self._countdown -= 1
+            if self._countdown <= 0:
+                self._branch(actor, device)
+                self._countdown = self._gap()
+            action, self._state = actor.step(_to_tensor(self._obs, device), self._state)
+            self._obs, reward, done, _ = self.leaders.step(action.cpu().numpy())
+            self.sim_steps += len(done)
+            self._ep_return += reward
+            self._t += 1
+            if done.any():
+                self._returns += self._ep_return[done].tolist()
+                self._ep_return[done] = 0.0
+                self._t[done] = 0
+                keep = th.as_tensor(~done, dtype=th.float32, device=device).unsqueeze(1)
+                self._state = tuple(h * keep for h in self._state)
+
+    @th.no_grad()
+    def _branch(self, actor: Any, device: th.device) -> None:
+        s, n, k = self.settings, self.settings.n_leaders, self._n_dirs
+        obs = self.branches.copy_rows_from(self.leaders, np.repeat(np.arange(n), k), np.arange(n * k))
+        state = tuple(h.repeat_interleave(k, 0) for h in self._state)
+        dirs = np.tile(self._dirs, (n, 1)) * s.eps
+        # fewer steps where every leader's episode ends sooner (the env truncates each copy itself)
+        limit = getattr(getattr(self.leaders, "config", None), "max_episode_steps", None)
+        horizon = s.horizon if limit is None else min(s.horizon, int(limit - self._t.min()))
+        gain, running, discount = np.zeros(n * k), np.ones(n * k, bool), 1.0
+        for step in range(max(horizon, s.hold)):
+            action, state = actor.step(_to_tensor(obs, device), state)
+            action = action.cpu().numpy()
+            if step == 0:
+                base = action[::k].copy()  # every copy of a leader acts alike before its perturbation
+            if step < s.hold:
+                action = np.clip(action + dirs, -1.0, 1.0)
+            obs, reward, done, _ = self.branches.step(action)
+            self.sim_steps += len(done)
+            gain += np.where(running, reward, 0.0) * discount
+            discount *= s.gamma
+            running &= ~done
+            if not running.any():
+                break
+        gain = gain.reshape(n, k)
+        half = k // 2
+        grads = (gain[:, :half] - gain[:, half:]) / (2.0 * s.eps)
+        for i in range(n):
+            self._store(i, grads[i], base[i])
+
+    def _store(self, leader: int, grad: np.ndarray, action: np.ndarray) -> None:
+        t = int(self._t[leader])
+        length = min(t + 1, self.n_seq)
+        steps = np.arange(t - length + 1, t + 1) % self.n_seq  # oldest first
+        self._windows[self._pos] = 0.0
+        self._windows[self._pos, :length] = self._ring[leader, steps]
+        self._lengths[self._pos], self._grads[self._pos], self._actions[self._pos] = length, grad, action
+        self._pos = (self._pos + 1) % self.settings.buffer_size
+        self._full = self._full or self._pos == 0
+        self.samples += 1
+
+    # ------------------------------------------------------------------ following
+    def loss(self, actor: Any) -> th.Tensor:
+        """Over a batch of stored gradients: ``mean |π(s) − (a + step · ĝ / rms ĝ)|²`` (bounded step), or
+        ``−mean(π(s) · ĝ) / mean|ĝ|`` with ``step=None`` (the deterministic policy gradient)."""
+        size = len(self)
+        if size == 0:
+            raise RuntimeError("no vine gradient measured yet: call collect() first")
+        device = next(actor.parameters()).device
+        idx = self._rng.choice(size, size=min(self.settings.batch_size, size), replace=False)
+        windows, lengths = self._windows[idx], self._lengths[idx]
+        grads = self._grads[idx]
+        full = lengths == self.n_seq
+        order = np.concatenate([np.flatnonzero(full), np.flatnonzero(~full)])
+        parts = []
+        if full.any():  # mid-episode windows: burn-in without a graph, as the replay windows
+            x = th.as_tensor(windows[full], device=device)
+            parts.append(actor.unroll(x, burn_in=self.n_warmup)[:, -1])
+        if (~full).any():  # windows that start the episode: exact from zero state; causal, so the padding after is ignored
+            x = th.as_tensor(windows[~full], device=device)
+            last = th.as_tensor(lengths[~full] - 1, device=device)
+            parts.append(actor.unroll(x)[th.arange(len(last), device=device), last])
+        pi = th.cat(parts)
+        g = th.as_tensor(grads[order], device=device)
+        if self.settings.step is None:
+            scale = float(np.abs(self._grads[:size]).mean()) or 1.0
+            return -(pi * g).sum(1).mean() / scale
+        rms = float(np.sqrt((self._grads[:size] ** 2).mean())) or 1.0
+        target = th.as_tensor(self._actions[idx][order], device=device) + self.settings.step * g / rms
+        return (pi - target.clamp(-1.0, 1.0)).pow(2).sum(1).mean()
+
+    def update(self, actor: Any) -> float:
+        """One actor update along the measured gradients; returns the loss."""
+        loss = self.loss(actor)
+        if not th.isfinite(loss):
+            raise FloatingPointError(f"non-finite vine loss ({loss.item()}); the actor was not updated")
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+    def stats(self) -> dict[str, float]:
+        """Diagnostics for the logger; clears the finished leader returns."""
+        size = len(self)
+        out = {"vine/samples": float(self.samples), "vine/sim_steps": float(self.sim_steps)}
+        if size:
+            out["vine/grad_abs_mean"] = float(np.abs(self._grads[:size]).mean())
+        if self._returns:
+            out["vine/leader_ep_rew_mean"] = float(np.mean(self._returns))
+            self._returns = []
+        return out
+
+
+def _to_tensor(obs: Any, device: th.device) -> Any:
+    if isinstance(obs, dict):
+        return {key: th.as_tensor(value, device=device) for key, value in obs.items()}
+    return th.as_tensor(obs, device=device)

@@ -1,0 +1,196 @@
+"""Vine gradients (sb3_spiking.guided_td3.vine): copies of env rows, the measured gradient, GuidedTD3's use of it."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
+
+from sb3_spiking import GuidedTD3
+from sb3_spiking.guided_td3.vine import VineGradient, VineSettings, branchable_env
+from sb3_spiking.tasks.drone.pd_guide import WeakPDGuide75
+from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
+
+TARGET = np.array([0.3, -0.5], np.float32)
+
+
+class QuadraticVecEnv(VecEnv):
+    """Reward ``-|a - TARGET|²`` per step, 20-step episodes, rows copyable: ``∇_a Q`` is known exactly."""
+
+    def __init__(self, num_envs: int) -> None:
+        self.render_mode = None
+        super().__init__(num_envs, spaces.Box(-1, 1, (1,), np.float32), spaces.Box(-1, 1, (2,), np.float32))
+        self.t = np.zeros(num_envs, np.int64)
+        self._actions: np.ndarray | None = None
+
+    def reset(self):
+        self.t[:] = 0
+        return self._obs()
+
+    def _obs(self) -> np.ndarray:
+        return (self.t[:, None] / 20.0).astype(np.float32)
+
+    def step_async(self, actions):
+        self._actions = np.asarray(actions, np.float32)
+
+    def step_wait(self):
+        reward = -((self._actions - TARGET) ** 2).sum(1)
+        self.t += 1
+        done = self.t >= 20
+        infos = [{"terminal_observation": self._obs()[i], "TimeLimit.truncated": True} if d else {} for i, d in enumerate(done)]
+        self.t[done] = 0
+        return self._obs(), reward.astype(np.float32), done, infos
+
+    def branch_env(self, num_envs: int) -> QuadraticVecEnv:
+        return QuadraticVecEnv(num_envs)
+
+    def copy_rows_from(self, src, src_rows, dst_rows):
+        self.t[dst_rows] = src.t[src_rows]
+        return self._obs()
+
+    def close(self):
+        pass
+
+    def get_attr(self, attr_name, indices=None):
+        return [getattr(self, attr_name)] * self.num_envs
+
+    def set_attr(self, attr_name, value, indices=None):
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name, *args, indices=None, **kwargs):
+        return [getattr(self, method_name)(*args, **kwargs)] * self.num_envs
+
+    def env_is_wrapped(self, wrapper_class, indices=None):
+        return [False] * self.num_envs
+
+
+class ConstantActor(th.nn.Module):
+    """A stateful-actor stand-in whose action is ``tanh(bias)`` whatever it sees."""
+
+    def __init__(self, start: tuple[float, float]) -> None:
+        super().__init__()
+        self.bias = th.nn.Parameter(th.atanh(th.tensor(start)))
+
+    def initial_state(self, n: int):
+        return (th.zeros(n, 1),)
+
+    def step(self, obs, state):
+        return th.tanh(self.bias).expand(obs.shape[0], 2), state
+
+    def unroll(self, x, burn_in: int = 0):
+        return th.tanh(self.bias).expand(x.shape[0], x.shape[1], 2)
+
+
+def test_measured_gradient_is_the_exact_action_gradient_of_the_value():
+    actor = ConstantActor((-0.2, 0.4))
+    settings = VineSettings(n_leaders=3, eps=0.1, hold=4, horizon=8, spacing=6, leader_steps=60, updates=0)
+    vine = VineGradient(QuadraticVecEnv(2), actor, settings, n_seq=30, n_warmup=5, seed=0)
+    vine.collect(actor)
+    assert len(vine) >= 3 * 6  # at least 6 branch points, one gradient per leader each
+    a = np.tanh(actor.bias.detach().numpy())
+    # central differences of a quadratic are exact: Q(a + ε) − Q(a − ε) over `hold` steps / 2ε = −2 hold (a − c);
+    # branch points within `hold` steps of the episode end see fewer perturbed steps
+    grads, lengths = vine._grads[: len(vine)], vine._lengths[: len(vine)]
+    remaining = 20 - (lengths - 1)  # a window holds the episode so far (n_seq 30 > 20 steps)
+    full_hold = remaining >= settings.hold
+    assert full_hold.sum() >= 12
+    np.testing.assert_allclose(grads[full_hold], np.broadcast_to(-2 * settings.hold * (a - TARGET), grads[full_hold].shape), rtol=1e-4)
+    assert vine.sim_steps > 60 * 3
+
+
+def test_following_the_measured_gradient_reaches_the_best_action():
+    actor = ConstantActor((-0.2, 0.4))
+    settings = VineSettings(n_leaders=4, eps=0.05, hold=2, horizon=4, spacing=4, leader_steps=20, updates=5,
+                            batch_size=16, buffer_size=20, learning_rate=0.02)  # a buffer of one collect: no stale gradients
+    vine = VineGradient(QuadraticVecEnv(2), actor, settings, n_seq=10, n_warmup=5, seed=1)
+    for _ in range(60):
+        vine.collect(actor)
+        for _ in range(settings.updates):
+            vine.update(actor)
+    # from 0.5 and 0.9 away to within Adam's step noise (5 steps of lr 0.02 on each collect's gradients)
+    np.testing.assert_allclose(np.tanh(actor.bias.detach().numpy()), TARGET, atol=0.1)
+
+
+def test_copied_drone_rows_fly_bit_for_bit_like_their_source():
+    # noise and randomised dynamics too: the copies share the source rows' noise and random generators
+    options = dict(actor_history=4, obs_noise={"position": 0.05, "angular_velocity": 0.2}, domain_randomization=0.2)
+    src = DroneHoverVecEnv(3, **options)
+    src.seed(7)
+    src.reset()
+    rng = np.random.default_rng(0)
+    hover = src.hover_actions[:, None]
+    for _ in range(30):
+        src.step(np.clip(hover + rng.normal(0, 0.05, (3, 4)), -1, 1).astype(np.float32))
+    dst = src.branch_env(6)
+    obs_dst = dst.copy_rows_from(src, np.array([0, 1, 2, 2, 1, 0]), np.arange(6))
+    obs_src = src.task.observation(slice(0, 3))
+    for key in obs_src:
+        np.testing.assert_array_equal(obs_dst[key][:3], obs_src[key])
+        np.testing.assert_array_equal(obs_dst[key][3:], obs_src[key][::-1])
+    for _ in range(120):  # past a 64-step noise refill
+        a = np.clip(hover + rng.normal(0, 0.05, (3, 4)), -1, 1).astype(np.float32)
+        o1, r1, d1, _ = src.step(a)
+        o2, r2, d2, _ = dst.step(np.concatenate([a, a[::-1]]))
+        np.testing.assert_array_equal(r2[:3], r1)
+        np.testing.assert_array_equal(r2[3:], r1[::-1])
+        if d1.any():
+            break
+        np.testing.assert_array_equal(o2["actor"][:3], o1["actor"])
+        np.testing.assert_array_equal(o2["privileged"][3:], o1["privileged"][::-1])
+
+
+def test_copy_rows_from_refuses_mismatched_envs():
+    a, b = DroneHoverVecEnv(2, actor_history=4), DroneHoverVecEnv(2, actor_history=0)
+    with pytest.raises(ValueError, match="same config"):
+        b.copy_rows_from(a, np.array([0]), np.array([1]))
+    with pytest.raises(ValueError, match="out of range"):
+        a.branch_env(2).copy_rows_from(a, np.array([0]), np.array([5]))
+
+
+def test_envs_whose_rows_cannot_be_copied_are_refused_with_the_reason():
+    with pytest.raises(ValueError, match="rows can be copied"):
+        branchable_env(DummyVecEnv([lambda: gym.make("Pendulum-v1")]))
+    with pytest.raises(ValueError, match="VecNormalize"):
+        branchable_env(VecNormalize(DroneHoverVecEnv(2, obs_mode="actor")))
+    with pytest.raises(ValueError, match="unknown vine_kwargs"):
+        VineSettings.from_kwargs({"epsilon": 0.1})
+    with pytest.raises(ValueError, match="hold"):
+        VineSettings(hold=20, horizon=10)
+
+
+SMALL = dict(policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32, 32]), readout="leaky"), learning_starts=300,
+             train_freq=50, gradient_steps=2, seed=0)
+
+
+def test_guided_td3_follows_the_vine_gradient_after_its_start_and_saves_without_it(tmp_path):
+    env = DroneHoverVecEnv(8, actor_history=4)
+    model = GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(), vine_start_fraction=0.5, bc_anneal_fraction=0.5,
+                      vine_kwargs=dict(n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1, batch_size=8), **SMALL)
+    model.learn(2_000)  # the vine acts in the second half
+    assert model._vine is not None and len(model._vine) > 0
+    model._current_progress_remaining = 0.6
+    assert not model.vine_active
+    model._current_progress_remaining = 0.4
+    assert model.vine_active
+    before = [p.detach().clone() for p in model.actor.parameters()]
+    samples = model._vine.samples
+    model.train(gradient_steps=2, batch_size=8)
+    assert model._vine.samples > samples
+    assert model.bc_coef_now == 0.0  # annealed: only the vine term moved the actor
+    assert any(not th.equal(a, b) for a, b in zip(before, model.actor.parameters()))
+    assert model.logger.name_to_value["vine/samples"] > 0
+    model.save(tmp_path / "m.zip")
+    loaded = GuidedTD3.load(tmp_path / "m.zip", env=env)
+    assert loaded._vine is None and loaded.vine_start_fraction == 0.5 and loaded.vine_kwargs["n_leaders"] == 4
+
+
+def test_vine_needs_a_copyable_env_at_learn():
+    model = GuidedTD3("SpikingPolicy", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), vine_start_fraction=0.5,
+                      policy_kwargs=dict(net_arch=dict(pi=[8], qf=[8])))
+    with pytest.raises(ValueError, match="rows can be copied"):
+        model.learn(10)
+    with pytest.raises(ValueError, match="without vine_start_fraction"):
+        GuidedTD3("SpikingPolicy", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), vine_kwargs={"eps": 0.1})
