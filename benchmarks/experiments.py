@@ -60,8 +60,9 @@ def _fixed(k: float) -> dict[str, Any]:
 
 INTERVAL = dict(slope_schedule="interval", slope=1.0, slope_max=100.0, slope_interval=0.1)
 
-#: imitation first, then the vine gradient alone (issue 17): λ_BC falls to 0 as the vine phase starts
-VINE = dict(bc_anneal_fraction=0.25, vine_start_fraction=0.25, vine_kwargs=dict(leader_steps=200, updates=4))
+#: imitation first, then the vine gradient alone (issue 17): λ_BC falls to 0 as the vine phase starts; no reward
+#: curriculum (imitation does not read rewards, and the vine then optimises the final reward from its start)
+VINE = dict(bc_anneal_fraction=0.25, vine_start_fraction=0.25, vine_kwargs=dict(leader_steps=200, updates=4), callback=[])
 
 EXPERIMENTS: list[Experiment] = [
     # 1. sequence training with the curriculum (paper Fig. 4 / Table 1)

@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--csv", help="learning curve (round, leader steps, simulated steps, return)")
     parser.add_argument("--save", help="save the improved model here at the end")
     for field, default in VineSettings().__dict__.items():  # every vine option, same names
+        if isinstance(default, bool):
+            parser.add_argument(f"--{field.replace('_', '-')}", type=lambda v: v.lower() in ("1", "true", "yes"), default=default)
+            continue
         kind = float if isinstance(default, float) or default is None else int
         parser.add_argument(f"--{field.replace('_', '-')}", type=kind, default=default)
     parser.add_argument("--plain-dpg", action="store_true", help="step=None: the unbounded deterministic policy gradient")
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         model.actor.set_training_mode(True)
         if len(vine):
             for _ in range(settings.updates):
-                vine.update(model.actor)
+                vine.update(model.actor, 1.0 - (r - 1) / args.rounds if settings.anneal else 1.0)
         if r % args.eval_every == 0:
             evaluate(r)
     if args.csv:

@@ -101,10 +101,11 @@ def test_measured_gradient_is_the_exact_action_gradient_of_the_value():
     assert vine.sim_steps > 60 * 3
 
 
-def test_following_the_measured_gradient_reaches_the_best_action():
+@pytest.mark.parametrize("step", [0.05, None])  # bounded improvement step / plain deterministic policy gradient
+def test_following_the_measured_gradient_reaches_the_best_action(step):
     actor = ConstantActor((-0.2, 0.4))
     settings = VineSettings(n_leaders=4, eps=0.05, hold=2, horizon=4, spacing=4, leader_steps=20, updates=5,
-                            batch_size=16, buffer_size=20, learning_rate=0.02)  # a buffer of one collect: no stale gradients
+                            batch_size=16, buffer_size=20, learning_rate=0.02, step=step)  # a buffer of one collect: no stale gradients
     vine = VineGradient(QuadraticVecEnv(2), actor, settings, n_seq=10, n_warmup=5, seed=1)
     for _ in range(60):
         vine.collect(actor)
@@ -171,6 +172,9 @@ def test_guided_td3_follows_the_vine_gradient_after_its_start_and_saves_without_
                       vine_kwargs=dict(n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1, batch_size=8), **SMALL)
     model.learn(2_000)  # the vine acts in the second half
     assert model._vine is not None and len(model._vine) > 0
+    env.task.set_curriculum_stage(2)  # the leaders (and through them the copies) earn what the agent earns
+    model.train(gradient_steps=1, batch_size=8)
+    assert model._vine.leaders.task.curriculum_stage == 2
     model._current_progress_remaining = 0.6
     assert not model.vine_active
     model._current_progress_remaining = 0.4

@@ -707,7 +707,12 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.actor.set_training_mode(False)
         vine.collect(self.actor)
         self.actor.set_training_mode(True)
-        losses = [vine.update(self.actor) for _ in range(vine.settings.updates)] if len(vine) else []
+        factor = 1.0
+        if vine.settings.anneal:  # linearly to 0 from the vine's start to the end of training
+            start = float(self.vine_start_fraction or 0.0)
+            factor = min(1.0, self._current_progress_remaining / max(1.0 - start, 1e-8))
+        losses = [vine.update(self.actor, factor) for _ in range(vine.settings.updates)] if len(vine) else []
+        self.logger.record("vine/learning_rate", vine.settings.learning_rate * factor)
         if losses:
             polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
             self.logger.record("vine/loss", float(np.mean(losses)))

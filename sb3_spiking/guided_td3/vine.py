@@ -20,6 +20,9 @@ An env supports this when its innermost ``VecEnv`` has two methods (the drone ta
 
     branch_env(num_envs) -> VecEnv            # a new env with the same options, reset
     copy_rows_from(src, src_rows, dst_rows)   # make dst rows exact copies; returns the observation
+
+and optionally ``match_settings(src)``, called before each round of measurements, for settings that
+change during training (the drone's reward curriculum): the leaders then earn what the agent earns.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ class VineSettings:
         plain deterministic policy gradient ``-π(s) · ĝ`` (unbounded: Adam keeps following stale,
         noisy gradients; measured to drift, docs/guided_rl.md).
     :param learning_rate: of the vine term's own Adam (the imitation phase uses the model's).
+    :param anneal: the learning rate falls linearly to 0 at the end of training (GuidedTD3), so the
+        final weights are not those of a noisy last step.
     """
 
     n_leaders: int = 32
@@ -71,6 +76,7 @@ class VineSettings:
     buffer_size: int = 2048
     step: float | None = 0.05
     learning_rate: float = 3e-4
+    anneal: bool = True
 
     def __post_init__(self) -> None:
         for name in ("n_leaders", "hold", "horizon", "spacing", "leader_steps", "batch_size", "buffer_size"):
@@ -79,6 +85,8 @@ class VineSettings:
                 raise ValueError(f"vine_kwargs[{name!r}] must be an int >= 1, got {value!r}")
         if isinstance(self.updates, bool) or int(self.updates) != self.updates or self.updates < 0:
             raise ValueError(f"vine_kwargs['updates'] must be an int >= 0, got {self.updates!r}")
+        if not isinstance(self.anneal, (bool, np.bool_)):
+            raise ValueError(f"vine_kwargs['anneal'] must be True or False, got {self.anneal!r}")
         if self.step is not None and not 0 < float(self.step) <= 2:
             raise ValueError(f"vine_kwargs['step'] must be in (0, 2] or None, got {self.step!r}")
         if self.hold > self.horizon:
@@ -167,12 +175,11 @@ class VineGradient:
         s = self.settings.spacing
         return int(self._rng.integers(max(1, s // 2), s + s // 2 + 1))
 
-    def _sync_stage(self) -> None:
-        # the reward weights follow the training env's curriculum (copies take them from the leaders)
-        stage = getattr(getattr(self._source, "task", None), "curriculum_stage", None)
-        task = getattr(self.leaders, "task", None)
-        if stage is not None and task is not None and task.curriculum_stage != stage:
-            task.set_curriculum_stage(stage)
+    def _match_settings(self) -> None:
+        # e.g. the reward weights of a curriculum (the copies take them from the leaders)
+        match = getattr(self.leaders, "match_settings", None)
+        if callable(match):
+            match(self._source)
 
     def __len__(self) -> int:
         return self.settings.buffer_size if self._full else self._pos
@@ -181,7 +188,7 @@ class VineGradient:
     @th.no_grad()
     def collect(self, actor: Any, n_steps: int | None = None) -> None:
         """Advance the leaders ``n_steps`` (default ``leader_steps``) steps, measuring a gradient at each branch point."""
-        self._sync_stage()
+        self._match_settings()
         device = next(actor.parameters()).device
         for _ in range(self.settings.leader_steps if n_steps is None else n_steps):
             x = actor_part(self._obs)
@@ -274,8 +281,10 @@ class VineGradient:
         target = th.as_tensor(self._actions[idx][order], device=device) + self.settings.step * g / rms
         return (pi - target.clamp(-1.0, 1.0)).pow(2).sum(1).mean()
 
-    def update(self, actor: Any) -> float:
-        """One actor update along the measured gradients; returns the loss."""
+    def update(self, actor: Any, lr_factor: float = 1.0) -> float:
+        """One actor update along the measured gradients at ``lr_factor × learning_rate``; returns the loss."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.settings.learning_rate * float(lr_factor)
         loss = self.loss(actor)
         if not th.isfinite(loss):
             raise FloatingPointError(f"non-finite vine loss ({loss.item()}); the actor was not updated")

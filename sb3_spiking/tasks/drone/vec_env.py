@@ -158,6 +158,11 @@ class DroneHoverVecEnv(CurriculumAccess, VecEnv):
         self.task.copy_rows_from(src.task, src_rows, dst_rows)
         return self.task.observation(self._real_rows)
 
+    def match_settings(self, src: DroneHoverVecEnv) -> None:
+        """Take over ``src``'s settings that change during training: the curriculum's reward weights."""
+        if self.task.curriculum_stage != src.task.curriculum_stage:
+            self.task.set_curriculum_stage(src.task.curriculum_stage)
+
     @property
     def hover_actions(self) -> np.ndarray:
         """True hover action of every environment's current dynamics, (num_envs,)."""
