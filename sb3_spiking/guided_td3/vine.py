@@ -55,10 +55,13 @@ class VineSettings:
     :param batch_size: gradients per actor update.
     :param buffer_size: most recent gradients kept (older ones were measured for an older actor).
     :param step: size of the improvement step in action units: the actor regresses onto
-        ``a + step · ĝ / rms(ĝ)``, ``a`` its own action when the gradient was measured (a bounded step
+        ``a + step · ĝ / rms(ĝ)``, ``a`` its own output when the gradient was measured (a bounded step
         that the actor reaches and stops at, like behaviour cloning of an improved teacher). ``None``:
         plain deterministic policy gradient ``-π(s) · ĝ`` (unbounded: Adam keeps following stale,
         noisy gradients; measured to drift, docs/guided_rl.md).
+    :param trust: weight of a trust region: the other steps of each stored window keep the outputs they
+        had when the gradient was measured (only the measured state is moved; without it the network
+        drifts where nothing was measured, measured: docs/guided_rl.md). 0 = off.
     :param learning_rate: of the vine term's own Adam (the imitation phase uses the model's).
     :param anneal: the learning rate falls linearly to 0 at the end of training (GuidedTD3), so the
         final weights are not those of a noisy last step.
@@ -75,6 +78,7 @@ class VineSettings:
     batch_size: int = 256
     buffer_size: int = 2048
     step: float | None = 0.05
+    trust: float = 1.0
     learning_rate: float = 3e-4
     anneal: bool = True
 
@@ -91,6 +95,8 @@ class VineSettings:
             raise ValueError(f"vine_kwargs['step'] must be in (0, 2] or None, got {self.step!r}")
         if self.hold > self.horizon:
             raise ValueError(f"vine_kwargs['hold'] ({self.hold}) cannot exceed 'horizon' ({self.horizon})")
+        if not 0 <= float(self.trust) < float("inf"):
+            raise ValueError(f"vine_kwargs['trust'] must be a finite number >= 0, got {self.trust!r}")
         for name, low, high in (("eps", 0.0, 1.0), ("gamma", 0.0, 1.0), ("learning_rate", 0.0, 1.0)):
             value = float(getattr(self, name))
             if not low < value <= high:
@@ -151,7 +157,7 @@ class VineGradient:
         self._n_dirs = len(self._dirs)
         self.leaders = base.branch_env(s.n_leaders)
         self.branches = base.branch_env(s.n_leaders * self._n_dirs)
-        self._source = base  # its curriculum stage (reward weights) is followed by the leaders
+        self._source = base  # settings that change in training (match_settings) are followed from here
         self.leaders.seed(int(seed))
         self._obs = self.leaders.reset()
         self._rng = np.random.default_rng(seed)
@@ -163,7 +169,8 @@ class VineGradient:
         self._windows = np.zeros((s.buffer_size, self.n_seq, obs_dim), np.float32)
         self._lengths = np.zeros(s.buffer_size, np.int64)
         self._grads = np.zeros((s.buffer_size, self.action_dim), np.float32)
-        self._actions = np.zeros((s.buffer_size, self.action_dim), np.float32)  # the actor's action when measured
+        # the actor's outputs over each stored window when its gradient was measured
+        self._outputs = np.zeros((s.buffer_size, self.n_seq, self.action_dim), np.float32)
         self._pos, self._full = 0, False
         self.optimizer = th.optim.Adam(actor.parameters(), lr=s.learning_rate)
         self.sim_steps = 0  # env steps simulated by leaders and copies
@@ -216,11 +223,9 @@ class VineGradient:
         obs = self.branches.copy_rows_from(self.leaders, np.repeat(np.arange(n), k), np.arange(n * k))
         state = tuple(h.repeat_interleave(k, 0) for h in self._state)
         dirs = np.tile(self._dirs, (n, 1)) * s.eps
-        # fewer steps where every leader's episode ends sooner (the env truncates each copy itself)
-        limit = getattr(getattr(self.leaders, "config", None), "max_episode_steps", None)
-        horizon = s.horizon if limit is None else min(s.horizon, int(limit - self._t.min()))
+        # a copy whose episode ends (crash or time limit) stops counting; all ended: stop early
         gain, running, discount = np.zeros(n * k), np.ones(n * k, bool), 1.0
-        for step in range(max(horizon, s.hold)):
+        for step in range(s.horizon):
             action, state = actor.step(_to_tensor(obs, device), state)
             action = action.cpu().numpy()
             if step == 0:
@@ -237,49 +242,79 @@ class VineGradient:
         gain = gain.reshape(n, k)
         half = k // 2
         grads = (gain[:, :half] - gain[:, half:]) / (2.0 * s.eps)
-        for i in range(n):
-            self._store(i, grads[i], base[i])
+        slots = np.array([self._store(i, grads[i]) for i in range(n)])
+        # targets start from the actor's outputs *on the stored window* (burn-in from zero state), not from
+        # the leader's action (whole-episode state): the two differ a little, and regressing the window's
+        # output onto the leader's action would pull the actor off systematically
+        self._outputs[slots] = self._window_outputs(actor, slots, device)[0].cpu().numpy()
 
-    def _store(self, leader: int, grad: np.ndarray, action: np.ndarray) -> None:
+    def _store(self, leader: int, grad: np.ndarray) -> int:
         t = int(self._t[leader])
         length = min(t + 1, self.n_seq)
         steps = np.arange(t - length + 1, t + 1) % self.n_seq  # oldest first
-        self._windows[self._pos] = 0.0
-        self._windows[self._pos, :length] = self._ring[leader, steps]
-        self._lengths[self._pos], self._grads[self._pos], self._actions[self._pos] = length, grad, action
+        slot = self._pos
+        self._windows[slot] = 0.0
+        self._windows[slot, :length] = self._ring[leader, steps]
+        self._lengths[slot], self._grads[slot] = length, grad
         self._pos = (self._pos + 1) % self.settings.buffer_size
         self._full = self._full or self._pos == 0
         self.samples += 1
+        return slot
+
+    def _window_outputs(self, actor: Any, idx: np.ndarray, device: th.device) -> tuple[th.Tensor, th.Tensor]:
+        """The actor's outputs ``(len(idx), n_seq, A)`` over stored windows ``idx`` and the mask of the steps
+        that count (have a graph): windows that start mid-episode burn in for ``n_warmup`` steps without a
+        graph (as the replay windows), the others run from the episode start up to their length (causal:
+        the zero padding after it changes nothing before it)."""
+        windows, lengths = self._windows[idx], self._lengths[idx]
+        full = lengths == self.n_seq
+        out = th.zeros((len(idx), self.n_seq, self.action_dim), device=device)
+        if full.any():
+            rows = th.as_tensor(np.flatnonzero(full), device=device)
+            out = out.index_put((rows,), actor.unroll(th.as_tensor(windows[full], device=device), burn_in=self.n_warmup))
+        if (~full).any():
+            rows = th.as_tensor(np.flatnonzero(~full), device=device)
+            out = out.index_put((rows,), actor.unroll(th.as_tensor(windows[~full], device=device)))
+        steps = np.arange(self.n_seq)
+        counts = np.where(full[:, None], steps >= self.n_warmup, steps < lengths[:, None])
+        return out, th.as_tensor(counts, device=device)
 
     # ------------------------------------------------------------------ following
     def loss(self, actor: Any) -> th.Tensor:
-        """Over a batch of stored gradients: ``mean |π(s) − (a + step · ĝ / rms ĝ)|²`` (bounded step), or
+        """Over a batch of stored gradients: ``mean |π(s) − (a + step · ĝ / rms ĝ)|²`` (bounded step; ĝ clipped
+        at the buffer's 90th percentile of norms), or
         ``−mean(π(s) · ĝ) / mean|ĝ|`` with ``step=None`` (the deterministic policy gradient)."""
         size = len(self)
         if size == 0:
             raise RuntimeError("no vine gradient measured yet: call collect() first")
         device = next(actor.parameters()).device
         idx = self._rng.choice(size, size=min(self.settings.batch_size, size), replace=False)
-        windows, lengths = self._windows[idx], self._lengths[idx]
-        grads = self._grads[idx]
-        full = lengths == self.n_seq
-        order = np.concatenate([np.flatnonzero(full), np.flatnonzero(~full)])
-        parts = []
-        if full.any():  # mid-episode windows: burn-in without a graph, as the replay windows
-            x = th.as_tensor(windows[full], device=device)
-            parts.append(actor.unroll(x, burn_in=self.n_warmup)[:, -1])
-        if (~full).any():  # windows that start the episode: exact from zero state; causal, so the padding after is ignored
-            x = th.as_tensor(windows[~full], device=device)
-            last = th.as_tensor(lengths[~full] - 1, device=device)
-            parts.append(actor.unroll(x)[th.arange(len(last), device=device), last])
-        pi = th.cat(parts)
-        g = th.as_tensor(grads[order], device=device)
+        outputs, counts = self._window_outputs(actor, idx, device)
+        rows, last = th.arange(len(idx), device=device), th.as_tensor(self._lengths[idx] - 1, device=device)
+        pi = outputs[rows, last]
+        g = th.as_tensor(self._grads[idx], device=device)
         if self.settings.step is None:
             scale = float(np.abs(self._grads[:size]).mean()) or 1.0
             return -(pi * g).sum(1).mean() / scale
-        rms = float(np.sqrt((self._grads[:size] ** 2).mean())) or 1.0
-        target = th.as_tensor(self._actions[idx][order], device=device) + self.settings.step * g / rms
-        return (pi - target.clamp(-1.0, 1.0)).pow(2).sum(1).mean()
+        # a copy that crashes while its twin does not gives a gradient tens of times the others': clipped
+        # at the buffer's 90th percentile of norms, so neither do such states take huge steps nor does
+        # the normalisation shrink everybody else's
+        norms = np.linalg.norm(self._grads[:size], axis=1)
+        cap = float(np.quantile(norms, 0.9)) or 1.0
+        clipped = self._grads[:size] * np.minimum(1.0, cap / np.maximum(norms, 1e-12))[:, None]
+        rms = float(np.sqrt((clipped**2).mean())) or 1.0
+        g = g * th.as_tensor(np.minimum(1.0, cap / np.maximum(norms[idx], 1e-12)), device=device, dtype=g.dtype)[:, None]
+        before = th.as_tensor(self._outputs[idx], device=device)
+        target = before[rows, last] + self.settings.step * g / rms
+        loss = (pi - target.clamp(-1.0, 1.0)).pow(2).sum(1).mean()
+        if self.settings.trust > 0:
+            # the other steps of each window keep their outputs from when the gradient was measured: only the
+            # measured state is to change, not whatever else the network computes
+            others = counts.clone()
+            others[rows, last] = False
+            err = (outputs - before).pow(2).sum(2)
+            loss = loss + self.settings.trust * (err * others).sum() / others.sum().clamp_min(1)
+        return loss
 
     def update(self, actor: Any, lr_factor: float = 1.0) -> float:
         """One actor update along the measured gradients at ``lr_factor × learning_rate``; returns the loss."""
