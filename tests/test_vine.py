@@ -168,7 +168,7 @@ SMALL = dict(policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32, 32]), readout
 
 def test_guided_td3_follows_the_vine_gradient_after_its_start_and_saves_without_it(tmp_path):
     env = DroneHoverVecEnv(8, actor_history=4)
-    model = GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(), vine_start_fraction=0.5, bc_anneal_fraction=0.5,
+    model = GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(), vine_start_fraction=0.5,
                       vine_kwargs=dict(n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1, batch_size=8), **SMALL)
     model.learn(2_000)  # the vine acts in the second half
     assert model._vine is not None and len(model._vine) > 0
@@ -176,14 +176,14 @@ def test_guided_td3_follows_the_vine_gradient_after_its_start_and_saves_without_
     model.train(gradient_steps=1, batch_size=8)
     assert model._vine.leaders.task.curriculum_stage == 2
     model._current_progress_remaining = 0.6
-    assert not model.vine_active
+    assert not model.vine_active and model.bc_coef_now > 0
     model._current_progress_remaining = 0.4
     assert model.vine_active
     before = [p.detach().clone() for p in model.actor.parameters()]
     samples = model._vine.samples
     model.train(gradient_steps=2, batch_size=8)
     assert model._vine.samples > samples
-    assert model.bc_coef_now == 0.0  # annealed: only the vine term moved the actor
+    assert model.bc_coef_now == 0.0  # the vine phase replaces imitation: only the vine term moved the actor
     assert any(not th.equal(a, b) for a, b in zip(before, model.actor.parameters()))
     assert model.logger.name_to_value["vine/samples"] > 0
     model.save(tmp_path / "m.zip")

@@ -135,9 +135,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         steps, ``π'`` the Polyak-averaged target actor: it keeps the actor near its own recent
         behaviour (which the critic has data for) rather than near the teacher, so the Q term can
         move it past a weaker teacher, slowly. Acts only while the Q term does; 0 = off.
-    :param vine_start_fraction: if set, from this fraction of training on each ``train()`` call also
+    :param vine_start_fraction: if set, from this fraction of training on each ``train()`` call
         measures the action gradient of the actor's value in copies of the env and moves the actor
-        along it (:mod:`sb3_spiking.guided_td3.vine`: TRPO's vine rollouts, a deterministic policy
+        along it, instead of imitating (λ_BC is 0 from then on; a Q term with ``alpha > 0`` stays) (:mod:`sb3_spiking.guided_td3.vine`: TRPO's vine rollouts, a deterministic policy
         gradient without a learnt critic). Needs an env whose rows can be copied (the drone task's).
         This is the RL half that makes a student better than its teacher on the drone, where the
         learnt critic cannot resolve actions (docs/guided_rl.md). ``None`` (default): off.
@@ -550,8 +550,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     @property
     def bc_coef_now(self) -> float:
         """λ_BC after ``_n_updates // bc_decay_interval`` epochs of decay (times the linear anneal to 0
-        when ``bc_anneal_fraction`` is set); 0 without a guide (no BC term)."""
-        if self._guide is None:
+        when ``bc_anneal_fraction`` is set); 0 without a guide (no BC term) and in the vine phase."""
+        if self._guide is None or self.vine_active:  # the vine phase replaces imitation
             return 0.0
         coef = self.bc_coef * self.bc_decay ** (self._n_updates // self.bc_decay_interval)
         if self.bc_anneal_fraction is not None:

@@ -70,11 +70,11 @@ class VineSettings:
     n_leaders: int = 32
     eps: float = 0.2
     hold: int = 10
-    horizon: int = 150
+    horizon: int = 300
     gamma: float = 1.0
     spacing: int = 50
-    leader_steps: int = 100
-    updates: int = 2
+    leader_steps: int = 200
+    updates: int = 4
     batch_size: int = 256
     buffer_size: int = 2048
     step: float | None = 0.05
