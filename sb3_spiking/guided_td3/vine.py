@@ -43,6 +43,8 @@ class VineSettings:
     """Options of the vine gradient (``GuidedTD3(vine_kwargs=...)``); defaults are the measured recipe.
 
     :param n_leaders: envs flying the deterministic actor; each branch point yields one gradient per leader.
+        Each leader has 2 × (action size) copies: for the drone's 4 motors 32 leaders give 256 copies,
+        the simulator's compiled vector size (l2f pads to powers of two).
     :param eps: size of the action perturbation (actions are in [-1, 1]).
     :param hold: steps the perturbation is held (one decision lasts this long; a 10 ms step alone
         changes the return too little to measure through the actor's spikes).
