@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(dict(round=round_, leader_steps=round_ * settings.leader_steps, sim_steps=vine.sim_steps,
                          samples=vine.samples, minutes=round((time.time() - start) / 60, 2), mean_return=round(ret, 2),
                          full_length=full))
-        print(f"[{rows[-1]['minutes']:5.1f} min] round {round_}: return {ret:.1f} (64 starts, {full:.0%} full length), {vine.samples} gradients, "
+        print(f"[{rows[-1]['minutes']:5.1f} min] round {round_}: return {ret:.1f} (64 starts, {full:.0%} full length), "
+              f"{vine.samples} gradients, "
               f"{vine.sim_steps:,} simulated steps, {vine.stats()}", flush=True)
 
     evaluate(0)

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> None:
         for eps, hold in SETTINGS:
             a, b = measure(eps, hold), measure(0.9 * eps, hold)
             rows.append(dict(t=t, eps=eps, hold=hold, median_cos=round(float(np.median(_cos(a, b))), 3),
-                             abs_grad=round(float(np.abs(a).mean()), 3), batch_mean_cos=round(float(_cos(a.mean(0), b.mean(0))), 3)))
+                             abs_grad=round(float(np.abs(a).mean()), 3),
+                             batch_mean_cos=round(float(_cos(a.mean(0), b.mean(0))), 3)))
             print(f"t={t:3d} eps {eps:.2f} vs {0.9 * eps:.3f}, hold {hold:2d}: median cos {rows[-1]['median_cos']:5.2f}, "
                   f"|ĝ| {rows[-1]['abs_grad']:6.2f}, cos of the 64-state means {rows[-1]['batch_mean_cos']:5.2f}", flush=True)
     Path(args.csv).parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -97,7 +99,8 @@ def test_measured_gradient_is_the_exact_action_gradient_of_the_value():
     remaining = 20 - (lengths - 1)  # a window holds the episode so far (n_seq 30 > 20 steps)
     full_hold = remaining >= settings.hold
     assert full_hold.sum() >= 12
-    np.testing.assert_allclose(grads[full_hold], np.broadcast_to(-2 * settings.hold * (a - TARGET), grads[full_hold].shape), rtol=1e-4)
+    expected = np.broadcast_to(-2 * settings.hold * (a - TARGET), grads[full_hold].shape)
+    np.testing.assert_allclose(grads[full_hold], expected, rtol=1e-4)
     assert vine.sim_steps > 60 * 3
 
 
@@ -105,7 +108,7 @@ def test_measured_gradient_is_the_exact_action_gradient_of_the_value():
 def test_following_the_measured_gradient_reaches_the_best_action(step):
     actor = ConstantActor((-0.2, 0.4))
     settings = VineSettings(n_leaders=4, eps=0.05, hold=2, horizon=4, spacing=4, leader_steps=20, updates=5,
-                            batch_size=16, buffer_size=20, learning_rate=0.02, step=step)  # a buffer of one collect: no stale gradients
+                            batch_size=16, buffer_size=20, learning_rate=0.02, step=step)  # one collect's buffer: none stale
     vine = VineGradient(QuadraticVecEnv(2), actor, settings, n_seq=10, n_warmup=5, seed=1)
     for _ in range(60):
         vine.collect(actor)
@@ -198,3 +201,20 @@ def test_vine_needs_a_copyable_env_at_learn():
         model.learn(10)
     with pytest.raises(ValueError, match="without vine_start_fraction"):
         GuidedTD3("SpikingPolicy", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), vine_kwargs={"eps": 0.1})
+
+
+def test_vine_finetune_benchmark_runs_and_writes_its_curve(tmp_path):
+    from benchmarks import vine_finetune
+
+    model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(2, actor_history=4), guide=WeakPDGuide75(),
+                      policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16]), readout="leaky"), seed=0)
+    model.save(tmp_path / "student.zip")
+    out = tmp_path / "curve.csv"
+    vine_finetune.main([str(tmp_path / "student.zip"), "--rounds", "2", "--eval-every", "1", "--n-leaders", "2",
+                        "--horizon", "20", "--leader-steps", "60", "--spacing", "20", "--batch-size", "8", "--csv", str(out),
+                        "--save", str(tmp_path / "improved.zip")])
+    rows = list(csv.DictReader(open(out)))
+    assert [int(r["round"]) for r in rows] == [0, 1, 2]
+    assert 0 == int(rows[0]["sim_steps"]) < int(rows[1]["sim_steps"]) < int(rows[2]["sim_steps"])
+    assert all(0.0 <= float(r["full_length"]) <= 1.0 for r in rows)
+    assert (tmp_path / "improved.zip").exists()

@@ -137,10 +137,11 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         move it past a weaker teacher, slowly. Acts only while the Q term does; 0 = off.
     :param vine_start_fraction: if set, from this fraction of training on each ``train()`` call
         measures the action gradient of the actor's value in copies of the env and moves the actor
-        along it, instead of imitating (λ_BC is 0 from then on; a Q term with ``alpha > 0`` stays) (:mod:`sb3_spiking.guided_td3.vine`: TRPO's vine rollouts, a deterministic policy
-        gradient without a learnt critic). Needs an env whose rows can be copied (the drone task's).
-        This is the RL half that makes a student better than its teacher on the drone, where the
-        learnt critic cannot resolve actions (docs/guided_rl.md). ``None`` (default): off.
+        along it (:mod:`sb3_spiking.guided_td3.vine`: TRPO's vine rollouts, a deterministic policy
+        gradient without a learnt critic), instead of imitating: λ_BC is 0 from then on (a Q term
+        with ``alpha > 0`` stays). Needs an env whose rows can be copied (the drone task's). This is
+        the RL half that makes a student better than its teacher on the drone, where the learnt
+        critic cannot resolve actions (docs/guided_rl.md §7–8). ``None`` (default): off.
     :param vine_kwargs: options of the vine gradient, see :class:`~sb3_spiking.guided_td3.vine.VineSettings`.
     :param slope: initial surrogate slope of the actor.
     :param slope_schedule: ``None`` (slope stays unless a :class:`SlopeScheduleCallback` is passed

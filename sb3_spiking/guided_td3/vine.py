@@ -230,8 +230,6 @@ class VineGradient:
         for step in range(s.horizon):
             action, state = actor.step(_to_tensor(obs, device), state)
             action = action.cpu().numpy()
-            if step == 0:
-                base = action[::k].copy()  # every copy of a leader acts alike before its perturbation
             if step < s.hold:
                 action = np.clip(action + dirs, -1.0, 1.0)
             obs, reward, done, _ = self.branches.step(action)
