@@ -141,7 +141,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         gradient without a learnt critic), instead of imitating: λ_BC is 0 from then on (a Q term
         with ``alpha > 0`` stays). Needs an env whose rows can be copied (the drone task's). This is
         the RL half that makes a student better than its teacher on the drone, where the learnt
-        critic cannot resolve actions (docs/guided_rl.md §7–8). ``None`` (default): off.
+        critic cannot resolve actions (docs/guided_rl.md §7–8). ``None`` (default): off. The vine's
+        leader envs, gradient buffer and optimiser are not saved: a resumed run starts them afresh.
     :param vine_kwargs: options of the vine gradient, see :class:`~sb3_spiking.guided_td3.vine.VineSettings`.
     :param slope: initial surrogate slope of the actor.
     :param slope_schedule: ``None`` (slope stays unless a :class:`SlopeScheduleCallback` is passed
