@@ -766,7 +766,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
     def _actor_loss(self, data: WindowSamples) -> tuple[th.Tensor | None, float, float, list[float]]:
         mask = data.actor_mask.bool()
-        if not mask.any() or not (self.q_term_active or (self._guide is not None and self.bc_coef_now > 0)):
+        if not mask.any() or not (self.q_term_active or self.bc_coef_now > 0):  # bc_coef_now is 0 without a guide
             # no term acts (e.g. λ_BC annealed to 0 while a vine gradient trains the actor): no step,
             # also none of Adam's momentum
             return None, 0.0, 0.0, []

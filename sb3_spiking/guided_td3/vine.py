@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch as th
+from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
 
 from sb3_spiking.obs_keys import actor_part
@@ -207,7 +208,7 @@ class VineGradient:
             if self._countdown <= 0:
                 self._branch(actor, device)
                 self._countdown = self._gap()
-            action, self._state = actor.step(_to_tensor(self._obs, device), self._state)
+            action, self._state = actor.step(obs_as_tensor(self._obs, device), self._state)
             self._obs, reward, done, _ = self.leaders.step(action.cpu().numpy())
             self.sim_steps += len(done)
             self._ep_return += reward
@@ -228,7 +229,7 @@ class VineGradient:
         # a copy whose episode ends (crash or time limit) stops counting; all ended: stop early
         gain, running, discount = np.zeros(n * k), np.ones(n * k, bool), 1.0
         for step in range(s.horizon):
-            action, state = actor.step(_to_tensor(obs, device), state)
+            action, state = actor.step(obs_as_tensor(obs, device), state)
             action = action.cpu().numpy()
             if step < s.hold:
                 action = np.clip(action + dirs, -1.0, 1.0)
@@ -292,10 +293,9 @@ class VineGradient:
         outputs, counts = self._window_outputs(actor, idx, device)
         rows, last = th.arange(len(idx), device=device), th.as_tensor(self._lengths[idx] - 1, device=device)
         pi = outputs[rows, last]
-        g = th.as_tensor(self._grads[idx], device=device)
         if self.settings.step is None:
             scale = float(np.abs(self._grads[:size]).mean()) or 1.0
-            return -(pi * g).sum(1).mean() / scale
+            return -(pi * th.as_tensor(self._grads[idx], device=device)).sum(1).mean() / scale
         # a copy that crashes while its twin does not gives a gradient tens of times the others': clipped
         # at the buffer's 90th percentile of norms, so neither do such states take huge steps nor does
         # the normalisation shrink everybody else's
@@ -303,7 +303,7 @@ class VineGradient:
         cap = float(np.quantile(norms, 0.9)) or 1.0
         clipped = self._grads[:size] * np.minimum(1.0, cap / np.maximum(norms, 1e-12))[:, None]
         rms = float(np.sqrt((clipped**2).mean())) or 1.0
-        g = g * th.as_tensor(np.minimum(1.0, cap / np.maximum(norms[idx], 1e-12)), device=device, dtype=g.dtype)[:, None]
+        g = th.as_tensor(clipped[idx], device=device)
         before = th.as_tensor(self._outputs[idx], device=device)
         target = before[rows, last] + self.settings.step * g / rms
         loss = (pi - target.clamp(-1.0, 1.0)).pow(2).sum(1).mean()
@@ -338,9 +338,3 @@ class VineGradient:
             out["vine/leader_ep_rew_mean"] = float(np.mean(self._returns))
             self._returns = []
         return out
-
-
-def _to_tensor(obs: Any, device: th.device) -> Any:
-    if isinstance(obs, dict):
-        return {key: th.as_tensor(value, device=device) for key, value in obs.items()}
-    return th.as_tensor(obs, device=device)

@@ -193,6 +193,11 @@ class DroneHoverTask:
             self._noise[row] = draw * self._noise_std
 
     # -- branching ---------------------------------------------------------------------------
+    def match_settings(self, src: DroneHoverTask) -> None:
+        """Take over ``src``'s settings that change during training: the curriculum's reward weights."""
+        if src.curriculum_stage != self.curriculum_stage:
+            self.set_curriculum_stage(src.curriculum_stage)
+
     def copy_rows_from(self, src: DroneHoverTask, src_rows: np.ndarray, dst_rows: np.ndarray) -> None:
         """Make rows ``dst_rows`` of this task exact copies of rows ``src_rows`` of ``src``.
 
@@ -209,8 +214,7 @@ class DroneHoverTask:
             raise ValueError(f"src_rows and dst_rows must be 1-d and of equal length, got {src_rows.shape}, {dst_rows.shape}")
         if ((src_rows < 0) | (src_rows >= src.n)).any() or ((dst_rows < 0) | (dst_rows >= self.n)).any():
             raise ValueError(f"rows out of range: src has {src.n} rows, dst {self.n}")
-        if src.curriculum_stage != self.curriculum_stage:
-            self.set_curriculum_stage(src.curriculum_stage)
+        self.match_settings(src)
         for sr, dr in zip(src_rows.tolist(), dst_rows.tolist()):
             if self._dr_on and self._row_dynamics.get(dr) is not src._row_dynamics.get(sr):
                 dyn = src._row_dynamics.get(sr, self._nominal_dynamics)

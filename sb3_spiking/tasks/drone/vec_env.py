@@ -144,7 +144,7 @@ class DroneHoverVecEnv(CurriculumAccess, VecEnv):
         copies of this env's rows with :meth:`copy_rows_from` (the simulator is deterministic, so
         copies that get the same actions fly the same trajectory)."""
         env = DroneHoverVecEnv(num_envs, **vars(self.config))
-        env.task.set_curriculum_stage(self.task.curriculum_stage)
+        env.match_settings(self)
         env.seed(0)
         env.reset()
         return env
@@ -160,8 +160,7 @@ class DroneHoverVecEnv(CurriculumAccess, VecEnv):
 
     def match_settings(self, src: DroneHoverVecEnv) -> None:
         """Take over ``src``'s settings that change during training: the curriculum's reward weights."""
-        if self.task.curriculum_stage != src.task.curriculum_stage:
-            self.task.set_curriculum_stage(src.task.curriculum_stage)
+        self.task.match_settings(src.task)
 
     @property
     def hover_actions(self) -> np.ndarray:
