@@ -65,6 +65,9 @@ INTERVAL = dict(slope_schedule="interval", slope=1.0, slope_max=100.0, slope_int
 #: followed in the 50 % probes); no reward curriculum (imitation does not read rewards, and the vine then optimises
 #: the final reward from its start)
 VINE = dict(vine_start_fraction=0.7, callback=[])
+#: ... with branch points every ~8 steps in the first 80 steps of an episode (besides every ~50 steps throughout):
+#: the students lose most to their teacher in the first 200 steps and by crashing from a few falling starts there
+VINE_EARLY = dict(VINE, vine_kwargs=dict(early_steps=80, early_spacing=8))
 
 EXPERIMENTS: list[Experiment] = [
     # 1. sequence training with the curriculum (paper Fig. 4 / Table 1)
@@ -126,6 +129,10 @@ EXPERIMENTS: list[Experiment] = [
                dict(guide=WEAK75, **VINE), ("guided_rl",)),
     Experiment("main_vine", "default recipe (imitation of PDHoverGuide), then from 70 % on vine policy gradients instead", "guided_td3",
                dict(VINE), ("guided_rl",)),
+    Experiment("weak75_vine_early", "as weak75_vine with denser branch points in the first 80 steps of each episode",
+               "guided_td3", dict(guide=WEAK75, **VINE_EARLY), ("guided_rl",)),
+    Experiment("main_vine_early", "as main_vine with denser branch points in the first 80 steps of each episode", "guided_td3",
+               dict(VINE_EARLY), ("guided_rl",)),
     # the first vine runs: the vine phase from 50 % on (it peaked ~100 k steps after its start, then drifted)
     Experiment("weak75_vine50", "as weak75_vine with the vine phase from 50 % (the first vine runs)", "guided_td3",
                dict(VINE, vine_start_fraction=0.5, guide=WEAK75), ("guided_rl",)),

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(default, bool):
             parser.add_argument(f"--{field.replace('_', '-')}", type=lambda v: v.lower() in ("1", "true", "yes"), default=default)
             continue
-        kind = float if isinstance(default, float) or default is None else int
+        kind = str if isinstance(default, str) else float if isinstance(default, float) or default is None else int
         parser.add_argument(f"--{field.replace('_', '-')}", type=kind, default=default)
     parser.add_argument("--plain-dpg", action="store_true", help="step=None: the unbounded deterministic policy gradient")
     args = parser.parse_args(argv)

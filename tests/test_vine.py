@@ -104,11 +104,37 @@ def test_measured_gradient_is_the_exact_action_gradient_of_the_value():
     assert vine.sim_steps > 60 * 3
 
 
-@pytest.mark.parametrize("step", [0.05, None])  # bounded improvement step / plain deterministic policy gradient
-def test_following_the_measured_gradient_reaches_the_best_action(step):
+def test_early_steps_make_branch_points_denser_at_the_start_of_episodes():
+    actor = ConstantActor((0.0, 0.0))
+
+    def branch_steps(**early) -> np.ndarray:
+        settings = VineSettings(n_leaders=2, eps=0.1, hold=1, horizon=2, spacing=8, leader_steps=400, updates=0,
+                                buffer_size=1000, **early)
+        vine = VineGradient(QuadraticVecEnv(2), actor, settings, n_seq=30, n_warmup=5, seed=3)
+        vine.collect(actor)
+        return vine._lengths[: len(vine): 2] - 1  # episode step of each branch point (20-step episodes)
+
+    plain, early = branch_steps(), branch_steps(early_steps=6, early_spacing=1)
+    assert 40 <= len(plain) <= 60  # one branch point per ~8 steps
+    # without: the first 6 of 20 steps get ~30 % of the branch points; at every step there: well over half
+    assert np.mean(plain < 6) < 0.45
+    assert np.mean(early < 6) > 0.65
+    assert len(early) > 2 * len(plain)  # added there, not taken from the rest of the episode
+    assert np.sum(early >= 6) >= 0.6 * np.sum(plain >= 6)
+    with pytest.raises(ValueError, match="early_steps"):
+        VineSettings(early_steps=-1)
+    with pytest.raises(ValueError, match="early_spacing"):
+        VineSettings(early_spacing=0)
+    with pytest.raises(ValueError, match="step_norm"):
+        VineSettings(step_norm="rms")
+
+
+# bounded improvement step (scaled by the buffer's rms / per sample) / plain deterministic policy gradient
+@pytest.mark.parametrize("step, step_norm", [(0.05, "buffer"), (0.05, "sample"), (None, "buffer")])
+def test_following_the_measured_gradient_reaches_the_best_action(step, step_norm):
     actor = ConstantActor((-0.2, 0.4))
-    settings = VineSettings(n_leaders=4, eps=0.05, hold=2, horizon=4, spacing=4, leader_steps=20, updates=5,
-                            batch_size=16, buffer_size=20, learning_rate=0.02, step=step)  # one collect's buffer: none stale
+    settings = VineSettings(n_leaders=4, eps=0.05, hold=2, horizon=4, spacing=4, leader_steps=20, updates=5, batch_size=16,
+                            buffer_size=20, learning_rate=0.02, step=step, step_norm=step_norm)  # one collect's buffer: none stale
     vine = VineGradient(QuadraticVecEnv(2), actor, settings, n_seq=10, n_warmup=5, seed=1)
     for _ in range(60):
         vine.collect(actor)

@@ -53,6 +53,11 @@ class VineSettings:
     :param gamma: discount of the copies' returns; 1.0 is the episode return the task reports.
     :param spacing: mean leader steps between branch points (each gap is uniform in
         ``[spacing / 2, 3 spacing / 2]``, so branch points fall at every phase of an episode).
+    :param early_steps: the first steps of an episode where branch points are denser (0: off). A student
+        that imitated its teacher loses most of its return by crashing from a few hard starts within its
+        first ~70 steps (docs/guided_rl.md §9); at the default spacing only a tenth of the measurements fall there.
+    :param early_spacing: mean steps between branch points while the leaders are in their first
+        ``early_steps`` steps (the leaders start together and mostly stay in step: their median step decides).
     :param leader_steps: leader steps (and their branch points) per ``train()`` call.
     :param updates: actor updates per ``train()`` call.
     :param batch_size: gradients per actor update.
@@ -62,6 +67,10 @@ class VineSettings:
         that the actor reaches and stops at, like behaviour cloning of an improved teacher). ``None``:
         plain deterministic policy gradient ``-π(s) · ĝ`` (unbounded: Adam keeps following stale,
         noisy gradients; measured to drift, docs/guided_rl.md).
+    :param step_norm: how ĝ is scaled in the bounded step: ``"buffer"``, by the rms of the buffer's gradients
+        (clipped at their 90th percentile of norms: a state moves in proportion to how much its action
+        matters), or ``"sample"``, each to the length ``sqrt(action size)`` (every state moves the same
+        distance along its own direction).
     :param trust: weight of a trust region: the other steps of each stored window keep the outputs they
         had when the gradient was measured (only the measured state is moved; without it the network
         drifts where nothing was measured, measured: docs/guided_rl.md). 0 = off.
@@ -76,26 +85,33 @@ class VineSettings:
     horizon: int = 300
     gamma: float = 1.0
     spacing: int = 50
+    early_steps: int = 0
+    early_spacing: int = 10
     leader_steps: int = 200
     updates: int = 4
     batch_size: int = 256
     buffer_size: int = 2048
     step: float | None = 0.05
+    step_norm: str = "buffer"
     trust: float = 1.0
     learning_rate: float = 3e-4
     anneal: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("n_leaders", "hold", "horizon", "spacing", "leader_steps", "batch_size", "buffer_size"):
+        for name in ("n_leaders", "hold", "horizon", "spacing", "early_spacing", "leader_steps", "batch_size", "buffer_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 1:
                 raise ValueError(f"vine_kwargs[{name!r}] must be an int >= 1, got {value!r}")
-        if isinstance(self.updates, bool) or int(self.updates) != self.updates or self.updates < 0:
-            raise ValueError(f"vine_kwargs['updates'] must be an int >= 0, got {self.updates!r}")
+        for name in ("updates", "early_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < 0:
+                raise ValueError(f"vine_kwargs[{name!r}] must be an int >= 0, got {value!r}")
         if not isinstance(self.anneal, (bool, np.bool_)):
             raise ValueError(f"vine_kwargs['anneal'] must be True or False, got {self.anneal!r}")
         if self.step is not None and not 0 < float(self.step) <= 2:
             raise ValueError(f"vine_kwargs['step'] must be in (0, 2] or None, got {self.step!r}")
+        if self.step_norm not in ("buffer", "sample"):
+            raise ValueError(f"vine_kwargs['step_norm'] must be 'buffer' or 'sample', got {self.step_norm!r}")
         if self.hold > self.horizon:
             raise ValueError(f"vine_kwargs['hold'] ({self.hold}) cannot exceed 'horizon' ({self.horizon})")
         if not 0 <= float(self.trust) < float("inf"):
@@ -169,6 +185,7 @@ class VineGradient:
         self._ring = np.zeros((s.n_leaders, self.n_seq, obs_dim), np.float32)  # last n_seq actor inputs
         self._t = np.zeros(s.n_leaders, np.int64)  # step of each leader's episode
         self._countdown = self._gap()
+        self._was_early = self._early()
         self._windows = np.zeros((s.buffer_size, self.n_seq, obs_dim), np.float32)
         self._lengths = np.zeros(s.buffer_size, np.int64)
         self._grads = np.zeros((s.buffer_size, self.action_dim), np.float32)
@@ -181,8 +198,12 @@ class VineGradient:
         self._returns: list[float] = []  # returns of finished leader episodes (the deterministic actor's)
         self._ep_return = np.zeros(s.n_leaders)
 
+    def _early(self) -> bool:
+        # the leaders start together and stay mostly in step (episodes end early only by crashing)
+        return self.settings.early_steps > 0 and float(np.median(self._t)) < self.settings.early_steps
+
     def _gap(self) -> int:
-        s = self.settings.spacing
+        s = self.settings.early_spacing if self._early() else self.settings.spacing
         return int(self._rng.integers(max(1, s // 2), s + s // 2 + 1))
 
     def _match_settings(self) -> None:
@@ -204,6 +225,13 @@ class VineGradient:
             x = actor_part(self._obs)
             slot = self._t % self.n_seq
             self._ring[np.arange(len(slot)), slot] = x.reshape(len(slot), -1)
+            if self.settings.early_steps:
+                # entering the early window (new episodes): the next branch point comes at the early spacing,
+                # not after a long gap drawn late in the previous episode
+                early = self._early()
+                if early and not self._was_early:
+                    self._countdown = min(self._countdown, self._gap())
+                self._was_early = early
             self._countdown -= 1
             if self._countdown <= 0:
                 self._branch(actor, device)
@@ -299,13 +327,20 @@ class VineGradient:
         # a copy that crashes while its twin does not gives a gradient tens of times the others': clipped
         # at the buffer's 90th percentile of norms, so neither do such states take huge steps nor does
         # the normalisation shrink everybody else's
-        norms = np.linalg.norm(self._grads[:size], axis=1)
-        cap = float(np.quantile(norms, 0.9)) or 1.0
-        clipped = self._grads[:size] * np.minimum(1.0, cap / np.maximum(norms, 1e-12))[:, None]
-        rms = float(np.sqrt((clipped**2).mean())) or 1.0
-        g = th.as_tensor(clipped[idx], device=device)
         before = th.as_tensor(self._outputs[idx], device=device)
-        target = before[rows, last] + self.settings.step * g / rms
+        if self.settings.step_norm == "sample":
+            # every measured state moves the same distance (its direction only): states whose value changes
+            # little with the action (steady hover) improve as fast as the violent first steps
+            g = self._grads[idx]
+            unit = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12) * np.sqrt(self.action_dim)
+            target = before[rows, last] + self.settings.step * th.as_tensor(unit, device=device)
+        else:
+            norms = np.linalg.norm(self._grads[:size], axis=1)
+            cap = float(np.quantile(norms, 0.9)) or 1.0
+            clipped = self._grads[:size] * np.minimum(1.0, cap / np.maximum(norms, 1e-12))[:, None]
+            rms = float(np.sqrt((clipped**2).mean())) or 1.0
+            g = th.as_tensor(clipped[idx], device=device)
+            target = before[rows, last] + self.settings.step * g / rms
         loss = (pi - target.clamp(-1.0, 1.0)).pow(2).sum(1).mean()
         if self.settings.trust > 0:
             # the other steps of each window keep their outputs from when the gradient was measured: only the
