@@ -50,17 +50,14 @@ def main(argv: list[str] | None = None) -> None:
     vine = VineGradient(env, model.actor, VineSettings(n_leaders=args.leaders, spacing=10**6, horizon=args.horizon,
                                                       buffer_size=64 * 2 * len(SETTINGS) * len(args.t)),
                         model.n_seq, model.n_warmup, seed=5)
-    device = th.device("cpu")
 
     def measure(eps: float, hold: int) -> np.ndarray:
         vine.settings = dataclasses.replace(vine.settings, eps=eps, hold=hold)
-        first = len(vine)
-        vine._branch(model.actor, device)  # all leaders branch now, at their current step
-        return vine._grads[first:first + args.leaders].copy()
+        return vine.measure_now(model.actor)
 
     rows = []
     for t in sorted(args.t):
-        vine.collect(model.actor, t - int(vine._t[0]))  # leaders start together: all at step t
+        vine.collect(model.actor, t - int(vine.episode_steps[0]))  # leaders start together: all at step t
         for eps, hold in SETTINGS:
             a, b = measure(eps, hold), measure(0.9 * eps, hold)
             rows.append(dict(t=t, eps=eps, hold=hold, median_cos=round(float(np.median(_cos(a, b))), 3),

@@ -244,3 +244,46 @@ def test_vine_finetune_benchmark_runs_and_writes_its_curve(tmp_path):
     assert 0 == int(rows[0]["sim_steps"]) < int(rows[1]["sim_steps"]) < int(rows[2]["sim_steps"])
     assert all(0.0 <= float(r["full_length"]) <= 1.0 for r in rows)
     assert (tmp_path / "improved.zip").exists()
+
+
+def test_return_gap_parts_add_up_to_the_gap(tmp_path):
+    from benchmarks import return_gap
+
+    model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(2, actor_history=4), guide=WeakPDGuide75(),
+                      policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16]), readout="leaky"), seed=0)
+    model.save(tmp_path / "student.zip")
+    out = tmp_path / "gap.csv"
+    return_gap.main([str(tmp_path / "student.zip"), "--episodes", "6", "--csv", str(out)])
+    row = next(csv.DictReader(open(out)))
+    parts = float(row["gap_crashed"]) + sum(float(v) for k, v in row.items() if k.startswith("gap_steps_"))
+    assert float(row["gap"]) == pytest.approx(parts, abs=1e-3)
+    assert float(row["gap"]) == pytest.approx(float(row["guide_return"]) - float(row["return"]), abs=1e-2)
+    assert int(row["crashes"]) == 6  # an untrained actor crashes from every start; the PD guide from none
+    assert float(row["gap"]) > 100
+    with pytest.raises(SystemExit):
+        return_gap.main([str(tmp_path / "student.zip"), "--bins", "0", "100"])  # does not reach the episode end
+
+
+def test_measure_now_returns_the_gradients_it_stores_and_the_noise_benchmark_runs(tmp_path):
+    from benchmarks import vine_gradient_noise
+
+    actor = ConstantActor((-0.2, 0.4))
+    settings = VineSettings(n_leaders=3, eps=0.1, hold=4, horizon=8, spacing=10**6, leader_steps=5, updates=0, buffer_size=4)
+    vine = VineGradient(QuadraticVecEnv(2), actor, settings, n_seq=30, n_warmup=5, seed=0)
+    vine.collect(actor)
+    assert len(vine) == 0 and vine.episode_steps.tolist() == [5, 5, 5]  # no branch point on this schedule
+    expected = -2 * settings.hold * (np.tanh(actor.bias.detach().numpy()) - TARGET)
+    for _ in range(2):  # the second call wraps around the 4-slot buffer
+        grads = vine.measure_now(actor)
+        assert grads.shape == (3, 2)
+        np.testing.assert_allclose(grads, np.broadcast_to(expected, (3, 2)), rtol=1e-4)
+    assert len(vine) == 4
+
+    model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(2, actor_history=4), guide=WeakPDGuide75(),
+                      policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16]), readout="leaky"), seed=0)
+    model.save(tmp_path / "student.zip")
+    out = tmp_path / "noise.csv"
+    vine_gradient_noise.main([str(tmp_path / "student.zip"), "--t", "3", "--leaders", "2", "--horizon", "12", "--csv", str(out)])
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == len(vine_gradient_noise.SETTINGS)
+    assert all(-1.0 <= float(r["median_cos"]) <= 1.0 and float(r["abs_grad"]) >= 0 for r in rows)

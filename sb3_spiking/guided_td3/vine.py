@@ -248,6 +248,19 @@ class VineGradient:
                 keep = th.as_tensor(~done, dtype=th.float32, device=device).unsqueeze(1)
                 self._state = tuple(h * keep for h in self._state)
 
+    @property
+    def episode_steps(self) -> np.ndarray:
+        """The current step of each leader's episode, ``(n_leaders,)``."""
+        return self._t.copy()
+
+    @th.no_grad()
+    def measure_now(self, actor: Any) -> np.ndarray:
+        """Branch every leader now, at its current step (outside the branch schedule): the measured
+        gradients ``(n_leaders, action size)``, also stored for the updates."""
+        first = self._pos
+        self._branch(actor, next(actor.parameters()).device)
+        return self._grads[(first + np.arange(self.settings.n_leaders)) % self.settings.buffer_size].copy()
+
     @th.no_grad()
     def _branch(self, actor: Any, device: th.device) -> None:
         s, n, k = self.settings, self.settings.n_leaders, self._n_dirs

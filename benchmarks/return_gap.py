@@ -1,0 +1,97 @@
+"""Where a drone student loses return to the PD guide: by phase of the episode, and by crashing.
+
+Flies each model and the guide autonomously from the same test starts (protocol (b): seed 10 000, final
+reward weights) and splits the return gap ``guide − student`` (per start, averaged over starts) into
+
+* the episodes the student does not fly to the end (crashes), whole;
+* the others, by step range (``--bins``): where the student flies worse than the guide.
+
+The parts add up to the total gap. Also printed: the crashed starts and their lengths, and the mean
+reward per step over the last 200 steps (steady hover; the guide's is ≈ 1).
+
+    python -m benchmarks.return_gap runs/.../DroneHover-v0.zip [more models] --csv runs/return_gap.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch as th  # noqa: E402
+
+from sb3_spiking import GuidedTD3  # noqa: E402
+from sb3_spiking.rollout import EpisodeStats  # noqa: E402
+from sb3_spiking.tasks.drone.evaluation import EVAL_SEED, fly  # noqa: E402
+
+PD_GUIDE = "sb3_spiking.tasks.drone.pd_guide:PDHoverGuide"
+
+
+def _per_step(stats: EpisodeStats) -> np.ndarray:
+    # (max_steps, N) rewards, 0 after an episode ended (recordings stop when the last episode ends)
+    rewards = stats.rewards * stats.running
+    out = np.zeros((stats.max_steps, rewards.shape[1]))
+    out[: len(rewards)] = rewards
+    return out
+
+
+def gap_parts(student: EpisodeStats, guide: EpisodeStats, bins: list[int]) -> dict[str, float]:
+    """The return gap ``guide − student`` (mean over starts) and its parts (see the module docstring).
+
+    Both must be recorded (``fly(..., record=True)``) from the same starts.
+    """
+    rewards_s, rewards_g = _per_step(student), _per_step(guide)
+    n = rewards_s.shape[1]
+    diff = rewards_g - rewards_s
+    full = student.lengths == student.max_steps
+    parts = {"return": student.mean_return, "guide_return": guide.mean_return, "gap": float(diff.sum() / n),
+             "crashes": int((~full).sum()), "gap_crashed": float(diff[:, ~full].sum() / n)}
+    for lo, hi in zip(bins[:-1], bins[1:]):
+        parts[f"gap_steps_{lo}_{hi}"] = float(diff[lo:hi][:, full].sum() / n)
+    late = slice(max(0, student.max_steps - 200), student.max_steps)
+    parts["reward_per_step_last200"] = float(rewards_s[late][:, full].mean()) if full.any() else float("nan")
+    parts["guide_reward_per_step_last200"] = float(rewards_g[late][:, full].mean()) if full.any() else float("nan")
+    return parts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", help="saved GuidedTD3 drone models (.zip)")
+    parser.add_argument("--guide", default=PD_GUIDE, help="the reference controller (import path)")
+    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=EVAL_SEED, help="initial-state seed (default: the final evaluation's)")
+    parser.add_argument("--bins", type=int, nargs="+", default=[0, 25, 50, 100, 200, 300, 500], help="step-range edges")
+    parser.add_argument("--csv", help="write one row per model here")
+    args = parser.parse_args(argv)
+    if sorted(args.bins) != args.bins or len(args.bins) < 2:
+        parser.error("--bins must be at least two increasing step numbers")
+    th.set_num_threads(1)
+    guide = fly(None, args.guide, 0, args.episodes, args.seed, record=True)
+    if args.bins[-1] < guide.max_steps:
+        parser.error(f"--bins must reach the episode length ({guide.max_steps}) for the parts to add up")
+    rows = []
+    for path in args.models:
+        model = GuidedTD3.load(path, device="cpu")
+        student = fly(model, None, 0, args.episodes, args.seed, record=True)
+        parts = gap_parts(student, guide, args.bins)
+        crashed = np.flatnonzero(student.lengths < student.max_steps)
+        print(f"{path}\n  return {parts['return']:.1f} (guide {parts['guide_return']:.1f}), gap {parts['gap']:.2f}: "
+              f"{parts['crashes']} crashed episodes {parts['gap_crashed']:.2f}"
+              + "".join(f", steps {k[10:].replace('_', '-')} {v:.2f}" for k, v in parts.items() if k.startswith("gap_steps_"))
+              + f"\n  crashed starts {crashed.tolist()} at steps {student.lengths[crashed].tolist()}; reward per step, last 200 "
+              f"steps: {parts['reward_per_step_last200']:.4f} (guide {parts['guide_reward_per_step_last200']:.4f})", flush=True)
+        rows.append({"model": path, **{k: round(v, 4) for k, v in parts.items()}})
+    if args.csv:
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
