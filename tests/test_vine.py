@@ -134,7 +134,7 @@ def test_early_steps_make_branch_points_denser_at_the_start_of_episodes():
 def test_following_the_measured_gradient_reaches_the_best_action(step, step_norm):
     actor = ConstantActor((-0.2, 0.4))
     settings = VineSettings(n_leaders=4, eps=0.05, hold=2, horizon=4, spacing=4, leader_steps=20, updates=5, batch_size=16,
-                            buffer_size=20, learning_rate=0.02, step=step, step_norm=step_norm)  # one collect's buffer: none stale
+                            buffer_size=20, learning_rate=0.02, step=step, step_norm=step_norm)  # one collect: none stale
     vine = VineGradient(QuadraticVecEnv(2), actor, settings, n_seq=10, n_warmup=5, seed=1)
     for _ in range(60):
         vine.collect(actor)
