@@ -133,6 +133,12 @@ EXPERIMENTS: list[Experiment] = [
                "guided_td3", dict(guide=WEAK75, **VINE_EARLY), ("guided_rl",)),
     Experiment("main_vine_early", "as main_vine with denser branch points in the first 80 steps of each episode", "guided_td3",
                dict(VINE_EARLY), ("guided_rl",)),
+    # denser early branch points speed the rise, so the peak comes sooner: the vine phase from 80 % (150 train() calls,
+    # the length of the drift-free fine-tune, docs/guided_rl.md §9)
+    Experiment("weak75_vine_early80", "as weak75_vine_early with the vine phase from 80 %", "guided_td3",
+               dict(guide=WEAK75, **dict(VINE_EARLY, vine_start_fraction=0.8)), ("guided_rl",)),
+    Experiment("main_vine_early80", "as main_vine_early with the vine phase from 80 %", "guided_td3",
+               dict(VINE_EARLY, vine_start_fraction=0.8), ("guided_rl",)),
     # the first vine runs: the vine phase from 50 % on (it peaked ~100 k steps after its start, then drifted)
     Experiment("weak75_vine50", "as weak75_vine with the vine phase from 50 % (the first vine runs)", "guided_td3",
                dict(VINE, vine_start_fraction=0.5, guide=WEAK75), ("guided_rl",)),
