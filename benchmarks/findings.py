@@ -11,6 +11,7 @@ import numpy as np
 
 from benchmarks.experiments import PAPER_BC_SLOPE_SPREAD
 from benchmarks.run_records import Runs, budget_text, first_reach, mean_std, reach_text
+from sb3_spiking.guided_td3.vine import VineSettings
 from sb3_spiking.tasks.drone.evaluation import EVAL_SEED, fly
 
 SLOPE_RL = ("main", "rl_k2", "rl_k50", "rl_k100", "rl_interval")
@@ -102,11 +103,14 @@ def findings(runs: dict[str, Runs], guide: float) -> list[str]:
             target = "> 100 % of the PD guide" if teacher == "PDHoverGuide" else "≥ 95 % of the PD guide"
             if r.exp.overrides.get("vine_start_fraction") is not None:
                 start = 100 * r.exp.overrides["vine_start_fraction"]
+                kw = r.exp.overrides.get("vine_kwargs") or {}
+                early = (f"; branch points every ~{kw.get('early_spacing', VineSettings.early_spacing)} steps in the first {kw['early_steps']} of each episode"
+                         if kw.get("early_steps") else "")
                 met = v.mean() > guide if teacher == "PDHoverGuide" else v.mean() >= 0.95 * guide
-                out.append(f"* Guided RL with vine gradients (imitation, then from {start:.0f} % on the vine phase instead): taught "
+                out.append(f"* Guided RL with vine gradients (imitation, then from {start:.0f} % on the vine phase instead{early}): taught "
                            f"by {teacher} ({own:.1f}, {100 * own / guide:.1f} % of the PD guide), the student reaches {mean_std(v)} "
                            f"({share(v)}, {100 * v.mean() / own:.1f} % of its teacher, {full_length(r)} full-length); target "
-                           f"{target}: {'met' if met else 'missed'} (docs/guided_rl.md §8).")
+                           f"{target}: {'met' if met else 'missed'} (docs/guided_rl.md §8–9).")
                 continue
             out.append(f"* Weak-guide benchmark: taught by {teacher} ({own:.1f}, {100 * own / guide:.1f} % of the PD guide), the "
                        f"default recipe's student reaches {mean_std(v)} ({share(v)}, {100 * v.mean() / own:.1f} % of its teacher): "
