@@ -53,9 +53,10 @@ class VineSettings:
     :param gamma: discount of the copies' returns; 1.0 is the episode return the task reports.
     :param spacing: mean leader steps between branch points (each gap is uniform in
         ``[spacing / 2, 3 spacing / 2]``, so branch points fall at every phase of an episode).
-    :param early_steps: the first steps of an episode where branch points are denser (0: off). A student
-        that imitated its teacher loses most of its return by crashing from a few hard starts within its
-        first ~70 steps (docs/guided_rl.md §9); at the default spacing only a tenth of the measurements fall there.
+    :param early_steps: the first steps of an episode where branch points are denser (0: off). A drone student
+        loses most of its return to its teacher while recovering from its start, and crashes only from a few
+        falling starts within ~70 steps (docs/guided_rl.md §9); at the default spacing a tenth of the
+        measurements fall in the first 50 steps.
     :param early_spacing: mean steps between branch points while the leaders are in their first
         ``early_steps`` steps (the leaders start together and mostly stay in step: their median step decides).
     :param leader_steps: leader steps (and their branch points) per ``train()`` call.
@@ -337,9 +338,6 @@ class VineGradient:
         if self.settings.step is None:
             scale = float(np.abs(self._grads[:size]).mean()) or 1.0
             return -(pi * th.as_tensor(self._grads[idx], device=device)).sum(1).mean() / scale
-        # a copy that crashes while its twin does not gives a gradient tens of times the others': clipped
-        # at the buffer's 90th percentile of norms, so neither do such states take huge steps nor does
-        # the normalisation shrink everybody else's
         before = th.as_tensor(self._outputs[idx], device=device)
         if self.settings.step_norm == "sample":
             # every measured state moves the same distance (its direction only): states whose value changes
@@ -348,6 +346,9 @@ class VineGradient:
             unit = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12) * np.sqrt(self.action_dim)
             target = before[rows, last] + self.settings.step * th.as_tensor(unit, device=device)
         else:
+            # a copy that crashes while its twin does not gives a gradient tens of times the others': clipped
+            # at the buffer's 90th percentile of norms, so neither do such states take huge steps nor does
+            # the normalisation shrink everybody else's
             norms = np.linalg.norm(self._grads[:size], axis=1)
             cap = float(np.quantile(norms, 0.9)) or 1.0
             clipped = self._grads[:size] * np.minimum(1.0, cap / np.maximum(norms, 1e-12))[:, None]
