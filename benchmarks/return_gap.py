@@ -15,9 +15,7 @@ reward per step over the last 200 steps (steady hover; the guide's is ≈ 1).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -26,7 +24,7 @@ import torch as th  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.rollout import EpisodeStats  # noqa: E402
-from sb3_spiking.tasks.drone.evaluation import EVAL_SEED, fly  # noqa: E402
+from sb3_spiking.tasks.drone.evaluation import EVAL_SEED, fly, write_rows_csv  # noqa: E402
 
 PD_GUIDE = "sb3_spiking.tasks.drone.pd_guide:PDHoverGuide"
 
@@ -86,11 +84,7 @@ def main(argv: list[str] | None = None) -> None:
               f"steps: {parts['reward_per_step_last200']:.4f} (guide {parts['guide_reward_per_step_last200']:.4f})", flush=True)
         rows.append({"model": path, **{k: round(v, 4) for k, v in parts.items()}})
     if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_rows_csv(rows, args.csv)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,8 @@ final reward weights) is printed and written to ``--csv``. One torch thread.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -24,7 +22,7 @@ import torch as th  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.guided_td3.vine import VineGradient, VineSettings  # noqa: E402
-from sb3_spiking.tasks.drone.evaluation import actor_history_of, fly  # noqa: E402
+from sb3_spiking.tasks.drone.evaluation import actor_history_of, fly, write_rows_csv  # noqa: E402
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
 
@@ -76,11 +74,7 @@ def main(argv: list[str] | None = None) -> None:
         if r % args.eval_every == 0:
             evaluate(r)
     if args.csv:
-        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_rows_csv(rows, args.csv)
     if args.save:
         model.save(args.save)
 
