@@ -12,7 +12,7 @@ import numpy as np
 from benchmarks.experiments import PAPER_BC_SLOPE_SPREAD
 from benchmarks.run_records import Runs, budget_text, first_reach, mean_std, reach_text
 from sb3_spiking.guided_td3.vine import VineSettings
-from sb3_spiking.tasks.drone.evaluation import EVAL_SEED, fly
+from sb3_spiking.tasks.drone.evaluation import EVAL_SEED, PD_GUIDE, fly
 
 SLOPE_RL = ("main", "rl_k2", "rl_k50", "rl_k100", "rl_interval")
 SLOPE_BC = ("bc", "bc_k2", "bc_k50", "bc_k100", "bc_interval")
@@ -96,7 +96,7 @@ def findings(runs: dict[str, Runs], guide: float) -> list[str]:
                        f"{len(v)} seed{'s' if len(v) > 1 else ''}).")
     for r in runs.values():
         if "guided_rl" in r.exp.groups:  # students of a (detuned) teacher: compare with that teacher
-            spec = r.exp.overrides.get("guide", "sb3_spiking.tasks.drone.pd_guide:PDHoverGuide")
+            spec = r.exp.overrides.get("guide", PD_GUIDE)
             teacher = spec.rpartition(":")[2]
             own = fly(None, spec, 0, 100, EVAL_SEED).mean_return  # the same 100 starts
             v = r.final("b_autonomous")

@@ -24,9 +24,7 @@ import torch as th  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.rollout import EpisodeStats  # noqa: E402
-from sb3_spiking.tasks.drone.evaluation import EVAL_SEED, fly, write_rows_csv  # noqa: E402
-
-PD_GUIDE = "sb3_spiking.tasks.drone.pd_guide:PDHoverGuide"
+from sb3_spiking.tasks.drone.evaluation import EVAL_SEED, PD_GUIDE, fly, write_rows_csv  # noqa: E402
 
 
 def _per_step(stats: EpisodeStats) -> np.ndarray:

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def evaluate(round_: int) -> None:
         stats = fly(model, None, 0, 64, 1_000)
-        ret, full = stats.mean_return, float((stats.lengths == stats.max_steps).mean())
+        ret, full = stats.mean_return, stats.full_length
         rows.append(dict(round=round_, leader_steps=round_ * settings.leader_steps, sim_steps=vine.sim_steps,
                          samples=vine.samples, minutes=round((time.time() - start) / 60, 2), mean_return=round(ret, 2),
                          full_length=full))
