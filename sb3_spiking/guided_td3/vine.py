@@ -59,6 +59,11 @@ class VineSettings:
         measurements fall in the first 50 steps.
     :param early_spacing: mean steps between branch points while the leaders are in their first
         ``early_steps`` steps (the leaders start together and mostly stay in step: their median step decides).
+    :param hard_starts: probability that a leader whose episode ends restarts from a *hard start* (the initial
+        state of a recent episode in which a leader crashed at its first try) instead of a fresh one (0: off).
+        A drone student loses most of what it still lacks to a few falling starts that it fails to arrest
+        (docs/guided_rl.md §9); at ~2 % of starts they get too few measurements to be learnt.
+    :param hard_pool: most recent hard starts kept (the oldest is replaced).
     :param leader_steps: leader steps (and their branch points) per ``train()`` call.
     :param updates: actor updates per ``train()`` call.
     :param batch_size: gradients per actor update.
@@ -88,6 +93,8 @@ class VineSettings:
     spacing: int = 50
     early_steps: int = 0
     early_spacing: int = 10
+    hard_starts: float = 0.0
+    hard_pool: int = 64
     leader_steps: int = 200
     updates: int = 4
     batch_size: int = 256
@@ -99,7 +106,8 @@ class VineSettings:
     anneal: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("n_leaders", "hold", "horizon", "spacing", "early_spacing", "leader_steps", "batch_size", "buffer_size"):
+        for name in ("n_leaders", "hold", "horizon", "spacing", "early_spacing", "hard_pool", "leader_steps", "batch_size",
+                     "buffer_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 1:
                 raise ValueError(f"vine_kwargs[{name!r}] must be an int >= 1, got {value!r}")
@@ -117,6 +125,8 @@ class VineSettings:
             raise ValueError(f"vine_kwargs['hold'] ({self.hold}) cannot exceed 'horizon' ({self.horizon})")
         if not 0 <= float(self.trust) < float("inf"):
             raise ValueError(f"vine_kwargs['trust'] must be a finite number >= 0, got {self.trust!r}")
+        if not 0 <= float(self.hard_starts) <= 1:
+            raise ValueError(f"vine_kwargs['hard_starts'] must be in [0, 1], got {self.hard_starts!r}")
         for name, low, high in (("eps", 0.0, 1.0), ("gamma", 0.0, 1.0), ("learning_rate", 0.0, 1.0)):
             value = float(getattr(self, name))
             if not low < value <= high:
@@ -198,6 +208,15 @@ class VineGradient:
         self.samples = 0
         self._returns: list[float] = []  # returns of finished leader episodes (the deterministic actor's)
         self._ep_return = np.zeros(s.n_leaders)
+        self._hard_returns: list[float] = []  # ... of those that flew a hard start again
+        self._replayed = np.zeros(s.n_leaders, bool)  # leaders now flying a hard start again
+        self.replays = 0
+        if s.hard_starts > 0:
+            every = np.arange(s.n_leaders)
+            self._starts = base.branch_env(s.n_leaders)  # the initial state of each leader's current episode
+            self._starts.copy_rows_from(self.leaders, every, every)
+            self._pool = base.branch_env(s.hard_pool)
+            self._pool_size, self._pool_pos = 0, 0
 
     def _early(self) -> bool:
         # the leaders start together and stay mostly in step (episodes end early only by crashing)
@@ -238,16 +257,42 @@ class VineGradient:
                 self._branch(actor, device)
                 self._countdown = self._gap()
             action, self._state = actor.step(obs_as_tensor(self._obs, device), self._state)
-            self._obs, reward, done, _ = self.leaders.step(action.cpu().numpy())
+            self._obs, reward, done, infos = self.leaders.step(action.cpu().numpy())
             self.sim_steps += len(done)
             self._ep_return += reward
             self._t += 1
             if done.any():
-                self._returns += self._ep_return[done].tolist()
+                self._returns += self._ep_return[done & ~self._replayed].tolist()
+                self._hard_returns += self._ep_return[done & self._replayed].tolist()
+                if self.settings.hard_starts > 0:
+                    self._restart(np.flatnonzero(done), infos)
                 self._ep_return[done] = 0.0
                 self._t[done] = 0
                 keep = th.as_tensor(~done, dtype=th.float32, device=device).unsqueeze(1)
                 self._state = tuple(h * keep for h in self._state)
+
+    def _restart(self, rows: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        """Leaders ``rows`` ended their episodes (and were reset): keep the starts they crashed from, and
+        send some of them back to a kept hard start instead of their fresh one."""
+        s = self.settings
+        # only first tries: a start that is replayed and crashes again is not added twice
+        crashed = [i for i in rows if not infos[i].get("TimeLimit.truncated", False) and not self._replayed[i]]
+        for i in crashed:
+            self._pool.copy_rows_from(self._starts, np.array([i]), np.array([self._pool_pos]))
+            self._pool_pos = (self._pool_pos + 1) % s.hard_pool
+            self._pool_size = min(self._pool_size + 1, s.hard_pool)
+        replay = rows[self._rng.random(len(rows)) < s.hard_starts] if self._pool_size else rows[:0]
+        if len(replay):
+            obs = self.leaders.copy_rows_from(self._pool, self._rng.integers(self._pool_size, size=len(replay)), replay)
+            # only the replayed rows' observations change (the others' are kept as the step returned them)
+            if isinstance(self._obs, dict):
+                for key in self._obs:
+                    self._obs[key][replay] = obs[key][replay]
+            else:
+                self._obs[replay] = obs[replay]
+            self.replays += len(replay)
+        self._replayed[rows] = np.isin(rows, replay)
+        self._starts.copy_rows_from(self.leaders, rows, rows)
 
     @property
     def episode_steps(self) -> np.ndarray:
@@ -386,4 +431,10 @@ class VineGradient:
         if self._returns:
             out["vine/leader_ep_rew_mean"] = float(np.mean(self._returns))
             self._returns = []
+        if self.settings.hard_starts > 0:
+            out["vine/hard_pool"] = float(self._pool_size)
+            out["vine/hard_replays"] = float(self.replays)
+            if self._hard_returns:
+                out["vine/hard_start_rew_mean"] = float(np.mean(self._hard_returns))
+                self._hard_returns = []
         return out
