@@ -68,6 +68,14 @@ VINE = dict(vine_start_fraction=0.7, callback=[])
 #: ... with branch points every ~8 steps in the first 80 steps of an episode (besides every ~50 steps throughout):
 #: the students lose most to their teacher in the first 200 steps and by crashing from a few falling starts there
 VINE_EARLY = dict(VINE, vine_kwargs=dict(early_steps=80, early_spacing=8))
+#: ... with twice the branch points throughout (every ~25 steps) on copies that fly 150 steps instead of 300: in the
+#: fine-tune probes (docs/guided_rl.md §10) the rise is twice as fast for fewer simulated steps, and the copies' return
+#: after 150 steps only adds noise; from 75 % (~190 train() calls, past where the probes level off)
+VINE_DENSE = dict(VINE, vine_start_fraction=0.75, vine_kwargs=dict(early_steps=80, early_spacing=8, spacing=25, horizon=150))
+#: a third of the learning rate, held (no anneal), from 65 % (~260 train() calls): in the fine-tune probes the drift of
+#: section 8 is the noise of the steps (at 1e-4 the vine rises more slowly but higher, with no drift in 240 rounds);
+#: 150-step copies as VINE_DENSE (same curve, half the simulation)
+VINE_SLOW = dict(VINE, vine_start_fraction=0.65, vine_kwargs=dict(horizon=150, learning_rate=1e-4, anneal=False))
 
 EXPERIMENTS: list[Experiment] = [
     # 1. sequence training with the curriculum (paper Fig. 4 / Table 1)
@@ -139,6 +147,14 @@ EXPERIMENTS: list[Experiment] = [
                dict(guide=WEAK75, **dict(VINE_EARLY, vine_start_fraction=0.8)), ("guided_rl",)),
     Experiment("main_vine_early80", "as main_vine_early with the vine phase from 80 %", "guided_td3",
                dict(VINE_EARLY, vine_start_fraction=0.8), ("guided_rl",)),
+    Experiment("weak75_vine_dense", "as weak75_vine_early from 75 %, with branch points every ~25 steps and 150-step copies",
+               "guided_td3", dict(guide=WEAK75, **VINE_DENSE), ("guided_rl",)),
+    Experiment("main_vine_dense", "as main_vine_early from 75 %, with branch points every ~25 steps and 150-step copies",
+               "guided_td3", dict(VINE_DENSE), ("guided_rl",)),
+    Experiment("weak75_vine_slow", "as weak75_vine from 65 %, vine learning rate 1e-4 held (no anneal), 150-step copies",
+               "guided_td3", dict(guide=WEAK75, **VINE_SLOW), ("guided_rl",)),
+    Experiment("main_vine_slow", "as main_vine from 65 %, vine learning rate 1e-4 held (no anneal), 150-step copies",
+               "guided_td3", dict(VINE_SLOW), ("guided_rl",)),
     # the first vine runs: the vine phase from 50 % on (it peaked ~100 k steps after its start, then drifted)
     Experiment("weak75_vine50", "as weak75_vine with the vine phase from 50 % (the first vine runs)", "guided_td3",
                dict(VINE, vine_start_fraction=0.5, guide=WEAK75), ("guided_rl",)),
