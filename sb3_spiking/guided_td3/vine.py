@@ -62,7 +62,8 @@ class VineSettings:
     :param hard_starts: probability that a leader whose episode ends restarts from a *hard start* (the initial
         state of a recent episode in which a leader crashed at its first try) instead of a fresh one (0: off).
         A drone student loses most of what it still lacks to a few falling starts that it fails to arrest
-        (docs/guided_rl.md §9); at ~2 % of starts they get too few measurements to be learnt.
+        (docs/guided_rl.md §9); at ~2 % of starts they get too few measurements to be learnt. Measured worse
+        (§10): a perturbation held for ``hold`` steps cannot find the sustained full thrust those starts need.
     :param hard_pool: most recent hard starts kept (the oldest is replaced).
     :param leader_steps: leader steps (and their branch points) per ``train()`` call.
     :param updates: actor updates per ``train()`` call.
@@ -80,7 +81,9 @@ class VineSettings:
     :param trust: weight of a trust region: the other steps of each stored window keep the outputs they
         had when the gradient was measured (only the measured state is moved; without it the network
         drifts where nothing was measured, measured: docs/guided_rl.md). 0 = off.
-    :param learning_rate: of the vine term's own Adam (the imitation phase uses the model's).
+    :param learning_rate: of the vine term's own Adam (the imitation phase uses the model's). The measured
+        gradients are noisy and Adam steps about this far whatever the signal: past the vine's peak the
+        weights wander (docs/guided_rl.md §10); 1e-4 held rises more slowly but higher than 3e-4.
     :param anneal: the learning rate falls linearly to 0 at the end of training (GuidedTD3), so the
         final weights are not those of a noisy last step.
     """
