@@ -104,12 +104,12 @@ def findings(runs: dict[str, Runs], guide: float) -> list[str]:
             if r.exp.overrides.get("vine_start_fraction") is not None:
                 start = 100 * r.exp.overrides["vine_start_fraction"]
                 kw = r.exp.overrides.get("vine_kwargs") or {}
-                early = (f"; branch points every ~{kw.get('early_spacing', VineSettings.early_spacing)} steps in the first {kw['early_steps']} of each episode"
-                         if kw.get("early_steps") else "")
-                rest = {k: v for k, v in kw.items() if k not in ("early_steps", "early_spacing")}
-                early += "".join(f"; {k} {v}" for k, v in rest.items())  # the other vine options that differ from the defaults
+                options = (f"; branch points every ~{kw.get('early_spacing', VineSettings.early_spacing)} steps in the first {kw['early_steps']} of each episode"
+                           if kw.get("early_steps") else "")
+                # the other vine options that differ from the defaults, as given
+                options += "".join(f"; {key} {value}" for key, value in kw.items() if key not in ("early_steps", "early_spacing"))
                 met = v.mean() > guide if teacher == "PDHoverGuide" else v.mean() >= 0.95 * guide
-                out.append(f"* Guided RL with vine gradients (imitation, then from {start:.0f} % on the vine phase instead{early}): taught "
+                out.append(f"* Guided RL with vine gradients (imitation, then from {start:.0f} % on the vine phase instead{options}): taught "
                            f"by {teacher} ({own:.1f}, {100 * own / guide:.1f} % of the PD guide), the student reaches {mean_std(v)} "
                            f"({share(v)}, {100 * v.mean() / own:.1f} % of its teacher, {full_length(r)} full-length); target "
                            f"{target}: {'met' if met else 'missed'} (docs/guided_rl.md §8–10).")
