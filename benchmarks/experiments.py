@@ -54,6 +54,12 @@ WEAK63 = "sb3_spiking.tasks.drone.pd_guide:WeakPDGuide63"
 SOFT80 = "sb3_spiking.tasks.drone.pd_guide:SoftAttitudePDGuide80"
 
 
+#: the default recipe with the paper's 18-value actor input (no past commands)
+NO_HISTORY = dict(env_kwargs=dict(actor_history=0))
+#: ... and the actor's own commands fed back into its first layer (memory in the network's state)
+MEMORY_FEEDBACK = dict(NO_HISTORY, policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky", feedback=True))
+
+
 def _fixed(k: float) -> dict[str, Any]:
     return dict(slope_schedule="fixed", slope=k, slope_max=None)
 
@@ -188,6 +194,12 @@ EXPERIMENTS: list[Experiment] = [
     #    teaching (zoo entry DroneHoverRobust-v0); evaluated with the robustness suite beside "main"
     Experiment("robust", "robust recipe: DR 0.2 + l2f 1.x observation noise, adaptive PD guide (DroneHoverRobust-v0)", "guided_td3",
                {}, ("robustness",), env_id="DroneHoverRobust-v0"),
+    # 9. memory in the network (issue 27): the actor sees only the paper's 18 values (no past commands); its own state
+    #    remembers. The default recipe otherwise (leaky readout, 30 updates / 50 steps)
+    Experiment("mem_feedback", "no past actions in; the actor's own commands fed back through 4 leaky traces (LIF layers)",
+               "guided_td3", MEMORY_FEEDBACK, ("memory",)),
+    Experiment("mem_nohist", "no past actions in; LIF layers, no feedback (the default recipe otherwise)",
+               "guided_td3", NO_HISTORY, ("memory",)),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 

@@ -254,14 +254,53 @@ def check_slope(slope: float) -> float:
 
 
 READOUTS = ("linear", "leaky")
+#: hidden-layer neuron types (``neuron`` policy kwarg): see :mod:`sb3_spiking.memory_neurons`
+NEURONS = ("lif", "recurrent", "synaptic", "adaptive")
+
+
+def layer_types(neuron: str | list[str] | tuple[str, ...], n_layers: int) -> tuple[str, ...]:
+    """One neuron type per hidden layer from a name (all layers) or a list (one per layer).
+
+    :raises ValueError: naming the key ``neuron`` and the allowed values.
+    """
+    types = (neuron,) * n_layers if isinstance(neuron, str) else tuple(neuron)
+    if len(types) != n_layers:
+        raise ValueError(f"neuron: a list must give one type per hidden layer ({n_layers}), got {list(types)}")
+    for t in types:
+        if t not in NEURONS:
+            raise ValueError(f"neuron: unknown neuron type {t!r}; allowed: {NEURONS}")
+    return types
+
+
+def make_layer(kind: str, size: int, slope: float) -> nn.Module:
+    """A hidden spiking layer of type ``kind`` (one of :data:`NEURONS`)."""
+    if kind == "lif":
+        return LIF(size, slope)
+    from sb3_spiking.memory_neurons import MEMORY_LAYERS  # the memory layers build on this module
+
+    return MEMORY_LAYERS[kind](size, slope)
+
+
+def _layer_state_sizes(layer: nn.Module) -> tuple[int, ...]:
+    return (layer.size,) if isinstance(layer, LIF) else tuple(layer.state_sizes)
+
+
+def _run_layer(layer: nn.Module, currents: th.Tensor, state: tuple[th.Tensor, ...], one_step: bool):
+    """``(spikes, state tuple)`` of one hidden layer; LIF keeps its single-tensor interface."""
+    if isinstance(layer, LIF):
+        spikes, mem = layer.step(currents, state[0]) if one_step else layer(currents, state[0])
+        return spikes, (mem,)
+    return layer.step(currents, state) if one_step else layer(currents, state)
 
 
 class SpikingMLP(nn.Module):
-    """Stateful spiking network: ``in -> [Linear -> LIF] x n -> readout -> tanh``.
+    """Stateful spiking network: ``in -> [Linear -> spiking layer] x n -> readout -> tanh``.
 
-    One network step per environment step. The state is a tuple with the membrane potential of
-    every LIF layer, each ``(B, hidden_i)``, plus the readout membrane ``(B, out_dim)`` for the
-    leaky readout; zero is the initial state.
+    One network step per environment step. The state is a flat tuple of ``(B, n)`` tensors: each
+    hidden layer's state variables in order (one membrane for LIF, see
+    :mod:`sb3_spiking.memory_neurons` for the others), then the readout membrane ``(B, out_dim)`` for
+    the leaky readout, then the action feedback's traces and last command when ``feedback`` is on;
+    zero is the initial state (``state_sizes`` lists the sizes).
 
     Two readouts of the last layer's spikes ``s[t]``:
 
@@ -276,14 +315,20 @@ class SpikingMLP(nn.Module):
 
     :param in_dim: input size.
     :param out_dim: output size (actions, squashed to [-1, 1] by tanh).
-    :param hidden: sizes of the LIF layers, e.g. ``(256, 128)`` as in the paper.
+    :param hidden: sizes of the spiking layers, e.g. ``(256, 128)`` as in the paper.
     :param slope: initial surrogate slope of every layer.
     :param readout: ``"linear"`` or ``"leaky"`` (see above).
     :param readout_beta: initial leak ``β`` of the leaky readout.
+    :param neuron: hidden neuron type, one of :data:`NEURONS` for all layers or a list with one per
+        layer.
+    :param feedback: feed the network's own output back into the first layer
+        (:class:`~sb3_spiking.memory_neurons.ActionFeedback`).
+    :param feedback_decays: initial decays of the feedback traces.
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...] | list[int] = (256, 128), slope: float = 2.0,
-                 readout: str = "linear", readout_beta: float = 0.5):
+                 readout: str = "linear", readout_beta: float = 0.5, neuron: str | list[str] = "lif",
+                 feedback: bool = False, feedback_decays: tuple[float, ...] | list[float] = (0.0, 0.5, 0.8, 0.95)):
         super().__init__()
         if len(hidden) == 0:
             raise ValueError("a spiking network needs at least one LIF layer")
@@ -291,15 +336,33 @@ class SpikingMLP(nn.Module):
             raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
         if not 0.0 <= float(readout_beta) <= 1.0:
             raise ValueError(f"readout_beta must be in [0, 1], got {readout_beta}")
+        self.neuron_types = layer_types(neuron, len(hidden))
         sizes = [in_dim, *hidden]
         self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.lifs = nn.ModuleList(LIF(h, slope) for h in hidden)
+        # named "lifs" for every neuron type: the state_dict keys of LIF actors stay as they were
+        self.lifs = nn.ModuleList(make_layer(k, h, slope) for k, h in zip(self.neuron_types, hidden))
         self.readout = nn.Linear(sizes[-1], out_dim)
         self.hidden = tuple(int(h) for h in hidden)
         self.readout_kind = readout
         if readout == "leaky":
             self.readout_beta = nn.Parameter(th.full((out_dim,), float(readout_beta)))
-        self.state_sizes = (*self.hidden, out_dim) if readout == "leaky" else self.hidden
+        self.feedback = None
+        if feedback:
+            from sb3_spiking.memory_neurons import ActionFeedback
+
+            self.feedback = ActionFeedback(out_dim, self.hidden[0], tuple(feedback_decays))
+        self._layer_sizes = [_layer_state_sizes(layer) for layer in self.lifs]
+        sizes_ = [s for layer in self._layer_sizes for s in layer]
+        if readout == "leaky":
+            sizes_.append(out_dim)
+        if self.feedback is not None:
+            sizes_.extend(self.feedback.state_sizes)
+        self.state_sizes = tuple(sizes_)
+
+    @property
+    def is_plain_lif(self) -> bool:
+        """Every hidden layer a LIF and no feedback: what the C / NIR exporters and analyses expect."""
+        return self.feedback is None and all(k == "lif" for k in self.neuron_types)
 
     @property
     def slope(self) -> float:
@@ -316,17 +379,35 @@ class SpikingMLP(nn.Module):
         return tuple(th.zeros(batch_size, h, device=weight.device if device is None else device, dtype=weight.dtype)
                      for h in self.state_sizes)
 
+    def _split(self, state: tuple[th.Tensor, ...]):
+        """(per-layer state tuples, readout membrane or None, feedback state or None)."""
+        layers, i = [], 0
+        for sizes in self._layer_sizes:
+            layers.append(tuple(state[i:i + len(sizes)]))
+            i += len(sizes)
+        readout = None
+        if self.readout_kind == "leaky":
+            readout, i = state[i], i + 1
+        fb = tuple(state[i:i + 2]) if self.feedback is not None else None
+        return layers, readout, fb
+
+    def with_last_command(self, state: tuple[th.Tensor, ...], command: th.Tensor) -> tuple[th.Tensor, ...]:
+        """``state`` with the feedback's last command replaced by ``command`` ``(B, out_dim)`` (the
+        action actually executed, e.g. the guide's or a noisy one); ``state`` itself without feedback."""
+        if self.feedback is None:
+            return state
+        return (*state[:-1], command.to(state[-1].dtype))
+
     def _leaky_step(self, y: th.Tensor, m: th.Tensor) -> th.Tensor:
         # one formula for step() and forward(): sequence training and deployment agree up to the
         # readout matmul's rounding
         beta = self.readout_beta.clamp(0.0, 1.0)
         return th.addcmul(y * (1.0 - beta), beta, m)
 
-    def _readout(self, x: th.Tensor, state: tuple[th.Tensor, ...], new_state: list[th.Tensor]) -> th.Tensor:
+    def _readout(self, x: th.Tensor, m: th.Tensor | None, new_state: list[th.Tensor]) -> th.Tensor:
         y = self.readout(x)
         if self.readout_kind == "linear":
             return th.tanh(y)
-        m = state[len(self.hidden)]
         if y.dim() == 2:  # one step
             m = self._leaky_step(y, m)
             new_state.append(m)
@@ -340,34 +421,71 @@ class SpikingMLP(nn.Module):
         return th.tanh(th.stack(mems))
 
     def forward(
-        self, inputs: th.Tensor, state: tuple[th.Tensor, ...], return_spikes: bool = False
+        self, inputs: th.Tensor, state: tuple[th.Tensor, ...], return_spikes: bool = False,
+        commands: th.Tensor | None = None,
     ) -> tuple[th.Tensor, tuple[th.Tensor, ...]] | tuple[th.Tensor, tuple[th.Tensor, ...], list[th.Tensor]]:
         """Unroll over a sequence ``(T, B, in_dim)`` from ``state``.
 
         Layer by layer: each layer's input currents for all T steps come from one matmul, only the
-        membrane update loops over time.
+        state update loops over time. With ``feedback``, ``commands`` ``(T, B, out_dim)`` are the
+        commands executed at each step (teacher forcing: the feedback current is then known for the
+        whole window); without them the network feeds back its own outputs, one step at a time.
 
         :return: outputs ``(T, B, out_dim)``, final state, and (optionally) each layer's spikes.
         """
+        if self.feedback is not None and commands is None:
+            return self._free_running(inputs, state, return_spikes)
+        layers, m, fb = self._split(state)
         x = inputs
         new_state, all_spikes = [], []
-        for fc, lif, mem in zip(self.fcs, self.lifs, state):
-            x, mem = lif(fc(x), mem)
-            new_state.append(mem)
+        fb_current = fb_final = None
+        if self.feedback is not None:
+            traces, fb_final = self.feedback.sequence(fb[0], fb[1], commands)
+            fb_current = self.feedback.weight(traces)
+        for i, (fc, lif, st) in enumerate(zip(self.fcs, self.lifs, layers)):
+            current = fc(x) if i > 0 or fb_current is None else fc(x) + fb_current
+            x, st = _run_layer(lif, current, st, one_step=False)
+            new_state.extend(st)
             all_spikes.append(x)
-        out = self._readout(x, state, new_state)
+        out = self._readout(x, m, new_state)
+        if self.feedback is not None:
+            new_state.extend((fb_final, commands[-1]))
         if return_spikes:
             return out, tuple(new_state), all_spikes
         return out, tuple(new_state)
 
-    def step(self, inputs: th.Tensor, state: tuple[th.Tensor, ...]) -> tuple[th.Tensor, tuple[th.Tensor, ...]]:
-        """One step: inputs ``(B, in_dim)`` -> (outputs ``(B, out_dim)``, new state).
+    def _free_running(self, inputs, state, return_spikes):
+        outs, spikes = [], []
+        for t in range(inputs.shape[0]):
+            y, state, s = self.step(inputs[t], state, return_spikes=True)
+            outs.append(y)
+            spikes.append(s)
+        all_spikes = [th.stack([s[i] for s in spikes]) for i in range(len(self.lifs))]
+        if return_spikes:
+            return th.stack(outs), state, all_spikes
+        return th.stack(outs), state
+
+    def step(self, inputs: th.Tensor, state: tuple[th.Tensor, ...], return_spikes: bool = False):
+        """One step: inputs ``(B, in_dim)`` -> (outputs ``(B, out_dim)``, new state[, spikes]).
 
         Uses :meth:`LIF.step` directly: for a single step the sequence node's set-up costs more
         than the step itself (deployment latency, see ``benchmarks/bench_predict_latency.py``).
+        With feedback, the new state's last command is this step's output (deployment); replace it
+        with :meth:`with_last_command` when another command was executed.
         """
-        x, new_state = inputs, []
-        for fc, lif, mem in zip(self.fcs, self.lifs, state):
-            x, mem = lif.step(fc(x), mem)
-            new_state.append(mem)
-        return self._readout(x, state, new_state), tuple(new_state)
+        layers, m, fb = self._split(state)
+        x, new_state, spikes = inputs, [], []
+        traces = None
+        if self.feedback is not None:
+            traces = self.feedback.traces(*fb)
+        for i, (fc, lif, st) in enumerate(zip(self.fcs, self.lifs, layers)):
+            current = fc(x) if i > 0 or traces is None else fc(x) + self.feedback.weight(traces)
+            x, st = _run_layer(lif, current, st, one_step=True)
+            new_state.extend(st)
+            spikes.append(x)
+        out = self._readout(x, m, new_state)
+        if self.feedback is not None:
+            new_state.extend((traces, out))
+        if return_spikes:
+            return out, tuple(new_state), spikes
+        return out, tuple(new_state)

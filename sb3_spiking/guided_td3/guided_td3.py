@@ -593,6 +593,10 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             self._guided_steps += int(guided.sum())
             self._episode_assisted |= guided
         self._collected_steps += n_envs
+        # the action feedback remembers what was executed (the guide's, noisy or random commands)
+        self._actor_state = self.actor.with_last_command(
+            self._actor_state, th.as_tensor(scaled, dtype=th.float32, device=self.device).reshape(n_envs, -1)
+        )
         return self.policy.unscale_action(scaled), scaled.astype(np.float32)
 
     def _store_transition(
@@ -753,7 +757,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             # target actor over s_0, s_1', …, s_L': its output at position j+1 is π'(s_{j+1})
             first = _map_obs(data.observations, lambda x: x[:, :1])
             seq = _cat_obs(first, data.next_observations)
-            next_actions = self.actor_target.unroll(seq)[:, 1:][rows, boot]  # type: ignore[index]
+            # executed commands for the action feedback: position j+1 follows a_j (the last one is unread)
+            commands = th.cat([data.actions, data.actions[:, -1:]], dim=1)
+            next_actions = self.actor_target.unroll(seq, commands=commands)[:, 1:][rows, boot]  # type: ignore[index]
             noise = (th.randn_like(next_actions) * self.target_policy_noise).clamp(
                 -self.target_noise_clip, self.target_noise_clip
             )
@@ -834,11 +840,11 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     def _unroll_actor(self, data: WindowSamples) -> tuple[th.Tensor, list[th.Tensor]]:
         """Actor actions over the windows; warm-up steps without a graph where ``burn_in`` allows."""
         if not self.burn_in:
-            return self.actor.unroll(data.observations, return_spikes=True)  # type: ignore[return-value]
+            return self.actor.unroll(data.observations, return_spikes=True, commands=data.actions)  # type: ignore[return-value]
         # windows that start an episode are trained from step 0: their warm-up keeps its graph
         grad_rows = data.starts_episode.bool() if self.train_from_episode_start else None
         return self.actor.unroll(  # type: ignore[return-value]
-            data.observations, burn_in=self.n_warmup, grad_rows=grad_rows, return_spikes=True
+            data.observations, burn_in=self.n_warmup, grad_rows=grad_rows, return_spikes=True, commands=data.actions
         )
 
     def _check_loss(self, loss: th.Tensor, name: str) -> None:

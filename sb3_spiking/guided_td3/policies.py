@@ -19,10 +19,23 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
-from sb3_spiking.neurons import READOUTS, SpikingMLP, check_slope
+from sb3_spiking.neurons import READOUTS, SpikingMLP, check_slope, layer_types
 from sb3_spiking.obs_keys import ACTOR_KEY, PRIVILEGED_KEY, actor_part, check_observation_space
 
 State = tuple[np.ndarray, ...]
+
+DEFAULT_FEEDBACK_DECAYS = (0.0, 0.5, 0.8, 0.95)
+
+
+def memory_kwargs(neuron: str | list[str], feedback: bool, feedback_decays: list[float]) -> dict[str, Any]:
+    """The memory options that differ from the defaults (files of plain LIF actors stay loadable by
+    older versions, which do not know these keys)."""
+    data: dict[str, Any] = {}
+    if neuron != "lif":
+        data["neuron"] = neuron
+    if feedback:
+        data.update(feedback=True, feedback_decays=list(feedback_decays))
+    return data
 
 
 class PrivilegedExtractor(BaseFeaturesExtractor):
@@ -103,6 +116,12 @@ class SpikingActor(_StatefulPredict, BasePolicy):
     :param readout: ``"linear"`` (the paper's) or ``"leaky"`` (leaky-integrator output neurons),
         see :class:`~sb3_spiking.neurons.SpikingMLP`.
     :param readout_beta: initial leak of the leaky readout.
+    :param neuron: hidden neuron type (``"lif"``, ``"recurrent"``, ``"synaptic"``, ``"adaptive"``) for
+        every layer, or a list with one per layer (:mod:`sb3_spiking.memory_neurons`).
+    :param feedback: feed the actor's own command back into its first layer
+        (:class:`~sb3_spiking.memory_neurons.ActionFeedback`); in training windows the executed
+        command is replayed (``unroll(..., commands=...)``).
+    :param feedback_decays: initial decays of the feedback traces.
     """
 
     def __init__(
@@ -114,21 +133,33 @@ class SpikingActor(_StatefulPredict, BasePolicy):
         readout: str = "linear",
         readout_beta: float = 0.5,
         normalize_images: bool = False,
+        neuron: str | list[str] = "lif",
+        feedback: bool = False,
+        feedback_decays: tuple[float, ...] | list[float] = DEFAULT_FEEDBACK_DECAYS,
         **_ignored: Any,
     ):
         super().__init__(observation_space, action_space, normalize_images=normalize_images, squash_output=True)
         self.net_arch = list(net_arch)
         self.readout, self.readout_beta = readout, float(readout_beta)
+        self.neuron, self.feedback = neuron if isinstance(neuron, str) else list(neuron), bool(feedback)
+        self.feedback_decays = [float(d) for d in feedback_decays]
         in_dim = get_flattened_obs_dim(check_observation_space(observation_space))
         out_dim = check_box_action_dim(action_space, type(self).__name__)
-        self.net = SpikingMLP(in_dim, out_dim, self.net_arch, slope, readout, readout_beta)
-        # one membrane per LIF layer, plus the readout membrane for the leaky readout
+        self.net = SpikingMLP(in_dim, out_dim, self.net_arch, slope, readout, readout_beta, neuron=neuron,
+                              feedback=feedback, feedback_decays=self.feedback_decays)
+        # the state variables of every layer, the readout membrane (leaky readout), the feedback's state
         self.state_sizes = list(self.net.state_sizes)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.update(net_arch=self.net_arch, slope=self.net.slope, readout=self.readout, readout_beta=self.readout_beta)
+        data.update(memory_kwargs(self.neuron, self.feedback, self.feedback_decays))
         return data
+
+    def with_last_command(self, state: tuple[th.Tensor, ...], command: th.Tensor) -> tuple[th.Tensor, ...]:
+        """``state`` with the feedback's last command set to the executed ``command`` ``(N, A)`` (scaled
+        to [-1, 1]); unchanged without feedback."""
+        return self.net.with_last_command(state, command.reshape(command.shape[0], -1))
 
     @property
     def slope(self) -> float:
@@ -152,6 +183,7 @@ class SpikingActor(_StatefulPredict, BasePolicy):
         burn_in: int = 0,
         grad_rows: th.Tensor | None = None,
         return_spikes: bool = False,
+        commands: th.Tensor | None = None,
     ) -> tuple[th.Tensor, list[th.Tensor]] | th.Tensor:
         """Run over windows ``(B, L, …)`` from ``state`` (zero if ``None``).
 
@@ -159,21 +191,28 @@ class SpikingActor(_StatefulPredict, BasePolicy):
         (R2D2-style burn-in), except for the windows flagged in ``grad_rows`` (``(B,)`` bool), whose
         warm-up steps keep their graph (e.g. windows that start an episode and train from step 0).
 
+        :param commands: ``(B, L, A)`` actions executed at each step (scaled), replayed into the action
+            feedback (ignored without it); without them a feedback actor feeds back its own outputs.
         :return: actions ``(B, L, A)`` (and each layer's spikes ``(B, L, H)`` if asked).
         """
         x = actor_part(obs).float()
         x = x.reshape(x.shape[0], x.shape[1], -1).transpose(0, 1)  # time-major (L, B, D)
+        cmd = None
+        if self.net.feedback is not None and commands is not None:
+            cmd = commands.float().reshape(commands.shape[0], commands.shape[1], -1).transpose(0, 1)
         if state is None:
             state = self.net.initial_state(x.shape[1], x.device)
         parts, spikes_parts = [], []
         if burn_in > 0:
             with th.no_grad():
-                out, warm_state, spikes = self.net(x[:burn_in], state, return_spikes=True)
+                out, warm_state, spikes = self.net(x[:burn_in], state, return_spikes=True,
+                                                   commands=None if cmd is None else cmd[:burn_in])
             if grad_rows is not None and grad_rows.any():
                 # recompute the flagged rows with a graph and splice them in (out-of-place, so
                 # gradients reach them); the rest of the batch stays graph-free
                 rows = grad_rows.nonzero().squeeze(1)
-                out_g, state_g, spikes_g = self.net(x[:burn_in, rows], tuple(s[rows] for s in state), return_spikes=True)
+                out_g, state_g, spikes_g = self.net(x[:burn_in, rows], tuple(s[rows] for s in state), return_spikes=True,
+                                                    commands=None if cmd is None else cmd[:burn_in, rows])
                 out = _splice(out, out_g, rows, dim=1)
                 spikes = [_splice(s, g, rows, dim=1) for s, g in zip(spikes, spikes_g)]
                 warm_state = tuple(_splice(s, g, rows, dim=0) for s, g in zip(warm_state, state_g))
@@ -181,8 +220,9 @@ class SpikingActor(_StatefulPredict, BasePolicy):
             parts.append(out)
             spikes_parts.append(spikes)
             x = x[burn_in:]
+            cmd = None if cmd is None else cmd[burn_in:]
         if x.shape[0] > 0:
-            out, _, spikes = self.net(x, state, return_spikes=True)
+            out, _, spikes = self.net(x, state, return_spikes=True, commands=cmd)
             parts.append(out)
             spikes_parts.append(spikes)
         actions = th.cat(parts).transpose(0, 1)
@@ -238,6 +278,9 @@ class MlpSequenceActor(_StatefulPredict, BasePolicy):
     def initial_state(self, n_envs: int) -> tuple[th.Tensor, ...]:
         return ()
 
+    def with_last_command(self, state: tuple[th.Tensor, ...], command: th.Tensor) -> tuple[th.Tensor, ...]:
+        return state
+
     def step(self, obs: PyTorchObs, state: tuple[th.Tensor, ...]) -> tuple[th.Tensor, tuple[th.Tensor, ...]]:
         """One step for a batch of envs: observation ``(N, …)`` -> (action ``(N, A)``, ``()``)."""
         return self.mu(actor_part(obs).flatten(1).float()), ()
@@ -249,8 +292,9 @@ class MlpSequenceActor(_StatefulPredict, BasePolicy):
         burn_in: int = 0,
         grad_rows: th.Tensor | None = None,
         return_spikes: bool = False,
+        commands: th.Tensor | None = None,
     ) -> tuple[th.Tensor, list[th.Tensor]] | th.Tensor:
-        """Actions for windows ``(B, L, …)``; ``burn_in`` and ``grad_rows`` change nothing (no state)."""
+        """Actions for windows ``(B, L, …)``; ``burn_in``, ``grad_rows`` and ``commands`` change nothing (no state)."""
         x = actor_part(obs).float()
         actions = self.mu(x.reshape(x.shape[0], x.shape[1], -1))
         return (actions, []) if return_spikes else actions
@@ -420,6 +464,12 @@ class SpikingPolicy(SequencePolicy):
         ``"leaky"`` (leaky-integrator output neurons, smooth actions), see
         :class:`~sb3_spiking.neurons.SpikingMLP`.
     :param readout_beta: initial leak of the leaky readout (learned per action).
+    :param neuron: hidden neuron type, ``"lif"`` (default), ``"recurrent"``, ``"synaptic"`` or
+        ``"adaptive"``, or a list with one per layer (:mod:`sb3_spiking.memory_neurons`).
+    :param feedback: the actor's own command fed back into its first layer through leaky traces
+        (:class:`~sb3_spiking.memory_neurons.ActionFeedback`): the memory of the commands that a
+        plant with lagging actuators needs, kept in the network's state instead of the input.
+    :param feedback_decays: initial decays of those traces (learned).
     Other parameters: see :class:`SequencePolicy`.
     """
 
@@ -444,8 +494,18 @@ class SpikingPolicy(SequencePolicy):
         slope: float = 2.0,
         readout: str = "linear",
         readout_beta: float = 0.5,
+        neuron: str | list[str] = "lif",
+        feedback: bool = False,
+        feedback_decays: tuple[float, ...] | list[float] = DEFAULT_FEEDBACK_DECAYS,
     ):
         _check_readout(readout, readout_beta)
+        # checked here, before the networks are built: a clear error naming the key
+        pi_arch = get_actor_critic_arch(net_arch if net_arch is not None else dict(pi=[256, 128], qf=[256, 256]))[0]
+        layer_types(neuron, len(pi_arch))
+        if not isinstance(feedback, bool):
+            raise ValueError(f"feedback must be true or false, got {feedback!r}")
+        self._memory = dict(neuron=neuron if isinstance(neuron, str) else list(neuron), feedback=feedback,
+                            feedback_decays=[float(d) for d in feedback_decays])
         # read by make_actor, which TD3Policy's constructor calls
         self._readout, self._readout_beta = readout, float(readout_beta)
         self._initial_slope = check_slope(slope)
@@ -470,6 +530,7 @@ class SpikingPolicy(SequencePolicy):
         data.update(slope=self._initial_slope)
         if self._readout != "linear":  # files of the linear readout stay loadable by older versions
             data.update(readout=self._readout, readout_beta=self._readout_beta)
+        data.update(memory_kwargs(**self._memory))
         return data
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> SpikingActor:  # type: ignore[override]
@@ -480,6 +541,7 @@ class SpikingPolicy(SequencePolicy):
             slope=self._initial_slope,
             readout=self._readout,
             readout_beta=self._readout_beta,
+            **self._memory,
         ).to(self.device)
 
     @property

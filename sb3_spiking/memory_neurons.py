@@ -1,0 +1,208 @@
+"""Spiking layers with memory beyond one leaky membrane, and the action feedback synapse.
+
+Every layer here has the contract of :class:`~sb3_spiking.neurons.LIF` generalised to a tuple state:
+``state_sizes`` (one entry per state variable, each ``(B, size)``), ``step(current, state)`` for one
+time step and ``forward(currents, state)`` for a ``(T, B, size)`` sequence, both returning
+``(spikes, new_state)``; ``set_slope`` changes the surrogate slope kept in the ``slope`` buffer.
+The sequence path is the step path in a loop (under autograd), so training and deployment compute
+the same arithmetic in the same order.
+
+* :class:`RecurrentLIF` — LIF plus an all-to-all recurrent weight matrix on the layer's own previous
+  spikes (snnTorch ``RLeaky(all_to_all=True)``; tested against it).
+* :class:`SynapticLIF` — current-based LIF with a synaptic current per neuron (snnTorch ``Synaptic``,
+  NIR ``CubaLIF``; tested against snnTorch).
+* :class:`AdaptiveLIF` — LIF with a slow adaptive threshold per neuron (Bellec et al. 2018, LSNN).
+* :class:`ActionFeedback` — the network's copy of its own motor command (efference copy), filtered by
+  a bank of leaky traces with learned decays, as an input current to the first layer.
+
+Time constants are learned per neuron, clamped to ``[0, 1]`` like the LIF leak, and initialised
+slow enough to hold information for tens of steps (see each class).
+"""
+
+from __future__ import annotations
+
+import torch as th
+from torch import nn
+
+from sb3_spiking.neurons import check_slope, spike
+
+
+class _SpikingLayer(nn.Module):
+    """Shared parts: size, learned leak β and threshold θ, slope buffer."""
+
+    state_names: tuple[str, ...] = ("mem",)
+
+    def __init__(self, size: int, slope: float = 2.0, learn_beta: bool = True, learn_threshold: bool = True):
+        super().__init__()
+        if size <= 0:
+            raise ValueError(f"{type(self).__name__} size must be positive, got {size}")
+        self.size = int(size)
+        self.beta = nn.Parameter(th.rand(size), requires_grad=learn_beta)
+        self.threshold = nn.Parameter(th.rand(size), requires_grad=learn_threshold)
+        self.register_buffer("slope", th.tensor(float(check_slope(slope))))
+
+    @property
+    def state_sizes(self) -> tuple[int, ...]:
+        return (self.size,) * len(self.state_names)
+
+    def set_slope(self, slope: float) -> None:
+        """Change the surrogate slope in place (weights and optimiser state untouched)."""
+        self.slope.fill_(check_slope(slope))
+
+    def step(self, current: th.Tensor, state: tuple[th.Tensor, ...]) -> tuple[th.Tensor, tuple[th.Tensor, ...]]:
+        raise NotImplementedError
+
+    def forward(self, currents: th.Tensor, state: tuple[th.Tensor, ...]) -> tuple[th.Tensor, tuple[th.Tensor, ...]]:
+        """Run ``(T, B, size)`` input currents from ``state``: spikes ``(T, B, size)`` and the final state."""
+        if currents.shape[0] == 0:
+            raise ValueError(f"{type(self).__name__} needs at least one time step")
+        spikes = []
+        for t in range(currents.shape[0]):
+            s, state = self.step(currents[t], state)
+            spikes.append(s)
+        return th.stack(spikes), state
+
+
+class RecurrentLIF(_SpikingLayer):
+    """LIF with all-to-all recurrence on the layer's own spikes (snnTorch ``RLeaky``, ``all_to_all``).
+
+    ``U[t] = β·U[t-1] + I[t] + V·s[t-1] + b − sg(H(U[t-1] − θ))·θ``, ``s[t] = H(U[t] − θ)`` with the
+    surrogate gradient, which also carries the gradient through the recurrence. The state is
+    ``(U, s)``: the previous spikes are kept (not recomputed from ``U``) so that the zero state has no
+    gradient path, as in snnTorch. ``V`` starts small (uniform ±1/√size, PyTorch's ``Linear``
+    default), so the network starts close to a plain LIF stack.
+    """
+
+    state_names = ("mem", "spk")
+
+    def __init__(self, size: int, slope: float = 2.0, learn_beta: bool = True, learn_threshold: bool = True):
+        super().__init__(size, slope, learn_beta, learn_threshold)
+        self.recurrent = nn.Linear(size, size)
+
+    def step(self, current, state):
+        mem, prev = state
+        reset = (mem > self.threshold).to(mem.dtype)
+        mem = self.beta.clamp(0.0, 1.0) * mem + current + self.recurrent(prev) - reset * self.threshold
+        spikes = spike(mem - self.threshold, self.slope)
+        return spikes, (mem, spikes)
+
+
+class SynapticLIF(_SpikingLayer):
+    """Current-based LIF: a synaptic current filters the input (snnTorch ``Synaptic``, NIR ``CubaLIF``).
+
+    ``J[t] = α·J[t-1] + I[t]``, ``U[t] = β·U[t-1] + J[t] − sg(H(U[t-1] − θ))·θ``, ``s[t] = H(U[t] − θ)``.
+    Two state variables per neuron, ``(J, U)``. α is learned per neuron and starts uniform in
+    ``[0.5, 0.95]`` (synaptic time constants of 1.4–20 steps): the current remembers inputs for longer
+    than the leaky membrane alone, and two neurons with different α can form a difference of filtered
+    inputs (a velocity from positions).
+    """
+
+    state_names = ("syn", "mem")
+
+    def __init__(self, size: int, slope: float = 2.0, learn_beta: bool = True, learn_threshold: bool = True):
+        super().__init__(size, slope, learn_beta, learn_threshold)
+        self.alpha = nn.Parameter(0.5 + 0.45 * th.rand(size))
+
+    def step(self, current, state):
+        syn, mem = state
+        reset = (mem > self.threshold).to(mem.dtype)
+        syn = self.alpha.clamp(0.0, 1.0) * syn + current
+        mem = self.beta.clamp(0.0, 1.0) * mem + syn - reset * self.threshold
+        return spike(mem - self.threshold, self.slope), (syn, mem)
+
+
+class AdaptiveLIF(_SpikingLayer):
+    """LIF with an adaptive threshold (ALIF of Bellec et al. 2018, "Long short-term memory and
+    learning-to-learn in networks of spiking neurons").
+
+    Every spike raises the neuron's threshold, which then relaxes slowly:
+    ``A[t] = θ + b·a[t]``, ``a[t] = ρ·a[t-1] + s[t-1]``,
+    ``U[t] = β·U[t-1] + I[t] − sg(s[t-1])·A[t-1]``, ``s[t] = H(U[t] − A[t])``, with
+    ``s[t-1] = H(U[t-1] − A[t-1])``. State ``(U, a)``. ρ is learned per neuron and starts uniform in
+    ``[0.9, 0.99]`` (10–100 steps); the adaptation strength ``b ≥ 0`` (clamped) starts at 0.2.
+    The reset subtracts the effective threshold, as in LSNN.
+    """
+
+    state_names = ("mem", "adapt")
+
+    def __init__(self, size: int, slope: float = 2.0, learn_beta: bool = True, learn_threshold: bool = True):
+        super().__init__(size, slope, learn_beta, learn_threshold)
+        self.rho = nn.Parameter(0.9 + 0.09 * th.rand(size))
+        self.adapt_strength = nn.Parameter(th.full((size,), 0.2))
+
+    def effective_threshold(self, adapt: th.Tensor) -> th.Tensor:
+        return self.threshold + self.adapt_strength.clamp_min(0.0) * adapt
+
+    def step(self, current, state):
+        mem, adapt = state
+        prev_threshold = self.effective_threshold(adapt)
+        prev = (mem > prev_threshold).to(mem.dtype)
+        adapt = self.rho.clamp(0.0, 1.0) * adapt + prev
+        mem = self.beta.clamp(0.0, 1.0) * mem + current - prev * prev_threshold
+        return spike(mem - self.effective_threshold(adapt), self.slope), (mem, adapt)
+
+
+#: neuron types of :class:`~sb3_spiking.neurons.SpikingMLP`'s hidden layers, by policy-kwarg name
+#: ("lif" is :class:`~sb3_spiking.neurons.LIF`, added there to avoid a circular import)
+MEMORY_LAYERS: dict[str, type[_SpikingLayer]] = {
+    "recurrent": RecurrentLIF,
+    "synaptic": SynapticLIF,
+    "adaptive": AdaptiveLIF,
+}
+
+
+class ActionFeedback(nn.Module):
+    """The network's own motor command fed back into its first layer (an efference copy).
+
+    Why: a controller whose plant lags its commands (the drone's motors) needs to know what it
+    commanded lately; a feed-forward spiking stack has no path from its outputs. This synapse keeps
+    ``n_traces`` leaky traces per action of the last commands,
+    ``e_k[t] = α_k·e_k[t-1] + (1 − α_k)·c[t-1]``, and adds ``W_fb·e[t]`` to the first layer's input
+    current. ``α`` (per trace and action) is learned and starts at ``decays`` (default 0, 0.5, 0.8,
+    0.95: the last command and three filters up to a 20-step time constant).
+
+    The state is ``(e[t-1], c[t-1])``: the traces and the last command. Deployed, ``c`` is the
+    network's own output. In training, :class:`~sb3_spiking.guided_td3.policies.SpikingActor`
+    replays the command that was *executed* (the guide's while it flew, with exploration noise
+    otherwise) — the copy of what was sent to the motors, which is what their state follows; in
+    deployment the two are the same.
+
+    :param action_dim: number of actions.
+    :param out_dim: size of the first layer.
+    :param decays: initial trace decays, each in ``[0, 1)``.
+    """
+
+    def __init__(self, action_dim: int, out_dim: int, decays: tuple[float, ...] = (0.0, 0.5, 0.8, 0.95)):
+        super().__init__()
+        decays = tuple(float(d) for d in decays)
+        if not decays or any(not 0.0 <= d < 1.0 for d in decays):
+            raise ValueError(f"feedback_decays must be a non-empty list of values in [0, 1), got {list(decays)}")
+        self.action_dim, self.n_traces = int(action_dim), len(decays)
+        self.decay = nn.Parameter(th.tensor(decays).repeat_interleave(action_dim))  # (K·A,), trace-major
+        self.weight = nn.Linear(self.n_traces * action_dim, out_dim, bias=False)
+
+    @property
+    def state_sizes(self) -> tuple[int, int]:
+        return (self.n_traces * self.action_dim, self.action_dim)
+
+    def traces(self, traces: th.Tensor, last: th.Tensor) -> th.Tensor:
+        """``e[t]`` from ``e[t-1]`` and the last command ``c[t-1]``."""
+        alpha = self.decay.clamp(0.0, 1.0)
+        return alpha * traces + (1.0 - alpha) * last.repeat(1, self.n_traces)
+
+    def sequence(self, traces: th.Tensor, last: th.Tensor, commands: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """Traces over a window whose executed commands are known (teacher forcing).
+
+        :param commands: ``(T, B, A)`` command executed at each step; step ``t`` reads ``commands[t-1]``
+            (``last`` for ``t = 0``).
+        :return: ``e`` for every step ``(T, B, K·A)`` and the final traces.
+        """
+        out = []
+        for t in range(commands.shape[0]):
+            traces = self.traces(traces, last)
+            out.append(traces)
+            last = commands[t]
+        return th.stack(out), traces
+
+
+__all__ = ["MEMORY_LAYERS", "ActionFeedback", "AdaptiveLIF", "RecurrentLIF", "SynapticLIF"]
