@@ -25,6 +25,10 @@ setup(
         Extension(
             "sb3_spiking._lif_kernel", sources=["sb3_spiking/_lif_kernel.c"], extra_compile_args=KERNEL_FLAGS, libraries=["m"]
         ),
+        Extension(
+            "sb3_spiking._memory_kernel", sources=["sb3_spiking/_memory_kernel.c"], extra_compile_args=KERNEL_FLAGS,
+            libraries=["m"],
+        ),
     ],
     cmdclass={"build_ext": build_c_library},
 )

@@ -21,9 +21,14 @@ slow enough to hold information for tens of steps (see each class).
 
 from __future__ import annotations
 
+import ctypes
+import functools
+from pathlib import Path
+
 import torch as th
 from torch import nn
 
+from sb3_spiking import _cbuild, neurons
 from sb3_spiking.neurons import check_slope, spike
 
 
@@ -104,11 +109,20 @@ class SynapticLIF(_SpikingLayer):
         self.alpha = nn.Parameter(0.5 + 0.45 * th.rand(size))
 
     def step(self, current, state):
+        if _kernel_for(current) is not None:  # the sequence kernel with T = 1: the same arithmetic
+            spikes, state = self(current.unsqueeze(0), state)
+            return spikes[0], state
         syn, mem = state
         reset = (mem > self.threshold).to(mem.dtype)
         syn = self.alpha.clamp(0.0, 1.0) * syn + current
         mem = self.beta.clamp(0.0, 1.0) * mem + syn - reset * self.threshold
         return spike(mem - self.threshold, self.slope), (syn, mem)
+
+    def forward(self, currents, state):
+        if _kernel_for(currents) is None:
+            return super().forward(currents, state)
+        spikes, syn, mem = SynapticSequence.apply(currents, *state, self.alpha, self.beta, self.threshold, self.slope)
+        return spikes, (syn, mem)
 
 
 class AdaptiveLIF(_SpikingLayer):
@@ -133,13 +147,124 @@ class AdaptiveLIF(_SpikingLayer):
     def effective_threshold(self, adapt: th.Tensor) -> th.Tensor:
         return self.threshold + self.adapt_strength.clamp_min(0.0) * adapt
 
+    def forward(self, currents, state):
+        if _kernel_for(currents) is None:
+            return super().forward(currents, state)
+        spikes, mem, adapt = AdaptiveSequence.apply(currents, *state, self.rho, self.adapt_strength, self.beta,
+                                                    self.threshold, self.slope)
+        return spikes, (mem, adapt)
+
     def step(self, current, state):
+        if _kernel_for(current) is not None:  # the sequence kernel with T = 1: the same arithmetic
+            spikes, state = self(current.unsqueeze(0), state)
+            return spikes[0], state
         mem, adapt = state
         prev_threshold = self.effective_threshold(adapt)
         prev = (mem > prev_threshold).to(mem.dtype)
         adapt = self.rho.clamp(0.0, 1.0) * adapt + prev
         mem = self.beta.clamp(0.0, 1.0) * mem + current - prev * prev_threshold
         return spike(mem - self.effective_threshold(adapt), self.slope), (mem, adapt)
+
+
+# ---------------------------------------------------------------------------------------------- C kernels
+_KERNEL_SOURCE = Path(__file__).with_name("_memory_kernel.c")
+
+
+@functools.lru_cache(maxsize=1)
+def _load_kernel() -> ctypes.CDLL | None:
+    lib = _cbuild.load(_KERNEL_SOURCE, "memory_kernel", "synaptic / adaptive LIF", extra_flags=("-O3",))
+    if lib is None:
+        return None
+    i64, p, f = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
+    lib.syn_forward.argtypes, lib.syn_forward.restype = [i64, i64, i64, *[p] * 9], None
+    lib.syn_backward.argtypes, lib.syn_backward.restype = [i64, i64, i64, *[p] * 8, f, *[p] * 6], ctypes.c_int
+    lib.alif_forward.argtypes, lib.alif_forward.restype = [i64, i64, i64, *[p] * 10], None
+    lib.alif_backward.argtypes, lib.alif_backward.restype = [i64, i64, i64, *[p] * 9, f, *[p] * 6], ctypes.c_int
+    return lib
+
+
+def _kernel_for(x: th.Tensor) -> ctypes.CDLL | None:
+    """The C kernel for float32 CPU tensors when the LIF kernel is in use too
+    (:func:`sb3_spiking.neurons.use_c_kernel` switches both); ``None`` elsewhere: the torch loop runs."""
+    if neurons._kernel_for(x) is None:
+        return None
+    return _load_kernel()
+
+
+def _c(x: th.Tensor) -> th.Tensor:
+    return x.detach().contiguous()
+
+
+def _p(x: th.Tensor | None) -> int | None:
+    return None if x is None else x.data_ptr()
+
+
+def _in_range(x: th.Tensor, low: float, high: float | None = None) -> th.Tensor:
+    """Where ``clamp`` passes the gradient (inclusive bounds, as torch's clamp backward)."""
+    keep = x >= low if high is None else (x >= low) & (x <= high)
+    return keep.to(x.dtype)
+
+
+class SynapticSequence(th.autograd.Function):
+    """A synaptic-LIF sequence as one autograd node (C forward and backward loops)."""
+
+    @staticmethod
+    def forward(ctx, currents, syn0, mem0, alpha, beta, theta, slope):  # type: ignore[override]
+        kernel = _load_kernel()
+        T, B, H = currents.shape
+        a, b = alpha.clamp(0.0, 1.0), beta.clamp(0.0, 1.0)
+        c, j0, u0, a_, b_, th_ = (_c(v) for v in (currents, syn0, mem0, a, b, theta))
+        syns, mems, spikes = (th.empty(T, B, H, dtype=currents.dtype) for _ in range(3))
+        kernel.syn_forward(T, B, H, _p(c), _p(j0), _p(u0), _p(a_), _p(b_), _p(th_), _p(syns), _p(mems), _p(spikes))
+        ctx.save_for_backward(j0, u0, syns, mems, alpha, beta, theta, slope)
+        return spikes, syns[-1].clone(), mems[-1].clone()
+
+    @staticmethod
+    def backward(ctx, g_spikes, g_syn, g_mem):  # type: ignore[override]
+        j0, u0, syns, mems, alpha, beta, theta, slope = ctx.saved_tensors
+        T, B, H = mems.shape
+        a, b = _c(alpha.clamp(0.0, 1.0)), _c(beta.clamp(0.0, 1.0))
+        gs = _c(g_spikes) if g_spikes is not None else th.zeros_like(mems)
+        gj, gu = (None if g is None else _c(g) for g in (g_syn, g_mem))
+        gi, g_syn0, g_mem0 = th.empty_like(mems), th.empty_like(j0), th.empty_like(u0)
+        acc = th.zeros(4, H, dtype=th.float64)
+        if _load_kernel().syn_backward(T, B, H, _p(gs), _p(j0), _p(u0), _p(syns), _p(mems), _p(a), _p(b), _p(_c(theta)),
+                                       float(slope), _p(gj), _p(gu), _p(gi), _p(g_syn0), _p(g_mem0), _p(acc)):
+            raise MemoryError("synaptic LIF backward kernel: could not allocate its scratch memory")
+        acc = acc.to(mems.dtype)
+        return (gi, g_syn0, g_mem0, acc[0] * _in_range(alpha, 0.0, 1.0), acc[1] * _in_range(beta, 0.0, 1.0),
+                -(acc[2] + acc[3]), None)
+
+
+class AdaptiveSequence(th.autograd.Function):
+    """An adaptive-LIF sequence as one autograd node (C forward and backward loops)."""
+
+    @staticmethod
+    def forward(ctx, currents, mem0, ad0, rho, strength, beta, theta, slope):  # type: ignore[override]
+        kernel = _load_kernel()
+        T, B, H = currents.shape
+        r, s_, b = rho.clamp(0.0, 1.0), strength.clamp_min(0.0), beta.clamp(0.0, 1.0)
+        c, u0, a0, r_, s2, b_, th_ = (_c(v) for v in (currents, mem0, ad0, r, s_, b, theta))
+        mems, ads, spikes = (th.empty(T, B, H, dtype=currents.dtype) for _ in range(3))
+        kernel.alif_forward(T, B, H, _p(c), _p(u0), _p(a0), _p(r_), _p(s2), _p(b_), _p(th_), _p(mems), _p(ads), _p(spikes))
+        ctx.save_for_backward(u0, a0, mems, ads, rho, strength, beta, theta, slope)
+        return spikes, mems[-1].clone(), ads[-1].clone()
+
+    @staticmethod
+    def backward(ctx, g_spikes, g_mem, g_ad):  # type: ignore[override]
+        u0, a0, mems, ads, rho, strength, beta, theta, slope = ctx.saved_tensors
+        T, B, H = mems.shape
+        r, s_, b = (_c(v) for v in (rho.clamp(0.0, 1.0), strength.clamp_min(0.0), beta.clamp(0.0, 1.0)))
+        gs = _c(g_spikes) if g_spikes is not None else th.zeros_like(mems)
+        gu, ga = (None if g is None else _c(g) for g in (g_mem, g_ad))
+        gi, g_mem0, g_ad0 = th.empty_like(mems), th.empty_like(u0), th.empty_like(a0)
+        acc = th.zeros(4, H, dtype=th.float64)
+        if _load_kernel().alif_backward(T, B, H, _p(gs), _p(u0), _p(a0), _p(mems), _p(ads), _p(r), _p(s_), _p(b),
+                                        _p(_c(theta)), float(slope), _p(gu), _p(ga), _p(gi), _p(g_mem0), _p(g_ad0), _p(acc)):
+            raise MemoryError("adaptive LIF backward kernel: could not allocate its scratch memory")
+        acc = acc.to(mems.dtype)
+        return (gi, g_mem0, g_ad0, acc[0] * _in_range(rho, 0.0, 1.0), acc[1] * _in_range(strength, 0.0),
+                acc[2] * _in_range(beta, 0.0, 1.0), acc[3], None)
 
 
 #: neuron types of :class:`~sb3_spiking.neurons.SpikingMLP`'s hidden layers, by policy-kwarg name

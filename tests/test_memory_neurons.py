@@ -226,3 +226,37 @@ def test_collection_feeds_the_executed_command_back():
     model.learn(5)
     last_command = model._actor_state[-1]
     th.testing.assert_close(last_command, th.full((1, 1), 0.75))
+
+
+@pytest.mark.parametrize("layer_cls", [SynapticLIF, AdaptiveLIF])
+def test_c_kernel_matches_the_torch_loop(layer_cls):
+    """Values and every gradient (input, parameters, initial state, through the final state too)."""
+    from sb3_spiking.memory_neurons import _load_kernel
+    from sb3_spiking.neurons import use_c_kernel
+
+    if _load_kernel() is None:
+        pytest.skip("no C compiler here: the kernel path is not available")
+    th.manual_seed(5)
+    layer = layer_cls(N, slope=4.0)
+    with th.no_grad():  # some parameters outside their clamp range: no gradient must reach them
+        layer.beta[0] = 1.2
+        layer.threshold[1] = -0.1
+    x = _inputs(5) + 0.3
+    init = tuple(th.rand(B, N) * 0.5 for _ in layer.state_sizes)
+    results = []
+    for enabled in (True, False):
+        layer.zero_grad()
+        xi = x.clone().requires_grad_(True)
+        s0 = tuple(s.clone().requires_grad_(True) for s in init)
+        with use_c_kernel(enabled):
+            spikes, final = layer(xi, s0)
+        assert 0.05 < spikes.mean() < 0.95
+        (_weighted_loss(spikes) + sum((f * (i + 1)).sum() for i, f in enumerate(final))).backward()
+        grads = [xi.grad, *(s.grad for s in s0)] + [p.grad.clone() for p in layer.parameters()]
+        results.append((spikes, final, grads))
+    (s_c, f_c, g_c), (s_t, f_t, g_t) = results
+    assert th.equal(s_c, s_t)
+    for a, b in zip(f_c, f_t):
+        th.testing.assert_close(a, b)
+    for a, b in zip(g_c, g_t):
+        th.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,1 @@
+"""Research experiments and probes (not the product): drivers that train, evaluate and tabulate."""

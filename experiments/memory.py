@@ -1,0 +1,193 @@
+"""Memory in the network (issue 27): every hidden-layer type × task, the actor seeing only the current step.
+
+Each run trains GuidedTD3 with the task's zoo config (``zoo_configs/guided_td3.yml``) plus a variant's
+overrides, then flies the deployed actor alone (recurrent state from zero at every episode start,
+deterministic) on 100 fixed start seeds (0–99):
+
+* ``lunar``: ``LunarLanderContinuousNoVelPrivileged-v3``, the actor sees ``[x, y, θ, leg1, leg2]``
+  (×10, the config's ``actor_scale``); ``actor_history 0`` unless the variant is ``history`` (the
+  shipped config: the previous frame too). Score: return and landed share (gymnasium's heuristic
+  guide: 280.5, 99 %).
+* ``pendulum``: ``PendulumNoVelPrivileged-v1``, the actor sees ``(cos θ, sin θ)`` only.
+
+The drone rows come from the reproduction driver (``benchmarks.reproduce``, experiments ``mem_*``).
+
+    python -m experiments.memory --task lunar --variants lif feedback synaptic --seeds 0 1 2 --jobs 2
+    python -m experiments.memory --report        # results.md from every run in the folder
+
+One JSON per run in ``docs/results/memory/runs/`` (every episode's return); ``results.md`` beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "docs" / "results" / "memory"
+EVAL_SEEDS = tuple(range(100))
+TASKS = {"lunar": "LunarLanderContinuousNoVelPrivileged-v3", "pendulum": "PendulumNoVelPrivileged-v1"}
+#: variant -> (policy_kwargs overrides, env_kwargs overrides)
+VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "history": ({}, {}),  # the zoo config as shipped (LunarLander: the previous frame in the input)
+    "lif": ({}, {"actor_history": 0}),
+    "feedback": ({"feedback": True}, {"actor_history": 0}),
+    "synaptic": ({"neuron": "synaptic"}, {"actor_history": 0}),
+    "adaptive": ({"neuron": "adaptive"}, {"actor_history": 0}),
+    "recurrent": ({"neuron": "recurrent"}, {"actor_history": 0}),
+    "synaptic_feedback": ({"neuron": "synaptic", "feedback": True}, {"actor_history": 0}),
+}
+LABELS = {
+    "history": "LIF, history in the input (shipped config)",
+    "lif": "LIF (feed-forward), no history",
+    "feedback": "LIF + action feedback, no history",
+    "synaptic": "synaptic LIF, no history",
+    "adaptive": "adaptive LIF, no history",
+    "recurrent": "recurrent LIF, no history",
+    "synaptic_feedback": "synaptic LIF + action feedback, no history",
+}
+GUIDE_SCORE = {"lunar": 280.5}
+
+
+def zoo_entry(task: str) -> dict[str, Any]:
+    with open(REPO / "zoo_configs" / "guided_td3.yml") as f:
+        return dict(yaml.safe_load(f)[TASKS[task]])
+
+
+def _env_kwargs(task: str, variant: str) -> dict[str, Any]:
+    kwargs = dict(zoo_entry(task).get("env_kwargs") or {})
+    kwargs.update(VARIANTS[variant][1])
+    if task == "pendulum":
+        kwargs.pop("actor_history", None)  # the pendulum env has no history option: its actor sees one frame
+    return kwargs
+
+
+def train(task: str, variant: str, seed: int, timesteps: int | None):
+    import torch as th
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    import sb3_spiking.tasks.lunar_lander  # noqa: F401  (registers the LunarLander ids)
+    from sb3_spiking.guides import resolve_guide
+    from sb3_spiking.zoo.algos import ZooGuidedTD3  # the zoo's flat slope knobs (slope_max, ...)
+    from sb3_spiking.zoo.envs import register_envs
+
+    register_envs()
+    th.set_num_threads(1)
+    hp = zoo_entry(task)
+    steps = int(hp.pop("n_timesteps"))
+    steps = steps if timesteps is None else timesteps
+    hp.pop("env_kwargs", None)
+    env_kwargs = _env_kwargs(task, variant)
+    n_envs = int(hp.pop("n_envs", 1))
+    noise_std = float(hp.pop("noise_std"))
+    assert hp.pop("noise_type") == "normal"
+    guide = resolve_guide(hp.pop("guide"))
+    if isinstance(hp.get("learning_rate"), str):  # rl-zoo's "lin_<initial>"
+        from rl_zoo3.utils import linear_schedule
+
+        hp["learning_rate"] = linear_schedule(hp["learning_rate"].split("_", 1)[1])
+    hp["policy_kwargs"] = {**dict(hp.get("policy_kwargs") or {}), **VARIANTS[variant][0]}
+    env = make_vec_env(TASKS[task], n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
+    action_dim = env.action_space.shape[0]
+    noise = NormalActionNoise(np.zeros(action_dim), noise_std * np.ones(action_dim))
+    model = ZooGuidedTD3(env=env, guide=guide, action_noise=noise, seed=seed, **hp)
+    model.learn(steps)
+    return model, env_kwargs, steps
+
+
+def evaluate(task: str, model, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    if task == "lunar":
+        from sb3_spiking.tasks.lunar_lander import evaluate_landing
+
+        r = evaluate_landing(model, EVAL_SEEDS, observation="dict", env_kwargs=env_kwargs)
+        return dict(mean_return=r.mean_return, std_return=r.std_return, landed=r.landed_fraction,
+                    returns=r.returns.round(2).tolist())
+    import gymnasium as gym
+
+    env = gym.make(TASKS[task], **env_kwargs)
+    returns = []
+    for seed in EVAL_SEEDS:
+        obs, _ = env.reset(seed=int(seed))
+        state, start, total, done = None, np.ones(1, dtype=bool), 0.0, False
+        while not done:
+            action, state = model.predict(obs, state, episode_start=start, deterministic=True)
+            start = np.zeros(1, dtype=bool)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            done = terminated or truncated
+        returns.append(total)
+    returns_ = np.asarray(returns)
+    return dict(mean_return=float(returns_.mean()), std_return=float(returns_.std()), returns=returns_.round(2).tolist())
+
+
+def run(task: str, variant: str, seed: int, timesteps: int | None, out: Path) -> dict[str, Any]:
+    start = time.perf_counter()
+    model, env_kwargs, steps = train(task, variant, seed, timesteps)
+    minutes = (time.perf_counter() - start) / 60
+    record = dict(task=task, variant=variant, seed=seed, timesteps=steps, train_minutes=round(minutes, 2),
+                  policy_kwargs=VARIANTS[variant][0], env_kwargs=env_kwargs,
+                  command=" ".join(["python", "-m", "experiments.memory", *sys.argv[1:]]), **evaluate(task, model, env_kwargs))
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    (out / "runs" / f"{task}_{variant}_s{seed}.json").write_text(json.dumps(record, indent=1))
+    print(f"{task} {variant} seed {seed}: {record['mean_return']:.1f} in {minutes:.1f} min", flush=True)
+    return record
+
+
+def report(out: Path) -> str:
+    runs = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    lines = ["| task | actor | seeds | env steps | train min | return (100 starts) | % of guide | landed |",
+             "|---|---|---|---|---|---|---|---|"]
+    for task in TASKS:
+        for variant in VARIANTS:
+            rs = [r for r in runs if r["task"] == task and r["variant"] == variant]
+            if not rs:
+                continue
+            means = np.array([r["mean_return"] for r in rs])
+            guide = GUIDE_SCORE.get(task)
+            pct = f"{100 * means.mean() / guide:.1f}" if guide else "–"
+            landed = (f"{100 * np.mean([r['landed'] for r in rs]):.0f} %" if "landed" in rs[0] else "–")
+            per_seed = ", ".join(f"{m:.1f}" for m in means)
+            minutes = np.mean([r["train_minutes"] for r in rs])
+            seeds = ", ".join(str(r["seed"]) for r in rs)
+            lines.append(f"| {task} | {LABELS[variant]} | {seeds} | {rs[0]['timesteps']:,} | {minutes:.1f} | "
+                         f"{means.mean():.1f} ± {means.std():.1f} ({per_seed}) | {pct} | {landed} |")
+    text = "\n".join(lines) + "\n"
+    (out / "results.md").write_text("# Memory in the network: layer type × task\n\nMade by `python -m experiments.memory "
+                                    "--report` from the runs in `runs/` (each JSON holds its command).\n\n" + text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=TASKS)
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--timesteps", type=int, help="env steps per run (default: the zoo config's)")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--report", action="store_true", help="only rebuild results.md")
+    args = parser.parse_args(argv)
+    if not args.report:
+        if args.task is None or not args.variants:
+            parser.error("--task and --variants are needed to train (or pass --report)")
+        jobs = [(args.task, v, s, args.timesteps, args.out) for v in args.variants for s in args.seeds]
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            for f in [pool.submit(run, *j) for j in jobs]:
+                f.result()
+    print(report(args.out))
+
+
+if __name__ == "__main__":
+    main()

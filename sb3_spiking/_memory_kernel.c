@@ -1,0 +1,187 @@
+/* Sequence kernels of the synaptic and adaptive LIF layers (sb3_spiking.memory_neurons) on CPU
+ * (float32, contiguous (T, B, H) arrays). One call runs a whole sequence forward, or its whole
+ * backward pass, instead of a few torch kernels per time step. Same operations, in the same order,
+ * for the step (T = 1) and the sequence, so deployment equals training on this path. Parameter
+ * gradient sums run in float over one step's batch, then in double over time.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static inline float surrogate(float x, float slope)
+{
+    float a = fabsf(x) * slope + 1.0f;
+    return 1.0f / (a * a);
+}
+
+/* Synaptic: r = (U[t-1] > theta); J[t] = alpha*J[t-1] + I[t]; U[t] = beta*U[t-1] + J[t] - r*theta;
+ * s[t] = (U[t] > theta). syn0 / mem0: (B, H) initial state; syns / mems / spikes: (T, B, H). */
+void syn_forward(int64_t T, int64_t B, int64_t H, const float *cur, const float *syn0, const float *mem0,
+                 const float *restrict alpha, const float *restrict beta, const float *restrict theta,
+                 float *syns, float *mems, float *spikes)
+{
+    const int64_t n = B * H;
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t b = 0; b < B; ++b) {
+            const int64_t o = t * n + b * H;
+            const float *restrict jp = t ? syns + o - n : syn0 + b * H;
+            const float *restrict up = t ? mems + o - n : mem0 + b * H;
+            for (int64_t h = 0; h < H; ++h) {
+                const float r = (float)(up[h] > theta[h]);
+                const float j = alpha[h] * jp[h] + cur[o + h];
+                const float u = (beta[h] * up[h] + j) - r * theta[h];
+                syns[o + h] = j;
+                mems[o + h] = u;
+                spikes[o + h] = (float)(u > theta[h]);
+            }
+        }
+    }
+}
+
+/* Backward of syn_forward. gs: dL/ds (T, B, H); g_syn / g_mem: dL/d(final J, U) (B, H) or NULL.
+ * Writes gi (= dL/dI, (T, B, H)), g_syn0, g_mem0 ((B, H)) and acc (4 x H doubles, zeroed by the
+ * caller): alpha, beta, threshold (spike path), threshold (reset path, to be subtracted). */
+int syn_backward(int64_t T, int64_t B, int64_t H, const float *gs, const float *syn0, const float *mem0,
+                 const float *syns, const float *mems, const float *alpha, const float *beta, const float *theta,
+                 float slope, const float *g_syn, const float *g_mem, float *gi, float *g_syn0, float *g_mem0,
+                 double *acc)
+{
+    const int64_t n = B * H;
+    float *gu = (float *)calloc((size_t)n, sizeof(float)); /* dL/dU[t+1] carried back, per row */
+    float *gj = (float *)calloc((size_t)n, sizeof(float));
+    float *part = (float *)malloc(sizeof(float) * 4 * (size_t)H);
+    if (!gu || !gj || !part) {
+        free(gu);
+        free(gj);
+        free(part);
+        return -1;
+    }
+    if (g_mem) memcpy(gu, g_mem, sizeof(float) * (size_t)n);
+    if (g_syn) memcpy(gj, g_syn, sizeof(float) * (size_t)n);
+    for (int64_t t = T - 1; t >= 0; --t) {
+        memset(part, 0, sizeof(float) * 4 * (size_t)H);
+        for (int64_t b = 0; b < B; ++b) {
+            const int64_t o = t * n + b * H, r0 = b * H;
+            const float *jp = t ? syns + o - n : syn0 + r0;
+            const float *up = t ? mems + o - n : mem0 + r0;
+            for (int64_t h = 0; h < H; ++h) {
+                /* at t = T-1, gu/gj hold the final-state gradients; later, beta*gU[t+1] / alpha*gJ[t+1] */
+                const float direct = gs[o + h] * surrogate(mems[o + h] - theta[h], slope);
+                const float g_u = direct + gu[r0 + h];
+                const float g_j = g_u + gj[r0 + h];
+                gi[o + h] = g_j;
+                part[h] += g_j * jp[h];
+                part[H + h] += g_u * up[h];
+                part[2 * H + h] += direct;
+                part[3 * H + h] += up[h] > theta[h] ? g_u : 0.0f;
+                gu[r0 + h] = beta[h] * g_u;
+                gj[r0 + h] = alpha[h] * g_j;
+            }
+        }
+        for (int64_t i = 0; i < 4 * H; ++i) acc[i] += (double)part[i];
+    }
+    memcpy(g_mem0, gu, sizeof(float) * (size_t)n);
+    memcpy(g_syn0, gj, sizeof(float) * (size_t)n);
+    free(gu);
+    free(gj);
+    free(part);
+    return 0;
+}
+
+/* Adaptive: A_prev = theta + b*a[t-1]; p = (U[t-1] > A_prev); a[t] = rho*a[t-1] + p;
+ * U[t] = beta*U[t-1] + I[t] - p*A_prev; s[t] = (U[t] > theta + b*a[t]). b = max(strength, 0) is
+ * passed clamped. mem0 / ad0: (B, H); mems / ads / spikes: (T, B, H). */
+void alif_forward(int64_t T, int64_t B, int64_t H, const float *cur, const float *mem0, const float *ad0,
+                  const float *restrict rho, const float *restrict bstr, const float *restrict beta,
+                  const float *restrict theta, float *mems, float *ads, float *spikes)
+{
+    const int64_t n = B * H;
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t b = 0; b < B; ++b) {
+            const int64_t o = t * n + b * H;
+            const float *restrict up = t ? mems + o - n : mem0 + b * H;
+            const float *restrict ap = t ? ads + o - n : ad0 + b * H;
+            for (int64_t h = 0; h < H; ++h) {
+                const float a_prev = theta[h] + bstr[h] * ap[h];
+                const float p = (float)(up[h] > a_prev);
+                const float a = rho[h] * ap[h] + p;
+                const float u = (beta[h] * up[h] + cur[o + h]) - p * a_prev;
+                mems[o + h] = u;
+                ads[o + h] = a;
+                spikes[o + h] = (float)(u > theta[h] + bstr[h] * a);
+            }
+        }
+    }
+}
+
+/* Backward of alif_forward. g_mem / g_ad: dL/d(final U, a) or NULL. Writes gi, g_mem0, g_ad0 and acc
+ * (4 x H doubles, zeroed by the caller): rho, adaptation strength b, beta, threshold. */
+int alif_backward(int64_t T, int64_t B, int64_t H, const float *gs, const float *mem0, const float *ad0,
+                  const float *mems, const float *ads, const float *rho, const float *bstr, const float *beta,
+                  const float *theta, float slope, const float *g_mem, const float *g_ad, float *gi, float *g_mem0,
+                  float *g_ad0, double *acc)
+{
+    const int64_t n = B * H;
+    float *gu = (float *)calloc((size_t)n, sizeof(float)); /* dL/dU[t+1] */
+    float *ga = (float *)calloc((size_t)n, sizeof(float)); /* rho * dL/da[t+1] (+ final-state gradient) */
+    float *pn = (float *)calloc((size_t)n, sizeof(float)); /* p[t+1] * dL/dU[t+1]: the reset's pull on A[t] */
+    float *part = (float *)malloc(sizeof(float) * 4 * (size_t)H);
+    if (!gu || !ga || !pn || !part) {
+        free(gu);
+        free(ga);
+        free(pn);
+        free(part);
+        return -1;
+    }
+    if (g_mem) memcpy(gu, g_mem, sizeof(float) * (size_t)n);
+    if (g_ad) memcpy(ga, g_ad, sizeof(float) * (size_t)n);
+    for (int64_t t = T - 1; t >= 0; --t) {
+        memset(part, 0, sizeof(float) * 4 * (size_t)H);
+        for (int64_t b = 0; b < B; ++b) {
+            const int64_t o = t * n + b * H, r0 = b * H;
+            const float *up = t ? mems + o - n : mem0 + r0;
+            const float *ap = t ? ads + o - n : ad0 + r0;
+            for (int64_t h = 0; h < H; ++h) {
+                const float thr = theta[h] + bstr[h] * ads[o + h];
+                const float d = gs[o + h] * surrogate(mems[o + h] - thr, slope);
+                const float g_u = d + gu[r0 + h];
+                const float g_thr = -d - pn[r0 + h];       /* A[t]: its spike and the reset of step t+1 */
+                const float g_a = bstr[h] * g_thr + ga[r0 + h];
+                gi[o + h] = g_u;
+                part[h] += g_a * ap[h];                     /* rho */
+                part[H + h] += g_thr * ads[o + h];          /* b, through A[t] */
+                part[2 * H + h] += g_u * up[h];             /* beta */
+                part[3 * H + h] += g_thr;                   /* theta, through A[t] */
+                /* the step's reset used A_prev = theta + b*a[t-1]: its pull is passed back with p[t] */
+                const float a_prev = theta[h] + bstr[h] * ap[h];
+                const float p = (float)(up[h] > a_prev);
+                gu[r0 + h] = beta[h] * g_u;
+                ga[r0 + h] = rho[h] * g_a;
+                pn[r0 + h] = p * g_u;
+            }
+        }
+        for (int64_t i = 0; i < 4 * H; ++i) acc[i] += (double)part[i];
+    }
+    /* A[-1] = theta + b*a0 (the first step's reset): its gradient -p[0]*gU[0] */
+    memset(part, 0, sizeof(float) * 2 * (size_t)H);
+    for (int64_t b = 0; b < B; ++b) {
+        const int64_t r0 = b * H;
+        for (int64_t h = 0; h < H; ++h) {
+            const float g_thr = -pn[r0 + h];
+            g_ad0[r0 + h] = bstr[h] * g_thr + ga[r0 + h];
+            g_mem0[r0 + h] = gu[r0 + h];
+            part[h] += g_thr * ad0[r0 + h];
+            part[H + h] += g_thr;
+        }
+    }
+    for (int64_t h = 0; h < H; ++h) {
+        acc[H + h] += (double)part[h];
+        acc[3 * H + h] += (double)part[H + h];
+    }
+    free(gu);
+    free(ga);
+    free(pn);
+    free(part);
+    return 0;
+}
