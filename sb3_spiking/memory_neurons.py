@@ -85,11 +85,66 @@ class RecurrentLIF(_SpikingLayer):
         self.recurrent = nn.Linear(size, size)
 
     def step(self, current, state):
-        mem, prev = state
-        reset = (mem > self.threshold).to(mem.dtype)
-        mem = self.beta.clamp(0.0, 1.0) * mem + current + self.recurrent(prev) - reset * self.threshold
-        spikes = spike(mem - self.threshold, self.slope)
-        return spikes, (mem, spikes)
+        spikes, state = self(current.unsqueeze(0), state)  # one formula for deployment and training
+        return spikes[0], state
+
+    def forward(self, currents, state):
+        if currents.shape[0] == 0:
+            raise ValueError("RecurrentLIF needs at least one time step")
+        spikes, mem = RecurrentSequence.apply(currents, *state, self.recurrent.weight, self.recurrent.bias, self.beta,
+                                              self.threshold, self.slope)
+        return spikes, (mem, spikes[-1])
+
+
+class RecurrentSequence(th.autograd.Function):
+    """A recurrent-LIF sequence as one autograd node: one ``addmm`` and a few elementwise kernels per
+    step forward, a hand-written backward (no graph of ~10 nodes per step). torch ops only, so the
+    same code runs on CUDA. Same values and gradients as the step-by-step autograd unroll (tested
+    against snnTorch ``RLeaky``)."""
+
+    @staticmethod
+    def forward(ctx, currents, mem0, spk0, weight, bias, beta, theta, slope):  # type: ignore[override]
+        T = currents.shape[0]
+        b = beta.clamp(0.0, 1.0)
+        mems, spikes = th.empty_like(currents), th.empty_like(currents)
+        biased = currents + bias
+        mem, prev = mem0, spk0
+        reset = th.gt(mem0, theta).to(mem0.dtype)  # afterwards the previous step's spikes: the same comparison
+        wt = weight.t()
+        for t in range(T):
+            u = th.addmm(biased[t], prev, wt, out=mems[t])
+            u.addcmul_(b, mem).addcmul_(reset, theta, value=-1.0)
+            th.gt(u, theta, out=spikes[t])
+            mem, prev = u, spikes[t]
+            reset = prev
+        ctx.save_for_backward(mem0, spk0, mems, spikes, weight, beta, theta, slope)
+        return spikes, mems[-1].clone()
+
+    @staticmethod
+    def backward(ctx, g_spikes, g_mem):  # type: ignore[override]
+        mem0, spk0, mems, spikes, weight, beta, theta, slope = ctx.saved_tensors
+        T = mems.shape[0]
+        b = beta.clamp(0.0, 1.0)
+        sg = th.sub(mems, theta).abs_().mul_(slope).add_(1.0)
+        sg = sg.mul_(sg).reciprocal_()  # surrogate derivative at every step
+        g_s = th.zeros_like(mems) if g_spikes is None else g_spikes.clone()
+        g_u = th.empty_like(mems)
+        carry = th.zeros_like(mem0) if g_mem is None else g_mem.clone()  # beta*g_u[t+1] (+ final gradient)
+        for t in range(T - 1, -1, -1):
+            th.addcmul(carry, g_s[t], sg[t], out=g_u[t])
+            if t > 0:
+                g_s[t - 1].addmm_(g_u[t], weight)  # s[t-1] fed the recurrence of step t
+            carry = g_u[t] * b
+        g_spk0 = g_u[0] @ weight
+        prev_mems = th.cat([mem0.unsqueeze(0), mems[:-1]])
+        prev_spikes = th.cat([spk0.unsqueeze(0), spikes[:-1]])
+        g_weight = g_u.flatten(0, 1).t() @ prev_spikes.flatten(0, 1)
+        g_bias = g_u.sum((0, 1))
+        in_range = ((beta >= 0) & (beta <= 1)).to(mems.dtype)
+        g_beta = (g_u * prev_mems).sum((0, 1)) * in_range
+        resets = (prev_mems > theta).to(mems.dtype)
+        g_theta = -((g_s * sg).sum((0, 1)) + (g_u * resets).sum((0, 1)))
+        return g_u, carry, g_spk0, g_weight, g_bias, g_beta, g_theta, None
 
 
 class SynapticLIF(_SpikingLayer):
@@ -312,8 +367,8 @@ class ActionFeedback(nn.Module):
 
     def traces(self, traces: th.Tensor, last: th.Tensor) -> th.Tensor:
         """``e[t]`` from ``e[t-1]`` and the last command ``c[t-1]``."""
-        alpha = self.decay.clamp(0.0, 1.0)
-        return alpha * traces + (1.0 - alpha) * last.repeat(1, self.n_traces)
+        alpha = self.decay.clamp(0.0, 1.0)  # the formula of TraceSequence: steps equal the training sequence
+        return th.addcmul(last.repeat(1, self.n_traces) * (1.0 - alpha), alpha, traces)
 
     def sequence(self, traces: th.Tensor, last: th.Tensor, commands: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """Traces over a window whose executed commands are known (teacher forcing).
@@ -322,12 +377,37 @@ class ActionFeedback(nn.Module):
             (``last`` for ``t = 0``).
         :return: ``e`` for every step ``(T, B, K·A)`` and the final traces.
         """
-        out = []
-        for t in range(commands.shape[0]):
-            traces = self.traces(traces, last)
-            out.append(traces)
-            last = commands[t]
-        return th.stack(out), traces
+        prev = th.cat([last.unsqueeze(0), commands[:-1]]).repeat(1, 1, self.n_traces)  # c[t-1], per trace
+        out = TraceSequence.apply(prev, traces, self.decay)
+        return out, out[-1]
+
+
+class TraceSequence(th.autograd.Function):
+    """``e[t] = α·e[t-1] + (1 − α)·x[t]`` over a sequence as one autograd node (the commands ``x`` are
+    data: no gradient); a few in-place kernels per step instead of a graph of three nodes per step."""
+
+    @staticmethod
+    def forward(ctx, x, e0, decay):  # type: ignore[override]
+        alpha = decay.clamp(0.0, 1.0)
+        out = th.empty_like(x)
+        e = e0
+        for t in range(x.shape[0]):
+            e = th.addcmul(x[t] * (1.0 - alpha), alpha, e, out=out[t])
+        ctx.save_for_backward(x, e0, out, decay)
+        return out
+
+    @staticmethod
+    def backward(ctx, g_out):  # type: ignore[override]
+        x, e0, out, decay = ctx.saved_tensors
+        alpha = decay.clamp(0.0, 1.0)
+        g = g_out.clone()
+        for t in range(x.shape[0] - 1, 0, -1):
+            g[t - 1].addcmul_(g[t], alpha)
+        prev = th.cat([e0.unsqueeze(0), out[:-1]])
+        in_range = ((decay >= 0) & (decay <= 1)).to(x.dtype)
+        g_decay = (g * (prev - x)).sum((0, 1)) * in_range
+        g_e0 = g[0] * alpha if ctx.needs_input_grad[1] else None
+        return None, g_e0, g_decay
 
 
 __all__ = ["MEMORY_LAYERS", "ActionFeedback", "AdaptiveLIF", "RecurrentLIF", "SynapticLIF"]

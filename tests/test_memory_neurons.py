@@ -260,3 +260,23 @@ def test_c_kernel_matches_the_torch_loop(layer_cls):
         th.testing.assert_close(a, b)
     for a, b in zip(g_c, g_t):
         th.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_trace_sequence_gradients_match_autograd():
+    from sb3_spiking.memory_neurons import TraceSequence
+
+    th.manual_seed(6)
+    x, e0 = th.randn(25, 3, 8), th.randn(3, 8).requires_grad_(True)
+    decay = th.tensor([0.0, 0.3, 0.9, 1.2, -0.1, 0.5, 0.99, 0.7]).requires_grad_(True)
+    w = th.randn(25, 3, 8)
+    (TraceSequence.apply(x, e0, decay) * w).sum().backward()
+    g_fast = (e0.grad.clone(), decay.grad.clone())
+    e0.grad, decay.grad = None, None
+    a, e, out = decay.clamp(0, 1), e0, []
+    for t in range(25):
+        e = a * e + (1 - a) * x[t]
+        out.append(e)
+    (th.stack(out) * w).sum().backward()
+    th.testing.assert_close(g_fast[0], e0.grad)
+    th.testing.assert_close(g_fast[1], decay.grad)
+    assert decay.grad[3] == 0 and decay.grad[4] == 0  # clamped entries get no gradient
