@@ -116,11 +116,11 @@ def main(argv: list[str] | None = None) -> None:
             net = SpikingMLP(IN, OUT, HIDDEN, slope=5.0, readout="leaky", neuron=kind, feedback=feedback)
             name = kind + (" + feedback" if feedback else "")
             c = cmd if feedback else None
-            runs[name] = (lambda net=net, c=c: ours_forward(net, x, c), list(net.parameters()))
+            runs[name] = (lambda net=net, c=c, x=x: ours_forward(net, x, c), list(net.parameters()))
             if not args.no_snntorch and kind in ("recurrent", "synaptic") and not feedback:
                 ref = SnnTorchNet(net, kind)
                 _check_gradients(net, ref, x)
-                runs[f"snnTorch {kind}"] = (lambda ref=ref: ref(x), list(ref.parameters()))
+                runs[f"snnTorch {kind}"] = (lambda ref=ref, x=x: ref(x), list(ref.parameters()))
         times: dict[str, list[float]] = {k: [] for k in runs}
         for _ in range(args.repeats):
             for k, (fwd, params) in runs.items():
