@@ -280,3 +280,20 @@ def test_trace_sequence_gradients_match_autograd():
     th.testing.assert_close(g_fast[0], e0.grad)
     th.testing.assert_close(g_fast[1], decay.grad)
     assert decay.grad[3] == 0 and decay.grad[4] == 0  # clamped entries get no gradient
+
+
+def test_efficiency_counts_the_memory_synapses_and_the_state():
+    from sb3_spiking.analysis.efficiency import mlp_efficiency, make_mlp, spiking_efficiency
+
+    th.manual_seed(7)
+    plain = SpikingMLP(3, 2, (5, 4), readout="leaky")
+    memory = SpikingMLP(3, 2, (5, 4), readout="leaky", neuron=["recurrent", "synaptic"], feedback=True)
+    seq = [np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32) * 3]
+    p, m = spiking_efficiency(plain, seq), spiking_efficiency(memory, seq)
+    # dense: 3·5 + 5·4 + 4·2 = 43; + V 5·5 + feedback (4 traces × 2 actions) · 5 = 43 + 25 + 40
+    assert p.dense_synops == 43 and m.dense_synops == 43 + 25 + 40
+    assert p.state_bytes == 4 * (5 + 4 + 2)
+    assert m.state_bytes == 4 * (5 + 5 + 4 + 4 + 2 + 8 + 2)  # (mem, spk), (syn, mem), readout, traces, last command
+    assert m.effective_acs > 0 and m.effective_macs > p.effective_macs  # the traces are real-valued inputs
+    mlp = mlp_efficiency(make_mlp(3 + 8, (4,), 2), np.ones((5, 11), np.float32), history_values=8)
+    assert mlp.state_bytes == 32

@@ -12,7 +12,14 @@ definitions, per inference (= one control step, averaged over the recorded steps
 * **effective MACs / ACs**: synaptic operations with a non-zero input *and* a non-zero weight;
   counted as MACs when the layer's input is real-valued (observations, ReLU outputs) and as ACs
   when it is binary (spikes) — NeuroBench's ``Effective_MACs`` / ``Effective_ACs``;
-* **neuron updates**: LIF neurons updated per step (every neuron, every step: the SNN is clocked).
+* **neuron updates**: LIF neurons updated per step (every neuron, every step: the SNN is clocked);
+* **state**: bytes a deployment carries from step to step — the network's state variables
+  (membranes, synaptic currents, adaptive thresholds, feedback traces) for the SNN, the input
+  history buffer for an actor fed its past commands (float32).
+
+Memory networks (:mod:`sb3_spiking.memory_neurons`) add synapses: a recurrent layer's ``V`` (binary
+input: its own previous spikes, counted as ACs) and the action feedback's ``W_fb`` (real-valued
+traces: MACs).
 
 Energy (Loihi figures quoted by the paper, Davies et al. 2018: 23.6 pJ per synaptic op, 1.7 pJ
 per within-tile spike, 81 pJ per neuron update). The paper gives its result (≈ 9.7e-5 mJ) but
@@ -68,6 +75,7 @@ class EfficiencyReport:
     reward: float | None = None
     data: str = ""
     layer_sparsity: list[float] = field(default_factory=list)
+    state_bytes: int = 0
 
     @property
     def energy_paper_mj(self) -> float | None:
@@ -132,10 +140,17 @@ def spiking_efficiency(
     steps = 0
     for seq in sequences:
         x = th.as_tensor(np.asarray(seq, np.float32)).unsqueeze(1)  # (T, 1, D)
-        _, _, spikes = net(x, net.initial_state(1), return_spikes=True)
+        y, _, spikes = net(x, net.initial_state(1), return_spikes=True)  # deployment: its own commands fed back
         inputs = [x, *spikes]  # input of fc0, fc1, …, readout
         for layer, inp in zip([*net.fcs, net.readout], inputs):
             totals += synaptic_ops(layer, inp)
+        for lif, s in zip(net.lifs, spikes):
+            if hasattr(lif, "recurrent"):  # the layer's own previous spikes through V
+                totals += synaptic_ops(lif.recurrent, th.cat([th.zeros_like(s[:1]), s[:-1]]))
+        if net.feedback is not None:
+            fb_state = net.initial_state(1)[-2:]
+            traces, _ = net.feedback.sequence(fb_state[0], fb_state[1], y)
+            totals += synaptic_ops(net.feedback.weight, traces)
         spikes_per_layer += [float(s.sum()) for s in spikes]
         steps += x.shape[0]
     if steps == 0:
@@ -154,6 +169,7 @@ def spiking_efficiency(
         reward=reward,
         data=data,
         layer_sparsity=[float(1.0 - s / steps / h) for s, h in zip(spikes_per_layer, net.hidden)],
+        state_bytes=4 * sum(net.state_sizes),
     )
 
 
@@ -169,12 +185,16 @@ def make_mlp(in_dim: int, hidden: Sequence[int] = (64, 64), out_dim: int = 4, se
 
 @th.no_grad()
 def mlp_efficiency(
-    mlp: nn.Module, inputs: np.ndarray, name: str = "MLP", reward: float | None = None, data: str = ""
+    mlp: nn.Module, inputs: np.ndarray, name: str = "MLP", reward: float | None = None, data: str = "",
+    history_values: int = 0,
 ) -> EfficiencyReport:
     """Measure a feed-forward actor (``nn.Sequential`` of ``Linear`` and activations) on ``(N, D)`` inputs.
 
     The activation sparsity counts the zero outputs of the hidden activation layers (not of the
     final output activation).
+
+    :param history_values: values of past commands in the input, which a deployment must keep in a
+        buffer (its state, float32); e.g. 32 × 4 for the paper's MLP with action history.
     """
     x = th.as_tensor(np.asarray(inputs, np.float32))
     modules = list(mlp.children()) if isinstance(mlp, nn.Sequential) else [mlp]
@@ -198,6 +218,7 @@ def mlp_efficiency(
         effective_acs=float(totals[2] / n),
         reward=reward,
         data=data,
+        state_bytes=4 * int(history_values),
     )
 
 
@@ -208,14 +229,15 @@ def _k(x: float | None) -> str:
 def format_table(reports: Sequence[EfficiencyReport], paper: bool = True) -> str:
     """Markdown table of our reports, with the paper's rows beneath."""
     head = (
-        "| controller | reward | footprint | act. sparsity | dense SynOps | eff. MACs | eff. ACs "
+        "| controller | reward | footprint | state | act. sparsity | dense SynOps | eff. MACs | eff. ACs "
         "| energy (paper formula) | energy (event-driven) | data |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for r in reports:
         e1, e2 = r.energy_paper_mj, r.energy_event_mj
         lines.append(
             f"| {r.name} | {'-' if r.reward is None else f'{r.reward:.0f}'} | {r.footprint_bytes / 1000:.1f} kB | "
+            f"{r.state_bytes} B | "
             f"{r.activation_sparsity:.2f} | {_k(r.dense_synops)} | {_k(r.effective_macs)} | {_k(r.effective_acs)} | "
             f"{'-' if e1 is None else f'{e1:.2e} mJ'} | {'-' if e2 is None else f'{e2:.2e} mJ'} | {r.data} |"
         )
@@ -223,7 +245,7 @@ def format_table(reports: Sequence[EfficiencyReport], paper: bool = True) -> str
         for name, p in PAPER_TABLE.items():
             energy = "-" if p["energy_mj"] is None else f"{p['energy_mj']:.1e} mJ"
             lines.append(
-                f"| {name} | {p['reward']} | {p['footprint_kb']} kB | {p['activation_sparsity']:.2f} | {_k(p['dense_synops'])} | "
+                f"| {name} | {p['reward']} | {p['footprint_kb']} kB | - | {p['activation_sparsity']:.2f} | {_k(p['dense_synops'])} | "
                 f"{_k(p['effective_macs'])} | {_k(p['effective_acs'])} | "
                 f"{energy} | - | paper Table 2 |"
             )

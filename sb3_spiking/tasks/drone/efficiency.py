@@ -35,7 +35,8 @@ def trained_mlp_efficiency(path: str, name: str, n_episodes: int = 4, seed: int 
     # the actor's inputs on the steps its episode was still running
     inputs = [obs["actor"][running] for obs, running in zip(flight.observations, flight.running)]
     data = f"trained MLP flying {n_episodes} episodes ({sum(len(x) for x in inputs)} steps)"
-    return mlp_efficiency(mu, np.concatenate(inputs), name=name, reward=flight.mean_return, data=data)
+    history = mu[0].in_features - 18  # the drone actor's 18 values, then its past commands
+    return mlp_efficiency(mu, np.concatenate(inputs), name=name, reward=flight.mean_return, data=data, history_values=history)
 
 
 def drone_efficiency_table(
@@ -71,6 +72,7 @@ def drone_efficiency_table(
     net = resolve_actor(actor)[0]
     arch = "-".join(str(h) for h in net.hidden)
     reports = [spiking_efficiency(actor, [e.actor_obs for e in episodes], name=f"SNN {arch} (ours)", reward=reward, data=data)]
+    reports[0].state_bytes += 4 * (net.fcs[0].in_features - 18)  # past commands in its input (actor_history), if any
     obs = np.concatenate([e.actor_obs for e in episodes])
     # privileged layout: actor part (18), motor states (4), action history (32 x 4)
     history = np.concatenate([e.privileged_obs[:, 22 : 22 + 128] for e in episodes])
@@ -88,6 +90,7 @@ def drone_efficiency_table(
                 np.concatenate([obs, history], 1),
                 name="MLP 64-64 + action history (ours)",
                 data=mlp_data,
+                history_values=128,
             )
         )
     return reports
