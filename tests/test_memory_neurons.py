@@ -283,7 +283,7 @@ def test_trace_sequence_gradients_match_autograd():
 
 
 def test_efficiency_counts_the_memory_synapses_and_the_state():
-    from sb3_spiking.analysis.efficiency import mlp_efficiency, make_mlp, spiking_efficiency
+    from sb3_spiking.analysis.efficiency import make_mlp, mlp_efficiency, spiking_efficiency
 
     th.manual_seed(7)
     plain = SpikingMLP(3, 2, (5, 4), readout="leaky")
