@@ -245,8 +245,8 @@ def format_table(reports: Sequence[EfficiencyReport], paper: bool = True) -> str
         for name, p in PAPER_TABLE.items():
             energy = "-" if p["energy_mj"] is None else f"{p['energy_mj']:.1e} mJ"
             lines.append(
-                f"| {name} | {p['reward']} | {p['footprint_kb']} kB | - | {p['activation_sparsity']:.2f} | {_k(p['dense_synops'])} | "
-                f"{_k(p['effective_macs'])} | {_k(p['effective_acs'])} | "
+                f"| {name} | {p['reward']} | {p['footprint_kb']} kB | - | {p['activation_sparsity']:.2f} | "
+                f"{_k(p['dense_synops'])} | {_k(p['effective_macs'])} | {_k(p['effective_acs'])} | "
                 f"{energy} | - | paper Table 2 |"
             )
     return "\n".join(lines)
