@@ -190,6 +190,10 @@ def test_bad_memory_options_are_refused_at_construction():
         GuidedTD3("SpikingPolicy", env, policy_kwargs=dict(neuron="alif"))
     with pytest.raises(ValueError, match="feedback must be true or false"):
         GuidedTD3("SpikingPolicy", env, policy_kwargs=dict(feedback="action"))
+    with pytest.raises(ValueError, match="feedback_decays is an option of the action feedback"):
+        GuidedTD3("SpikingPolicy", env, policy_kwargs=dict(feedback_decays=[0.5]))
+    with pytest.raises(TypeError, match="neuron"):  # the MLP baseline has no spiking layers to choose
+        GuidedTD3("MlpSequencePolicy", env, policy_kwargs=dict(neuron="synaptic"))
 
 
 def test_memory_actor_saves_loads_and_predicts_with_its_state(tmp_path):
@@ -297,3 +301,13 @@ def test_efficiency_counts_the_memory_synapses_and_the_state():
     assert m.effective_acs > 0 and m.effective_macs > p.effective_macs  # the traces are real-valued inputs
     mlp = mlp_efficiency(make_mlp(3 + 8, (4,), 2), np.ones((5, 11), np.float32), history_values=8)
     assert mlp.state_bytes == 32
+
+
+def test_memory_layer_benchmark_runs_and_checks_snntorch(capsys):
+    from benchmarks import bench_memory_layers
+
+    bench_memory_layers.main(["--batches", "2", "--repeats", "1"])
+    out = capsys.readouterr().out
+    for name in ("| lif |", "| lif + feedback |", "| synaptic |", "| adaptive |", "| recurrent |"):
+        assert name in out
+    assert out.count("ms)") == 2  # the snnTorch RLeaky and Synaptic ratios (their gradients were checked first)

@@ -504,6 +504,8 @@ class SpikingPolicy(SequencePolicy):
         layer_types(neuron, len(pi_arch))
         if not isinstance(feedback, bool):
             raise ValueError(f"feedback must be true or false, got {feedback!r}")
+        if not feedback and tuple(float(d) for d in feedback_decays) != DEFAULT_FEEDBACK_DECAYS:
+            raise ValueError("feedback_decays is an option of the action feedback: set feedback: true with it")
         self._memory = dict(neuron=neuron if isinstance(neuron, str) else list(neuron), feedback=feedback,
                             feedback_decays=[float(d) for d in feedback_decays])
         # read by make_actor, which TD3Policy's constructor calls
