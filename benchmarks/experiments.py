@@ -198,6 +198,8 @@ EXPERIMENTS: list[Experiment] = [
     #    remembers. The default recipe otherwise (leaky readout, 30 updates / 50 steps)
     Experiment("mem_feedback", "no past actions in; the actor's own commands fed back through 4 leaky traces (LIF layers)",
                "guided_td3", MEMORY_FEEDBACK, ("memory",)),
+    Experiment("mem_feedback_syn", "no past actions in; synaptic LIF layers + the action feedback",
+               "guided_td3", dict(NO_HISTORY, policy_kwargs=dict(MEMORY_FEEDBACK["policy_kwargs"], neuron="synaptic")), ("memory",)),
     Experiment("mem_nohist", "no past actions in; LIF layers, no feedback (the default recipe otherwise)",
                "guided_td3", NO_HISTORY, ("memory",)),
 ]
