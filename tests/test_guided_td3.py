@@ -14,10 +14,10 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.noise import NormalActionNoise
 
+from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking import GuidedTD3, SlopeScheduleCallback
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
-from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 
 SMALL = dict(net_arch=dict(pi=[32, 16], qf=[32, 32]))
 FAST = dict(

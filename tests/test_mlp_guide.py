@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
+from _legacy_defaults import LEGACY_DEFAULTS
 
 pytest.importorskip("l2f")
 

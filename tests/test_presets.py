@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sb3_spiking import LEGACY_DEFAULTS, PAPER_RECIPE, GuidedTD3
+from _legacy_defaults import LEGACY_DEFAULTS
+from sb3_spiking import PAPER_RECIPE, GuidedTD3
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from test_guided_td3 import FAST, _novel_env, privileged_guide  # the same small Pendulum set-up
 

@@ -1,0 +1,132 @@
+"""Guided collection: who flies each step, the teacher's labels, the actor's state and its own return.
+
+:class:`GuidedCollector` is what ``GuidedTD3.collect_rollouts`` steps the env with (as sb3-contrib's
+RecurrentPPO owns its LSTM states in its own collection loop). Per vector step it
+
+* steps the actor on the observation (its hidden state warms up also while the guide flies);
+* asks the teacher (the guide) for its action on every step: the label stored beside the executed action;
+* decides who flies: the guide for the first ``horizon`` steps of an episode, else the actor with the
+  exploration noise (random actions before ``learning_starts``);
+* after the env step, resets the state of finished episodes and keeps the Monitor return of the
+  episodes the actor flew alone (the *autonomous return*, what the deployed controller achieves).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.noise import ActionNoise
+
+from sb3_spiking.guided_td3.policies import SequencePolicy
+
+#: the teacher: a batch of (original, unnormalised) observations -> its actions scaled to [-1, 1]
+Teacher = Callable[[Any], np.ndarray]
+
+
+class StepChoice(NamedTuple):
+    """What the collector chose for one vector step.
+
+    :param action: the executed action, scaled to [-1, 1], in the action space's shape ``(n_envs, *shape)``
+        (in the dtype it was computed in: the env gets it unscaled from that, the buffer as float32).
+    :param guide_actions: the teacher's actions for the step (scaled), ``None`` without a teacher.
+    :param guided: ``(n_envs,)`` where the guide flew the step.
+    """
+
+    action: np.ndarray
+    guide_actions: np.ndarray | None
+    guided: np.ndarray
+
+
+class GuidedCollector:
+    """Actor state, who-flies decision, teacher labels and autonomous-return statistics of collection.
+
+    :param policy: the model's policy (its actor is stepped; its action space scales random actions).
+    :param n_envs: number of envs collected from.
+    :param teacher: the guide as a :data:`Teacher`, or ``None`` (the actor flies everything).
+    :param stats_window_size: episodes averaged in the autonomous return.
+    """
+
+    def __init__(self, policy: SequencePolicy, n_envs: int, teacher: Teacher | None, stats_window_size: int = 100) -> None:
+        self.policy, self.n_envs, self.teacher = policy, int(n_envs), teacher
+        #: collected steps (over all envs) and those the guide flew, since the model was built or loaded
+        self.collected_steps, self.guided_steps = 0, 0
+        self.actor_ep_returns: deque[float] = deque(maxlen=stats_window_size)
+        self.actor_ep_lengths: deque[int] = deque(maxlen=stats_window_size)
+        self.start_episodes()
+
+    def start_episodes(self) -> None:
+        """Every env starts an episode (the env was reset): zero actor state, step 0, not assisted."""
+        self.actor_state: tuple[th.Tensor, ...] = self.policy.actor.initial_state(self.n_envs)
+        self.episode_steps = np.zeros(self.n_envs, dtype=np.int64)
+        # per env: whether an action of the running episode did not come from the actor (guide, random warm-up)
+        self.assisted = np.zeros(self.n_envs, dtype=bool)
+
+    def reset_statistics(self, stats_window_size: int) -> None:
+        """Forget the autonomous returns (a new run, as SB3 does with its episode statistics)."""
+        self.actor_ep_returns = deque(maxlen=stats_window_size)
+        self.actor_ep_lengths = deque(maxlen=stats_window_size)
+
+    def choose(
+        self,
+        obs: np.ndarray | dict[str, np.ndarray],
+        original_obs: np.ndarray | dict[str, np.ndarray],
+        horizon: int,
+        random_actions: bool,
+        action_noise: ActionNoise | None,
+    ) -> StepChoice:
+        """Step the actor on ``obs`` and choose the executed action.
+
+        :param obs: the observation the actor sees (normalised under ``VecNormalize``).
+        :param original_obs: the same observation unnormalised: what the teacher sees.
+        :param horizon: the guide flies episode steps ``< horizon``.
+        :param random_actions: fly uniformly random actions instead of the actor's (before ``learning_starts``).
+        :param action_noise: exploration noise added to the actor's (or random) action.
+        """
+        obs_tensor, _ = self.policy.obs_to_tensor(obs)
+        with th.no_grad():
+            actor_action, self.actor_state = self.policy.actor.step(obs_tensor, self.actor_state)
+        space = self.policy.action_space
+        shape = (self.n_envs, *space.shape)  # type: ignore[misc]
+        if random_actions:
+            scaled = self.policy.scale_action(np.array([space.sample() for _ in range(self.n_envs)]))
+            self.assisted[:] = True  # random warm-up actions are not the actor's either
+        else:
+            # the actor's output is flat (n_envs, prod(shape)); the env and the noise want the space's shape
+            scaled = actor_action.cpu().numpy().reshape(shape)
+        if action_noise is not None:
+            scaled = np.clip(scaled + action_noise(), -1.0, 1.0)
+        guided = np.zeros(self.n_envs, dtype=bool)
+        guide_actions = None
+        if self.teacher is not None:
+            guide_actions = self.teacher(original_obs)  # (n_envs, *shape), queried on every step
+            guided = self.episode_steps < horizon
+            scaled = np.where(guided.reshape(self.n_envs, *([1] * (len(shape) - 1))), guide_actions, scaled)
+            self.guided_steps += int(guided.sum())
+            self.assisted |= guided
+        self.collected_steps += self.n_envs
+        return StepChoice(scaled, guide_actions, guided)
+
+    def end_step(self, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        """After the env step: keep the autonomous returns of finished episodes, reset their actor state."""
+        done = np.asarray(dones, dtype=bool)
+        for i in np.flatnonzero(done):
+            episode = infos[i].get("episode")  # set by SB3's Monitor, as for rollout/ep_rew_mean
+            if not self.assisted[i] and episode is not None:
+                self.actor_ep_returns.append(float(episode["r"]))
+                self.actor_ep_lengths.append(int(episode["l"]))
+        self.assisted[done] = False
+        self.episode_steps = np.where(done, 0, self.episode_steps + 1)
+        if done.any():
+            keep = th.as_tensor(~done, dtype=th.float32, device=self.actor_state[0].device if self.actor_state else None)
+            self.actor_state = tuple(s * keep.unsqueeze(1) for s in self.actor_state)
+
+    def guide_fraction(self) -> float:
+        """Share of the collected steps the guide flew."""
+        return self.guided_steps / max(self.collected_steps, 1)
+
+
+__all__ = ["GuidedCollector", "StepChoice", "Teacher"]
