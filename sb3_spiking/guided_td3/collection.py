@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from copy import deepcopy
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,9 +23,75 @@ import torch as th
 from stable_baselines3.common.noise import ActionNoise
 
 from sb3_spiking.guided_td3.policies import SequencePolicy
+from sb3_spiking.obs_keys import privileged_part
 
-#: the teacher: a batch of (original, unnormalised) observations -> its actions scaled to [-1, 1]
-Teacher = Callable[[Any], np.ndarray]
+#: the teacher: a batch of (original, unnormalised) observations and the env step -> its actions scaled to [-1, 1]
+Teacher = Callable[[Any, int], np.ndarray]
+
+
+class GuideTeacher:
+    """A resolved guide as the collector's :data:`Teacher`: it sees the privileged part of the observation; its
+    actions are checked (shape, finite) and scaled to [-1, 1]; its errors name it and the step.
+
+    :param guide: the guide (a callable ``obs -> actions`` in the env's action units, batched).
+    :param policy: scales the actions (the env's action space).
+    :param n_envs: rows of every observation batch.
+    """
+
+    def __init__(self, guide: Callable[[Any], Any], policy: SequencePolicy, n_envs: int) -> None:
+        self.guide, self.policy, self.n_envs = guide, policy, int(n_envs)
+
+    def __call__(self, obs: np.ndarray | dict[str, np.ndarray], step: int, check_finite: bool = True,
+                 when: str | None = None) -> np.ndarray:
+        """The guide's actions for ``obs`` at env step ``step``, scaled to [-1, 1].
+
+        An exception raised inside the guide is re-raised with the same type (``RuntimeError`` if that type
+        cannot take a message) and a message naming the guide, the observation shape and the step, chained to
+        the original: a traceback deep in user code then says where it came from.
+        """
+        guide_obs = privileged_part(obs)
+        when = when or f"at env step {step}"
+        try:
+            actions = np.asarray(self.guide(guide_obs), dtype=np.float32)
+        except Exception as e:  # noqa: BLE001 - re-raised below, with the guide named
+            message = (f"the guide {describe(self.guide)} raised {type(e).__name__} {when} "
+                       f"(observation of shape {np.shape(guide_obs)}): {e}")
+            try:
+                error = type(e)(message)
+            except Exception:  # noqa: BLE001 - an exception type whose constructor wants more
+                error = RuntimeError(message)
+            raise error from e
+        expected = (self.n_envs, *self.policy.action_space.shape)  # type: ignore[misc]
+        if actions.shape != expected:
+            raise ValueError(
+                f"the guide returned actions of shape {actions.shape}, expected {expected} "
+                f"(guide {describe(self.guide)}, {when}, observation of shape {np.shape(guide_obs)})"
+            )
+        if check_finite and not np.isfinite(actions).all():
+            raise ValueError(f"the guide returned non-finite actions at step {step}: {actions} (guide {describe(self.guide)})")
+        return np.clip(self.policy.scale_action(actions), -1.0, 1.0)
+
+    def check(self) -> None:
+        """Call the guide once on sample observations: wrong shapes fail at construction, not mid-training.
+
+        Only the shape is checked: a random sample of an unbounded space may be no state the guide was built
+        for, so non-finite actions are caught on real observations, during collection.
+        """
+        sample = self.policy.observation_space.sample()
+        if isinstance(sample, dict):
+            batch: Any = {k: np.stack([v] * self.n_envs) for k, v in sample.items()}
+        else:
+            batch = np.stack([sample] * self.n_envs)
+        with np.errstate(all="ignore"):
+            self(batch, 0, check_finite=False, when="on a sample observation at construction")
+
+
+def describe(guide: Any) -> str:
+    """A short description of a guide for error messages: its type and (shortened) repr."""
+    text = repr(guide)
+    text = text if len(text) <= 120 else text[:117] + "..."
+    name = type(guide).__qualname__
+    return text if name in text else f"{name} {text}"
 
 
 class StepChoice(NamedTuple):
@@ -77,6 +144,7 @@ class GuidedCollector:
         horizon: int,
         random_actions: bool,
         action_noise: ActionNoise | None,
+        step: int = 0,
     ) -> StepChoice:
         """Step the actor on ``obs`` and choose the executed action.
 
@@ -85,6 +153,7 @@ class GuidedCollector:
         :param horizon: the guide flies episode steps ``< horizon``.
         :param random_actions: fly uniformly random actions instead of the actor's (before ``learning_starts``).
         :param action_noise: exploration noise added to the actor's (or random) action.
+        :param step: the env step (``num_timesteps``), for the teacher's error messages.
         """
         obs_tensor, _ = self.policy.obs_to_tensor(obs)
         with th.no_grad():
@@ -102,7 +171,7 @@ class GuidedCollector:
         guided = np.zeros(self.n_envs, dtype=bool)
         guide_actions = None
         if self.teacher is not None:
-            guide_actions = self.teacher(original_obs)  # (n_envs, *shape), queried on every step
+            guide_actions = self.teacher(original_obs, step)  # (n_envs, *shape), queried on every step
             guided = self.episode_steps < horizon
             scaled = np.where(guided.reshape(self.n_envs, *([1] * (len(shape) - 1))), guide_actions, scaled)
             self.guided_steps += int(guided.sum())
@@ -129,4 +198,24 @@ class GuidedCollector:
         return self.guided_steps / max(self.collected_steps, 1)
 
 
-__all__ = ["GuidedCollector", "StepChoice", "Teacher"]
+def next_observations(new_obs: Any, dones: np.ndarray, infos: list[dict[str, Any]], vec_normalize_env: Any = None) -> Any:
+    """What SB3's ``_store_transition`` stores as next observations: a copy of ``new_obs`` (the original, unnormalised
+    one under ``VecNormalize``) with the terminal observation of every finished episode in its row (the env already
+    reset it: ``new_obs`` is the next episode's first observation)."""
+    next_obs = deepcopy(new_obs)
+    for i, done in enumerate(dones):
+        if done and infos[i].get("terminal_observation") is not None:
+            terminal = infos[i]["terminal_observation"]
+            if isinstance(next_obs, dict):
+                if vec_normalize_env is not None:  # VecNormalize normalises the terminal observation
+                    terminal = vec_normalize_env.unnormalize_obs(terminal)
+                for key in next_obs:
+                    next_obs[key][i] = terminal[key]
+            else:
+                next_obs[i] = terminal
+                if vec_normalize_env is not None:
+                    next_obs[i] = vec_normalize_env.unnormalize_obs(next_obs[i, :])
+    return next_obs
+
+
+__all__ = ["GuideTeacher", "GuidedCollector", "StepChoice", "Teacher", "describe", "next_observations"]

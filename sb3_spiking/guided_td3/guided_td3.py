@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import pathlib
-import warnings
-from copy import deepcopy
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -22,17 +20,17 @@ from stable_baselines3.td3.td3 import TD3
 
 from sb3_spiking import allocator
 from sb3_spiking.callbacks import SlopeScheduleCallback
+from sb3_spiking.guided_td3 import checks
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples, check_window_settings
-from sb3_spiking.guided_td3.collection import GuidedCollector, StepChoice
+from sb3_spiking.guided_td3.checks import DEFAULT_BC_COEF
+from sb3_spiking.guided_td3.collection import GuidedCollector, GuideTeacher, StepChoice, next_observations
 from sb3_spiking.guided_td3.losses import (
-    BC_TARGETS,
-    Q_ACTIONS,
     ActorBatch,
     ActorLossTerm,
     BCTerm,
     NStepTargets,
     QTerm,
-    cat_obs,
+    critic_loss,
     map_obs,
     n_step_targets,
     warm_target_mask,
@@ -42,99 +40,71 @@ from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SequencePolicy, S
 from sb3_spiking.guided_td3.vine import VineGradient, VinePhase, VineSettings
 from sb3_spiking.guides import GuideSpec, resolve_guide
 from sb3_spiking.neurons import check_slope
-from sb3_spiking.obs_keys import privileged_part
 from sb3_spiking.save_compat import VersionedSaveMixin  # version records on save/load (docs/reliability.md)
 
 SelfGuidedTD3 = TypeVar("SelfGuidedTD3", bound="GuidedTD3")
 
-#: default λ_BC; a different value without a guide is warned about (it would do nothing)
-DEFAULT_BC_COEF = 1.0
-_ANY = object()  # a removed option whose value did nothing on its own
-#: options of earlier versions that were measured worse everywhere and removed, with the value that
-#: meant "off" (docs/guided_rl.md keeps their numbers): a saved model that used one is refused on load
-REMOVED_OPTIONS: dict[str, Any] = {
-    "bc_filter": "none", "bc_search_samples": _ANY, "bc_search_noise": _ANY, "anchor_coef": 0.0,
-    "mask_cold_targets": True, "bc_anneal_fraction": None, "q_start_fraction": 0.0,
-}
 
 
 class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     """TD3 for a stateful spiking actor trained on sequences, optionally guided by a privileged policy.
 
-    **Collection** (:class:`~sb3_spiking.guided_td3.collection.GuidedCollector`, in :meth:`collect_rollouts`).
-    In every episode the guide flies the first ``H`` steps while the spiking actor is fed the same
-    observations (its hidden state warms up); then the actor flies with the exploration noise. ``H``
-    falls linearly from ``guide_horizon_start`` to ``guide_horizon_end`` over the first
-    ``guide_horizon_fraction`` of training. The guide is queried on *every* step and its action stored
-    beside the executed one (teacher-action buffer).
+    **Collection** (:meth:`collect_rollouts`, :class:`~sb3_spiking.guided_td3.collection.GuidedCollector`): the guide
+    flies the first ``H`` steps of every episode while the actor sees the same observations (its state warms up),
+    then the actor flies with the exploration noise; ``H`` falls linearly from ``guide_horizon_start`` to
+    ``guide_horizon_end`` over ``guide_horizon_fraction`` of training. The guide's action is stored for every step.
 
-    **Update** on a batch of windows of ``n_seq`` steps (:class:`SequenceReplayBuffer`):
+    **Update** on windows of ``n_seq`` steps (:class:`SequenceReplayBuffer`): the critic's TD3 loss (``n_steps``
+    sums, target actor unrolled over the window, steps with a cold target actor left out); every ``policy_delay``
+    updates the actor's loss, a weighted sum of the terms of :mod:`sb3_spiking.guided_td3.losses` on the steps after
+    the ``n_warmup`` warm-up: ``QTerm`` (``−(α / mean|Q|)·Q₁(s, π(s))``, with ``alpha > 0``) and ``λ_BC ·`` ``BCTerm``
+    (``‖π(s) − a‖²``), ``λ_BC = bc_coef · bc_decay^(updates // bc_decay_interval)``; optionally the vine phase
+    (:class:`~sb3_spiking.guided_td3.vine.VinePhase`). Without a guide it is plain sequence TD3.
 
-    * critic: TD3 target (``n_steps``-step sums) on every valid step whose target actor is warm, target
-      actor unrolled over the window with its own state, clipped target noise, twin minimum;
-    * actor (every ``policy_delay`` updates), on steps after the ``n_warmup`` warm-up (from step 0 in
-      windows that start an episode, when ``train_from_episode_start``): the sum of the terms of
-      :mod:`sb3_spiking.guided_td3.losses`, ``QTerm`` (``−(α / mean|Q|)·Q₁(s, π(s))``, with ``alpha > 0``)
-      plus ``λ_BC ·`` ``BCTerm`` (``‖π(s) − a‖²``, ``a`` the guide's stored action, ``bc_target="guide"``,
-      or the executed one, ``"executed"``, the paper's), ``λ_BC = bc_coef · bc_decay^epoch`` with an epoch
-      of ``bc_decay_interval`` gradient steps;
-    * optionally the vine phase (:class:`~sb3_spiking.guided_td3.vine.VinePhase`) after ``vine_start_fraction``.
-
-    Without a guide it is plain sequence TD3; ``bc_coef=0`` is the "no BC" ablation;
-    ``guide_horizon_start=guide_horizon_end=0`` lets the guide only teach (no jump-start).
-
-    **Logs** (besides TD3's): ``rollout/guide_fraction`` (share of collected steps the guide flew since
-    the model was built or loaded), ``train/guide_horizon``, ``train/bc_coef``, ``train/bc_loss``,
-    ``train/q_pi`` (with a Q term), ``train/guide_flown_fraction`` (share of the actor-loss steps the guide
-    flew), ``train/surrogate_slope`` and ``train/spike_rate_layer<i>`` (spiking actor), and the
-    *autonomous return* ``rollout/actor_ep_rew_mean`` / ``rollout/actor_ep_len_mean``: the Monitor return
-    and length over the last ``stats_window_size`` episodes in which every action came from the actor.
-
-    **Warnings** at construction for settings that do nothing: ``alpha=0`` with ``policy_delay > 1``, and
-    a ``bc_coef`` other than the default without a guide.
+    **Logs** (besides TD3's): ``rollout/guide_fraction``, ``train/guide_horizon``, ``train/bc_coef``,
+    ``train/bc_loss``, ``train/q_pi`` (with a Q term), ``train/guide_flown_fraction`` (share of the actor-loss steps
+    the guide flew), ``train/surrogate_slope`` and ``train/spike_rate_layer<i>`` (spiking actor), and the autonomous
+    return ``rollout/actor_ep_rew_mean`` / ``actor_ep_len_mean`` (Monitor return and length of the last
+    ``stats_window_size`` episodes the actor flew alone). Settings that do nothing warn at construction.
 
     :param policy: ``"SpikingPolicy"``, ``"MlpSequencePolicy"`` or a :class:`SequencePolicy` subclass.
     :param env: environment (``Box`` or ``Dict(actor, privileged)`` observations, ``Box`` actions).
-    :param guide: ``None``, a callable ``obs -> action`` (numpy, batched, privileged observation), an
-        import path ``"module:attr"``, ``{"module:Class": {kwargs}}`` or a saved SB3 model path
-        (:mod:`sb3_spiking.guides`). Never saved in the model zip.
-    :param n_steps: n-step TD targets for the critic, summed inside the sampled windows (1 = TD3's).
+    :param guide: ``None``, a callable ``obs -> action`` (numpy, batched, privileged observation), an import path
+        ``"module:attr"``, ``{"module:Class": {kwargs}}`` or a saved SB3 model path (:mod:`sb3_spiking.guides`).
+        Never saved in the model zip.
+    :param n_steps: n-step TD targets for the critic, summed inside the windows (1 = TD3's).
     :param n_seq: window length (paper: 100).
     :param n_warmup: warm-up steps without actor loss (paper: 50).
     :param stride: distance between window starts within an episode.
-    :param alpha: Q-term scale α (paper: 2.0). ``None``: 0 with a guide (the best measured recipe,
-        docs/results.md), 2.0 without one (plain sequence TD3). ``alpha=0`` drops the Q term and the
-        critic updates: pure behaviour cloning.
+    :param alpha: Q-term scale α (paper: 2.0). ``None``: 0 with a guide (the best measured recipe, docs/results.md),
+        2.0 without one. ``alpha=0``: no Q term and no critic updates (pure behaviour cloning).
     :param bc_coef: initial λ_BC (paper: 0.2).
     :param bc_decay: λ_BC multiplier per epoch (paper: 0.99).
     :param bc_decay_interval: gradient steps per epoch.
-    :param bc_target: ``"guide"`` or ``"executed"``.
+    :param bc_target: ``"guide"`` (the guide's stored action, DAgger-style) or ``"executed"`` (the paper's).
     :param guide_horizon_start: guided steps per episode at the start of training (paper: 500 − 100).
-    :param guide_horizon_end: guided steps per episode at the end of the decay (``None``: ``n_warmup``, the
-        paper's; default 0: the actor ends flying whole episodes from its zero state, as deployed).
+    :param guide_horizon_end: ... at the end of the decay (``None``: ``n_warmup``, the paper's; 0: the actor ends
+        flying whole episodes from its zero state, as deployed).
     :param guide_horizon_fraction: fraction of training over which ``H`` decays (paper: ~0.8).
     :param burn_in: run the warm-up steps of the actor unroll without an autograd graph.
     :param train_from_episode_start: windows starting an episode train the actor from step 0.
-    :param critic_fraction: fraction of the critic's valid window steps (drawn per update) in its loss
-        (paper: 1.0; less is faster).
-    :param actor_q_input: where the Q term reads Q₁: ``"policy"`` (TD3+BC) or ``"buffer"`` (the buffer
-        action, as the paper authors' public code: no policy gradient; for reproducing it only).
-    :param vine_start_fraction: from this fraction of training on, each ``train()`` call also runs the vine
-        phase (:mod:`sb3_spiking.guided_td3.vine`: action gradients measured in copies of the env, λ_BC 0
-        from then on). Needs an env implementing :class:`~sb3_spiking.branching.BranchableVecEnv`.
-        ``None`` (default): off. The vine's envs and optimiser are not saved.
+    :param critic_fraction: fraction of the critic's valid window steps (drawn per update) in its loss (paper: 1.0).
+    :param actor_q_input: where the Q term reads Q₁: ``"policy"`` (TD3+BC) or ``"buffer"`` (the buffer action, as
+        the paper authors' public code: no policy gradient; for reproducing it only).
+    :param vine_start_fraction: from this fraction of training on, the vine phase runs in every ``train()``
+        (:mod:`sb3_spiking.guided_td3.vine`; λ_BC is 0 from then on). Needs an env implementing
+        :class:`~sb3_spiking.branching.BranchableVecEnv`. ``None``: off. Its envs and optimiser are not saved.
     :param vine_kwargs: the vine's settings, :class:`~sb3_spiking.guided_td3.vine.VineSettings`.
     :param slope: initial surrogate slope of the actor.
     :param slope_schedule: ``None``, ``"fixed"``, ``"interval"`` or ``"adaptive"``: ``learn`` then adds a
         ``SlopeScheduleCallback(slope_schedule, **slope_schedule_kwargs)`` itself.
     :param slope_schedule_kwargs: arguments of that callback.
     :param optimize_memory_usage: must be ``False`` (the sequence buffer has no memory-optimised variant).
-    :param keep_freed_memory: on CPU, apply :func:`sb3_spiking.allocator.keep_freed_memory` when the model
-        is set up (process-wide; docs/performance.md). ``SB3_SPIKING_NO_MALLOPT=1`` vetoes it.
+    :param keep_freed_memory: on CPU, apply :func:`sb3_spiking.allocator.keep_freed_memory` (process-wide;
+        docs/performance.md; ``SB3_SPIKING_NO_MALLOPT=1`` vetoes it).
     :param policy_delay: gradient steps per actor update. ``None``: 1 when ``alpha`` is 0, else TD3's 2.
-    Other parameters: see :class:`stable_baselines3.TD3`. The defaults are the best recipe measured in
-    this project; the paper's is ``GuidedTD3(policy, env, guide=guide, **PAPER_RECIPE)``
-    (:mod:`sb3_spiking.guided_td3.presets`).
+    Other parameters: see :class:`stable_baselines3.TD3`. The defaults are the best recipe measured in this project;
+    the paper's is ``GuidedTD3(policy, env, guide=guide, **PAPER_RECIPE)`` (:mod:`sb3_spiking.guided_td3.presets`).
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {  # type: ignore[assignment]
@@ -210,30 +180,11 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             )
         if replay_buffer_class is not None and not issubclass(replay_buffer_class, SequenceReplayBuffer):
             raise ValueError(f"GuidedTD3 needs a SequenceReplayBuffer (sub)class, got {replay_buffer_class}")
-        if alpha == 0 and bc_coef == 0 and vine_start_fraction != 0:
-            raise ValueError("alpha=0 and bc_coef=0 leave the actor without any loss (until a vine gradient starts)")
-        if bc_target not in BC_TARGETS:
-            raise ValueError(f"bc_target must be one of {BC_TARGETS}, got {bc_target!r}")
-        if actor_q_input not in Q_ACTIONS:
-            raise ValueError(f"actor_q_input must be one of {Q_ACTIONS}, got {actor_q_input!r}")
-        if actor_q_input == "buffer" and bc_coef == 0:
-            raise ValueError("actor_q_input='buffer' gives the actor no gradient from the Q term: it needs bc_coef > 0")
-        _check_number("alpha", alpha, low=0.0)
-        _check_number("bc_coef", bc_coef, low=0.0)
-        _check_number("bc_decay", bc_decay, low=0.0, high=1.0, low_open=True)
-        _check_int("bc_decay_interval", bc_decay_interval, low=1)
-        _check_int("guide_horizon_start", guide_horizon_start, low=0)
-        if guide_horizon_end is not None:
-            _check_int("guide_horizon_end", guide_horizon_end, low=0)
-        _check_number("guide_horizon_fraction", guide_horizon_fraction, low=0.0, high=1.0, low_open=True)
-        _check_number("critic_fraction", critic_fraction, low=0.0, high=1.0, low_open=True)
-        _check_int("n_steps", n_steps, low=1)
-        if n_steps > n_seq:
-            raise ValueError(f"n_steps ({n_steps}) cannot exceed the window length n_seq ({n_seq})")
-        if vine_start_fraction is not None:
-            _check_number("vine_start_fraction", vine_start_fraction, low=0.0, high=1.0)
-        elif vine_kwargs:
-            raise ValueError("vine_kwargs given without vine_start_fraction (the vine gradient is off)")
+        checks.check_settings(n_steps=n_steps, n_seq=n_seq, alpha=alpha, bc_coef=bc_coef, bc_decay=bc_decay,
+                       bc_decay_interval=bc_decay_interval, bc_target=bc_target, guide_horizon_start=guide_horizon_start,
+                       guide_horizon_end=guide_horizon_end, guide_horizon_fraction=guide_horizon_fraction,
+                       critic_fraction=critic_fraction, actor_q_input=actor_q_input, vine_start_fraction=vine_start_fraction,
+                       vine_kwargs=vine_kwargs)
         # every nested setting checked (and YAML's string numbers converted) now, not when the phase starts
         vine_kwargs = VineSettings.from_kwargs(vine_kwargs).given(vine_kwargs)
         check_slope(slope)  # also at load time (no policy is built before _setup_model)
@@ -246,7 +197,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         policy_kwargs = dict(policy_kwargs or {})
         if "slope" in policy_kwargs and policy_kwargs["slope"] != slope:
             raise ValueError("give the initial slope once: as GuidedTD3(slope=...), not in policy_kwargs")
-        _warn_inactive_settings(alpha, policy_delay, bc_coef, guide)
+        checks.warn_inactive_settings(alpha, policy_delay, bc_coef, guide is not None)
 
         self.guide = guide
         self.n_seq, self.n_warmup, self.stride = int(n_seq), int(n_warmup), int(stride)
@@ -274,31 +225,14 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
         try:
             super().__init__(
-                policy,
-                env,
-                learning_rate=learning_rate,
-                buffer_size=buffer_size,
-                learning_starts=learning_starts,
-                batch_size=batch_size,
-                tau=tau,
-                gamma=gamma,
-                train_freq=train_freq,
-                gradient_steps=gradient_steps,
-                action_noise=action_noise,
-                replay_buffer_class=replay_buffer_class or SequenceReplayBuffer,
-                replay_buffer_kwargs=replay_buffer_kwargs,
-                optimize_memory_usage=optimize_memory_usage,
-                policy_delay=policy_delay,
-                target_policy_noise=target_policy_noise,
-                target_noise_clip=target_noise_clip,
-                stats_window_size=stats_window_size,
-                tensorboard_log=tensorboard_log,
-                policy_kwargs=policy_kwargs,
-                verbose=verbose,
-                seed=seed,
-                device=device,
-                _init_setup_model=False,
-            )
+                policy, env, learning_rate=learning_rate, buffer_size=buffer_size, learning_starts=learning_starts,
+                batch_size=batch_size, tau=tau, gamma=gamma, train_freq=train_freq, gradient_steps=gradient_steps,
+                action_noise=action_noise, replay_buffer_class=replay_buffer_class or SequenceReplayBuffer,
+                replay_buffer_kwargs=replay_buffer_kwargs, optimize_memory_usage=optimize_memory_usage,
+                policy_delay=policy_delay, target_policy_noise=target_policy_noise, target_noise_clip=target_noise_clip,
+                stats_window_size=stats_window_size, tensorboard_log=tensorboard_log, policy_kwargs=policy_kwargs,
+                verbose=verbose, seed=seed, device=device, _init_setup_model=False,
+            )  # fmt: skip
         except AssertionError as e:  # SB3 checks spaces with assert: make it a real error, same text
             raise ValueError(str(e) or f"stable-baselines3 rejected the arguments (failed assertion: {e!r})") from e
         # n-step returns are computed inside the sampled windows (n_step_targets), not by SB3's
@@ -313,7 +247,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             raise ValueError(
                 f"GuidedTD3 needs a SequencePolicy (sub)class (SpikingPolicy, MlpSequencePolicy), got {self.policy_class}"
             )
-        self._drop_removed_options()
+        checks.drop_removed_options(self.__dict__)  # a file of an earlier version
         for key in ("n_seq", "n_warmup", "stride", "train_from_episode_start"):
             if key in self.replay_buffer_kwargs and self.replay_buffer_kwargs[key] != getattr(self, key):
                 raise ValueError(f"set {key} as a GuidedTD3 argument, not in replay_buffer_kwargs")
@@ -336,89 +270,17 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                 f"slope_schedule={self.slope_schedule!r} needs a spiking actor; {self.policy_class.__name__} has none"
             )
         self._guide = resolve_guide(self.guide)
-        if self._guide is not None and self.env is not None:
-            self._check_guide()
-        teacher = self._guide_actions if self._guide is not None else None
+        teacher = None if self._guide is None else GuideTeacher(self._guide, self.policy, self.n_envs)
+        if teacher is not None and self.env is not None:
+            teacher.check()
         self.collector = GuidedCollector(self.policy, self.n_envs, teacher, self._stats_window_size)
         self.vine = None
         if self.vine_start_fraction is not None:
             self.vine = VinePhase(self.vine_start_fraction, VineSettings.from_kwargs(self.vine_kwargs))
 
-    def _drop_removed_options(self) -> None:
-        """A loaded file of an earlier version may carry options that were removed: refuse it where one was
-        on (the model would train differently), else forget them."""
-        used = {k: self.__dict__[k] for k, off in REMOVED_OPTIONS.items() if k in self.__dict__ and off is not _ANY
-                and self.__dict__[k] != off}
-        if used:
-            raise ValueError(
-                f"this model was saved with options that were removed (measured worse everywhere, docs/guided_rl.md): "
-                f"{used}; load it with the sb3_spiking version that saved it, or rebuild it without them and copy the "
-                "weights with sb3_spiking.save_compat.load_weights_only"
-            )
-        vine = dict(self.__dict__.get("vine_kwargs") or {})
-        if vine.pop("hard_starts", 0.0) not in (0, 0.0) or vine.pop("step_norm", "buffer") != "buffer" or (
-            "step" in vine and vine["step"] is None
-        ):
-            raise ValueError(f"this model's vine_kwargs {self.vine_kwargs} use settings that were removed "
-                             "(hard_starts, step_norm='sample', step=None; measured worse, docs/guided_rl.md §8-10)")
-        vine.pop("hard_pool", None)
-        self.vine_kwargs = vine
-        for key in [*REMOVED_OPTIONS, "_guided_steps", "_collected_steps", "_step_guide", "_anchor_losses", "_bc_imitated"]:
-            self.__dict__.pop(key, None)
-
-    def _check_guide(self) -> None:
-        """Call the guide once on sample observations: wrong shapes fail here, not mid-training.
-
-        Only the shape is checked: a random sample of an unbounded space may be no state the guide
-        was built for, so non-finite actions are caught on real observations, during collection.
-        """
-        n = self.n_envs
-        sample = self.observation_space.sample()
-        if isinstance(sample, dict):
-            batch = {k: np.stack([v] * n) for k, v in sample.items()}
-        else:
-            batch = np.stack([sample] * n)
-        with np.errstate(all="ignore"):
-            self._guide_actions(batch, check_finite=False, when="on a sample observation at construction")
-
-    def _guide_actions(
-        self, obs: np.ndarray | dict[str, np.ndarray], check_finite: bool = True, when: str | None = None
-    ) -> np.ndarray:
-        """Guide actions for a batch of observations, scaled to [-1, 1] and validated.
-
-        An exception raised inside the guide is re-raised with the same type (``RuntimeError`` if
-        that type cannot take a message) and a message naming the guide, the observation shape and
-        the step, chained to the original: a traceback deep in user code then says where it came from.
-        """
-        assert self._guide is not None
-        guide_obs = privileged_part(obs)
-        when = when or f"at env step {self.num_timesteps}"
-        try:
-            actions = np.asarray(self._guide(guide_obs), dtype=np.float32)
-        except Exception as e:  # noqa: BLE001 - re-raised below, with the guide named
-            message = (
-                f"the guide {_describe(self._guide)} raised {type(e).__name__} {when} "
-                f"(observation of shape {np.shape(guide_obs)}): {e}"
-            )
-            try:
-                error = type(e)(message)
-            except Exception:  # noqa: BLE001 - an exception type whose constructor wants more
-                error = RuntimeError(message)
-            raise error from e
-        expected = (self.n_envs, *self.action_space.shape)  # type: ignore[misc]
-        if actions.shape != expected:
-            raise ValueError(
-                f"the guide returned actions of shape {actions.shape}, expected {expected} "
-                f"(guide {_describe(self._guide)}, {when}, observation of shape {np.shape(guide_obs)})"
-            )
-        if check_finite and not np.isfinite(actions).all():
-            raise ValueError(
-                f"the guide returned non-finite actions at step {self.num_timesteps}: {actions} (guide {_describe(self._guide)})"
-            )
-        return np.clip(self.policy.scale_action(actions), -1.0, 1.0)
-
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "guide", "_guide", "collector", "vine", "slope_callback", "_resume_slope_state"]
+        runtime = ["guide", "_guide", "collector", "vine", "slope_callback", "_resume_slope_state", "_warned_no_actor_steps"]
+        return [*super()._excluded_save_params(), *runtime]
 
     @property
     def _vine(self) -> VineGradient | None:
@@ -466,7 +328,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         env_reset = reset_num_timesteps or self._last_obs is None
         total, callback = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         assert self.collector is not None
-        if reset_num_timesteps or self.collector.actor_ep_returns.maxlen != self._stats_window_size:  # as SB3's episode statistics
+        # the autonomous-return statistics restart with the step counter, as SB3's episode statistics
+        if reset_num_timesteps or self.collector.actor_ep_returns.maxlen != self._stats_window_size:
             self.collector.reset_statistics(self._stats_window_size)
         if env_reset:  # every env starts an episode with zero actor state
             self.collector.start_episodes()
@@ -498,18 +361,10 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         progress = min((1.0 - self._current_progress_remaining) / self.guide_horizon_fraction, 1.0)
         return int(round(self.guide_horizon_start + (self.guide_horizon_end - self.guide_horizon_start) * progress))
 
-    @property
-    def _guided_steps(self) -> int:
-        """Collected steps the guide flew since the model was built or loaded."""
-        return 0 if self.collector is None else self.collector.guided_steps
-
-    @property
-    def _actor_ep_returns(self) -> Any:
-        return self.collector.actor_ep_returns if self.collector is not None else ()
-
-    @property
-    def _actor_ep_lengths(self) -> Any:
-        return self.collector.actor_ep_lengths if self.collector is not None else ()
+    # the collector's statistics under the names tests and scripts of earlier versions read
+    _guided_steps = property(lambda self: 0 if self.collector is None else self.collector.guided_steps)
+    _actor_ep_returns = property(lambda self: () if self.collector is None else self.collector.actor_ep_returns)
+    _actor_ep_lengths = property(lambda self: () if self.collector is None else self.collector.actor_ep_lengths)
 
     def collect_rollouts(  # type: ignore[override]
         self,
@@ -533,8 +388,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         continue_training = True
         while should_collect_more_steps(train_freq, num_collected_steps, num_collected_episodes):
             original = self._last_original_obs if self._vec_normalize_env is not None else self._last_obs
+            random_actions = self.num_timesteps < learning_starts
             choice = self.collector.choose(
-                self._last_obs, original, self.guide_horizon, self.num_timesteps < learning_starts, action_noise  # type: ignore[arg-type]
+                self._last_obs, original, self.guide_horizon, random_actions, action_noise, self.num_timesteps  # type: ignore[arg-type]
             )
             actions, buffer_actions = self.policy.unscale_action(choice.action), choice.action.astype(np.float32)
             new_obs, rewards, dones, infos = env.step(actions)
@@ -572,31 +428,16 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         """SB3's ``_store_transition`` (original observations under VecNormalize, the terminal observation of
         a finished episode as its next observation) with the guide's part of the step passed to ``add``."""
         assert self.collector is not None
-        _check_finite(new_obs, "observation", self.num_timesteps)
-        _check_finite(reward, "reward", self.num_timesteps)
+        checks.check_finite(new_obs, "observation", self.num_timesteps)
+        checks.check_finite(reward, "reward", self.num_timesteps)
         if self._vec_normalize_env is not None:
             new_obs_ = self._vec_normalize_env.get_original_obs()
             reward_ = self._vec_normalize_env.get_original_reward()
         else:
             self._last_original_obs, new_obs_, reward_ = self._last_obs, new_obs, reward
-        next_obs = deepcopy(new_obs_)
-        for i, done in enumerate(dones):
-            if done and infos[i].get("terminal_observation") is not None:
-                terminal = infos[i]["terminal_observation"]
-                if isinstance(next_obs, dict):
-                    if self._vec_normalize_env is not None:
-                        terminal = self._vec_normalize_env.unnormalize_obs(terminal)
-                    for key in next_obs:
-                        next_obs[key][i] = terminal[key]
-                else:
-                    next_obs[i] = terminal
-                    if self._vec_normalize_env is not None:
-                        next_obs[i] = self._vec_normalize_env.unnormalize_obs(next_obs[i, :])  # type: ignore[index]
+        next_obs = next_observations(new_obs_, dones, infos, self._vec_normalize_env)
         guide = {} if choice.guide_actions is None else dict(guide_actions=choice.guide_actions, guide_acted=choice.guided)
-        if isinstance(replay_buffer, SequenceReplayBuffer):
-            replay_buffer.add(self._last_original_obs, next_obs, buffer_action, reward_, dones, infos, **guide)  # type: ignore[arg-type]
-        else:
-            replay_buffer.add(self._last_original_obs, next_obs, buffer_action, reward_, dones, infos)  # type: ignore[arg-type]
+        replay_buffer.add(self._last_original_obs, next_obs, buffer_action, reward_, dones, infos, **guide)  # type: ignore[arg-type,call-arg]
         self._last_obs = new_obs
         if self._vec_normalize_env is not None:
             self._last_original_obs = new_obs_
@@ -689,23 +530,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                 self.logger.record("train/q_pi", np.mean(q_values))
             for i, rate in enumerate(np.mean(spike_rates, axis=0)):
                 self.logger.record(f"train/spike_rate_layer{i}", rate)
-        elif due and starved:
-            self._warn_no_actor_steps()
-
-    def _warn_no_actor_steps(self) -> None:
-        """Actor updates were due but no sampled window had a step for the actor loss: say so once (the actor
-        would silently never learn while ``train/n_updates`` counts on)."""
-        if self._warned_no_actor_steps:
-            return
-        self._warned_no_actor_steps = True
-        warnings.warn(
-            f"no sampled window had a step for the actor loss (update {self._n_updates}): every stored step lies in the "
-            f"first n_warmup={self.n_warmup} steps of its window, so the actor gets no gradient. With "
-            "train_from_episode_start=False, episodes shorter than n_warmup never train the actor; lower n_warmup "
-            "or set train_from_episode_start=True",
-            UserWarning,
-            stacklevel=3,
-        )
+        elif due and starved and not self._warned_no_actor_steps:  # said once: the actor would silently never learn
+            self._warned_no_actor_steps = True
+            checks.warn_no_actor_steps(self._n_updates, self.n_warmup)
 
     def critic_mask(self, data: WindowSamples, targets: NStepTargets | None = None) -> th.Tensor:
         """``(B, L)`` steps that enter the critic loss: valid, with a warm target actor (:func:`warm_target_mask`)."""
@@ -715,29 +542,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
     def _critic_loss(self, data: WindowSamples) -> th.Tensor:
         targets = n_step_targets(data.rewards, data.terminated, data.valid, self.gamma, self.n_steps)
-        kept = self.critic_mask(data, targets)
-        chosen = kept
-        if self.critic_fraction < 1.0:
-            chosen = kept & (th.rand(kept.shape, device=kept.device) < self.critic_fraction)
-            first_kept = kept.float().argmax(dim=1)  # keep at least one step per window that has any
-            rows = th.arange(kept.shape[0], device=kept.device)
-            chosen[rows, first_kept] |= kept[rows, first_kept] & ~chosen.any(dim=1)
-        rows, cols = chosen.nonzero(as_tuple=True)
-        boot = targets.boot_index[rows, cols]
-        with th.no_grad():
-            # target actor over s_0, s_1', …, s_L': its output at position j+1 is π'(s_{j+1})
-            first = map_obs(data.observations, lambda x: x[:, :1])
-            seq = cat_obs(first, data.next_observations)
-            next_actions = self.actor_target.unroll(seq)[:, 1:][rows, boot]  # type: ignore[index]
-            noise = (th.randn_like(next_actions) * self.target_policy_noise).clamp(
-                -self.target_noise_clip, self.target_noise_clip
-            )
-            next_actions = (next_actions + noise).clamp(-1.0, 1.0)
-            next_obs = map_obs(data.next_observations, lambda x: x[rows, boot])
-            next_q = th.cat(self.critic_target(next_obs, next_actions), dim=1).min(dim=1, keepdim=True)[0]
-            target_q = targets.returns[rows, cols].unsqueeze(1) + targets.boot_discount[rows, cols].unsqueeze(1) * next_q
-        current_q = self.critic(map_obs(data.observations, lambda x: x[rows, cols]), data.actions[rows, cols])
-        return sum(th.nn.functional.mse_loss(q, target_q) for q in current_q)  # type: ignore[return-value]
+        return critic_loss(data, targets, self.critic_mask(data, targets), self.critic, self.critic_target, self.actor_target,
+                           self.critic_fraction, self.target_policy_noise, self.target_noise_clip)
 
     def _actor_loss(self, data: WindowSamples) -> tuple[th.Tensor | None, float, float, list[float]]:
         """``(loss, BC term, mean Q₁, spike rate per layer)``; ``None`` when no term acts on any step (then no
@@ -769,23 +575,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                 "training stopped before applying it"
             )
 
-    def learn(
-        self: SelfGuidedTD3,
-        total_timesteps: int,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str = "GuidedTD3",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfGuidedTD3:
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
+    def learn(self: SelfGuidedTD3, total_timesteps: int, callback: MaybeCallback = None, log_interval: int = 4,
+              tb_log_name: str = "GuidedTD3", reset_num_timesteps: bool = True, progress_bar: bool = False) -> SelfGuidedTD3:
+        return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -801,55 +593,6 @@ def _walk_callbacks(callback: MaybeCallback):
         yield from _walk_callbacks(callback.callbacks)
     if isinstance(callback, EventCallback) and callback.callback is not None:
         yield from _walk_callbacks(callback.callback)
-
-
-def _check_finite(value: np.ndarray | dict[str, np.ndarray], what: str, step: int) -> None:
-    arrays = value.values() if isinstance(value, dict) else [value]
-    for arr in arrays:
-        arr = np.asarray(arr)
-        if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-            raise FloatingPointError(f"non-finite {what} from the environment at env step {step}: {arr}")
-
-
-def _describe(guide: Any) -> str:
-    """A short description of a guide for error messages: its type and (shortened) repr."""
-    text = repr(guide)
-    text = text if len(text) <= 120 else text[:117] + "..."
-    name = type(guide).__qualname__
-    return text if name in text else f"{name} {text}"
-
-
-def _warn_inactive_settings(alpha: float, policy_delay: int, bc_coef: float, guide: GuideSpec) -> None:
-    """Warn about settings that silently do nothing (checked at construction, not on load)."""
-    if alpha == 0 and policy_delay > 1:
-        warnings.warn(
-            f"alpha=0 (no critic) with policy_delay={policy_delay}: the actor is still updated only once "
-            f"every {policy_delay} gradient steps, so {policy_delay - 1} of every {policy_delay} steps do "
-            "nothing; set policy_delay=1",
-            UserWarning,
-            stacklevel=3,
-        )
-    # the default bc_coef is no choice of the user's: plain sequence TD3 keeps it without a warning
-    if guide is None and bc_coef > 0 and bc_coef != DEFAULT_BC_COEF:
-        warnings.warn(
-            f"bc_coef={bc_coef} without a guide: the behaviour-cloning term needs a guide and is off",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _check_number(name: str, value: float, low: float | None = None, high: float | None = None, low_open: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value!r}")
-
-
-def _check_int(name: str, value: int, low: int = 0) -> None:
-    if isinstance(value, bool) or int(value) != value or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 __all__ = ["GuidedTD3", "n_step_targets"]

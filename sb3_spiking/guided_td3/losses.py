@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch as th
 from stable_baselines3.common.policies import ContinuousCritic
@@ -168,6 +168,41 @@ def warm_target_mask(data: WindowSamples, targets: NStepTargets, n_warmup: int) 
     return data.valid.bool() & (warm | (targets.boot_discount == 0) | data.starts_episode.bool()[:, None])
 
 
+def critic_loss(
+    data: WindowSamples,
+    targets: NStepTargets,
+    kept: th.Tensor,
+    critic: ContinuousCritic,
+    critic_target: ContinuousCritic,
+    actor_target: Any,
+    critic_fraction: float = 1.0,
+    target_policy_noise: float = 0.2,
+    target_noise_clip: float = 0.5,
+) -> th.Tensor:
+    """TD3's twin-critic loss on the ``kept`` ``(B, L)`` window steps (a random ``critic_fraction`` of them, at least
+    one per window that has any), targets from :func:`n_step_targets` with the target actor unrolled over the window
+    from zero state (its own state), clipped target noise and the twin minimum."""
+    chosen = kept
+    if critic_fraction < 1.0:
+        chosen = kept & (th.rand(kept.shape, device=kept.device) < critic_fraction)
+        first_kept = kept.float().argmax(dim=1)  # keep at least one step per window that has any
+        rows = th.arange(kept.shape[0], device=kept.device)
+        chosen[rows, first_kept] |= kept[rows, first_kept] & ~chosen.any(dim=1)
+    rows, cols = chosen.nonzero(as_tuple=True)
+    boot = targets.boot_index[rows, cols]
+    with th.no_grad():
+        # target actor over s_0, s_1', …, s_L': its output at position j+1 is π'(s_{j+1})
+        seq = cat_obs(map_obs(data.observations, lambda x: x[:, :1]), data.next_observations)
+        next_actions = actor_target.unroll(seq)[:, 1:][rows, boot]
+        noise = (th.randn_like(next_actions) * target_policy_noise).clamp(-target_noise_clip, target_noise_clip)
+        next_actions = (next_actions + noise).clamp(-1.0, 1.0)
+        next_obs = map_obs(data.next_observations, lambda x: x[rows, boot])
+        next_q = th.cat(critic_target(next_obs, next_actions), dim=1).min(dim=1, keepdim=True)[0]
+        target_q = targets.returns[rows, cols].unsqueeze(1) + targets.boot_discount[rows, cols].unsqueeze(1) * next_q
+    current_q = critic(map_obs(data.observations, lambda x: x[rows, cols]), data.actions[rows, cols])
+    return sum(th.nn.functional.mse_loss(q, target_q) for q in current_q)  # type: ignore[return-value]
+
+
 def map_obs(obs: th.Tensor | dict[str, th.Tensor], fn: Callable[[th.Tensor], th.Tensor]) -> th.Tensor | dict[str, th.Tensor]:
     """``fn`` applied to an observation tensor or to every entry of a dict of them."""
     return {k: fn(v) for k, v in obs.items()} if isinstance(obs, dict) else fn(obs)
@@ -189,6 +224,7 @@ __all__ = [
     "NStepTargets",
     "QTerm",
     "cat_obs",
+    "critic_loss",
     "map_obs",
     "n_step_targets",
     "warm_target_mask",

@@ -109,7 +109,7 @@ class VineSettings:
         if not isinstance(self.anneal, (bool, np.bool_)):
             raise ValueError(f"vine_kwargs['anneal'] must be True or False, got {self.anneal!r}")
         if isinstance(self.step, bool) or not isinstance(self.step, (int, float)) or not 0 < self.step <= 2:
-            why = " (step=None, the plain policy gradient, was removed: it drifts, docs/guided_rl.md §8)" if self.step is None else ""
+            why = " (step=None, the plain policy gradient, was removed: it drifts, §8)" if self.step is None else ""
             raise ValueError(f"vine_kwargs['step'] must be in (0, 2], got {self.step!r}{why}")
         if self.hold > self.horizon:
             raise ValueError(f"vine_kwargs['hold'] ({self.hold}) cannot exceed 'horizon' ({self.horizon})")
