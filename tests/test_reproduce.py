@@ -39,6 +39,7 @@ def test_config_changes_ignore_the_run_folder_and_env_defaults(tmp_path):
     assert runner.config_changes(here, {**here, "env_kwargs": {"actor_history": 4}}) == ["env_kwargs"]
 
 
+@pytest.mark.slow  # trains and evaluates real runs, ~40 s
 def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     out, report = tmp_path / "runs", tmp_path / "results.md"
     argv = [
