@@ -620,3 +620,18 @@ def test_guided_td3_hands_the_guide_actions_to_the_buffer_add(monkeypatch):
     assert len(calls) == 50 and all(set(c) == {"guide_actions", "guide_acted"} for c in calls)
     assert [c["guide_acted"].tolist() for c in calls] == [[True, True]] * 5 + [[False, False]] * 45
     assert all(c["guide_actions"].shape == (2, 1) for c in calls)
+
+
+@pytest.mark.parametrize("horizon", [0, 1000])
+def test_the_share_of_actor_loss_steps_the_guide_flew_is_logged(horizon):
+    """The buffer records who flew each step (guide_acted): train/guide_flown_fraction reads it."""
+    from stable_baselines3.common.logger import configure
+
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, guide_horizon_start=horizon,
+                      guide_horizon_end=horizon, seed=0, **FAST)
+    model.set_logger(configure(None, []))
+    values = {}
+    original = model.logger.record
+    model.logger.record = lambda key, value, exclude=None: (values.__setitem__(key, value), original(key, value, exclude))
+    model.learn(300)
+    assert values["train/guide_flown_fraction"] == (1.0 if horizon else 0.0)
