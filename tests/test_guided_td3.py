@@ -635,3 +635,27 @@ def test_the_share_of_actor_loss_steps_the_guide_flew_is_logged(horizon):
     model.logger.record = lambda key, value, exclude=None: (values.__setitem__(key, value), original(key, value, exclude))
     model.learn(300)
     assert values["train/guide_flown_fraction"] == (1.0 if horizon else 0.0)
+
+
+def test_a_new_actor_loss_term_is_a_subclass_away():
+    """The actor loss is the weighted sum of GuidedTD3.actor_terms(): an experiment adds a term, not an argument."""
+    from sb3_spiking.guided_td3.losses import ActorBatch, ActorLossTerm
+
+    class ActionCost:
+        name = "action_cost"
+
+        def __call__(self, batch: ActorBatch) -> th.Tensor:
+            batch.logs["action_cost"] = batch.policy_actions.pow(2).mean().item()
+            return batch.policy_actions.pow(2).mean()
+
+    class WithCost(GuidedTD3):
+        def actor_terms(self):
+            return [*super().actor_terms(), (10.0, ActionCost())]
+
+    assert isinstance(ActionCost(), ActorLossTerm)
+    model = WithCost("SpikingPolicy", _novel_env(1), guide=privileged_guide, seed=0, **FAST)
+    model.learn(200)
+    data = model.replay_buffer.sample(8)
+    loss, bc, _, _ = model._actor_loss(data)
+    pi = model.actor.unroll(data.observations).detach()[data.actor_mask.bool()]
+    assert loss.item() == pytest.approx(model.bc_coef_now * bc + 10.0 * pi.pow(2).mean().item(), rel=1e-5)

@@ -2,7 +2,17 @@
 
 Each term reads an :class:`ActorBatch` (the windows, the actor's actions on them and the masked
 observations) and returns a scalar tensor; the algorithm weights and sums them. A new experiment on
-the actor's objective is a new term here, not a new branch in ``GuidedTD3`` nor a constructor argument.
+the actor's objective is a new term, not a new branch in ``GuidedTD3`` nor a constructor argument::
+
+    class ActionCost:  # any object with a name and a call is a term
+        name = "action_cost"
+
+        def __call__(self, batch: ActorBatch) -> th.Tensor:
+            return batch.policy_actions.pow(2).mean()
+
+    class MyTD3(GuidedTD3):
+        def actor_terms(self):
+            return [*super().actor_terms(), (0.1, ActionCost())]
 """
 
 from __future__ import annotations
