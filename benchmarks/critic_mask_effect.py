@@ -2,7 +2,7 @@
 
 The TD target of step ``i`` reads the target actor's output at position ``i + 1`` of its unroll from
 zero state at the window start; in a window that starts mid-episode the first ``n_warmup`` outputs
-are not the deployed policy's. ``GuidedTD3(mask_cold_targets=True)`` leaves those steps out of the
+are not the deployed policy's. GuidedTD3 leaves those steps out of the
 critic loss. This script measures what that does to the critic, with everything else held fixed:
 
 1. trains a spiking student by relabelled BC on the drone (the default recipe, ``--student-steps``);
@@ -111,8 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     critic0 = copy.deepcopy(model.critic.state_dict())
 
     rows = []
+    masked = model.critic_mask
     for mask in (False, True):  # the masked (fixed) critic last: follow_the_critic uses it
-        model.mask_cold_targets = mask
+        # the unmasked arm (GuidedTD3 before the fix; the option is gone) bootstraps on every valid step
+        model.critic_mask = masked if mask else (lambda data, targets=None: data.valid.bool())  # type: ignore[method-assign]
         model.critic.load_state_dict(critic0)
         model.critic_target.load_state_dict(critic0)
         model.critic.optimizer = model.policy.optimizer_class(model.critic.parameters(), lr=1e-3)
@@ -155,7 +157,7 @@ def follow_the_critic(model: GuidedTD3, student: GuidedTD3, args: argparse.Names
     own value of the new actor on the buffer's states is printed beside the actor's real autonomous return."""
     for p in model.critic.parameters():
         p.requires_grad_(False)
-    model.bc_coef, model.alpha, model.q_start_fraction, model.bc_filter = 0.0, 1.0, 0.0, "none"
+    model.bc_coef, model.alpha = 0.0, 1.0
     model.actor.optimizer = model.policy.optimizer_class(model.actor.parameters(), lr=args.actor_lr)
     np.random.seed(args.seed + 1)
     probe = model.replay_buffer.sample(64)  # fixed states for the critic's view

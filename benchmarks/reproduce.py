@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
         parser.error(f"unknown experiment(s) {unknown}; choose from {', '.join(BY_NAME)}")
+    archived = [n for n in names if BY_NAME[n].archived]
+    if archived and not args.report_only:
+        parser.error(f"archived experiment(s) {archived} cannot be rerun: {BY_NAME[archived[0]].archived}")
     seeds = args.seeds if args.seeds is not None else profile["seeds"]
     steps = args.steps or profile["steps"]
     default_out = ROOT / "runs" / ("reproduce_quick" if args.quick else "reproduce")

@@ -134,6 +134,7 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
         return run_dir
     if stop is not None and stop.exists():
         return None
+    exp.check_rerunnable()
     if reason:
         _say(f"{exp.name} seed {seed}: retraining, {reason}")
     run_dir.mkdir(parents=True, exist_ok=True)

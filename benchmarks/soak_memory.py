@@ -74,7 +74,7 @@ def main() -> None:
         train_freq=50,
         gradient_steps=1,
         guide_horizon_start=200,
-        # the constructor defaults the RSS was measured with (sb3_spiking.LEGACY_DEFAULTS)
+        # the constructor defaults the RSS was measured with (those of sb3_spiking 0.1.0)
         alpha=2.0,
         bc_coef=0.2,
         policy_delay=2,

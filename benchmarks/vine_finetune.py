@@ -38,15 +38,12 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(default, bool):
             parser.add_argument(f"--{field.replace('_', '-')}", type=lambda v: v.lower() in ("1", "true", "yes"), default=default)
             continue
-        kind = str if isinstance(default, str) else float if isinstance(default, float) or default is None else int
+        kind = float if isinstance(default, float) else int
         parser.add_argument(f"--{field.replace('_', '-')}", type=kind, default=default)
-    parser.add_argument("--plain-dpg", action="store_true", help="step=None: the unbounded deterministic policy gradient")
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     th.manual_seed(args.seed)
     settings = VineSettings(**{f: getattr(args, f) for f in VineSettings().__dict__})
-    if args.plain_dpg:
-        settings = VineSettings(**{**settings.__dict__, "step": None})
     model = GuidedTD3.load(args.model, device="cpu")
     env = DroneHoverVecEnv(1, actor_history=actor_history_of(model))
     vine = VineGradient(env, model.actor, settings, model.n_seq, model.n_warmup, seed=20_000 + 1_000 * args.seed)

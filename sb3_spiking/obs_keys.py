@@ -34,7 +34,10 @@ def check_observation_space(observation_space: spaces.Space) -> spaces.Box:
             )
         for key in (ACTOR_KEY, PRIVILEGED_KEY):
             if not isinstance(observation_space[key], spaces.Box):
-                raise ValueError(f"observation entry {key!r} must be a Box, got {observation_space[key]}")
+                raise ValueError(
+                    f"observation entry {key!r} must be a Box, got {observation_space[key]}: a Dict observation is "
+                    f"Dict({ACTOR_KEY!r}: Box (actor part), {PRIVILEGED_KEY!r}: Box (privileged part, for critics and guide))"
+                )
         return observation_space[ACTOR_KEY]  # type: ignore[return-value]
     raise ValueError(f"observation space must be a Box or a Dict of Boxes, got {observation_space}")
 

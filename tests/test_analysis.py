@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch as th
 
+from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking import GuidedTD3
 from sb3_spiking.analysis.diagnostics import SurrogateGradientDiagnostics
 from sb3_spiking.analysis.efficiency import (
@@ -27,7 +28,6 @@ from sb3_spiking.analysis.efficiency import (
 from sb3_spiking.analysis.surrogate_gradients import SlopeAnalysisConfig, analyse_slopes, gradients_per_slope, plot, write_csv
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
-from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 from sb3_spiking.neurons import SpikingMLP
 
 ROOT = Path(__file__).resolve().parents[1]

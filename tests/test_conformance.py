@@ -16,10 +16,10 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
+from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking import GuidedTD3
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
-from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 
 POLICIES = ["SpikingPolicy", "MlpSequencePolicy"]
 NET = dict(net_arch=dict(pi=[16, 8], qf=[16]))

@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
+from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking import GuidedTD3
-from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 from sb3_spiking.tasks.drone.evaluation import FinalEvaluationCallback, actor_history_of, fly, format_report
 from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide, evaluate_guide
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv

@@ -11,9 +11,9 @@ import pytest
 import torch as th
 from gymnasium import spaces
 
+from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking.export.c_export import export_c, find_c_compiler, run_c_actor, torch_actions
 from sb3_spiking.guided_td3.policies import SpikingPolicy
-from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 from sb3_spiking.neurons import SpikingMLP
 
 needs_cc = pytest.mark.skipif(find_c_compiler() is None, reason="no C compiler")

@@ -14,10 +14,10 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.noise import NormalActionNoise
 
+from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking import GuidedTD3, SlopeScheduleCallback
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
-from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 
 SMALL = dict(net_arch=dict(pi=[32, 16], qf=[32, 32]))
 FAST = dict(
@@ -620,3 +620,42 @@ def test_guided_td3_hands_the_guide_actions_to_the_buffer_add(monkeypatch):
     assert len(calls) == 50 and all(set(c) == {"guide_actions", "guide_acted"} for c in calls)
     assert [c["guide_acted"].tolist() for c in calls] == [[True, True]] * 5 + [[False, False]] * 45
     assert all(c["guide_actions"].shape == (2, 1) for c in calls)
+
+
+@pytest.mark.parametrize("horizon", [0, 1000])
+def test_the_share_of_actor_loss_steps_the_guide_flew_is_logged(horizon):
+    """The buffer records who flew each step (guide_acted): train/guide_flown_fraction reads it."""
+    from stable_baselines3.common.logger import configure
+
+    model = GuidedTD3("SpikingPolicy", _novel_env(1), guide=privileged_guide, guide_horizon_start=horizon,
+                      guide_horizon_end=horizon, seed=0, **FAST)
+    model.set_logger(configure(None, []))
+    values = {}
+    original = model.logger.record
+    model.logger.record = lambda key, value, exclude=None: (values.__setitem__(key, value), original(key, value, exclude))
+    model.learn(300)
+    assert values["train/guide_flown_fraction"] == (1.0 if horizon else 0.0)
+
+
+def test_a_new_actor_loss_term_is_a_subclass_away():
+    """The actor loss is the weighted sum of GuidedTD3.actor_terms(): an experiment adds a term, not an argument."""
+    from sb3_spiking.guided_td3.losses import ActorBatch, ActorLossTerm
+
+    class ActionCost:
+        name = "action_cost"
+
+        def __call__(self, batch: ActorBatch) -> th.Tensor:
+            batch.logs["action_cost"] = batch.policy_actions.pow(2).mean().item()
+            return batch.policy_actions.pow(2).mean()
+
+    class WithCost(GuidedTD3):
+        def actor_terms(self):
+            return [*super().actor_terms(), (10.0, ActionCost())]
+
+    assert isinstance(ActionCost(), ActorLossTerm)
+    model = WithCost("SpikingPolicy", _novel_env(1), guide=privileged_guide, seed=0, **FAST)
+    model.learn(200)
+    data = model.replay_buffer.sample(8)
+    loss, bc, _, _ = model._actor_loss(data)
+    pi = model.actor.unroll(data.observations).detach()[data.actor_mask.bool()]
+    assert loss.item() == pytest.approx(model.bc_coef_now * bc + 10.0 * pi.pow(2).mean().item(), rel=1e-5)

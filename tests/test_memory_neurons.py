@@ -228,7 +228,7 @@ def test_collection_feeds_the_executed_command_back():
                       guide_horizon_end=50, n_seq=8, n_warmup=2, stride=4, batch_size=4, train_freq=1,
                       seed=0, policy_kwargs=dict(net_arch=dict(pi=[8], qf=[8]), feedback=True))
     model.learn(5)
-    last_command = model._actor_state[-1]
+    last_command = model.collector.actor_state[-1]
     th.testing.assert_close(last_command, th.full((1, 1), 0.75))
 
 

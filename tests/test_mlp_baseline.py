@@ -6,9 +6,9 @@ import pytest
 import torch as th
 
 import sb3_spiking.tasks.drone  # noqa: F401  (registers the drone ids)
+from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking import GuidedTD3
 from sb3_spiking.guided_td3.policies import MlpSequenceActor
-from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS
 from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 

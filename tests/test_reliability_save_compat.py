@@ -168,3 +168,36 @@ def test_load_accepts_the_policy_kwargs_given_at_construction_also_for_older_fil
             GuidedTD3.load(path, env=pendulum, policy_kwargs=dict(net_arch=dict(pi=[16], qf=[8])))
         with pytest.raises(ValueError, match="do not equal the stored policy kwargs"):
             GuidedTD3.load(path, env=pendulum, policy_kwargs=dict(kwargs, slope=model.slope + 1))
+
+
+def test_models_saved_with_removed_options_load_when_off_and_are_refused_when_on(tmp_path):
+    """Options measured worse everywhere were removed (issue 28): a file that has them switched off loads as before;
+    one that used them is refused with the option named (it would train differently)."""
+    import gymnasium as gym
+
+    model = _tiny_model(gym.make("Pendulum-v1"))
+    obs = np.zeros((1, 3), np.float32)
+    path = tmp_path / "m.zip"
+
+    def saved_as_before(**old) -> Path:
+        model.save(path)
+
+        def edit(raw: bytes) -> bytes:
+            return json.dumps({**json.loads(raw), **old}).encode()
+
+        _rewrite_zip(path, "data", edit)
+        return path
+
+    off = dict(bc_filter="none", bc_search_samples=4, bc_search_noise=0.1, anchor_coef=0.0, mask_cold_targets=True,
+               bc_anneal_fraction=None, q_start_fraction=0.0, _guided_steps=7, _collected_steps=9)
+    loaded = GuidedTD3.load(saved_as_before(**off))
+    assert not any(hasattr(loaded, k) for k in ("bc_filter", "mask_cold_targets", "anchor_coef"))
+    assert np.array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
+    for key, value in dict(bc_filter="q", anchor_coef=10.0, mask_cold_targets=False, bc_anneal_fraction=0.8,
+                           q_start_fraction=0.2).items():
+        with pytest.raises(ValueError, match=f"removed.*{key}"):
+            GuidedTD3.load(saved_as_before(**{**off, key: value}))
+    with pytest.raises(ValueError, match="hard_starts"):
+        GuidedTD3.load(saved_as_before(vine_start_fraction=0.5, vine_kwargs={"hard_starts": 0.25}))
+    loaded = GuidedTD3.load(saved_as_before(vine_start_fraction=0.5, vine_kwargs={"hard_starts": 0.0, "hard_pool": 64}))
+    assert loaded.vine_kwargs == {} and loaded.vine is not None

@@ -39,6 +39,7 @@ def test_config_changes_ignore_the_run_folder_and_env_defaults(tmp_path):
     assert runner.config_changes(here, {**here, "env_kwargs": {"actor_history": 4}}) == ["env_kwargs"]
 
 
+@pytest.mark.slow  # trains and evaluates real runs, ~40 s
 def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     out, report = tmp_path / "runs", tmp_path / "results.md"
     argv = [
@@ -311,3 +312,18 @@ def test_probe_table_reads_the_archived_probes():
     assert "| 277.7 at 30,000 | 245.4 at 50,000 | 245.4 |" in p4 and "bc_filter q" in p4
     names = [p.parent.name for p in folder.glob("*/seed0")]
     assert all(name in experiments.BY_NAME and "probe" in experiments.BY_NAME[name].groups for name in names)
+
+
+def test_experiments_that_used_removed_options_are_archived_records_that_refuse_a_rerun(tmp_path, capsys):
+    from benchmarks import reproduce
+    from benchmarks.experiments import BY_NAME, EXPERIMENTS, PROFILES
+
+    archived = [e.name for e in EXPERIMENTS if e.archived]
+    assert {"weak75_p3", "weak75_anchor"} <= set(archived) and "paper_code" not in archived
+    assert not set(archived) & {n for p in PROFILES.values() for n in p["only"]}, "no profile reruns them"
+    with pytest.raises(RuntimeError, match="archived record.*bc_filter"):
+        BY_NAME["weak75_p3"].check_rerunnable()
+    with pytest.raises(SystemExit):
+        reproduce.main(["--only", "weak75_anchor", "--seeds", "0", "--out", str(tmp_path)])
+    assert "cannot be rerun" in capsys.readouterr().err and not any(tmp_path.iterdir())
+    BY_NAME["paper_code"].check_rerunnable()  # the authors'-code row stays rerunnable (actor_q_input="buffer")

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sb3_spiking.checkpoints import list_checkpoints, load_checkpoint
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
@@ -27,6 +28,7 @@ SCRIPT = [
 ]
 
 
+@pytest.mark.slow  # two training subprocesses, ~20 s
 def test_sigkill_then_resume_restores_step_buffer_and_schedules(tmp_path):
     out = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")

@@ -16,8 +16,8 @@ pytest.importorskip("l2f")
 import gymnasium as gym  # noqa: E402
 import yaml  # noqa: E402
 
+from _legacy_defaults import LEGACY_DEFAULTS  # noqa: E402
 from sb3_spiking import GuidedTD3  # noqa: E402
-from sb3_spiking.guided_td3.presets import LEGACY_DEFAULTS  # noqa: E402
 from sb3_spiking.tasks.drone.config import DR_KEYS, L2F_V1_OBS_NOISE  # noqa: E402
 from sb3_spiking.tasks.drone.env import DroneHoverEnv  # noqa: E402
 from sb3_spiking.tasks.drone.evaluation import (  # noqa: E402

@@ -472,6 +472,7 @@ def test_plain_rl_zoo_commands_with_custom_envs(tmp_path):
     assert "1 Episodes" in out
 
 
+@pytest.mark.slow  # an optuna study through the CLI, ~20 s
 def test_cli_optimize_embedded_storage_prunes_and_replays(tmp_path):
     """-optimize with 3 trials on the default journal file: the bad trial is pruned early, the study
     is summarised, and --trial-id 0 (rl-zoo silently ignores 0) replays the first trial."""

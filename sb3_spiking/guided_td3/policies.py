@@ -13,7 +13,7 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy, ContinuousCritic
-from stable_baselines3.common.preprocessing import get_action_dim, get_flattened_obs_dim
+from stable_baselines3.common.preprocessing import get_action_dim, get_flattened_obs_dim, preprocess_obs
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, create_mlp, get_actor_critic_arch
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.td3.policies import TD3Policy
@@ -75,7 +75,13 @@ def _predict_with_state(
     with th.no_grad():
         state_t = tuple(th.as_tensor(s, dtype=th.float32, device=owner.device) for s in state)
         if episode_start is not None:
-            keep = 1.0 - th.as_tensor(np.asarray(episode_start, dtype=np.float32), device=owner.device).reshape(n_envs, 1)
+            flags = np.asarray(episode_start, dtype=np.float32).reshape(-1)
+            if flags.shape != (n_envs,):
+                raise ValueError(
+                    f"episode_start must hold one flag per env: {n_envs} values for this observation, got "
+                    f"{np.shape(episode_start)}"
+                )
+            keep = 1.0 - th.as_tensor(flags, device=owner.device).reshape(n_envs, 1)
             state_t = tuple(s * keep for s in state_t)
         actions_t, new_state = actor.step(obs_tensor, state_t)
     actions = actions_t.cpu().numpy().reshape((-1, *owner.action_space.shape))  # type: ignore[misc]
@@ -86,7 +92,17 @@ def _predict_with_state(
 
 
 class _StatefulPredict:
-    """``actor.predict`` with the policy's recurrent contract (SB3's ``Actor.predict`` has no state)."""
+    """``actor.predict`` with the policy's recurrent contract (SB3's ``Actor.predict`` has no state), and the
+    actor's input preprocessed as SB3 preprocesses the critics' (an image scaled to [0, 1] with
+    ``normalize_images``)."""
+
+    observation_space: spaces.Space
+    normalize_images: bool
+
+    def _actor_input(self, obs: PyTorchObs) -> th.Tensor:
+        """The actor's part of ``obs`` as float, an image divided by 255 when ``normalize_images`` (any leading dims)."""
+        space = check_observation_space(self.observation_space)
+        return preprocess_obs(actor_part(obs), space, normalize_images=self.normalize_images)  # type: ignore[return-value]
 
     def predict(  # type: ignore[override]
         self,
@@ -173,7 +189,7 @@ class SpikingActor(_StatefulPredict, BasePolicy):
 
     def step(self, obs: PyTorchObs, state: tuple[th.Tensor, ...]) -> tuple[th.Tensor, tuple[th.Tensor, ...]]:
         """One step for a batch of envs: observation ``(N, …)`` -> (action ``(N, A)``, new state)."""
-        x = actor_part(obs).flatten(1).float()
+        x = self._actor_input(obs).flatten(1)
         return self.net.step(x, state)
 
     def unroll(
@@ -195,7 +211,7 @@ class SpikingActor(_StatefulPredict, BasePolicy):
             feedback (ignored without it); without them a feedback actor feeds back its own outputs.
         :return: actions ``(B, L, A)`` (and each layer's spikes ``(B, L, H)`` if asked).
         """
-        x = actor_part(obs).float()
+        x = self._actor_input(obs)
         x = x.reshape(x.shape[0], x.shape[1], -1).transpose(0, 1)  # time-major (L, B, D)
         cmd = None
         if self.net.feedback is not None and commands is not None:
@@ -283,7 +299,7 @@ class MlpSequenceActor(_StatefulPredict, BasePolicy):
 
     def step(self, obs: PyTorchObs, state: tuple[th.Tensor, ...]) -> tuple[th.Tensor, tuple[th.Tensor, ...]]:
         """One step for a batch of envs: observation ``(N, …)`` -> (action ``(N, A)``, ``()``)."""
-        return self.mu(actor_part(obs).flatten(1).float()), ()
+        return self.mu(self._actor_input(obs).flatten(1)), ()
 
     def unroll(
         self,
@@ -295,12 +311,12 @@ class MlpSequenceActor(_StatefulPredict, BasePolicy):
         commands: th.Tensor | None = None,
     ) -> tuple[th.Tensor, list[th.Tensor]] | th.Tensor:
         """Actions for windows ``(B, L, …)``; ``burn_in``, ``grad_rows`` and ``commands`` change nothing (no state)."""
-        x = actor_part(obs).float()
+        x = self._actor_input(obs)
         actions = self.mu(x.reshape(x.shape[0], x.shape[1], -1))
         return (actions, []) if return_spikes else actions
 
     def forward(self, obs: PyTorchObs) -> th.Tensor:  # type: ignore[override]
-        return self.mu(actor_part(obs).flatten(1).float())
+        return self.mu(self._actor_input(obs).flatten(1))
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         return self.forward(observation)
@@ -544,6 +560,7 @@ class SpikingPolicy(SequencePolicy):
             readout=self._readout,
             readout_beta=self._readout_beta,
             **self._memory,
+            normalize_images=self.normalize_images,  # scaled as the critics' input
         ).to(self.device)
 
     @property
@@ -626,6 +643,7 @@ class MlpSequencePolicy(SequencePolicy):
             self.action_space,  # type: ignore[arg-type]
             net_arch=self.net_args["net_arch"],
             activation_fn=self.net_args["activation_fn"],
+            normalize_images=self.normalize_images,  # scaled as the critics' input
         ).to(self.device)
 
 

@@ -1,13 +1,13 @@
-"""Named sets of :class:`~sb3_spiking.GuidedTD3` arguments: the paper's recipe and the old defaults.
+"""Named sets of :class:`~sb3_spiking.GuidedTD3` arguments: the paper's recipe.
 
 The constructor's defaults are the best recipe measured in this project (pure behaviour cloning of
 the guide's action relabelled onto every visited state, guide horizon falling to 0; see
-``docs/results.md`` and ``docs/lunar_lander.md``). The presets put the alternatives one argument
+``docs/results.md`` and ``docs/lunar_lander.md``). The preset puts the paper's one argument
 away::
 
     GuidedTD3("SpikingPolicy", env, guide=guide, **PAPER_RECIPE)
 
-Both are plain dicts: copy and update them to vary one entry (``{**PAPER_RECIPE, "bc_target": "guide"}``).
+It is a read-only dict: copy and update them to vary one entry (``{**PAPER_RECIPE, "bc_target": "guide"}``).
 """
 
 from __future__ import annotations
@@ -47,17 +47,4 @@ PAPER_RECIPE: MappingProxyType[str, Any] = MappingProxyType(
     )
 )
 
-#: The constructor defaults before the best measured recipe replaced them (sb3_spiking ≤ 0.1.0):
-#: the paper's α and λ_BC with the relabelled BC target. Pass them to reproduce a result obtained
-#: with those defaults (the project's tests and benchmarks that relied on them do).
-LEGACY_DEFAULTS: MappingProxyType[str, Any] = MappingProxyType(
-    dict(
-        alpha=2.0,
-        bc_coef=0.2,
-        policy_delay=2,
-        guide_horizon_start=400,
-        guide_horizon_end=None,
-    )
-)
-
-__all__ = ["LEGACY_DEFAULTS", "PAPER_RECIPE"]
+__all__ = ["PAPER_RECIPE"]

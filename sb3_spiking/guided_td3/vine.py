@@ -15,28 +15,31 @@ with zero state (the deployed controller's own state distribution); the actor's 
 leading to each branch point are kept so that the update unrolls the stateful actor exactly as
 training does (``n_warmup`` burn-in steps, or from the episode start).
 
-An env supports this when its innermost ``VecEnv`` has two methods (the drone task's
-:class:`~sb3_spiking.tasks.drone.vec_env.DroneHoverVecEnv` does)::
-
-    branch_env(num_envs) -> VecEnv            # a new env with the same options, reset
-    copy_rows_from(src, src_rows, dst_rows)   # make dst rows exact copies; returns the observation
-
-and optionally ``match_settings(src)``, called before each round of measurements, for settings that
-change during training (the drone's reward curriculum): the leaders then earn what the agent earns.
+An env supports this when its innermost ``VecEnv`` implements
+:class:`~sb3_spiking.branching.BranchableVecEnv` (``branch_env``, ``copy_rows_from``; the drone task's
+:class:`~sb3_spiking.tasks.drone.vec_env.DroneHoverVecEnv` does), optionally
+:class:`~sb3_spiking.branching.SettingsFollower` (``match_settings``, called before each round of
+measurements, for settings that change during training such as the drone's reward curriculum: the leaders
+then earn what the agent earns). :class:`VinePhase` is the phase GuidedTD3 runs from ``vine_start_fraction`` on.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch as th
-from stable_baselines3.common.utils import obs_as_tensor
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecMonitor
+from stable_baselines3.common.utils import obs_as_tensor, polyak_update
+from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_spiking.branching import SettingsFollower, branchable_env
 from sb3_spiking.obs_keys import actor_part
+
+if TYPE_CHECKING:
+    from sb3_spiking.guided_td3.guided_td3 import GuidedTD3
 
 
 @dataclass(frozen=True)
@@ -59,25 +62,14 @@ class VineSettings:
         measurements fall in the first 50 steps.
     :param early_spacing: mean steps between branch points while the leaders are in their first
         ``early_steps`` steps (the leaders start together and mostly stay in step: their median step decides).
-    :param hard_starts: probability that a leader whose episode ends restarts from a *hard start* (the initial
-        state of a recent episode in which a leader crashed at its first try) instead of a fresh one (0: off).
-        A drone student loses most of what it still lacks to a few falling starts that it fails to arrest
-        (docs/guided_rl.md §9); at ~2 % of starts they get too few measurements to be learnt. Measured worse
-        (§10): a perturbation held for ``hold`` steps cannot find the sustained full thrust those starts need.
-    :param hard_pool: most recent hard starts kept (the oldest is replaced).
     :param leader_steps: leader steps (and their branch points) per ``train()`` call.
     :param updates: actor updates per ``train()`` call.
     :param batch_size: gradients per actor update.
     :param buffer_size: most recent gradients kept (older ones were measured for an older actor).
     :param step: size of the improvement step in action units: the actor regresses onto
-        ``a + step · ĝ / rms(ĝ)``, ``a`` its own output when the gradient was measured (a bounded step
-        that the actor reaches and stops at, like behaviour cloning of an improved teacher). ``None``:
-        plain deterministic policy gradient ``-π(s) · ĝ`` (unbounded: Adam keeps following stale,
-        noisy gradients; measured to drift, docs/guided_rl.md).
-    :param step_norm: how ĝ is scaled in the bounded step: ``"buffer"``, by the rms of the buffer's gradients
-        (clipped at their 90th percentile of norms: a state moves in proportion to how much its action
-        matters), or ``"sample"``, each to the length ``sqrt(action size)`` (every state moves the same
-        distance along its own direction).
+        ``a + step · ĝ / rms(ĝ)``, ``a`` its own output when the gradient was measured and ``ĝ`` clipped at the
+        buffer's 90th percentile of norms (a bounded step that the actor reaches and stops at, like behaviour
+        cloning of an improved teacher; the plain deterministic policy gradient drifted, docs/guided_rl.md §8).
     :param trust: weight of a trust region: the other steps of each stored window keep the outputs they
         had when the gradient was measured (only the measured state is moved; without it the network
         drifts where nothing was measured, measured: docs/guided_rl.md). 0 = off.
@@ -96,21 +88,17 @@ class VineSettings:
     spacing: int = 50
     early_steps: int = 0
     early_spacing: int = 10
-    hard_starts: float = 0.0
-    hard_pool: int = 64
     leader_steps: int = 200
     updates: int = 4
     batch_size: int = 256
     buffer_size: int = 2048
-    step: float | None = 0.05
-    step_norm: str = "buffer"
+    step: float = 0.05
     trust: float = 1.0
     learning_rate: float = 3e-4
     anneal: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("n_leaders", "hold", "horizon", "spacing", "early_spacing", "hard_pool", "leader_steps", "batch_size",
-                     "buffer_size"):
+        for name in ("n_leaders", "hold", "horizon", "spacing", "early_spacing", "leader_steps", "batch_size", "buffer_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 1:
                 raise ValueError(f"vine_kwargs[{name!r}] must be an int >= 1, got {value!r}")
@@ -120,16 +108,13 @@ class VineSettings:
                 raise ValueError(f"vine_kwargs[{name!r}] must be an int >= 0, got {value!r}")
         if not isinstance(self.anneal, (bool, np.bool_)):
             raise ValueError(f"vine_kwargs['anneal'] must be True or False, got {self.anneal!r}")
-        if self.step is not None and not 0 < float(self.step) <= 2:
-            raise ValueError(f"vine_kwargs['step'] must be in (0, 2] or None, got {self.step!r}")
-        if self.step_norm not in ("buffer", "sample"):
-            raise ValueError(f"vine_kwargs['step_norm'] must be 'buffer' or 'sample', got {self.step_norm!r}")
+        if isinstance(self.step, bool) or not isinstance(self.step, (int, float)) or not 0 < self.step <= 2:
+            why = " (step=None, the plain policy gradient, was removed: it drifts, §8)" if self.step is None else ""
+            raise ValueError(f"vine_kwargs['step'] must be in (0, 2], got {self.step!r}{why}")
         if self.hold > self.horizon:
             raise ValueError(f"vine_kwargs['hold'] ({self.hold}) cannot exceed 'horizon' ({self.horizon})")
         if not 0 <= float(self.trust) < float("inf"):
             raise ValueError(f"vine_kwargs['trust'] must be a finite number >= 0, got {self.trust!r}")
-        if not 0 <= float(self.hard_starts) <= 1:
-            raise ValueError(f"vine_kwargs['hard_starts'] must be in [0, 1], got {self.hard_starts!r}")
         for name, low, high in (("eps", 0.0, 1.0), ("gamma", 0.0, 1.0), ("learning_rate", 0.0, 1.0)):
             value = float(getattr(self, name))
             if not low < value <= high:
@@ -137,36 +122,55 @@ class VineSettings:
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any] | None) -> VineSettings:
-        """Settings from a ``vine_kwargs`` dict, naming any unknown key."""
+        """Settings from a ``vine_kwargs`` dict, naming any unknown or mistyped key.
+
+        A number given as a string (YAML reads ``1e-4`` without a dot as the string ``"1e-4"``) is converted,
+        with a warning naming the key; anything else of the wrong type is refused.
+        """
         kwargs = dict(kwargs or {})
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(kwargs) - set(valid))
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - set(fields))
         if unknown:
-            raise ValueError(f"unknown vine_kwargs {unknown}; valid: {', '.join(valid)}")
-        return cls(**kwargs)
+            removed = sorted(set(unknown) & REMOVED_SETTINGS)
+            why = f" ({', '.join(removed)}: removed, measured worse: docs/guided_rl.md §9-10)" if removed else ""
+            raise ValueError(f"unknown vine_kwargs {unknown}{why}; valid: {', '.join(fields)}")
+        return cls(**{key: _typed(key, value, type(getattr(cls, key))) for key, value in kwargs.items()})
+
+    def given(self, kwargs: dict[str, Any] | None) -> dict[str, Any]:
+        """The keys of ``kwargs`` with this object's (checked, converted) values: what the user set, as it is saved."""
+        return {key: getattr(self, key) for key in (kwargs or {})}
 
 
-def branchable_env(env: VecEnv) -> VecEnv:
-    """The innermost ``VecEnv`` of ``env`` if its rows can be copied, else ``ValueError`` saying why.
+#: settings of earlier versions that were measured worse and removed (hard starts: §10; the plain
+#: deterministic policy gradient ``step=None`` and ``step_norm="sample"``: §8-9 of docs/guided_rl.md)
+REMOVED_SETTINGS = frozenset({"hard_starts", "hard_pool", "step_norm"})
 
-    Wrappers other than ``VecMonitor`` are refused: a ``VecNormalize`` (or any wrapper that changes
-    observations or rewards) would make the copies' returns differ from what the agent is trained on.
-    """
-    inner = env
-    while isinstance(inner, VecEnvWrapper):
-        if not isinstance(inner, VecMonitor):
-            raise ValueError(
-                f"vine gradients fly copies of the raw env; the wrapper {type(inner).__name__} would change what "
-                "they see or earn. Use the env without it (VecMonitor is fine)"
-            )
-        inner = inner.venv
-    if not (callable(getattr(inner, "branch_env", None)) and callable(getattr(inner, "copy_rows_from", None))):
-        raise ValueError(
-            f"vine gradients need an env whose rows can be copied (methods branch_env and copy_rows_from), "
-            f"got {type(inner).__name__}; the drone task's DroneHoverVecEnv has them (LunarLander's Box2D state "
-            "cannot be copied)"
+
+def _typed(key: str, value: Any, kind: type) -> Any:
+    """``value`` as the setting's type ``kind`` (int, float or bool), or ``ValueError`` naming the key."""
+    if kind is bool:
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        raise ValueError(f"vine_kwargs[{key!r}] must be True or False, got {value!r}")
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"vine_kwargs[{key!r}] must be a number, got the string {value!r}") from None
+        converted = int(number) if kind is int and number.is_integer() else number
+        warnings.warn(
+            f"vine_kwargs[{key!r}] is the string {value!r} (YAML reads 1e-4 without a dot as a string): using {converted!r}",
+            UserWarning,
+            stacklevel=4,
         )
-    return inner
+        value = converted
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"vine_kwargs[{key!r}] must be a number, got {value!r}")
+    if kind is int:
+        if int(value) != value:
+            raise ValueError(f"vine_kwargs[{key!r}] must be an integer, got {value!r}")
+        return int(value)
+    return float(value)
 
 
 class VineGradient:
@@ -211,15 +215,6 @@ class VineGradient:
         self.samples = 0
         self._returns: list[float] = []  # returns of finished leader episodes (the deterministic actor's)
         self._ep_return = np.zeros(s.n_leaders)
-        self._hard_returns: list[float] = []  # ... of those that flew a hard start again
-        self._replayed = np.zeros(s.n_leaders, bool)  # leaders now flying a hard start again
-        self.replays = 0
-        if s.hard_starts > 0:
-            every = np.arange(s.n_leaders)
-            self._starts = base.branch_env(s.n_leaders)  # the initial state of each leader's current episode
-            self._starts.copy_rows_from(self.leaders, every, every)
-            self._pool = base.branch_env(s.hard_pool)
-            self._pool_size, self._pool_pos = 0, 0
 
     def _early(self) -> bool:
         # the leaders start together and stay mostly in step (episodes end early only by crashing)
@@ -231,9 +226,8 @@ class VineGradient:
 
     def _match_settings(self) -> None:
         # e.g. the reward weights of a curriculum (the copies take them from the leaders)
-        match = getattr(self.leaders, "match_settings", None)
-        if callable(match):
-            match(self._source)
+        if isinstance(self.leaders, SettingsFollower):
+            self.leaders.match_settings(self._source)
 
     def __len__(self) -> int:
         return self.settings.buffer_size if self._full else self._pos
@@ -260,42 +254,16 @@ class VineGradient:
                 self._branch(actor, device)
                 self._countdown = self._gap()
             action, self._state = actor.step(obs_as_tensor(self._obs, device), self._state)
-            self._obs, reward, done, infos = self.leaders.step(action.cpu().numpy())
+            self._obs, reward, done, _ = self.leaders.step(action.cpu().numpy())
             self.sim_steps += len(done)
             self._ep_return += reward
             self._t += 1
             if done.any():
-                self._returns += self._ep_return[done & ~self._replayed].tolist()
-                self._hard_returns += self._ep_return[done & self._replayed].tolist()
-                if self.settings.hard_starts > 0:
-                    self._restart(np.flatnonzero(done), infos)
+                self._returns += self._ep_return[done].tolist()
                 self._ep_return[done] = 0.0
                 self._t[done] = 0
                 keep = th.as_tensor(~done, dtype=th.float32, device=device).unsqueeze(1)
                 self._state = tuple(h * keep for h in self._state)
-
-    def _restart(self, rows: np.ndarray, infos: list[dict[str, Any]]) -> None:
-        """Leaders ``rows`` ended their episodes (and were reset): keep the starts they crashed from, and
-        send some of them back to a kept hard start instead of their fresh one."""
-        s = self.settings
-        # only first tries: a start that is replayed and crashes again is not added twice
-        crashed = [i for i in rows if not infos[i].get("TimeLimit.truncated", False) and not self._replayed[i]]
-        for i in crashed:
-            self._pool.copy_rows_from(self._starts, np.array([i]), np.array([self._pool_pos]))
-            self._pool_pos = (self._pool_pos + 1) % s.hard_pool
-            self._pool_size = min(self._pool_size + 1, s.hard_pool)
-        replay = rows[self._rng.random(len(rows)) < s.hard_starts] if self._pool_size else rows[:0]
-        if len(replay):
-            obs = self.leaders.copy_rows_from(self._pool, self._rng.integers(self._pool_size, size=len(replay)), replay)
-            # only the replayed rows' observations change (the others' are kept as the step returned them)
-            if isinstance(self._obs, dict):
-                for key in self._obs:
-                    self._obs[key][replay] = obs[key][replay]
-            else:
-                self._obs[replay] = obs[replay]
-            self.replays += len(replay)
-        self._replayed[rows] = np.isin(rows, replay)
-        self._starts.copy_rows_from(self.leaders, rows, rows)
 
     @property
     def episode_steps(self) -> np.ndarray:
@@ -383,26 +351,16 @@ class VineGradient:
         outputs, counts = self._window_outputs(actor, idx, device)
         rows, last = th.arange(len(idx), device=device), th.as_tensor(self._lengths[idx] - 1, device=device)
         pi = outputs[rows, last]
-        if self.settings.step is None:
-            scale = float(np.abs(self._grads[:size]).mean()) or 1.0
-            return -(pi * th.as_tensor(self._grads[idx], device=device)).sum(1).mean() / scale
         before = th.as_tensor(self._outputs[idx], device=device)
-        if self.settings.step_norm == "sample":
-            # every measured state moves the same distance (its direction only): states whose value changes
-            # little with the action (steady hover) improve as fast as the violent first steps
-            g = self._grads[idx]
-            unit = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12) * np.sqrt(self.action_dim)
-            target = before[rows, last] + self.settings.step * th.as_tensor(unit, device=device)
-        else:
-            # a copy that crashes while its twin does not gives a gradient tens of times the others': clipped
-            # at the buffer's 90th percentile of norms, so neither do such states take huge steps nor does
-            # the normalisation shrink everybody else's
-            norms = np.linalg.norm(self._grads[:size], axis=1)
-            cap = float(np.quantile(norms, 0.9)) or 1.0
-            clipped = self._grads[:size] * np.minimum(1.0, cap / np.maximum(norms, 1e-12))[:, None]
-            rms = float(np.sqrt((clipped**2).mean())) or 1.0
-            g = th.as_tensor(clipped[idx], device=device)
-            target = before[rows, last] + self.settings.step * g / rms
+        # a copy that crashes while its twin does not gives a gradient tens of times the others': clipped at the
+        # buffer's 90th percentile of norms, so neither do such states take huge steps nor does the normalisation
+        # shrink everybody else's
+        norms = np.linalg.norm(self._grads[:size], axis=1)
+        cap = float(np.quantile(norms, 0.9)) or 1.0
+        clipped = self._grads[:size] * np.minimum(1.0, cap / np.maximum(norms, 1e-12))[:, None]
+        rms = float(np.sqrt((clipped**2).mean())) or 1.0
+        g = th.as_tensor(clipped[idx], device=device)
+        target = before[rows, last] + self.settings.step * g / rms
         loss = (pi - target.clamp(-1.0, 1.0)).pow(2).sum(1).mean()
         if self.settings.trust > 0:
             # the other steps of each window keep their outputs from when the gradient was measured: only the
@@ -434,10 +392,53 @@ class VineGradient:
         if self._returns:
             out["vine/leader_ep_rew_mean"] = float(np.mean(self._returns))
             self._returns = []
-        if self.settings.hard_starts > 0:
-            out["vine/hard_pool"] = float(self._pool_size)
-            out["vine/hard_replays"] = float(self.replays)
-            if self._hard_returns:
-                out["vine/hard_start_rew_mean"] = float(np.mean(self._hard_returns))
-                self._hard_returns = []
         return out
+
+
+class VinePhase:
+    """The vine as a training phase: from ``start_fraction`` of training on, each ``train()`` call of the
+    algorithm measures vine gradients with the current actor and follows them (λ_BC is 0 from then on).
+
+    Its envs, gradient buffer and optimiser are built at its first use and never saved: a resumed run
+    starts them afresh.
+
+    :param start_fraction: fraction of training from which the phase runs.
+    :param settings: the vine's settings.
+    """
+
+    def __init__(self, start_fraction: float, settings: VineSettings) -> None:
+        self.start_fraction, self.settings = float(start_fraction), settings
+        self.gradient: VineGradient | None = None
+
+    def active(self, progress: float) -> bool:
+        """Whether the phase runs at ``progress`` (fraction of training done)."""
+        return progress >= self.start_fraction
+
+    @staticmethod
+    def check_env(env: VecEnv | None) -> None:
+        """``ValueError`` with the reason unless ``env`` implements :class:`~sb3_spiking.branching.BranchableVecEnv`."""
+        branchable_env(env)  # type: ignore[arg-type]
+
+    def train(self, model: GuidedTD3) -> None:
+        """One round: the leaders fly ``leader_steps`` steps measuring gradients, then ``updates`` actor updates
+        (learning rate annealed linearly to 0 at the end of training with ``anneal``), logged under ``vine/``."""
+        if self.gradient is None:
+            seed = 20_000 + 1_000 * (model.seed or 0)  # leaders' starts: apart from the training and evaluation seeds
+            self.gradient = VineGradient(model.env, model.actor, self.settings, model.n_seq, model.n_warmup, seed=seed)  # type: ignore[arg-type]
+        vine = self.gradient
+        model.actor.set_training_mode(False)
+        vine.collect(model.actor)
+        model.actor.set_training_mode(True)
+        factor = 1.0
+        if self.settings.anneal:  # linearly to 0 from the vine's start to the end of training
+            factor = min(1.0, model._current_progress_remaining / max(1.0 - self.start_fraction, 1e-8))
+        losses = [vine.update(model.actor, factor) for _ in range(self.settings.updates)] if len(vine) else []
+        model.logger.record("vine/learning_rate", self.settings.learning_rate * factor)
+        if losses:
+            polyak_update(model.actor.parameters(), model.actor_target.parameters(), model.tau)
+            model.logger.record("vine/loss", float(np.mean(losses)))
+        for key, value in vine.stats().items():
+            model.logger.record(key, value)
+
+
+__all__ = ["REMOVED_SETTINGS", "VineGradient", "VinePhase", "VineSettings", "branchable_env"]
