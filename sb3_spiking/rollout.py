@@ -86,6 +86,9 @@ def rollout(
             start = np.zeros(n, bool)
         if model is None or t < guide_steps:
             action = guide_fn(privileged_part(obs))  # type: ignore[misc]
+            executed = getattr(getattr(model, "policy", None), "with_executed_action", None)
+            if executed is not None:  # an actor with action feedback remembers the guide's command
+                state = executed(state, action)
         if record:
             kept["observations"].append(obs)
             kept["actions"].append(np.clip(np.asarray(action, np.float32), -1.0, 1.0))

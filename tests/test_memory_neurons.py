@@ -311,3 +311,26 @@ def test_memory_layer_benchmark_runs_and_checks_snntorch(capsys):
     for name in ("| lif |", "| lif + feedback |", "| synaptic |", "| adaptive |", "| recurrent |"):
         assert name in out
     assert out.count("ms)") == 2  # the snnTorch RLeaky and Synaptic ratios (their gradients were checked first)
+
+
+def test_rollout_tells_a_feedback_actor_the_guides_command():
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from sb3_spiking.rollout import rollout
+
+    env = make_vec_env("Pendulum-v1", n_envs=2, seed=0)
+    model = GuidedTD3("SpikingPolicy", env, seed=0, policy_kwargs=dict(net_arch=dict(pi=[8], qf=[8]), feedback=True))
+    seen = []
+    predict = model.predict
+
+    def spy(obs, state=None, episode_start=None, deterministic=False):
+        if state is not None:
+            seen.append(state[-1].copy())
+        return predict(obs, state, episode_start, deterministic)
+
+    model.predict = spy  # type: ignore[method-assign]
+    rollout(env, 5, model, guide=lambda obs: np.full((obs.shape[0], 1), -1.0, np.float32), guide_steps=3)
+    # the state handed to steps 1-3 holds the guide's command (-1 N·m = -0.5 scaled), step 4 the actor's own
+    for last in seen[:3]:
+        np.testing.assert_allclose(last, -0.5)
+    assert not np.allclose(seen[3], -0.5)

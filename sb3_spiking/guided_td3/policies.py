@@ -448,6 +448,17 @@ class SequencePolicy(TD3Policy):
         """Zero hidden state for ``n_envs`` environments (numpy, as ``predict`` returns it)."""
         return tuple(np.zeros((n_envs, h), dtype=np.float32) for h in self.actor.state_sizes)
 
+    def with_executed_action(self, state: State, action: np.ndarray) -> State:
+        """``state`` (from :meth:`predict`) after ``action`` (in the action space's units) was executed
+        instead of the predicted one, e.g. by a guide: an actor with action feedback remembers the
+        executed command; any other state is returned unchanged."""
+        if not getattr(getattr(self.actor, "net", None), "feedback", None):
+            return state
+        scaled = self.scale_action(np.asarray(action, dtype=np.float32).reshape(-1, *self.action_space.shape))
+        command = th.as_tensor(np.clip(scaled, -1.0, 1.0), dtype=th.float32).reshape(scaled.shape[0], -1)
+        new = self.actor.with_last_command(tuple(th.as_tensor(s) for s in state), command)
+        return tuple(s.cpu().numpy() for s in new)
+
     def predict(  # type: ignore[override]
         self,
         observation: np.ndarray | dict[str, np.ndarray],
