@@ -228,7 +228,7 @@ def test_vine_needs_a_copyable_env_at_learn():
 
 
 def test_vine_finetune_benchmark_runs_and_writes_its_curve(tmp_path):
-    from benchmarks import vine_finetune
+    from experiments import vine_finetune
 
     model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(2, actor_history=4), guide=WeakPDGuide75(),
                       policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16]), readout="leaky"), seed=0)
@@ -245,7 +245,7 @@ def test_vine_finetune_benchmark_runs_and_writes_its_curve(tmp_path):
 
 
 def test_return_gap_parts_add_up_to_the_gap(tmp_path):
-    from benchmarks import return_gap
+    from experiments import return_gap
 
     model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(2, actor_history=4), guide=WeakPDGuide75(),
                       policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16]), readout="leaky"), seed=0)
@@ -263,7 +263,7 @@ def test_return_gap_parts_add_up_to_the_gap(tmp_path):
 
 
 def test_measure_now_returns_the_gradients_it_stores_and_the_noise_benchmark_runs(tmp_path):
-    from benchmarks import vine_gradient_noise
+    from experiments import vine_gradient_noise
 
     actor = ConstantActor((-0.2, 0.4))
     settings = VineSettings(n_leaders=3, eps=0.1, hold=4, horizon=8, spacing=10**6, leader_steps=5, updates=0, buffer_size=4)

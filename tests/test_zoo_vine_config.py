@@ -6,7 +6,7 @@ import glob
 
 import pytest
 
-from benchmarks.experiments import BY_NAME
+from experiments.experiments import BY_NAME
 from sb3_spiking.zoo.config import check_hyperparams
 from test_zoo import CONFIGS, TINY_NET, load_config, run_cli, tb_scalars
 

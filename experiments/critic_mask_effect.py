@@ -20,7 +20,7 @@ critic loss. This script measures what that does to the critic, with everything 
 
 Prints one row per checkpoint and writes ``--csv``. One torch thread.
 
-    python -m benchmarks.critic_mask_effect [--updates 3000] [--n-steps 1] [--csv docs/results/critic_mask/critic_mask.csv]
+    python -m experiments.critic_mask_effect [--updates 3000] [--n-steps 1] [--csv docs/results/critic_mask/critic_mask.csv]
 """
 
 from __future__ import annotations
