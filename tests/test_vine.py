@@ -13,7 +13,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from sb3_spiking import GuidedTD3
 from sb3_spiking.guided_td3.vine import VineGradient, VineSettings, branchable_env
-from sb3_spiking.tasks.drone.pd_guide import WeakPDGuide75
+from experiments.weak_guides import WeakPDGuide75
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
 TARGET = np.array([0.3, -0.5], np.float32)
