@@ -11,9 +11,9 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
+from experiments.weak_guides import WeakPDGuide75
 from sb3_spiking import GuidedTD3
 from sb3_spiking.guided_td3.vine import VineGradient, VineSettings, branchable_env
-from experiments.weak_guides import WeakPDGuide75
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
 TARGET = np.array([0.3, -0.5], np.float32)
