@@ -31,7 +31,7 @@ from sb3_spiking.envs.wrappers import PrivilegedSplit  # noqa: E402
 VARIANTS = {
     "default (bc_target=guide, burn_in)": {},
     "bc_target=executed": {"bc_target": "executed"},
-    "burn_in=False": {"burn_in": False},
+    "burn_in=False": {"replay_buffer_kwargs": {"burn_in": False}},
 }
 
 

@@ -18,6 +18,7 @@ from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking import GuidedTD3, SlopeScheduleCallback
 from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
+from sb3_spiking.zoo.algos import ZooGuidedTD3
 
 SMALL = dict(net_arch=dict(pi=[32, 16], qf=[32, 32]))
 FAST = dict(
@@ -149,7 +150,7 @@ def test_save_load_roundtrip_keeps_actions_and_slope_and_drops_guide(tmp_path):
 
 def test_slope_schedule_argument_and_callback():
     env = _novel_env(1)
-    model = GuidedTD3(
+    model = ZooGuidedTD3(  # the zoo's slope_schedule knob (GuidedTD3 takes the callback alone, as model2 below)
         "SpikingPolicy", env, slope_schedule="interval", slope_schedule_kwargs=dict(k_start=1, k_end=9, interval=0.5), **FAST
     )
     model.learn(400)
@@ -171,10 +172,8 @@ def test_slope_schedule_argument_and_callback():
     "kwargs, match",
     [
         (dict(n_seq=10, n_warmup=10), "n_warmup"),
-        (dict(slope=0.0), "slope"),
-        (dict(slope=-1.0), "slope"),
-        (dict(slope_schedule="exponential"), "unknown slope schedule"),
-        (dict(slope_schedule_kwargs={"k": 2}), "without slope_schedule"),
+        (dict(policy_kwargs=dict(SMALL, slope=0.0)), "slope"),
+        (dict(policy_kwargs=dict(SMALL, slope=-1.0)), "slope"),
         (dict(bc_target="teacher"), "bc_target"),
         (dict(bc_decay=1.5), "bc_decay"),
         (dict(alpha=-1), "alpha"),
@@ -192,6 +191,19 @@ def test_bad_arguments_fail_at_construction(kwargs, match):
         args["stride"] = 1
     with pytest.raises(ValueError, match=match):
         GuidedTD3("SpikingPolicy", "Pendulum-v1", **args)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(slope_schedule="exponential"), "unknown slope.schedule"),  # the zoo names its key: slope_schedule
+        (dict(slope_schedule_kwargs={"k": 2}), "without slope_schedule"),
+    ],
+)
+def test_bad_slope_schedule_arguments_fail_at_construction(kwargs, match):
+    """The slope schedule is the zoo's knob (a callback for GuidedTD3): still checked before anything is built."""
+    with pytest.raises(ValueError, match=match):
+        ZooGuidedTD3("SpikingPolicy", "Pendulum-v1", **dict(LEGACY_DEFAULTS, **FAST), **kwargs)
 
 
 class _NaNAfter(gym.Wrapper):
@@ -583,20 +595,26 @@ def test_autonomous_return_counts_only_episodes_flown_by_the_actor(horizon):
     assert not model._actor_ep_returns  # and the new run's first episode has warm-up steps again
 
 
-def test_mallopt_is_opt_in_and_saved_with_the_model(monkeypatch, tmp_path):
-    """The process-wide glibc setting is applied only for keep_freed_memory=True (and again on load)."""
+def test_mallopt_is_opt_in_and_a_switch_of_the_process_not_of_the_model(monkeypatch, tmp_path):
+    """The process-wide glibc setting is never applied by GuidedTD3; the zoo applies it when the process asks for it
+    (its config key, ``--keep-freed-memory`` or SB3_SPIKING_KEEP_FREED_MEMORY=1), also when it loads a model."""
     import yaml
 
     from sb3_spiking import allocator
 
     calls = []
     monkeypatch.setattr(allocator, "keep_freed_memory", lambda *a, **k: calls.append(a) or True)
+    monkeypatch.setenv(allocator.SWITCH, "0")  # off, and restored after the test (the zoo sets it process-wide)
     model = GuidedTD3("SpikingPolicy", "Pendulum-v1", device="cpu", **FAST)
-    assert calls == [] and model.keep_freed_memory is False
-    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", keep_freed_memory=True, device="cpu", **FAST)
-    assert len(calls) == 1
+    assert calls == [] and not hasattr(model, "keep_freed_memory")
+    model = ZooGuidedTD3("SpikingPolicy", "Pendulum-v1", keep_freed_memory=True, device="cpu", **FAST)
+    assert len(calls) == 1 and allocator.requested()
     model.save(tmp_path / "m")
-    assert GuidedTD3.load(tmp_path / "m", device="cpu").keep_freed_memory is True and len(calls) == 2
+    assert "keep_freed_memory" not in json.loads(zipfile.ZipFile(tmp_path / "m.zip").read("data"))
+    ZooGuidedTD3.load(tmp_path / "m", device="cpu")  # the switch is on in this process: applied where training goes on
+    assert len(calls) == 2
+    GuidedTD3.load(tmp_path / "m", device="cpu")
+    assert len(calls) == 2
     # the drone recipes keep the speed they had when the setting was implicit
     with open(Path(__file__).resolve().parents[1] / "zoo_configs" / "guided_td3.yml") as f:
         config = yaml.safe_load(f)

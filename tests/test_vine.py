@@ -195,8 +195,9 @@ SMALL = dict(policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32, 32]), readout
 
 def test_guided_td3_follows_the_vine_gradient_after_its_start_and_saves_without_it(tmp_path):
     env = DroneHoverVecEnv(8, actor_history=4)
-    model = GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(), vine_start_fraction=0.5,
-                      vine_kwargs=dict(n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1, batch_size=8), **SMALL)
+    model = GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(),
+                      vine_kwargs=dict(start_fraction=0.5, n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1,
+                                       batch_size=8), **SMALL)
     model.learn(2_000)  # the vine acts in the second half
     assert model._vine is not None and len(model._vine) > 0
     env.task.set_curriculum_stage(2)  # the leaders (and through them the copies) earn what the agent earns
@@ -219,7 +220,7 @@ def test_guided_td3_follows_the_vine_gradient_after_its_start_and_saves_without_
 
 
 def test_vine_needs_a_copyable_env_at_learn():
-    model = GuidedTD3("SpikingPolicy", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), vine_start_fraction=0.5,
+    model = GuidedTD3("SpikingPolicy", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), vine_kwargs={"start_fraction": 0.5},
                       policy_kwargs=dict(net_arch=dict(pi=[8], qf=[8])))
     with pytest.raises(ValueError, match="rows can be copied"):
         model.learn(10)

@@ -132,7 +132,10 @@ def tb_scalars(log_dir: str) -> dict[str, list[float]]:
 
 
 def load_config(path: Path) -> dict:
-    return yaml.load(path.read_text(), Loader=yaml.UnsafeLoader)
+    """A zoo config as the zoo reads it (``extends`` includes resolved)."""
+    from sb3_spiking.zoo.config import load_config_file
+
+    return load_config_file(path)
 
 
 # ---------------------------------------------------------------------------------- pure python

@@ -20,7 +20,12 @@ REMOVED_OPTIONS: dict[str, Any] = {
     "mask_cold_targets": True, "bc_anneal_fraction": None, "q_start_fraction": 0.0,
 }
 #: runtime fields that earlier versions saved and this one keeps elsewhere (the collector)
-_OLD_FIELDS = ("_guided_steps", "_collected_steps", "_step_guide", "_anchor_losses", "_bc_imitated")
+_OLD_FIELDS = ("_guided_steps", "_collected_steps", "_step_guide", "_anchor_losses", "_bc_imitated",
+               # a process-wide switch now (sb3_spiking.allocator), no longer the model's
+               "keep_freed_memory")
+#: GuidedTD3 arguments of earlier versions that the zoo layer keeps (sb3_spiking.zoo.algos.ZooGuidedTD3): the slope
+#: schedule is a callback (sb3_spiking.callbacks.SlopeScheduleCallback) passed to learn()
+SLOPE_SCHEDULE_FIELDS = ("slope_schedule", "slope_schedule_kwargs")
 
 
 def drop_removed_options(attrs: dict[str, Any]) -> None:
@@ -43,6 +48,26 @@ def drop_removed_options(attrs: dict[str, Any]) -> None:
         attrs["vine_kwargs"] = vine
     for key in (*REMOVED_OPTIONS, *_OLD_FIELDS):
         attrs.pop(key, None)
+
+
+def drop_slope_schedule(attrs: dict[str, Any]) -> str | None:
+    """Remove an earlier version's (or the zoo's) slope schedule from a loaded model's ``attrs``; returns its name, for
+    a warning when training continues without the :class:`~sb3_spiking.callbacks.SlopeScheduleCallback` it needs."""
+    schedule = attrs.get("slope_schedule")
+    for key in SLOPE_SCHEDULE_FIELDS:
+        attrs.pop(key, None)
+    return schedule
+
+
+def warn_dropped_slope_schedule(schedule: str) -> None:
+    """Training continues on a file whose slope schedule is no longer the model's (see :func:`drop_slope_schedule`)."""
+    warnings.warn(
+        f"this model was trained with slope_schedule={schedule!r}, which GuidedTD3 no longer runs itself: pass "
+        "sb3_spiking.SlopeScheduleCallback(...) to learn() to keep scheduling the slope (or load the model with "
+        "sb3_spiking.zoo.algos.ZooGuidedTD3, which keeps the schedule)",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def check_settings(
@@ -86,7 +111,7 @@ def check_settings(
     if vine_start_fraction is not None:
         check_number("vine_start_fraction", vine_start_fraction, low=0.0, high=1.0)
     elif vine_kwargs:
-        raise ValueError("vine_kwargs given without vine_start_fraction (the vine gradient is off)")
+        raise ValueError("vine_kwargs given without vine_start_fraction (their 'start_fraction'): the vine phase is off")
 
 
 def warn_inactive_settings(alpha: float, policy_delay: int, bc_coef: float, has_guide: bool) -> None:
@@ -145,5 +170,8 @@ def check_finite(value: np.ndarray | dict[str, np.ndarray], what: str, step: int
             raise FloatingPointError(f"non-finite {what} from the environment at env step {step}: {arr}")
 
 
-__all__ = ["DEFAULT_BC_COEF", "REMOVED_OPTIONS", "check_finite", "check_int", "check_number", "check_settings",
-           "drop_removed_options", "warn_inactive_settings", "warn_no_actor_steps"]
+__all__ = [
+    "DEFAULT_BC_COEF", "REMOVED_OPTIONS", "SLOPE_SCHEDULE_FIELDS", "check_finite", "check_int", "check_number",
+    "check_settings", "drop_removed_options", "drop_slope_schedule", "warn_dropped_slope_schedule",
+    "warn_inactive_settings", "warn_no_actor_steps",
+]  # fmt: skip
