@@ -25,8 +25,8 @@ from stable_baselines3.common.evaluation import evaluate_policy  # noqa: E402
 from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide  # noqa: E402
 from sb3_spiking.envs.wrappers import PrivilegedSplit  # noqa: E402
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide  # noqa: E402
 
 VARIANTS = {
     "default (bc_target=guide, burn_in)": {},

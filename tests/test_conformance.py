@@ -18,8 +18,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking import GuidedTD3
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide
 
 POLICIES = ["SpikingPolicy", "MlpSequencePolicy"]
 NET = dict(net_arch=dict(pi=[16, 8], qf=[16]))

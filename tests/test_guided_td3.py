@@ -16,8 +16,8 @@ from stable_baselines3.common.noise import NormalActionNoise
 
 from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking import GuidedTD3, SlopeScheduleCallback
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide
 from sb3_spiking.zoo.algos import ZooGuidedTD3
 
 SMALL = dict(net_arch=dict(pi=[32, 16], qf=[32, 32]))
@@ -179,7 +179,7 @@ def test_slope_schedule_argument_and_callback():
         (dict(alpha=-1), "alpha"),
         (dict(guide_horizon_fraction=0), "guide_horizon_fraction"),
         (dict(guide=lambda obs: np.zeros((obs.shape[0], 3))), "guide returned actions of shape"),
-        (dict(guide="sb3_spiking.envs.pendulum:NoSuchGuide"), "no attribute"),
+        (dict(guide="sb3_spiking.tasks.pendulum:NoSuchGuide"), "no attribute"),
         (dict(guide="no_such_module:guide"), "cannot import"),
     ],
 )
@@ -507,17 +507,17 @@ def test_q_pi_is_logged_only_with_a_q_term(alpha):
 def test_resolve_guide_accepts_an_import_path_with_keyword_arguments():
     from sb3_spiking.guides import resolve_guide
 
-    guide = resolve_guide({"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0, "kd": 1.0}})
+    guide = resolve_guide({"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": {"kp": 5.0, "kd": 1.0}})
     assert isinstance(guide, PendulumSwingUpGuide) and (guide.kp, guide.kd, guide.k_energy) == (5.0, 1.0, 1.0)
-    assert isinstance(resolve_guide({"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": None}), PendulumSwingUpGuide)
-    with pytest.raises(TypeError, match="could not build the guide 'sb3_spiking.envs.pendulum:PendulumSwingUpGuide'.*kq"):
-        resolve_guide({"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kq": 5.0}})
+    assert isinstance(resolve_guide({"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": None}), PendulumSwingUpGuide)
+    with pytest.raises(TypeError, match="could not build the guide 'sb3_spiking.tasks.pendulum:PendulumSwingUpGuide'.*kq"):
+        resolve_guide({"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": {"kq": 5.0}})
     with pytest.raises(ValueError, match="exactly one entry"):
         resolve_guide({})
     with pytest.raises(ValueError, match="saved model: it takes no keyword arguments"):
         resolve_guide({"td3:guide.zip": {"kp": 1.0}})
     model = GuidedTD3(
-        "SpikingPolicy", _novel_env(1), guide={"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST,
+        "SpikingPolicy", _novel_env(1), guide={"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST,
             **LEGACY_DEFAULTS
     )
     assert model._guide.kp == 5.0
@@ -536,7 +536,7 @@ def test_errors_inside_the_guide_name_the_guide():
 
     with pytest.raises(
         ValueError,
-        match=r"the guide <sb3_spiking.envs.pendulum.PendulumSwingUpGuide object .*> raised ValueError "
+        match=r"the guide <sb3_spiking.tasks.pendulum.guide.PendulumSwingUpGuide object .*> raised ValueError "
         r"on a sample observation at construction \(observation of shape \(1, 4\)\): cannot reshape",
     ) as exc:
         GuidedTD3("SpikingPolicy", FourDimEnv(), guide=PendulumSwingUpGuide(), **FAST, **LEGACY_DEFAULTS)

@@ -11,7 +11,7 @@ import pytest
 
 from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking import PAPER_RECIPE, GuidedTD3, SpikingPolicy
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide
 from test_guided_td3 import FAST, _novel_env, privileged_guide  # the same small Pendulum set-up
 
 PAPER = Path(__file__).parent / "data" / "paper_recipe_excerpt.md"  # the paper summary's recipe section, in the checkout

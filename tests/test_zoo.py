@@ -19,7 +19,7 @@ import optuna
 import pytest
 import yaml
 
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide
 from sb3_spiking.zoo import ALGO_NAMES, ZooGuidedTD3
 from sb3_spiking.zoo.algos import merge_slope_kwargs
 from sb3_spiking.zoo.config import check_hyperparams
@@ -268,8 +268,8 @@ def _write_config(tmp_path: Path, **changes) -> Path:
     [
         ({"bc_coeff": 0.5}, "unknown key 'bc_coeff' (did you mean 'bc_coef'?)"),
         (
-            {"guide": "sb3_spiking.envs.pendulum:PendulumSwingUpGuid"},
-            "module 'sb3_spiking.envs.pendulum' has no attribute 'PendulumSwingUpGuid'",
+            {"guide": "sb3_spiking.tasks.pendulum:PendulumSwingUpGuid"},
+            "module 'sb3_spiking.tasks.pendulum' has no attribute 'PendulumSwingUpGuid'",
         ),
         ({"guide": "sb3_spiking.envs.no_such_module:Guide"}, "cannot import module 'sb3_spiking.envs.no_such_module'"),
         (
@@ -291,11 +291,11 @@ def _write_config(tmp_path: Path, **changes) -> Path:
         ({"slope_schedule": "adaptiv"}, "unknown slope_schedule 'adaptiv'"),
         ({"slope_schedule_kwargs": {"return_rang": [0, 1]}}, "bad arguments for the 'adaptive' slope schedule"),
         (
-            {"guide": {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"k_energi": 2.0}}},
-            "guide sb3_spiking.envs.pendulum:PendulumSwingUpGuide: unknown argument 'k_energi' (did you mean 'k_energy'?)",
+            {"guide": {"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": {"k_energi": 2.0}}},
+            "guide sb3_spiking.tasks.pendulum:PendulumSwingUpGuide: unknown argument 'k_energi' (did you mean 'k_energy'?)",
         ),
         (
-            {"guide": {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {}, "other:Guide": {}}},
+            {"guide": {"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": {}, "other:Guide": {}}},
             "guide: a guide mapping must have exactly one entry",
         ),
     ],
@@ -338,7 +338,7 @@ def test_guide_with_keyword_arguments_from_yaml_reaches_the_model(tmp_path, monk
     built = []
     original = guided_module.resolve_guide
     monkeypatch.setattr(guided_module, "resolve_guide", lambda spec: (built.append((spec, original(spec))), built[-1][1])[1])
-    guide = {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 7.0, "catch_angle": 0.3}}
+    guide = {"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": {"kp": 7.0, "catch_angle": 0.3}}
     path = _write_config(tmp_path, guide=guide, policy_kwargs={"net_arch": {"pi": [8], "qf": [8]}}, slope_schedule=None,
                          slope_max=None, slope_schedule_kwargs=None, n_seq=10, n_warmup=2, stride=5, learning_starts=50,
                          noise_type=None, noise_std=None)  # fmt: skip
@@ -438,7 +438,7 @@ def test_cli_train_enjoy_plot_round_trip(tmp_path):
         assert (run_dir / name).is_file(), name
     assert str(CONFIGS / "guided_td3.yml") in out  # the default config was used
     config = load_config(run_dir / "Pendulum-v1" / "config.yml")
-    assert config["guide"] == "sb3_spiking.envs.pendulum:PendulumSwingUpGuide" and config["slope_schedule"] == "adaptive"
+    assert config["guide"] == "sb3_spiking.tasks.pendulum:PendulumSwingUpGuide" and config["slope_schedule"] == "adaptive"
     evaluations = np.load(run_dir / "evaluations.npz")
     assert list(evaluations["timesteps"]) == [300, 600] and evaluations["results"].shape == (2, 2)
 

@@ -18,6 +18,7 @@ from stable_baselines3.common.utils import polyak_update, should_collect_more_st
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.td3.td3 import TD3
 
+from sb3_spiking import task_registry
 from sb3_spiking.callbacks import SlopeScheduleCallback, walk_callbacks
 from sb3_spiking.guided_td3 import checks
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples, check_window_settings
@@ -165,6 +166,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         _init_setup_model: bool = True,
     ):
         check_window_settings(n_seq, n_warmup, stride)
+        if isinstance(env, str):  # an env id: the task plugins register theirs (e.g. DroneHover-v0)
+            task_registry.load_tasks()
         # None: the best measured recipe with a guide (relabelled BC alone, no critic, every gradient
         # step an actor step); without a guide there is nothing to imitate: TD3+BC's Q term and delay
         if alpha is None:
