@@ -15,7 +15,9 @@ know about them:
 * :func:`register_vec_env_builder`: a builder that returns one batched ``VecEnv`` for the task's
   env ids (``None`` for any other id), used by :func:`make_vec_env`, the drop-in for SB3's
   ``make_vec_env`` that the rl-zoo integration trains with;
-* :func:`register_single_thread_envs`: env id prefixes whose training defaults to one torch thread.
+* :func:`register_single_thread_envs`: env id prefixes whose training defaults to one torch thread;
+* :func:`register_analysis_commands`: sub-commands of the analysis command line
+  (:mod:`sb3_spiking.analysis.cli`, e.g. the drone's flight plots).
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ BUILTIN_TASKS = "sb3_spiking.tasks"
 
 _VEC_ENV_BUILDERS: list[VecEnvBuilder] = []
 _LOADED: dict[str, ModuleType] = {}
+#: ``add_commands(subparsers)``: adds a task's sub-commands (each sets ``func``) to the analysis command line
+AnalysisCommands = Callable[[Any], None]
+_ANALYSIS_COMMANDS: list[AnalysisCommands] = []
 _SINGLE_THREAD_PREFIXES: set[str] = set()
 
 
@@ -56,6 +61,17 @@ def register_single_thread_envs(*prefixes: str) -> None:
     """Env ids starting with one of ``prefixes`` train with one torch thread unless told otherwise
     (e.g. a simulator whose OpenMP threads and torch's fight for the cores)."""
     _SINGLE_THREAD_PREFIXES.update(prefixes)
+
+
+def register_analysis_commands(add_commands: AnalysisCommands) -> None:
+    """Let the analysis command line (:mod:`sb3_spiking.analysis.cli`) add a task's sub-commands (idempotent)."""
+    if add_commands not in _ANALYSIS_COMMANDS:
+        _ANALYSIS_COMMANDS.append(add_commands)
+
+
+def analysis_command_providers() -> list[AnalysisCommands]:
+    """The registered :data:`AnalysisCommands`, in registration order."""
+    return list(_ANALYSIS_COMMANDS)
 
 
 def prefers_single_thread(env_id: str) -> bool:
@@ -152,10 +168,12 @@ def load_tasks() -> list[str]:
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "analysis_command_providers",
     "load_task",
     "load_tasks",
     "make_vec_env",
     "prefers_single_thread",
+    "register_analysis_commands",
     "register_single_thread_envs",
     "register_vec_env_builder",
     "task_modules",

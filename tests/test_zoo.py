@@ -132,10 +132,11 @@ def tb_scalars(log_dir: str) -> dict[str, list[float]]:
 
 
 def load_config(path: Path) -> dict:
-    """A zoo config as the zoo reads it (``extends`` includes resolved)."""
-    from sb3_spiking.zoo.config import load_config_file
+    """A zoo config (or a run's saved config.yml, python tags and all) with ``extends`` includes resolved, as the zoo
+    reads it."""
+    from sb3_spiking.zoo.config import resolve_extends
 
-    return load_config_file(path)
+    return resolve_extends(yaml.load(path.read_text(), Loader=yaml.UnsafeLoader), path.parent)
 
 
 # ---------------------------------------------------------------------------------- pure python

@@ -192,12 +192,12 @@ class AdaptivePDHoverGuide(PDHoverGuide):
 def evaluate_guide(guide: Any, n_episodes: int = 256, seed: int = 0, **options: Any) -> dict[str, float]:
     """Run ``guide`` for one episode in each of ``n_episodes`` batched envs (seeds ``seed + i``).
 
-    The rollout is :func:`sb3_spiking.tasks.drone.evaluation.fly` without a model, on privileged observations
+    The rollout is :func:`sb3_spiking.tasks.drone.protocols.fly` without a model, on privileged observations
     (``obs_mode`` defaults to ``"privileged"``; ``options`` are drone env options).
 
     :return: mean / std return, mean length, fraction of full-length episodes.
     """
-    from sb3_spiking.tasks.drone.evaluation import fly
+    from sb3_spiking.tasks.drone.protocols import fly
 
     return fly(None, guide, n_episodes=n_episodes, seed=seed, **{"obs_mode": "privileged", **options}).summary()
 
