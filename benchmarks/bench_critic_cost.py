@@ -24,7 +24,7 @@ from sb3_spiking import GuidedTD3, allocator  # noqa: E402
 from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide  # noqa: E402
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
-#: name -> GuidedTD3 settings changed from the default config's (alpha 0). The rows of docs/guided_rl.md §5 with
+#: name -> GuidedTD3 settings changed from the default config's (alpha 0). The rows of experiments/notes/guided_rl.md §5 with
 #: cold targets kept, Q-filtered BC and the best-rated target were measured with options removed since
 VARIANTS: dict[str, dict] = {
     "default (α 0, BC only)": dict(alpha=0.0),

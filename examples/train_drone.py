@@ -9,7 +9,7 @@ the model zip, TensorBoard logs, ``eval.csv`` (return curve) and checkpoints.
     python examples/train_drone.py [--steps 600000] [--n-envs 16] [--seed 0]
 
 The defaults are those of ``zoo_configs/guided_td3.yml`` (the README's main job); the other options
-are the knobs of the recipe probes in ``docs/drone_recipe.md``.
+are the knobs of the recipe probes in ``experiments/notes/drone_recipe.md``.
 """
 
 import argparse

@@ -233,7 +233,7 @@ def test_zoo_configs_are_valid():
     assert {"DroneHover-v0", "Pendulum-v1", "PendulumNoVel-v1", "PendulumNoVelPrivileged-v1"} <= set(main_cfg)
     drone = main_cfg["DroneHover-v0"]  # the paper's table
     assert (drone["learning_rate"], drone["buffer_size"], drone["tau"], drone["gamma"]) == (1e-3, 2_000_000, 0.01, 0.99)
-    # paper values, except α 0 (no Q term), λ_BC 1.0 and H ending at 0 (measured, docs/drone_recipe.md)
+    # paper values, except α 0 (no Q term), λ_BC 1.0 and H ending at 0 (measured, experiments/notes/drone_recipe.md)
     assert (drone["n_warmup"], drone["alpha"], drone["bc_coef"], drone["bc_decay"], drone["slope"]) == (50, 0.0, 1.0, 0.99, 2.0)
     assert (drone["guide_horizon_start"], drone["guide_horizon_end"]) == (200, 0)
     # one evaluation stream: the learning curve feeds the adaptive slope

@@ -14,7 +14,7 @@ DEFAULT_BC_COEF = 1.0
 
 _ANY = object()  # a removed option whose value did nothing on its own
 #: options of earlier versions that were measured worse everywhere and removed, with the value that meant
-#: "off" (docs/guided_rl.md keeps their numbers): a saved model that used one is refused on load
+#: "off" (experiments/notes/guided_rl.md keeps their numbers): a saved model that used one is refused on load
 REMOVED_OPTIONS: dict[str, Any] = {
     "bc_filter": "none", "bc_search_samples": _ANY, "bc_search_noise": _ANY, "anchor_coef": 0.0,
     "mask_cold_targets": True, "bc_anneal_fraction": None, "q_start_fraction": 0.0,
@@ -34,15 +34,15 @@ def drop_removed_options(attrs: dict[str, Any]) -> None:
     used = {k: attrs[k] for k, off in REMOVED_OPTIONS.items() if k in attrs and off is not _ANY and attrs[k] != off}
     if used:
         raise ValueError(
-            f"this model was saved with options that were removed (measured worse everywhere, docs/guided_rl.md): {used}; "
-            "load it with the sb3_spiking version that saved it, or rebuild it without them and copy the weights with "
-            "sb3_spiking.save_compat.load_weights_only"
+            "this model was saved with options that were removed (measured worse everywhere, "
+            f"experiments/notes/guided_rl.md): {used}; load it with the sb3_spiking version that saved it, or rebuild "
+            "it without them and copy the weights with sb3_spiking.save_compat.load_weights_only"
         )
     vine = dict(attrs.get("vine_kwargs") or {})
     removed_on = vine.pop("hard_starts", 0.0) != 0 or vine.pop("step_norm", "buffer") != "buffer"
     if removed_on or ("step" in vine and vine["step"] is None):
         raise ValueError(f"this model's vine_kwargs {attrs['vine_kwargs']} use settings that were removed "
-                         "(hard_starts, step_norm='sample', step=None; measured worse, docs/guided_rl.md §8-10)")
+                         "(hard_starts, step_norm='sample', step=None; measured worse, experiments/notes/guided_rl.md §8-10)")
     vine.pop("hard_pool", None)
     if "vine_kwargs" in attrs:
         attrs["vine_kwargs"] = vine
