@@ -63,12 +63,13 @@ def register_envs() -> None:
         return
     import gymnasium as gym
 
-    from sb3_spiking import task_registry
+    # the core's public registry (imported here, not at the top: this package stays importable without torch)
+    from sb3_spiking.task_registry import register_analysis_commands, register_single_thread_envs, register_vec_env_builder
     from sb3_spiking.tasks.drone.analysis_cli import add_commands
 
-    task_registry.register_vec_env_builder(_batched_vec_env)
-    task_registry.register_single_thread_envs(SINGLE_THREAD_PREFIX)
-    task_registry.register_analysis_commands(add_commands)  # efficiency, flight, export (sb3-spiking-analysis)
+    register_vec_env_builder(_batched_vec_env)
+    register_single_thread_envs(SINGLE_THREAD_PREFIX)
+    register_analysis_commands(add_commands)  # efficiency, flight, export (sb3-spiking-analysis)
 
     for env_id, (entry_point, kwargs) in DRONE_ENVS.items():
         if env_id not in gym.registry:
