@@ -677,3 +677,26 @@ def test_a_new_actor_loss_term_is_a_subclass_away():
     loss, bc, _, _ = model._actor_loss(data)
     pi = model.actor.unroll(data.observations).detach()[data.actor_mask.bool()]
     assert loss.item() == pytest.approx(model.bc_coef_now * bc + 10.0 * pi.pow(2).mean().item(), rel=1e-5)
+
+
+def test_the_slope_schedule_is_a_callback_that_announces_itself_and_an_old_file_says_what_it_needs(tmp_path):
+    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", **FAST)
+    schedule = SlopeScheduleCallback("fixed", k=3.0)
+    model.learn(120, callback=schedule)
+    assert model.slope_callback is schedule and model.policy.slope == 3.0  # evaluations feed it, checkpoints save it
+    model.save(tmp_path / "m.zip")
+    data = json.loads(zipfile.ZipFile(tmp_path / "m.zip").read("data"))
+    assert "slope_callback" not in data and data["slope"] == 2.0  # the initial slope, saved beside policy_kwargs
+
+    def saved_with_a_schedule(raw: bytes) -> bytes:  # what GuidedTD3(slope_schedule=...) of earlier versions saved
+        return json.dumps({**json.loads(raw), "slope_schedule": "fixed", "slope_schedule_kwargs": {"k": 3.0}}).encode()
+
+    path = tmp_path / "old.zip"
+    with zipfile.ZipFile(tmp_path / "m.zip") as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, saved_with_a_schedule(src.read(item)) if item.filename == "data" else src.read(item))
+    loaded = GuidedTD3.load(path, env=gym.make("Pendulum-v1"))
+    assert not hasattr(loaded, "slope_schedule")
+    with pytest.warns(UserWarning, match="SlopeScheduleCallback"):
+        loaded.learn(60, reset_num_timesteps=False)
+    assert ZooGuidedTD3.load(path).slope_schedule == "fixed"  # the zoo keeps running it

@@ -634,3 +634,17 @@ def test_the_cli_puts_back_what_it_swaps_in_rl_zoo(monkeypatch):
     assert owner.name == 1
     with pytest.raises(AttributeError), swapped(owner, "missing", 2):  # a renamed target fails, never silently
         pass
+
+
+def test_extends_takes_the_other_files_entry_and_replaces_the_keys_given(tmp_path):
+    from sb3_spiking.zoo.config import ZooConfigError, load_config_file
+
+    (tmp_path / "base.yml").write_text(yaml.safe_dump({"Pendulum-v1": {"n_seq": 20, "callback": ["a", "b"], "alpha": 0.0}}))
+    (tmp_path / "child.yml").write_text(yaml.safe_dump({"Pendulum-v1": {"extends": "base.yml", "callback": ["a"]}}))
+    assert load_config_file(tmp_path / "child.yml") == {"Pendulum-v1": {"n_seq": 20, "callback": ["a"], "alpha": 0.0}}
+    (tmp_path / "other_env.yml").write_text(yaml.safe_dump({"MountainCar-v0": {"extends": "base.yml"}}))
+    with pytest.raises(ZooConfigError, match="no entry 'MountainCar-v0'"):
+        load_config_file(tmp_path / "other_env.yml")
+    (tmp_path / "loop.yml").write_text(yaml.safe_dump({"Pendulum-v1": {"extends": "loop.yml"}}))
+    with pytest.raises(ZooConfigError, match="includes itself"):
+        load_config_file(tmp_path / "loop.yml")
