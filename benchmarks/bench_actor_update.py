@@ -11,8 +11,8 @@ so ``snnTorch / GEMMs`` bounds the speed-up any full-graph implementation could 
 
     python -m benchmarks.bench_actor_update [--batch 256] [--repeats 7] [--threads 1] [--device cpu|cuda] [--default-allocator]
 
-By default the process keeps freed memory mapped, as GuidedTD3(keep_freed_memory=True) does on CPU (the
-drone configs; sb3_spiking.allocator);
+By default the process keeps freed memory mapped, as the drone configs' training processes do on CPU
+(sb3_spiking.allocator);
 ``--default-allocator`` measures with glibc's defaults (run both to see that lever).
 """
 
@@ -198,12 +198,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--default-allocator", action="store_true",
-                        help="skip the glibc setting of GuidedTD3(keep_freed_memory=True) (sb3_spiking.allocator)")
+                        help="skip the glibc setting of the drone configs (sb3_spiking.allocator)")
     args = parser.parse_args()
     th.set_num_threads(args.threads)
     device = resolve_device(args.device)
     kept = False if args.default_allocator else keep_freed_memory()
-    print(f"allocator: {'freed memory kept (as GuidedTD3(keep_freed_memory=True) on CPU)' if kept else 'glibc default'}")
+    print(f"allocator: {'freed memory kept (as the drone configs on CPU)' if kept else 'glibc default'}")
     print_result(run(args.batch, args.seq, args.warmup, args.repeats, device))
 
 

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 
-from sb3_spiking import GuidedTD3  # noqa: E402
+from sb3_spiking import GuidedTD3, allocator  # noqa: E402
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer  # noqa: E402
 
 
@@ -43,9 +43,11 @@ def make_model(
         def step(self, action):
             return self.observation_space.sample(), 0.0, False, False, {}
 
-    return GuidedTD3("SpikingPolicy", DummyVecEnv([Env]), buffer_size=50_000, batch_size=batch_size, burn_in=burn_in,
-                     n_seq=n_seq, n_warmup=n_warmup, stride=max(1, n_seq // 4), policy_delay=1, seed=0, device=device,
-                     keep_freed_memory=True)
+    if th.device(device).type == "cpu":
+        allocator.keep_freed_memory()  # as the drone configs do (a process-wide switch)
+    return GuidedTD3("SpikingPolicy", DummyVecEnv([Env]), buffer_size=50_000, batch_size=batch_size,
+                     replay_buffer_kwargs=dict(burn_in=burn_in), n_seq=n_seq, n_warmup=n_warmup, stride=max(1, n_seq // 4),
+                     policy_delay=1, seed=0, device=device)
 
 
 def fill(buffer: SequenceReplayBuffer, n_steps: int, episode_length: int = 500) -> None:

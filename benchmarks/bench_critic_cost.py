@@ -20,11 +20,11 @@ import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 from stable_baselines3.common.logger import configure  # noqa: E402
 
-from sb3_spiking import GuidedTD3  # noqa: E402
+from sb3_spiking import GuidedTD3, allocator  # noqa: E402
 from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide  # noqa: E402
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
-#: name -> GuidedTD3 settings changed from the default config's (alpha 0). The rows of docs/guided_rl.md §5 with
+#: name -> GuidedTD3 settings changed from the default config's (alpha 0). The rows of experiments/notes/guided_rl.md §5 with
 #: cold targets kept, Q-filtered BC and the best-rated target were measured with options removed since
 VARIANTS: dict[str, dict] = {
     "default (α 0, BC only)": dict(alpha=0.0),
@@ -38,8 +38,9 @@ def build(settings: dict) -> GuidedTD3:
     env = DroneHoverVecEnv(16, actor_history=4)
     kwargs = dict(learning_rate=1e-3, buffer_size=200_000, learning_starts=10**9, batch_size=64, tau=0.01, train_freq=50,
                   gradient_steps=30, policy_delay=1, n_seq=100, n_warmup=50, stride=25, bc_coef=1.0,
-                  guide_horizon_start=200, guide_horizon_end=0, keep_freed_memory=True, seed=0)
+                  guide_horizon_start=200, guide_horizon_end=0, seed=0)
     kwargs.update(settings)
+    allocator.keep_freed_memory()  # as the drone config (a process-wide switch)
     return GuidedTD3("SpikingPolicy", env, guide=PDHoverGuide(), policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]),
                      readout="leaky"), **kwargs)
 

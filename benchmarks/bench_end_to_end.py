@@ -10,7 +10,7 @@ usual batch) and with 6 400 (the same number of transitions per update). Timed a
 
 A second GuidedTD3 row runs the same training with the LIF layers' torch loop instead of the CPU C
 kernel. ``SB3_SPIKING_NO_MALLOPT=1`` in the environment times everything without the allocator
-setting GuidedTD3 applies on CPU (sb3_spiking.allocator); compare two runs for that lever.
+setting the drone configs apply on CPU (sb3_spiking.allocator); compare two runs for that lever.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import torch as th  # noqa: E402
 from stable_baselines3 import TD3  # noqa: E402
 from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 
-from sb3_spiking import GuidedTD3, neurons  # noqa: E402
+from sb3_spiking import GuidedTD3, allocator, neurons  # noqa: E402
 from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide  # noqa: E402
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
@@ -51,9 +51,9 @@ def main() -> None:
     th.set_num_threads(1)
     noise = NormalActionNoise(np.zeros(4), 0.1 * np.ones(4))
     common = dict(learning_starts=WARMUP - 1000, train_freq=50, gradient_steps=10, action_noise=noise, seed=0)
-    guided_only = dict(keep_freed_memory=True)  # as the drone config (SB3_SPIKING_NO_MALLOPT=1 still vetoes it)
+    allocator.keep_freed_memory()  # as the drone config, for the whole process (SB3_SPIKING_NO_MALLOPT=1 still vetoes it)
     # the constructor defaults the timings were measured with (sb3_spiking 0.1.0; α 2: critic updates)
-    guided_only.update(alpha=2.0, bc_coef=0.2, policy_delay=2, guide_horizon_start=400, guide_horizon_end=None)
+    guided_only = dict(alpha=2.0, bc_coef=0.2, policy_delay=2, guide_horizon_start=400, guide_horizon_end=None)
     rows = {}
     def guided() -> GuidedTD3:
         return GuidedTD3("SpikingPolicy", DroneHoverVecEnv(N_ENVS), guide=PDHoverGuide(), batch_size=args.batch,

@@ -23,7 +23,7 @@ from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
 from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 
 from benchmarks.bench_buffer_memory import rss_mb  # noqa: E402
-from sb3_spiking import GuidedTD3  # noqa: E402
+from sb3_spiking import GuidedTD3, allocator  # noqa: E402
 from sb3_spiking.tasks.drone.curriculum import RewardCurriculumCallback  # noqa: E402
 from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide  # noqa: E402
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
@@ -61,6 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
     env = DroneHoverVecEnv(args.n_envs)
+    allocator.keep_freed_memory()  # as the drone config: the RSS measured is that of a real run
     model = GuidedTD3(
         "SpikingPolicy",
         env,
@@ -81,7 +82,6 @@ def main() -> None:
         guide_horizon_end=None,
         action_noise=NormalActionNoise(np.zeros(4), 0.1 * np.ones(4)),
         policy_kwargs=dict(net_arch=dict(pi=[64, 32], qf=[64, 64])),
-        keep_freed_memory=True,  # as the drone config: the RSS measured is that of a real run
         seed=0,
     )
     recorder = RssRecorder(args.report)

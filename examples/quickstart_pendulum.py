@@ -6,7 +6,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.noise import NormalActionNoise
 
 from sb3_spiking import GuidedTD3
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide
 
 model = GuidedTD3("SpikingPolicy", gym.make("Pendulum-v1"), guide=PendulumSwingUpGuide(), seed=0,
                   n_seq=20, n_warmup=5, stride=5, batch_size=32, learning_starts=400, train_freq=20, gradient_steps=10,

@@ -9,7 +9,7 @@ the model zip, TensorBoard logs, ``eval.csv`` (return curve) and checkpoints.
     python examples/train_drone.py [--steps 600000] [--n-envs 16] [--seed 0]
 
 The defaults are those of ``zoo_configs/guided_td3.yml`` (the README's main job); the other options
-are the knobs of the recipe probes in ``docs/drone_recipe.md``.
+are the knobs of the recipe probes in ``experiments/notes/drone_recipe.md``.
 """
 
 import argparse
@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 
-from sb3_spiking import GuidedTD3  # noqa: E402
+from sb3_spiking import GuidedTD3, SlopeScheduleCallback, allocator  # noqa: E402
 from sb3_spiking.checkpoints import TrainingCheckpointCallback  # noqa: E402
 from sb3_spiking.tasks.drone.curriculum import RewardCurriculumCallback  # noqa: E402
 from sb3_spiking.tasks.drone.evaluation import FinalEvaluationCallback, LearningCurveCallback  # noqa: E402
@@ -75,6 +75,7 @@ def main() -> None:
     env.seed(args.seed)
     gains = {} if args.guide_gains is None else dict(zip(("katt", "krate", "tau_target"), args.guide_gains))
     guide = PDHoverGuide(**gains)
+    allocator.keep_freed_memory()  # as the zoo config: faster sequence updates (a process-wide glibc setting)
     model = GuidedTD3(
         "SpikingPolicy",
         env,
@@ -100,12 +101,8 @@ def main() -> None:
         guide_horizon_start=args.guide_horizon_start,
         guide_horizon_end=args.guide_horizon_end,
         guide_horizon_fraction=0.8,
-        slope=2.0,
-        slope_schedule=args.slope_schedule,
-        slope_schedule_kwargs=SLOPE_KWARGS[args.slope_schedule],
-        policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout=args.readout),
+        policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout=args.readout, slope=2.0),
         tensorboard_log=os.path.join(args.out, "tb"),
-        keep_freed_memory=True,  # as the zoo config: faster sequence updates (process-wide glibc setting)
         seed=args.seed,
         verbose=0,
     )
@@ -115,6 +112,7 @@ def main() -> None:
                 actor.net.fcs[0].weight[:, 0:3] *= args.input_gain[0]
                 actor.net.fcs[0].weight[:, 12:15] *= args.input_gain[1]
     callbacks = [
+        SlopeScheduleCallback(args.slope_schedule, **SLOPE_KWARGS[args.slope_schedule]),
         RewardCurriculumCallback(),
         LearningCurveCallback(args.eval_freq, n_episodes=64, path=os.path.join(args.out, "eval.csv")),
         TrainingCheckpointCallback(os.path.join(args.out, "checkpoints"), save_freq=100_000),

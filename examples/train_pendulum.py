@@ -22,8 +22,8 @@ from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 
 from sb3_spiking import GuidedTD3, SlopeScheduleCallback  # noqa: E402
 from sb3_spiking.checkpoints import TrainingCheckpointCallback, load_checkpoint  # noqa: E402
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide  # noqa: E402
 from sb3_spiking.envs.wrappers import PrivilegedSplit  # noqa: E402
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide  # noqa: E402
 
 
 def make_env() -> gym.Env:

@@ -10,7 +10,7 @@ deterministic) on 100 fixed start seeds (0–99):
   guide: 280.5, 99 %).
 * ``pendulum``: ``PendulumNoVelPrivileged-v1``, the actor sees ``(cos θ, sin θ)`` only.
 
-The drone rows come from the reproduction driver (``benchmarks.reproduce``, experiments ``mem_*``).
+The drone rows come from the reproduction driver (``experiments.reproduce``, experiments ``mem_*``).
 
     python -m experiments.memory --task lunar --variants lif feedback synaptic --seeds 0 1 2 --jobs 2
     python -m experiments.memory --report        # results.md from every run in the folder
@@ -78,12 +78,11 @@ def train(task: str, variant: str, seed: int, timesteps: int | None):
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.noise import NormalActionNoise
 
-    import sb3_spiking.tasks.lunar_lander  # noqa: F401  (registers the LunarLander ids)
     from sb3_spiking.guides import resolve_guide
+    from sb3_spiking.task_registry import load_tasks
     from sb3_spiking.zoo.algos import ZooGuidedTD3  # the zoo's flat slope knobs (slope_max, ...)
-    from sb3_spiking.zoo.envs import register_envs
 
-    register_envs()
+    load_tasks()  # the task plugins register their env ids
     th.set_num_threads(1)
     hp = zoo_entry(task)
     steps = int(hp.pop("n_timesteps"))

@@ -7,9 +7,12 @@ per update, measured at ~30 % of a full-graph actor update on this project's CPU
 (docs/performance.md). Raising the mmap and trim thresholds keeps that memory mapped for reuse.
 
 The setting is process-wide: the process keeps up to ``trim_threshold`` bytes of freed memory
-instead of returning it (its peak memory is unchanged). It is therefore opt-in: GuidedTD3 applies it
-on CPU only when built with ``keep_freed_memory=True`` (the zoo's drone configs set it), and never
-when ``SB3_SPIKING_NO_MALLOPT=1``; elsewhere (musl, macOS, Windows) it does nothing.
+instead of returning it (its peak memory is unchanged). It is therefore opt-in, and a setting of the
+process rather than of a model: call :func:`keep_freed_memory` in a training script, or set
+``SB3_SPIKING_KEEP_FREED_MEMORY=1`` (:data:`SWITCH`) for the zoo, which applies it on CPU
+(:func:`keep_freed_memory_if_requested`; ``sb3-spiking train --keep-freed-memory`` and a zoo
+config's ``keep_freed_memory: true`` set the same switch; the drone configs do). Never when
+``SB3_SPIKING_NO_MALLOPT=1``; elsewhere (musl, macOS, Windows) it does nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import os
 import sys
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+#: environment variable that asks for :func:`keep_freed_memory` ("1"); the zoo applies it on CPU
+SWITCH = "SB3_SPIKING_KEEP_FREED_MEMORY"
 _applied = False
 
 
@@ -43,3 +48,21 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 1 <<
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     _applied = bool(mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold))) and bool(mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
     return _applied
+
+
+def requested() -> bool:
+    """Whether the process asked for :func:`keep_freed_memory` (``SB3_SPIKING_KEEP_FREED_MEMORY=1``)."""
+    return os.environ.get(SWITCH, "") not in ("", "0")
+
+
+def request_keep_freed_memory() -> None:
+    """Turn the switch on for this process and the processes it starts (what the zoo's CLI flag and config key do)."""
+    os.environ[SWITCH] = "1"
+
+
+def keep_freed_memory_if_requested() -> bool:
+    """Apply :func:`keep_freed_memory` when :func:`requested`; returns whether the setting is in force."""
+    return keep_freed_memory() if requested() else _applied
+
+
+__all__ = ["SWITCH", "keep_freed_memory", "keep_freed_memory_if_requested", "request_keep_freed_memory", "requested"]

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback, EventCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_spiking.schedules import SlopeSchedule, make_schedule
+
+
+def walk_callbacks(callback: Any) -> Iterator[BaseCallback]:
+    """Every callback in ``callback`` (``None``, a callback or a list), nested ones included (``CallbackList``,
+    an ``EventCallback``'s child such as ``EvalCallback(callback_after_eval=...)``)."""
+    if callback is None:
+        return
+    if isinstance(callback, list):
+        for cb in callback:
+            yield from walk_callbacks(cb)
+        return
+    yield callback
+    if isinstance(callback, CallbackList):
+        yield from walk_callbacks(callback.callbacks)
+    if isinstance(callback, EventCallback) and callback.callback is not None:
+        yield from walk_callbacks(callback.callback)
 
 
 class SlopeScheduleCallback(BaseCallback):
@@ -28,8 +44,9 @@ class SlopeScheduleCallback(BaseCallback):
     3. with neither: every ``eval_freq`` steps, the mean return of the training episodes finished
        since the last update (``model.ep_info_buffer``; guide-assisted episodes included — a
        cheaper, noisier signal, documented rather than hidden);
-    4. with ``eval_freq=None``: only what another callback passes to :meth:`feed` (e.g.
-       :class:`sb3_spiking.tasks.drone.evaluation.LearningCurveCallback`'s batched autonomous evaluations).
+    4. with ``eval_freq=None``: only what another callback passes to :meth:`feed` (e.g. a task's
+       evaluation callback, such as the drone's ``LearningCurveCallback``, which feeds
+       ``model.slope_callback``: the schedule announces itself there when training starts).
 
     :param schedule: ``"fixed"``, ``"interval"``, ``"adaptive"`` or a :class:`SlopeSchedule`.
     :param eval_env: environment (or env id, or factory) for the schedule's own evaluations.
@@ -90,6 +107,14 @@ class SlopeScheduleCallback(BaseCallback):
                 f"{self.model.observation_space}; build it with the training env's options (pass an env or a factory, "
                 "e.g. for the drone's actor_history) instead of a bare env id"
             )
+        if hasattr(self.model, "slope_callback"):
+            # the run's slope schedule announces itself: evaluation callbacks feed it (LearningCurveCallback), and
+            # checkpoints save its state, which a resumed run hands back here (sb3_spiking.checkpoints)
+            self.model.slope_callback = self
+            saved = getattr(self.model, "_resume_slope_state", None)
+            if saved is not None:
+                self.load_state_dict(saved)
+                self.model._resume_slope_state = None
         if self.eval_freq is not None and self._next_update <= self.num_timesteps:  # not restored from a checkpoint
             self._next_update = self.num_timesteps + self.eval_freq
         self._apply()

@@ -157,7 +157,8 @@ def load_checkpoint(path: str | os.PathLike, env: Any = None, algorithm: type | 
     :param load_kwargs: passed to ``algorithm.load`` (e.g. ``guide=...``: guides are not saved).
     :return: ``(model, remaining_timesteps, state)``; continue with
         ``model.learn(remaining_timesteps, reset_num_timesteps=False)``. Saved callback states are in
-        ``state["callbacks"]``; GuidedTD3's own slope schedule is restored automatically;
+        ``state["callbacks"]``; the run's slope schedule (the SlopeScheduleCallback given to ``learn``, or
+        ZooGuidedTD3's own) is restored automatically when training starts;
         ``state["folder"]`` is the checkpoint loaded (its ``vecnormalize.pkl``, if any, is not
         applied: wrap ``env`` with ``VecNormalize.load`` first).
     :raises sb3_spiking.save_compat.IncompatibleModelError: written in a format this version cannot read.

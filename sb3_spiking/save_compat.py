@@ -23,6 +23,8 @@ import pathlib
 import zipfile
 from typing import IO, Any, TypeVar
 
+from sb3_spiking._version import __version__
+
 #: format written by this version
 FORMAT_VERSION = 1
 #: formats this version reads (extend when a migration for an older format exists)
@@ -40,9 +42,7 @@ class IncompatibleModelError(ValueError):
 
 
 def package_version() -> str:
-    """The installed sb3_spiking version."""
-    from sb3_spiking import __version__
-
+    """The installed sb3_spiking version (:mod:`sb3_spiking._version`)."""
     return __version__
 
 

@@ -26,9 +26,9 @@ from sb3_spiking.analysis.efficiency import (
     synaptic_ops,
 )
 from sb3_spiking.analysis.surrogate_gradients import SlopeAnalysisConfig, analyse_slopes, gradients_per_slope, plot, write_csv
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
 from sb3_spiking.neurons import SpikingMLP
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_drone = pytest.mark.skipif(importlib.util.find_spec("l2f") is None, reason="drone extra (l2f) not installed")

@@ -18,8 +18,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking import GuidedTD3
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide
 
 POLICIES = ["SpikingPolicy", "MlpSequencePolicy"]
 NET = dict(net_arch=dict(pi=[16, 8], qf=[16]))
@@ -176,7 +176,7 @@ def test_save_load_round_trip_gives_identical_predictions_with_state(policy, tmp
 @pytest.mark.parametrize("policy", POLICIES)
 def test_load_with_the_policy_kwargs_given_at_construction(policy, tmp_path):
     kwargs = dict(net_arch=dict(pi=[12], qf=[10]))
-    model = GuidedTD3(policy, "Pendulum-v1", **tiny(policy_kwargs=dict(kwargs), slope=3.0))
+    model = GuidedTD3(policy, "Pendulum-v1", **tiny(policy_kwargs=dict(kwargs, slope=3.0)))
     model.save(tmp_path / "model.zip")
     loaded = GuidedTD3.load(tmp_path / "model.zip", env=gym.make("Pendulum-v1"), policy_kwargs=dict(kwargs))
     assert loaded.policy_kwargs == kwargs and loaded.slope == 3.0

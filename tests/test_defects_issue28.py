@@ -58,7 +58,8 @@ def test_image_observations_reach_the_actor_scaled_as_they_reach_the_critics(pol
 
 def test_actor_steps_that_never_come_warn_instead_of_counting_silent_updates():
     env = make_vec_env(lambda: gym.make("Pendulum-v1", max_episode_steps=10), n_envs=1, seed=0)
-    model = GuidedTD3("SpikingPolicy", env, n_seq=16, n_warmup=12, stride=4, train_from_episode_start=False, batch_size=8,
+    model = GuidedTD3("SpikingPolicy", env, n_seq=16, n_warmup=12, stride=4, batch_size=8,
+                      replay_buffer_kwargs=dict(train_from_episode_start=False),
                       learning_starts=50, train_freq=20, gradient_steps=2, policy_kwargs=SMALL, seed=0)
     with pytest.warns(UserWarning, match="n_warmup=12.*train_from_episode_start") as record:
         model.learn(200)
@@ -86,14 +87,14 @@ def test_dict_observation_with_a_non_box_entry_names_the_accepted_layout():
 
 def test_nested_vine_settings_from_yaml_are_converted_or_refused_at_construction():
     with pytest.warns(UserWarning, match="learning_rate"):
-        model = GuidedTD3("SpikingPolicy", "Pendulum-v1", vine_start_fraction=0.5, policy_kwargs=SMALL,
-                          vine_kwargs={"learning_rate": "1e-4", "horizon": "150"})  # as YAML reads 1e-4
+        model = GuidedTD3("SpikingPolicy", "Pendulum-v1", policy_kwargs=SMALL,
+                          vine_kwargs={"start_fraction": 0.5, "learning_rate": "1e-4", "horizon": "150"})  # as YAML reads 1e-4
     assert model.vine_kwargs == {"learning_rate": 1e-4, "horizon": 150}
     assert isinstance(model.vine_kwargs["learning_rate"], float) and isinstance(model.vine_kwargs["horizon"], int)
     with pytest.raises(ValueError, match="learning_rate"):
-        GuidedTD3("SpikingPolicy", "Pendulum-v1", vine_start_fraction=0.5, vine_kwargs={"learning_rate": "fast"},
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", vine_kwargs={"start_fraction": 0.5, "learning_rate": "fast"},
                   policy_kwargs=SMALL)
     with pytest.raises(ValueError, match="anneal"):
-        GuidedTD3("SpikingPolicy", "Pendulum-v1", vine_start_fraction=0.5, vine_kwargs={"anneal": "no"}, policy_kwargs=SMALL)
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", vine_kwargs={"start_fraction": 0.5, "anneal": "no"}, policy_kwargs=SMALL)
     with pytest.raises(ValueError, match="n_leaders"):
-        GuidedTD3("SpikingPolicy", "Pendulum-v1", vine_start_fraction=0.5, vine_kwargs={"n_leaders": 2.5}, policy_kwargs=SMALL)
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", vine_kwargs={"start_fraction": 0.5, "n_leaders": 2.5}, policy_kwargs=SMALL)

@@ -1,8 +1,8 @@
-"""benchmarks/diagnose_imitation.py: per-phase and paired comparison of drone controllers with the PD guide."""
+"""experiments/diagnose_imitation.py: per-phase and paired comparison of drone controllers with the PD guide."""
 
 import numpy as np
 
-from benchmarks import diagnose_imitation as diag
+from experiments import diagnose_imitation as diag
 
 
 def test_guide_against_itself_and_group_rows():

@@ -79,4 +79,6 @@ def test_bad_constructor_arguments_name_the_argument(data):
     name = data.draw(st.sampled_from(sorted(CONSTRUCTOR_BOUNDS)))
     value = data.draw(CONSTRUCTOR_BOUNDS[name])
     with pytest.raises(ValueError, match="slope" if name == "slope" else name):
-        GuidedTD3("SpikingPolicy", "Pendulum-v1", **{name: value}, _init_setup_model=False)
+        # the initial slope is a policy kwarg (GuidedTD3 checks it at construction as before)
+        given = {"policy_kwargs": {"slope": value}} if name == "slope" else {name: value}
+        GuidedTD3("SpikingPolicy", "Pendulum-v1", **given, _init_setup_model=False)

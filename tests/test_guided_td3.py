@@ -16,8 +16,9 @@ from stable_baselines3.common.noise import NormalActionNoise
 
 from _legacy_defaults import LEGACY_DEFAULTS
 from sb3_spiking import GuidedTD3, SlopeScheduleCallback
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
 from sb3_spiking.envs.wrappers import PrivilegedSplit
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide
+from sb3_spiking.zoo.algos import ZooGuidedTD3
 
 SMALL = dict(net_arch=dict(pi=[32, 16], qf=[32, 32]))
 FAST = dict(
@@ -149,7 +150,7 @@ def test_save_load_roundtrip_keeps_actions_and_slope_and_drops_guide(tmp_path):
 
 def test_slope_schedule_argument_and_callback():
     env = _novel_env(1)
-    model = GuidedTD3(
+    model = ZooGuidedTD3(  # the zoo's slope_schedule knob (GuidedTD3 takes the callback alone, as model2 below)
         "SpikingPolicy", env, slope_schedule="interval", slope_schedule_kwargs=dict(k_start=1, k_end=9, interval=0.5), **FAST
     )
     model.learn(400)
@@ -171,16 +172,14 @@ def test_slope_schedule_argument_and_callback():
     "kwargs, match",
     [
         (dict(n_seq=10, n_warmup=10), "n_warmup"),
-        (dict(slope=0.0), "slope"),
-        (dict(slope=-1.0), "slope"),
-        (dict(slope_schedule="exponential"), "unknown slope schedule"),
-        (dict(slope_schedule_kwargs={"k": 2}), "without slope_schedule"),
+        (dict(policy_kwargs=dict(SMALL, slope=0.0)), "slope"),
+        (dict(policy_kwargs=dict(SMALL, slope=-1.0)), "slope"),
         (dict(bc_target="teacher"), "bc_target"),
         (dict(bc_decay=1.5), "bc_decay"),
         (dict(alpha=-1), "alpha"),
         (dict(guide_horizon_fraction=0), "guide_horizon_fraction"),
         (dict(guide=lambda obs: np.zeros((obs.shape[0], 3))), "guide returned actions of shape"),
-        (dict(guide="sb3_spiking.envs.pendulum:NoSuchGuide"), "no attribute"),
+        (dict(guide="sb3_spiking.tasks.pendulum:NoSuchGuide"), "no attribute"),
         (dict(guide="no_such_module:guide"), "cannot import"),
     ],
 )
@@ -192,6 +191,19 @@ def test_bad_arguments_fail_at_construction(kwargs, match):
         args["stride"] = 1
     with pytest.raises(ValueError, match=match):
         GuidedTD3("SpikingPolicy", "Pendulum-v1", **args)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(slope_schedule="exponential"), "unknown slope.schedule"),  # the zoo names its key: slope_schedule
+        (dict(slope_schedule_kwargs={"k": 2}), "without slope_schedule"),
+    ],
+)
+def test_bad_slope_schedule_arguments_fail_at_construction(kwargs, match):
+    """The slope schedule is the zoo's knob (a callback for GuidedTD3): still checked before anything is built."""
+    with pytest.raises(ValueError, match=match):
+        ZooGuidedTD3("SpikingPolicy", "Pendulum-v1", **dict(LEGACY_DEFAULTS, **FAST), **kwargs)
 
 
 class _NaNAfter(gym.Wrapper):
@@ -495,17 +507,17 @@ def test_q_pi_is_logged_only_with_a_q_term(alpha):
 def test_resolve_guide_accepts_an_import_path_with_keyword_arguments():
     from sb3_spiking.guides import resolve_guide
 
-    guide = resolve_guide({"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0, "kd": 1.0}})
+    guide = resolve_guide({"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": {"kp": 5.0, "kd": 1.0}})
     assert isinstance(guide, PendulumSwingUpGuide) and (guide.kp, guide.kd, guide.k_energy) == (5.0, 1.0, 1.0)
-    assert isinstance(resolve_guide({"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": None}), PendulumSwingUpGuide)
-    with pytest.raises(TypeError, match="could not build the guide 'sb3_spiking.envs.pendulum:PendulumSwingUpGuide'.*kq"):
-        resolve_guide({"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kq": 5.0}})
+    assert isinstance(resolve_guide({"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": None}), PendulumSwingUpGuide)
+    with pytest.raises(TypeError, match="could not build the guide 'sb3_spiking.tasks.pendulum:PendulumSwingUpGuide'.*kq"):
+        resolve_guide({"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": {"kq": 5.0}})
     with pytest.raises(ValueError, match="exactly one entry"):
         resolve_guide({})
     with pytest.raises(ValueError, match="saved model: it takes no keyword arguments"):
         resolve_guide({"td3:guide.zip": {"kp": 1.0}})
     model = GuidedTD3(
-        "SpikingPolicy", _novel_env(1), guide={"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST,
+        "SpikingPolicy", _novel_env(1), guide={"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": {"kp": 5.0}}, **FAST,
             **LEGACY_DEFAULTS
     )
     assert model._guide.kp == 5.0
@@ -524,7 +536,7 @@ def test_errors_inside_the_guide_name_the_guide():
 
     with pytest.raises(
         ValueError,
-        match=r"the guide <sb3_spiking.envs.pendulum.PendulumSwingUpGuide object .*> raised ValueError "
+        match=r"the guide <sb3_spiking.tasks.pendulum.guide.PendulumSwingUpGuide object .*> raised ValueError "
         r"on a sample observation at construction \(observation of shape \(1, 4\)\): cannot reshape",
     ) as exc:
         GuidedTD3("SpikingPolicy", FourDimEnv(), guide=PendulumSwingUpGuide(), **FAST, **LEGACY_DEFAULTS)
@@ -583,20 +595,26 @@ def test_autonomous_return_counts_only_episodes_flown_by_the_actor(horizon):
     assert not model._actor_ep_returns  # and the new run's first episode has warm-up steps again
 
 
-def test_mallopt_is_opt_in_and_saved_with_the_model(monkeypatch, tmp_path):
-    """The process-wide glibc setting is applied only for keep_freed_memory=True (and again on load)."""
+def test_mallopt_is_opt_in_and_a_switch_of_the_process_not_of_the_model(monkeypatch, tmp_path):
+    """The process-wide glibc setting is never applied by GuidedTD3; the zoo applies it when the process asks for it
+    (its config key, ``--keep-freed-memory`` or SB3_SPIKING_KEEP_FREED_MEMORY=1), also when it loads a model."""
     import yaml
 
     from sb3_spiking import allocator
 
     calls = []
     monkeypatch.setattr(allocator, "keep_freed_memory", lambda *a, **k: calls.append(a) or True)
+    monkeypatch.setenv(allocator.SWITCH, "0")  # off, and restored after the test (the zoo sets it process-wide)
     model = GuidedTD3("SpikingPolicy", "Pendulum-v1", device="cpu", **FAST)
-    assert calls == [] and model.keep_freed_memory is False
-    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", keep_freed_memory=True, device="cpu", **FAST)
-    assert len(calls) == 1
+    assert calls == [] and not hasattr(model, "keep_freed_memory")
+    model = ZooGuidedTD3("SpikingPolicy", "Pendulum-v1", keep_freed_memory=True, device="cpu", **FAST)
+    assert len(calls) == 1 and allocator.requested()
     model.save(tmp_path / "m")
-    assert GuidedTD3.load(tmp_path / "m", device="cpu").keep_freed_memory is True and len(calls) == 2
+    assert "keep_freed_memory" not in json.loads(zipfile.ZipFile(tmp_path / "m.zip").read("data"))
+    ZooGuidedTD3.load(tmp_path / "m", device="cpu")  # the switch is on in this process: applied where training goes on
+    assert len(calls) == 2
+    GuidedTD3.load(tmp_path / "m", device="cpu")
+    assert len(calls) == 2
     # the drone recipes keep the speed they had when the setting was implicit
     with open(Path(__file__).resolve().parents[1] / "zoo_configs" / "guided_td3.yml") as f:
         config = yaml.safe_load(f)
@@ -659,3 +677,26 @@ def test_a_new_actor_loss_term_is_a_subclass_away():
     loss, bc, _, _ = model._actor_loss(data)
     pi = model.actor.unroll(data.observations).detach()[data.actor_mask.bool()]
     assert loss.item() == pytest.approx(model.bc_coef_now * bc + 10.0 * pi.pow(2).mean().item(), rel=1e-5)
+
+
+def test_the_slope_schedule_is_a_callback_that_announces_itself_and_an_old_file_says_what_it_needs(tmp_path):
+    model = GuidedTD3("SpikingPolicy", "Pendulum-v1", **FAST)
+    schedule = SlopeScheduleCallback("fixed", k=3.0)
+    model.learn(120, callback=schedule)
+    assert model.slope_callback is schedule and model.policy.slope == 3.0  # evaluations feed it, checkpoints save it
+    model.save(tmp_path / "m.zip")
+    data = json.loads(zipfile.ZipFile(tmp_path / "m.zip").read("data"))
+    assert "slope_callback" not in data and data["slope"] == 2.0  # the initial slope, saved beside policy_kwargs
+
+    def saved_with_a_schedule(raw: bytes) -> bytes:  # what GuidedTD3(slope_schedule=...) of earlier versions saved
+        return json.dumps({**json.loads(raw), "slope_schedule": "fixed", "slope_schedule_kwargs": {"k": 3.0}}).encode()
+
+    path = tmp_path / "old.zip"
+    with zipfile.ZipFile(tmp_path / "m.zip") as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, saved_with_a_schedule(src.read(item)) if item.filename == "data" else src.read(item))
+    loaded = GuidedTD3.load(path, env=gym.make("Pendulum-v1"))
+    assert not hasattr(loaded, "slope_schedule")
+    with pytest.warns(UserWarning, match="SlopeScheduleCallback"):
+        loaded.learn(60, reset_num_timesteps=False)
+    assert ZooGuidedTD3.load(path).slope_schedule == "fixed"  # the zoo keeps running it

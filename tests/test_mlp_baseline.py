@@ -11,6 +11,7 @@ from sb3_spiking import GuidedTD3
 from sb3_spiking.guided_td3.policies import MlpSequenceActor
 from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
+from sb3_spiking.zoo.algos import ZooGuidedTD3
 
 
 def test_actor_history_is_the_privileged_history_prefix():
@@ -56,7 +57,8 @@ def test_mlp_baseline_trains_and_predicts_statelessly(tmp_path):
 def test_mlp_baseline_refuses_a_slope_schedule():
     env = DroneHoverVecEnv(2)
     with pytest.raises(ValueError, match="needs a spiking actor"):
-        GuidedTD3("MlpSequencePolicy", env, guide=PDHoverGuide(), slope_schedule="adaptive", **LEGACY_DEFAULTS)
+        # the slope schedule is the zoo's knob now (a SlopeScheduleCallback otherwise)
+        ZooGuidedTD3("MlpSequencePolicy", env, guide=PDHoverGuide(), slope_schedule="adaptive", **LEGACY_DEFAULTS)
 
 
 def test_efficiency_of_a_trained_mlp_actor(tmp_path):

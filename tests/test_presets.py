@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from _legacy_defaults import LEGACY_DEFAULTS
-from sb3_spiking import PAPER_RECIPE, GuidedTD3
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
+from sb3_spiking import PAPER_RECIPE, GuidedTD3, SpikingPolicy
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide
 from test_guided_td3 import FAST, _novel_env, privileged_guide  # the same small Pendulum set-up
 
 PAPER = Path(__file__).parent / "data" / "paper_recipe_excerpt.md"  # the paper summary's recipe section, in the checkout
@@ -19,12 +19,14 @@ PAPER = Path(__file__).parent / "data" / "paper_recipe_excerpt.md"  # the paper 
 #: the paper's values (its hyper-parameter table and §3.1 / S5, as summarised in shared/reference/paper.md §6)
 PAPER_VALUES = dict(learning_rate=1e-3, tau=0.01, gamma=0.99, target_policy_noise=0.2, target_noise_clip=0.5, n_seq=100,
                     n_warmup=50, alpha=2.0, bc_coef=0.2, bc_decay=0.99, bc_target="executed", guide_horizon_start=500 - 100,
-                    guide_horizon_end=50, guide_horizon_fraction=0.8, critic_fraction=1.0, slope=2.0)  # fmt: skip
+                    guide_horizon_end=50, guide_horizon_fraction=0.8, critic_fraction=1.0)  # fmt: skip
+PAPER_SLOPE = 2.0  # the paper's initial slope: SpikingPolicy's default, a policy kwarg
 
 
 def test_paper_recipe_has_the_papers_values():
     for key, value in PAPER_VALUES.items():
         assert PAPER_RECIPE[key] == value, key
+    assert inspect.signature(SpikingPolicy.__init__).parameters["slope"].default == PAPER_SLOPE
     # every key is a constructor argument, and the preset cannot be changed by accident
     assert set(PAPER_RECIPE) <= set(inspect.signature(GuidedTD3.__init__).parameters)
     with pytest.raises(TypeError):

@@ -32,7 +32,7 @@ import os
 
 import gymnasium as gym
 
-from sb3_spiking.zoo.envs import make_pendulum_novel_privileged
+from sb3_spiking.tasks.pendulum import make_pendulum_novel_privileged
 
 
 class CurriculumLog(gym.Wrapper):
@@ -49,7 +49,7 @@ CONFIG = {
         "n_timesteps": TOTAL,
         "policy": "SpikingPolicy",
         "policy_kwargs": {"net_arch": {"pi": [16], "qf": [16]}},
-        "guide": "sb3_spiking.envs.pendulum:PendulumSwingUpGuide",
+        "guide": "sb3_spiking.tasks.pendulum:PendulumSwingUpGuide",
         "buffer_size": 5000,
         "learning_starts": 100,
         "batch_size": 16,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmarks import experiments, reproduce, run_records, runner
-from benchmarks.findings import findings, paired_differences
-from benchmarks.report import full_profile_duration, robustness_section
+from experiments import experiments, reproduce, run_records, runner
+from experiments.findings import findings, paired_differences
+from experiments.report import full_profile_duration, robustness_section
 
 
 def test_derived_configs_are_valid_overrides(tmp_path):
@@ -302,7 +302,7 @@ def test_robustness_runs_get_the_suite_and_a_report_section(tmp_path, monkeypatc
 
 
 def test_probe_table_reads_the_archived_probes():
-    from benchmarks import probe_table
+    from experiments import probe_table
 
     folder = Path(__file__).resolve().parents[1] / "docs" / "results" / "guided_rl" / "probes"
     rows = probe_table.probe_rows(folder)
@@ -315,8 +315,8 @@ def test_probe_table_reads_the_archived_probes():
 
 
 def test_experiments_that_used_removed_options_are_archived_records_that_refuse_a_rerun(tmp_path, capsys):
-    from benchmarks import reproduce
-    from benchmarks.experiments import BY_NAME, EXPERIMENTS, PROFILES
+    from experiments import reproduce
+    from experiments.experiments import BY_NAME, EXPERIMENTS, PROFILES
 
     archived = [e.name for e in EXPERIMENTS if e.archived]
     assert {"weak75_p3", "weak75_anchor"} <= set(archived) and "paper_code" not in archived

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sb3_spiking.checkpoints import list_checkpoints, load_checkpoint
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = [

@@ -248,3 +248,12 @@ def test_robust_recipe_trains_a_few_hundred_steps(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["condition"] for r in rows] == [c.name for c in ROBUSTNESS_CONDITIONS]
     assert float(rows[2]["AdaptivePDHoverGuide_return"]) > float(rows[2]["pd_return"])  # DR 0.2
+
+
+def test_the_weak_guides_moved_to_experiments_still_resolve_under_their_archived_path():
+    from experiments import weak_guides
+    from sb3_spiking.guides import resolve_guide
+    from sb3_spiking.tasks.drone import pd_guide
+
+    assert pd_guide.WeakPDGuide75 is weak_guides.WeakPDGuide75  # archived run configs name this path
+    assert isinstance(resolve_guide("sb3_spiking.tasks.drone.pd_guide:SoftAttitudePDGuide80"), weak_guides.DetunedPDGuide)

@@ -11,9 +11,9 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
+from experiments.weak_guides import WeakPDGuide75
 from sb3_spiking import GuidedTD3
 from sb3_spiking.guided_td3.vine import VineGradient, VineSettings, branchable_env
-from sb3_spiking.tasks.drone.pd_guide import WeakPDGuide75
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
 TARGET = np.array([0.3, -0.5], np.float32)
@@ -195,8 +195,9 @@ SMALL = dict(policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32, 32]), readout
 
 def test_guided_td3_follows_the_vine_gradient_after_its_start_and_saves_without_it(tmp_path):
     env = DroneHoverVecEnv(8, actor_history=4)
-    model = GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(), vine_start_fraction=0.5,
-                      vine_kwargs=dict(n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1, batch_size=8), **SMALL)
+    model = GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(),
+                      vine_kwargs=dict(start_fraction=0.5, n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1,
+                                       batch_size=8), **SMALL)
     model.learn(2_000)  # the vine acts in the second half
     assert model._vine is not None and len(model._vine) > 0
     env.task.set_curriculum_stage(2)  # the leaders (and through them the copies) earn what the agent earns
@@ -219,7 +220,7 @@ def test_guided_td3_follows_the_vine_gradient_after_its_start_and_saves_without_
 
 
 def test_vine_needs_a_copyable_env_at_learn():
-    model = GuidedTD3("SpikingPolicy", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), vine_start_fraction=0.5,
+    model = GuidedTD3("SpikingPolicy", DummyVecEnv([lambda: gym.make("Pendulum-v1")]), vine_kwargs={"start_fraction": 0.5},
                       policy_kwargs=dict(net_arch=dict(pi=[8], qf=[8])))
     with pytest.raises(ValueError, match="rows can be copied"):
         model.learn(10)
@@ -228,7 +229,7 @@ def test_vine_needs_a_copyable_env_at_learn():
 
 
 def test_vine_finetune_benchmark_runs_and_writes_its_curve(tmp_path):
-    from benchmarks import vine_finetune
+    from experiments import vine_finetune
 
     model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(2, actor_history=4), guide=WeakPDGuide75(),
                       policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16]), readout="leaky"), seed=0)
@@ -245,7 +246,7 @@ def test_vine_finetune_benchmark_runs_and_writes_its_curve(tmp_path):
 
 
 def test_return_gap_parts_add_up_to_the_gap(tmp_path):
-    from benchmarks import return_gap
+    from experiments import return_gap
 
     model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(2, actor_history=4), guide=WeakPDGuide75(),
                       policy_kwargs=dict(net_arch=dict(pi=[16], qf=[16]), readout="leaky"), seed=0)
@@ -263,7 +264,7 @@ def test_return_gap_parts_add_up_to_the_gap(tmp_path):
 
 
 def test_measure_now_returns_the_gradients_it_stores_and_the_noise_benchmark_runs(tmp_path):
-    from benchmarks import vine_gradient_noise
+    from experiments import vine_gradient_noise
 
     actor = ConstantActor((-0.2, 0.4))
     settings = VineSettings(n_leaders=3, eps=0.1, hold=4, horizon=8, spacing=10**6, leader_steps=5, updates=0, buffer_size=4)

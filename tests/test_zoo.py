@@ -19,7 +19,7 @@ import optuna
 import pytest
 import yaml
 
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide
 from sb3_spiking.zoo import ALGO_NAMES, ZooGuidedTD3
 from sb3_spiking.zoo.algos import merge_slope_kwargs
 from sb3_spiking.zoo.config import check_hyperparams
@@ -132,7 +132,11 @@ def tb_scalars(log_dir: str) -> dict[str, list[float]]:
 
 
 def load_config(path: Path) -> dict:
-    return yaml.load(path.read_text(), Loader=yaml.UnsafeLoader)
+    """A zoo config (or a run's saved config.yml, python tags and all) with ``extends`` includes resolved, as the zoo
+    reads it."""
+    from sb3_spiking.zoo.config import resolve_extends
+
+    return resolve_extends(yaml.load(path.read_text(), Loader=yaml.UnsafeLoader), path.parent)
 
 
 # ---------------------------------------------------------------------------------- pure python
@@ -229,7 +233,7 @@ def test_zoo_configs_are_valid():
     assert {"DroneHover-v0", "Pendulum-v1", "PendulumNoVel-v1", "PendulumNoVelPrivileged-v1"} <= set(main_cfg)
     drone = main_cfg["DroneHover-v0"]  # the paper's table
     assert (drone["learning_rate"], drone["buffer_size"], drone["tau"], drone["gamma"]) == (1e-3, 2_000_000, 0.01, 0.99)
-    # paper values, except α 0 (no Q term), λ_BC 1.0 and H ending at 0 (measured, docs/drone_recipe.md)
+    # paper values, except α 0 (no Q term), λ_BC 1.0 and H ending at 0 (measured, experiments/notes/drone_recipe.md)
     assert (drone["n_warmup"], drone["alpha"], drone["bc_coef"], drone["bc_decay"], drone["slope"]) == (50, 0.0, 1.0, 0.99, 2.0)
     assert (drone["guide_horizon_start"], drone["guide_horizon_end"]) == (200, 0)
     # one evaluation stream: the learning curve feeds the adaptive slope
@@ -265,8 +269,8 @@ def _write_config(tmp_path: Path, **changes) -> Path:
     [
         ({"bc_coeff": 0.5}, "unknown key 'bc_coeff' (did you mean 'bc_coef'?)"),
         (
-            {"guide": "sb3_spiking.envs.pendulum:PendulumSwingUpGuid"},
-            "module 'sb3_spiking.envs.pendulum' has no attribute 'PendulumSwingUpGuid'",
+            {"guide": "sb3_spiking.tasks.pendulum:PendulumSwingUpGuid"},
+            "module 'sb3_spiking.tasks.pendulum' has no attribute 'PendulumSwingUpGuid'",
         ),
         ({"guide": "sb3_spiking.envs.no_such_module:Guide"}, "cannot import module 'sb3_spiking.envs.no_such_module'"),
         (
@@ -288,11 +292,11 @@ def _write_config(tmp_path: Path, **changes) -> Path:
         ({"slope_schedule": "adaptiv"}, "unknown slope_schedule 'adaptiv'"),
         ({"slope_schedule_kwargs": {"return_rang": [0, 1]}}, "bad arguments for the 'adaptive' slope schedule"),
         (
-            {"guide": {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"k_energi": 2.0}}},
-            "guide sb3_spiking.envs.pendulum:PendulumSwingUpGuide: unknown argument 'k_energi' (did you mean 'k_energy'?)",
+            {"guide": {"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": {"k_energi": 2.0}}},
+            "guide sb3_spiking.tasks.pendulum:PendulumSwingUpGuide: unknown argument 'k_energi' (did you mean 'k_energy'?)",
         ),
         (
-            {"guide": {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {}, "other:Guide": {}}},
+            {"guide": {"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": {}, "other:Guide": {}}},
             "guide: a guide mapping must have exactly one entry",
         ),
     ],
@@ -335,7 +339,7 @@ def test_guide_with_keyword_arguments_from_yaml_reaches_the_model(tmp_path, monk
     built = []
     original = guided_module.resolve_guide
     monkeypatch.setattr(guided_module, "resolve_guide", lambda spec: (built.append((spec, original(spec))), built[-1][1])[1])
-    guide = {"sb3_spiking.envs.pendulum:PendulumSwingUpGuide": {"kp": 7.0, "catch_angle": 0.3}}
+    guide = {"sb3_spiking.tasks.pendulum:PendulumSwingUpGuide": {"kp": 7.0, "catch_angle": 0.3}}
     path = _write_config(tmp_path, guide=guide, policy_kwargs={"net_arch": {"pi": [8], "qf": [8]}}, slope_schedule=None,
                          slope_max=None, slope_schedule_kwargs=None, n_seq=10, n_warmup=2, stride=5, learning_starts=50,
                          noise_type=None, noise_std=None)  # fmt: skip
@@ -435,7 +439,7 @@ def test_cli_train_enjoy_plot_round_trip(tmp_path):
         assert (run_dir / name).is_file(), name
     assert str(CONFIGS / "guided_td3.yml") in out  # the default config was used
     config = load_config(run_dir / "Pendulum-v1" / "config.yml")
-    assert config["guide"] == "sb3_spiking.envs.pendulum:PendulumSwingUpGuide" and config["slope_schedule"] == "adaptive"
+    assert config["guide"] == "sb3_spiking.tasks.pendulum:PendulumSwingUpGuide" and config["slope_schedule"] == "adaptive"
     evaluations = np.load(run_dir / "evaluations.npz")
     assert list(evaluations["timesteps"]) == [300, 600] and evaluations["results"].shape == (2, 2)
 
@@ -630,3 +634,17 @@ def test_the_cli_puts_back_what_it_swaps_in_rl_zoo(monkeypatch):
     assert owner.name == 1
     with pytest.raises(AttributeError), swapped(owner, "missing", 2):  # a renamed target fails, never silently
         pass
+
+
+def test_extends_takes_the_other_files_entry_and_replaces_the_keys_given(tmp_path):
+    from sb3_spiking.zoo.config import ZooConfigError, load_config_file
+
+    (tmp_path / "base.yml").write_text(yaml.safe_dump({"Pendulum-v1": {"n_seq": 20, "callback": ["a", "b"], "alpha": 0.0}}))
+    (tmp_path / "child.yml").write_text(yaml.safe_dump({"Pendulum-v1": {"extends": "base.yml", "callback": ["a"]}}))
+    assert load_config_file(tmp_path / "child.yml") == {"Pendulum-v1": {"n_seq": 20, "callback": ["a"], "alpha": 0.0}}
+    (tmp_path / "other_env.yml").write_text(yaml.safe_dump({"MountainCar-v0": {"extends": "base.yml"}}))
+    with pytest.raises(ZooConfigError, match="no entry 'MountainCar-v0'"):
+        load_config_file(tmp_path / "other_env.yml")
+    (tmp_path / "loop.yml").write_text(yaml.safe_dump({"Pendulum-v1": {"extends": "loop.yml"}}))
+    with pytest.raises(ZooConfigError, match="includes itself"):
+        load_config_file(tmp_path / "loop.yml")

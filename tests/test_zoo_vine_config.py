@@ -1,4 +1,4 @@
-"""zoo_configs/guided_td3_vine.yml: the drone recipe with the vine phase, in step with the default and the experiment."""
+"""zoo_configs/guided_td3_vine.yml: the drone recipe with the vine phase, written as overrides of the default."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import glob
 
 import pytest
 
-from benchmarks.experiments import BY_NAME
+from experiments.experiments import BY_NAME
 from sb3_spiking.zoo.config import check_hyperparams
 from test_zoo import CONFIGS, TINY_NET, load_config, run_cli, tb_scalars
 
@@ -14,6 +14,7 @@ CURRICULUM = "sb3_spiking.tasks.drone.curriculum.RewardCurriculumCallback"
 
 
 def test_vine_config_is_the_default_plus_the_measured_vine_phase():
+    """The file extends the default (its keys are the overrides); resolved, it is what the experiment measured."""
     default = load_config(CONFIGS / "guided_td3.yml")["DroneHover-v0"]
     vine = load_config(CONFIGS / "guided_td3_vine.yml")["DroneHover-v0"]
     check_hyperparams("guided_td3", dict(vine), "guided_td3_vine.yml [DroneHover-v0]")

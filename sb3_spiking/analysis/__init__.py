@@ -3,11 +3,9 @@
 * :mod:`.surrogate_gradients`: slope analysis of the surrogate gradient (paper Fig. 1);
 * :mod:`.diagnostics`: :class:`SurrogateGradientDiagnostics`, a training callback logging per-layer
   gradient norms and their alignment with a steep-slope gradient;
-* :mod:`.efficiency`: NeuroBench-style efficiency metrics and the Loihi energy estimate.
-
-Measured on drone flights (recorded rollouts, flight pictures, the efficiency table) and the command
-line ``python -m sb3_spiking.tasks.drone.analysis_cli {slopes,efficiency,flight,export}``: in
-:mod:`sb3_spiking.tasks.drone`.
+* :mod:`.efficiency`: NeuroBench-style efficiency metrics and the Loihi energy estimate;
+* :mod:`.cli`: the command line ``sb3-spiking-analysis`` (``slopes``; task plugins add theirs, e.g. the
+  drone's ``efficiency``, ``flight`` and ``export`` on recorded drone flights).
 """
 
 from sb3_spiking.analysis.diagnostics import SurrogateGradientDiagnostics

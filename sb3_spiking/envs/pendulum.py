@@ -1,35 +1,20 @@
-"""A competent guide for gymnasium's ``Pendulum-v1``: energy-shaping swing-up + PD balance.
+"""Moved: the Pendulum task is :mod:`sb3_spiking.tasks.pendulum` (a task plugin).
 
-Used by the Pendulum demo and the learning test of GuidedTD3 (no training needed). It reads the
-plain observation ``[cos θ, sin θ, θ̇]`` (θ = 0 upright) and returns torques in [-2, 2].
+Kept because rl-zoo run folders of earlier versions saved ``guide: sb3_spiking.envs.pendulum:PendulumSwingUpGuide``
+in their ``config.yml``. The core does not import task modules: the names resolve through the task registry on first
+use (:func:`sb3_spiking.task_registry.load_task`).
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-# Pendulum-v1 constants: g = 10, m = 1, l = 1, so I = m l^2 / 3 and E = I θ̇²/2 + m g l/2 (cos θ - 1)
-_G, _M, _L, _MAX_TORQUE = 10.0, 1.0, 1.0, 2.0
+from sb3_spiking import task_registry
+
+_MOVED = ("PendulumSwingUpGuide",)
 
 
-class PendulumSwingUpGuide:
-    """Pump energy towards the upright energy, then balance with PD near the top.
-
-    :param k_energy: gain of the energy-pumping law ``u = k·(E* − E)·θ̇``.
-    :param kp: proportional gain of the balance controller.
-    :param kd: derivative gain of the balance controller.
-    :param catch_angle: |θ| below which the balance controller takes over (rad).
-    """
-
-    def __init__(self, k_energy: float = 1.0, kp: float = 12.0, kd: float = 2.5, catch_angle: float = 0.6):
-        self.k_energy, self.kp, self.kd, self.catch_angle = k_energy, kp, kd, catch_angle
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        obs = np.asarray(obs, dtype=np.float64).reshape(-1, 3)
-        theta = np.arctan2(obs[:, 1], obs[:, 0])
-        theta_dot = obs[:, 2]
-        energy = 0.5 * (_M * _L**2 / 3) * theta_dot**2 + _M * _G * _L / 2 * (np.cos(theta) - 1)
-        pump = self.k_energy * (0.0 - energy) * np.sign(theta_dot + 1e-3)
-        balance = -self.kp * theta - self.kd * theta_dot
-        u = np.where(np.abs(theta) < self.catch_angle, balance, pump * _MAX_TORQUE)
-        return np.clip(u, -_MAX_TORQUE, _MAX_TORQUE).astype(np.float32)[:, None]
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(task_registry.load_task("pendulum"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -71,6 +71,8 @@ class SequenceReplayBuffer(ReplayBuffer):
     :param n_warmup: warm-up steps at the start of a window with no actor loss (``< n_seq``).
     :param stride: distance between window starts inside an episode (``1 ≤ stride ≤ n_seq``).
     :param train_from_episode_start: windows starting an episode enter the actor loss from step 0.
+    :param burn_in: the warm-up steps of a window only warm the actor's state up: the learner unrolls them
+        without an autograd graph (R2D2's burn-in; GuidedTD3 reads it). The buffer samples the same either way.
     :param optimize_memory_usage: unsupported (must be ``False``), kept for SB3's constructor call.
     :param handle_timeout_termination: must be ``True``: truncations are always told apart.
     """
@@ -86,6 +88,7 @@ class SequenceReplayBuffer(ReplayBuffer):
         n_warmup: int = 50,
         stride: int = 25,
         train_from_episode_start: bool = True,
+        burn_in: bool = True,
         optimize_memory_usage: bool = False,
         handle_timeout_termination: bool = True,
     ):
@@ -107,7 +110,7 @@ class SequenceReplayBuffer(ReplayBuffer):
         if self.buffer_size < n_seq:
             raise ValueError(f"buffer_size per env ({self.buffer_size}) must be at least n_seq ({n_seq})")
         self.n_seq, self.n_warmup, self.stride = int(n_seq), int(n_warmup), int(stride)
-        self.train_from_episode_start = bool(train_from_episode_start)
+        self.train_from_episode_start, self.burn_in = bool(train_from_episode_start), bool(burn_in)
         self.optimize_memory_usage = False
         self.handle_timeout_termination = True
         self.is_dict = isinstance(observation_space, spaces.Dict)

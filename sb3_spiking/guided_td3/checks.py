@@ -14,13 +14,18 @@ DEFAULT_BC_COEF = 1.0
 
 _ANY = object()  # a removed option whose value did nothing on its own
 #: options of earlier versions that were measured worse everywhere and removed, with the value that meant
-#: "off" (docs/guided_rl.md keeps their numbers): a saved model that used one is refused on load
+#: "off" (experiments/notes/guided_rl.md keeps their numbers): a saved model that used one is refused on load
 REMOVED_OPTIONS: dict[str, Any] = {
     "bc_filter": "none", "bc_search_samples": _ANY, "bc_search_noise": _ANY, "anchor_coef": 0.0,
     "mask_cold_targets": True, "bc_anneal_fraction": None, "q_start_fraction": 0.0,
 }
 #: runtime fields that earlier versions saved and this one keeps elsewhere (the collector)
-_OLD_FIELDS = ("_guided_steps", "_collected_steps", "_step_guide", "_anchor_losses", "_bc_imitated")
+_OLD_FIELDS = ("_guided_steps", "_collected_steps", "_step_guide", "_anchor_losses", "_bc_imitated",
+               # a process-wide switch now (sb3_spiking.allocator), no longer the model's
+               "keep_freed_memory")
+#: GuidedTD3 arguments of earlier versions that the zoo layer keeps (sb3_spiking.zoo.algos.ZooGuidedTD3): the slope
+#: schedule is a callback (sb3_spiking.callbacks.SlopeScheduleCallback) passed to learn()
+SLOPE_SCHEDULE_FIELDS = ("slope_schedule", "slope_schedule_kwargs")
 
 
 def drop_removed_options(attrs: dict[str, Any]) -> None:
@@ -29,20 +34,40 @@ def drop_removed_options(attrs: dict[str, Any]) -> None:
     used = {k: attrs[k] for k, off in REMOVED_OPTIONS.items() if k in attrs and off is not _ANY and attrs[k] != off}
     if used:
         raise ValueError(
-            f"this model was saved with options that were removed (measured worse everywhere, docs/guided_rl.md): {used}; "
-            "load it with the sb3_spiking version that saved it, or rebuild it without them and copy the weights with "
-            "sb3_spiking.save_compat.load_weights_only"
+            "this model was saved with options that were removed (measured worse everywhere, "
+            f"experiments/notes/guided_rl.md): {used}; load it with the sb3_spiking version that saved it, or rebuild "
+            "it without them and copy the weights with sb3_spiking.save_compat.load_weights_only"
         )
     vine = dict(attrs.get("vine_kwargs") or {})
     removed_on = vine.pop("hard_starts", 0.0) != 0 or vine.pop("step_norm", "buffer") != "buffer"
     if removed_on or ("step" in vine and vine["step"] is None):
         raise ValueError(f"this model's vine_kwargs {attrs['vine_kwargs']} use settings that were removed "
-                         "(hard_starts, step_norm='sample', step=None; measured worse, docs/guided_rl.md §8-10)")
+                         "(hard_starts, step_norm='sample', step=None; measured worse, experiments/notes/guided_rl.md §8-10)")
     vine.pop("hard_pool", None)
     if "vine_kwargs" in attrs:
         attrs["vine_kwargs"] = vine
     for key in (*REMOVED_OPTIONS, *_OLD_FIELDS):
         attrs.pop(key, None)
+
+
+def drop_slope_schedule(attrs: dict[str, Any]) -> str | None:
+    """Remove an earlier version's (or the zoo's) slope schedule from a loaded model's ``attrs``; returns its name, for
+    a warning when training continues without the :class:`~sb3_spiking.callbacks.SlopeScheduleCallback` it needs."""
+    schedule = attrs.get("slope_schedule")
+    for key in SLOPE_SCHEDULE_FIELDS:
+        attrs.pop(key, None)
+    return schedule
+
+
+def warn_dropped_slope_schedule(schedule: str) -> None:
+    """Training continues on a file whose slope schedule is no longer the model's (see :func:`drop_slope_schedule`)."""
+    warnings.warn(
+        f"this model was trained with slope_schedule={schedule!r}, which GuidedTD3 no longer runs itself: pass "
+        "sb3_spiking.SlopeScheduleCallback(...) to learn() to keep scheduling the slope (or load the model with "
+        "sb3_spiking.zoo.algos.ZooGuidedTD3, which keeps the schedule)",
+        UserWarning,
+        stacklevel=4,
+    )
 
 
 def check_settings(
@@ -86,7 +111,7 @@ def check_settings(
     if vine_start_fraction is not None:
         check_number("vine_start_fraction", vine_start_fraction, low=0.0, high=1.0)
     elif vine_kwargs:
-        raise ValueError("vine_kwargs given without vine_start_fraction (the vine gradient is off)")
+        raise ValueError("vine_kwargs given without vine_start_fraction (their 'start_fraction'): the vine phase is off")
 
 
 def warn_inactive_settings(alpha: float, policy_delay: int, bc_coef: float, has_guide: bool) -> None:
@@ -145,5 +170,8 @@ def check_finite(value: np.ndarray | dict[str, np.ndarray], what: str, step: int
             raise FloatingPointError(f"non-finite {what} from the environment at env step {step}: {arr}")
 
 
-__all__ = ["DEFAULT_BC_COEF", "REMOVED_OPTIONS", "check_finite", "check_int", "check_number", "check_settings",
-           "drop_removed_options", "warn_inactive_settings", "warn_no_actor_steps"]
+__all__ = [
+    "DEFAULT_BC_COEF", "REMOVED_OPTIONS", "SLOPE_SCHEDULE_FIELDS", "check_finite", "check_int", "check_number",
+    "check_settings", "drop_removed_options", "drop_slope_schedule", "warn_dropped_slope_schedule",
+    "warn_inactive_settings", "warn_no_actor_steps",
+]  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 import torch as th
 from stable_baselines3.common.buffers import ReplayBuffer
-from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EventCallback
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, RolloutReturn, Schedule, TrainFreq, TrainFrequencyUnit
@@ -18,8 +18,8 @@ from stable_baselines3.common.utils import polyak_update, should_collect_more_st
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.td3.td3 import TD3
 
-from sb3_spiking import allocator
-from sb3_spiking.callbacks import SlopeScheduleCallback
+from sb3_spiking import task_registry
+from sb3_spiking.callbacks import SlopeScheduleCallback, walk_callbacks
 from sb3_spiking.guided_td3 import checks
 from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer, WindowSamples, check_window_settings
 from sb3_spiking.guided_td3.checks import DEFAULT_BC_COEF
@@ -43,6 +43,11 @@ from sb3_spiking.neurons import check_slope
 from sb3_spiking.save_compat import VersionedSaveMixin  # version records on save/load (docs/reliability.md)
 
 SelfGuidedTD3 = TypeVar("SelfGuidedTD3", bound="GuidedTD3")
+
+#: the SpikingPolicy's default initial slope (``policy_kwargs["slope"]``)
+DEFAULT_SLOPE = 2.0
+#: the buffer's window flags that GuidedTD3 also reads (``replay_buffer_kwargs``; both on by default)
+WINDOW_FLAGS = ("burn_in", "train_from_episode_start")
 
 
 
@@ -86,22 +91,21 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     :param guide_horizon_end: ... at the end of the decay (``None``: ``n_warmup``, the paper's; 0: the actor ends
         flying whole episodes from its zero state, as deployed).
     :param guide_horizon_fraction: fraction of training over which ``H`` decays (paper: ~0.8).
-    :param burn_in: run the warm-up steps of the actor unroll without an autograd graph.
-    :param train_from_episode_start: windows starting an episode train the actor from step 0.
     :param critic_fraction: fraction of the critic's valid window steps (drawn per update) in its loss (paper: 1.0).
     :param actor_q_input: where the Q term reads Q₁: ``"policy"`` (TD3+BC) or ``"buffer"`` (the buffer action, as
         the paper authors' public code: no policy gradient; for reproducing it only).
-    :param vine_start_fraction: from this fraction of training on, the vine phase runs in every ``train()``
-        (:mod:`sb3_spiking.guided_td3.vine`; λ_BC is 0 from then on). Needs an env implementing
-        :class:`~sb3_spiking.branching.BranchableVecEnv`. ``None``: off. Its envs and optimiser are not saved.
-    :param vine_kwargs: the vine's settings, :class:`~sb3_spiking.guided_td3.vine.VineSettings`.
-    :param slope: initial surrogate slope of the actor.
-    :param slope_schedule: ``None``, ``"fixed"``, ``"interval"`` or ``"adaptive"``: ``learn`` then adds a
-        ``SlopeScheduleCallback(slope_schedule, **slope_schedule_kwargs)`` itself.
-    :param slope_schedule_kwargs: arguments of that callback.
+    :param vine_kwargs: the vine phase (:mod:`sb3_spiking.guided_td3.vine`): ``start_fraction``, the fraction of
+        training from which on it runs in every ``train()`` (λ_BC is 0 from then on; kept as
+        :attr:`vine_start_fraction`), and the :class:`~sb3_spiking.guided_td3.vine.VineSettings`. Needs an env
+        implementing :class:`~sb3_spiking.branching.BranchableVecEnv`. ``None``: off. Its envs and optimiser are not
+        saved.
+    :param replay_buffer_kwargs: the :class:`SequenceReplayBuffer`'s window settings beyond ``n_seq`` / ``n_warmup`` /
+        ``stride``: ``train_from_episode_start`` (windows that start an episode train the actor from step 0) and
+        ``burn_in`` (the warm-up steps of the actor unroll run without an autograd graph), both ``True`` by default.
+    :param policy_kwargs: the policy's arguments, e.g. ``slope`` (the initial surrogate slope of a
+        :class:`SpikingPolicy`, 2.0 by default). Slope schedules are callbacks
+        (:class:`~sb3_spiking.callbacks.SlopeScheduleCallback`, passed to ``learn``).
     :param optimize_memory_usage: must be ``False`` (the sequence buffer has no memory-optimised variant).
-    :param keep_freed_memory: on CPU, apply :func:`sb3_spiking.allocator.keep_freed_memory` (process-wide;
-        docs/performance.md; ``SB3_SPIKING_NO_MALLOPT=1`` vetoes it).
     :param policy_delay: gradient steps per actor update. ``None``: 1 when ``alpha`` is 0, else TD3's 2.
     Other parameters: see :class:`stable_baselines3.TD3`. The defaults are the best recipe measured in this project;
     the paper's is ``GuidedTD3(policy, env, guide=guide, **PAPER_RECIPE)`` (:mod:`sb3_spiking.guided_td3.presets`).
@@ -112,6 +116,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         "MlpSequencePolicy": MlpSequencePolicy,
     }
     policy: SequencePolicy  # type: ignore[assignment]
+    #: whether the class schedules the slope itself (the zoo's ZooGuidedTD3); GuidedTD3 leaves it to callbacks
+    _keeps_slope_schedule: ClassVar[bool] = False
     actor: SpikingActor  # type: ignore[assignment]
     actor_target: SpikingActor  # type: ignore[assignment]
     replay_buffer: SequenceReplayBuffer  # type: ignore[assignment]
@@ -148,16 +154,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         guide_horizon_start: int = 200,
         guide_horizon_end: int | None = 0,
         guide_horizon_fraction: float = 0.8,
-        burn_in: bool = True,
-        train_from_episode_start: bool = True,
         critic_fraction: float = 1.0,
         actor_q_input: str = "policy",
-        vine_start_fraction: float | None = None,
         vine_kwargs: dict[str, Any] | None = None,
-        slope: float = 2.0,
-        slope_schedule: str | None = None,
-        slope_schedule_kwargs: dict[str, Any] | None = None,
-        keep_freed_memory: bool = False,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -167,6 +166,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         _init_setup_model: bool = True,
     ):
         check_window_settings(n_seq, n_warmup, stride)
+        if isinstance(env, str):  # an env id: the task plugins register theirs (e.g. DroneHover-v0)
+            task_registry.load_tasks()
         # None: the best measured recipe with a guide (relabelled BC alone, no critic, every gradient
         # step an actor step); without a guide there is nothing to imitate: TD3+BC's Q term and delay
         if alpha is None:
@@ -180,6 +181,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             )
         if replay_buffer_class is not None and not issubclass(replay_buffer_class, SequenceReplayBuffer):
             raise ValueError(f"GuidedTD3 needs a SequenceReplayBuffer (sub)class, got {replay_buffer_class}")
+        # the vine's start is one of its settings; kept apart from the others, as files of every version store it
+        vine_kwargs = None if vine_kwargs is None else dict(vine_kwargs)
+        vine_start_fraction = None if vine_kwargs is None else vine_kwargs.pop("start_fraction", None)
         checks.check_settings(n_steps=n_steps, n_seq=n_seq, alpha=alpha, bc_coef=bc_coef, bc_decay=bc_decay,
                        bc_decay_interval=bc_decay_interval, bc_target=bc_target, guide_horizon_start=guide_horizon_start,
                        guide_horizon_end=guide_horizon_end, guide_horizon_fraction=guide_horizon_fraction,
@@ -187,16 +191,13 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                        vine_kwargs=vine_kwargs)
         # every nested setting checked (and YAML's string numbers converted) now, not when the phase starts
         vine_kwargs = VineSettings.from_kwargs(vine_kwargs).given(vine_kwargs)
-        check_slope(slope)  # also at load time (no policy is built before _setup_model)
-        if slope_schedule is not None:  # validate name and kwargs now, not at learn()
-            SlopeScheduleCallback(slope_schedule, **(slope_schedule_kwargs or {}))
-        elif slope_schedule_kwargs:
-            raise ValueError("slope_schedule_kwargs given without slope_schedule")
-        # stored as given: the slope reaches the policy in _setup_model, so that load() accepts
-        # the policy_kwargs passed here
+        # the initial slope, a policy kwarg, is kept beside policy_kwargs (as every version saved it) and reaches
+        # the policy in _setup_model: files stay readable by earlier versions, and load() compares the rest
         policy_kwargs = dict(policy_kwargs or {})
-        if "slope" in policy_kwargs and policy_kwargs["slope"] != slope:
-            raise ValueError("give the initial slope once: as GuidedTD3(slope=...), not in policy_kwargs")
+        slope = check_slope(policy_kwargs.pop("slope", DEFAULT_SLOPE))  # also at load time (no policy built yet)
+        replay_buffer_kwargs = dict(replay_buffer_kwargs or {})
+        for key in WINDOW_FLAGS:
+            replay_buffer_kwargs[key] = bool(replay_buffer_kwargs.get(key, True))
         checks.warn_inactive_settings(alpha, policy_delay, bc_coef, guide is not None)
 
         self.guide = guide
@@ -206,22 +207,21 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         self.guide_horizon_start = int(guide_horizon_start)
         self.guide_horizon_end = self.n_warmup if guide_horizon_end is None else int(guide_horizon_end)
         self.guide_horizon_fraction = float(guide_horizon_fraction)
-        self.burn_in, self.train_from_episode_start = bool(burn_in), bool(train_from_episode_start)
         self.critic_fraction = float(critic_fraction)
         self.actor_q_input = actor_q_input
         self.vine_start_fraction = None if vine_start_fraction is None else float(vine_start_fraction)
         self.vine_kwargs = vine_kwargs
         self.slope = float(slope)
-        self.slope_schedule = slope_schedule
-        self.slope_schedule_kwargs = dict(slope_schedule_kwargs or {})
-        self.keep_freed_memory = bool(keep_freed_memory)
         # runtime objects, never saved (built in _setup_model)
         self._guide = None
         self.collector: GuidedCollector | None = None
         self.vine: VinePhase | None = None
+        self._warned_no_actor_steps = False
+        self._dropped_slope_schedule: str | None = None
+        #: the run's SlopeScheduleCallback, which announces itself at learn() (evaluations feed it, checkpoints save
+        #: it); a checkpoint's schedule state waits in _resume_slope_state until then
         self.slope_callback: SlopeScheduleCallback | None = None
         self._resume_slope_state: dict[str, Any] | None = None
-        self._warned_no_actor_steps = False
 
         try:
             super().__init__(
@@ -248,12 +248,15 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                 f"GuidedTD3 needs a SequencePolicy (sub)class (SpikingPolicy, MlpSequencePolicy), got {self.policy_class}"
             )
         checks.drop_removed_options(self.__dict__)  # a file of an earlier version
-        for key in ("n_seq", "n_warmup", "stride", "train_from_episode_start"):
+        if not self._keeps_slope_schedule:
+            self._dropped_slope_schedule = checks.drop_slope_schedule(self.__dict__)
+        for key in WINDOW_FLAGS:  # GuidedTD3 arguments of earlier versions, saved as attributes: the buffer's now
+            if key in self.__dict__:
+                self.replay_buffer_kwargs.setdefault(key, bool(self.__dict__.pop(key)))
+        for key in ("n_seq", "n_warmup", "stride"):
             if key in self.replay_buffer_kwargs and self.replay_buffer_kwargs[key] != getattr(self, key):
                 raise ValueError(f"set {key} as a GuidedTD3 argument, not in replay_buffer_kwargs")
-        self.replay_buffer_kwargs.update(
-            n_seq=self.n_seq, n_warmup=self.n_warmup, stride=self.stride, train_from_episode_start=self.train_from_episode_start
-        )
+        self.replay_buffer_kwargs.update(n_seq=self.n_seq, n_warmup=self.n_warmup, stride=self.stride)
         # SB3 builds the policy from self.policy_kwargs: add the slope for that call only (older
         # saved files have it in policy_kwargs already, with the same value). SB3 must not set up its
         # own n-step buffer either (see __init__): it sees n_steps 1 for that call
@@ -263,12 +266,6 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             super()._setup_model()
         finally:
             self.policy_kwargs, self.n_steps = given, n_steps
-        if self.keep_freed_memory and self.device.type == "cpu":  # opt-in: process-wide glibc setting
-            allocator.keep_freed_memory()  # sequence updates reuse their tens of MB instead of page-faulting them in again
-        if self.slope_schedule is not None and self.policy.slope is None:
-            raise ValueError(
-                f"slope_schedule={self.slope_schedule!r} needs a spiking actor; {self.policy_class.__name__} has none"
-            )
         self._guide = resolve_guide(self.guide)
         teacher = None if self._guide is None else GuideTeacher(self._guide, self.policy, self.n_envs)
         if teacher is not None and self.env is not None:
@@ -279,8 +276,19 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             self.vine = VinePhase(self.vine_start_fraction, VineSettings.from_kwargs(self.vine_kwargs))
 
     def _excluded_save_params(self) -> list[str]:
-        runtime = ["guide", "_guide", "collector", "vine", "slope_callback", "_resume_slope_state", "_warned_no_actor_steps"]
+        runtime = ["guide", "_guide", "collector", "vine", "_warned_no_actor_steps", "_dropped_slope_schedule", "slope_callback",
+                   "_resume_slope_state"]
         return [*super()._excluded_save_params(), *runtime]
+
+    @property
+    def burn_in(self) -> bool:
+        """Whether the warm-up steps of the actor unroll run without an autograd graph (``replay_buffer_kwargs``)."""
+        return bool(self.replay_buffer_kwargs.get("burn_in", True))
+
+    @property
+    def train_from_episode_start(self) -> bool:
+        """Whether windows that start an episode train the actor from step 0 (``replay_buffer_kwargs``)."""
+        return bool(self.replay_buffer_kwargs.get("train_from_episode_start", True))
 
     @property
     def _vine(self) -> VineGradient | None:
@@ -323,6 +331,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     ) -> tuple[int, BaseCallback]:
         if self.alpha == 0 and self._guide is None and self.vine_start_fraction != 0:
             raise ValueError("alpha=0 (pure behaviour cloning) needs a guide to imitate")
+        if self._dropped_slope_schedule is not None and not _has_slope_callback(callback):
+            checks.warn_dropped_slope_schedule(self._dropped_slope_schedule)
         if self.vine is not None:
             self.vine.check_env(self.env)  # a clear error now rather than at the vine's first update
         env_reset = reset_num_timesteps or self._last_obs is None
@@ -336,21 +346,6 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             if isinstance(self.replay_buffer, SequenceReplayBuffer):
                 self.replay_buffer.mark_episode_start()
         return total, callback
-
-    def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
-        if self.slope_schedule is not None:
-            if any(isinstance(cb, SlopeScheduleCallback) for cb in _walk_callbacks(callback)):
-                raise ValueError(
-                    f"GuidedTD3(slope_schedule={self.slope_schedule!r}) already schedules the slope; "
-                    "do not pass a SlopeScheduleCallback to learn() as well"
-                )
-            self.slope_callback = SlopeScheduleCallback(self.slope_schedule, **self.slope_schedule_kwargs)
-            if self._resume_slope_state is not None:  # continuing from a checkpoint
-                self.slope_callback.load_state_dict(self._resume_slope_state)
-                self._resume_slope_state = None
-            user = callback if isinstance(callback, list) else ([] if callback is None else [callback])
-            callback = [self.slope_callback, *user]
-        return super()._init_callback(callback, progress_bar)
 
     # ------------------------------------------------------------------ collection
     @property
@@ -560,7 +555,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
     def _unroll_actor(self, data: WindowSamples) -> tuple[th.Tensor, list[th.Tensor]]:
         """Actor actions over the windows; warm-up steps without a graph where ``burn_in`` allows."""
-        if not self.burn_in:
+        if not self.burn_in:  # the buffer's window setting
             return self.actor.unroll(data.observations, return_spikes=True, commands=data.actions)  # type: ignore[return-value]
         # windows that start an episode are trained from step 0: their warm-up keeps its graph
         grad_rows = data.starts_episode.bool() if self.train_from_episode_start else None
@@ -580,19 +575,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
 
 
-# ---------------------------------------------------------------------- helpers
-def _walk_callbacks(callback: MaybeCallback):
-    if callback is None:
-        return
-    if isinstance(callback, list):
-        for cb in callback:
-            yield from _walk_callbacks(cb)
-        return
-    yield callback
-    if isinstance(callback, CallbackList):
-        yield from _walk_callbacks(callback.callbacks)
-    if isinstance(callback, EventCallback) and callback.callback is not None:
-        yield from _walk_callbacks(callback.callback)
+def _has_slope_callback(callback: MaybeCallback) -> bool:
+    return any(isinstance(cb, SlopeScheduleCallback) for cb in walk_callbacks(callback))
 
 
 __all__ = ["GuidedTD3", "n_step_targets"]

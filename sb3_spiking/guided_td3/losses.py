@@ -172,7 +172,7 @@ def warm_target_mask(data: WindowSamples, targets: NStepTargets, n_warmup: int) 
     That state is the deployed one only in windows that start an episode; elsewhere it is warm from
     position ``n_warmup`` on (as for the actor loss). A sum that ends in a termination reads no target
     actor at all. Cold targets bootstrap on another policy than the deployed one: they are always left
-    out (measured: docs/guided_rl.md §1).
+    out (measured: experiments/notes/guided_rl.md §1).
     """
     warm = targets.boot_index + 1 >= n_warmup
     return data.valid.bool() & (warm | (targets.boot_discount == 0) | data.starts_episode.bool()[:, None])

@@ -21,9 +21,10 @@ from typing import Any
 #: flying the first ``H = 500 − 100 = 400`` steps, shrinking to the 50-step warm-up, windows of 100
 #: steps with a 50-step warm-up, every window step in the critic loss, lr 1e-3, τ 0.01, γ 0.99,
 #: target noise 0.2 clipped at 0.5. ``policy_delay`` is TD3's 2 (the paper leaves it open). The
-#: paper's adaptive slope schedule needs a return range: add ``slope_schedule="adaptive"`` and
-#: ``slope_schedule_kwargs`` for the task. On the drone this recipe stayed below 50 after 400 k steps
-#: (docs/results.md).
+#: paper's initial slope 2.0 is :class:`SpikingPolicy`'s default (``policy_kwargs["slope"]``); its
+#: adaptive slope schedule needs a return range: pass
+#: ``SlopeScheduleCallback("adaptive", return_range=...)`` for the task to ``learn``. On the drone
+#: this recipe stayed below 50 after 400 k steps (docs/results.md).
 PAPER_RECIPE: MappingProxyType[str, Any] = MappingProxyType(
     dict(
         learning_rate=1e-3,
@@ -43,7 +44,6 @@ PAPER_RECIPE: MappingProxyType[str, Any] = MappingProxyType(
         guide_horizon_fraction=0.8,
         critic_fraction=1.0,
         actor_q_input="policy",
-        slope=2.0,
     )
 )
 

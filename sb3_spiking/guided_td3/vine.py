@@ -2,7 +2,7 @@
 
 Why this exists: on the drone task GuidedTD3's learned critic ranks *states* well but cannot tell
 which of two nearby *actions* is better (its estimate of a one-step action change is uncorrelated
-with the true effect, docs/guided_rl.md §7), so following its gradient never made a student better
+with the true effect, experiments/notes/guided_rl.md §7), so following its gradient never made a student better
 than its teacher. A simulator whose rows can be copied does not need to guess: from a state the
 policy visits, copies of the env fly the action perturbed by ``±eps`` along each action axis (held
 for ``hold`` steps) and then the policy itself, with the same random numbers; the central
@@ -58,7 +58,7 @@ class VineSettings:
         ``[spacing / 2, 3 spacing / 2]``, so branch points fall at every phase of an episode).
     :param early_steps: the first steps of an episode where branch points are denser (0: off). A drone student
         loses most of its return to its teacher while recovering from its start, and crashes only from a few
-        falling starts within ~70 steps (docs/guided_rl.md §9); at the default spacing a tenth of the
+        falling starts within ~70 steps (experiments/notes/guided_rl.md §9); at the default spacing a tenth of the
         measurements fall in the first 50 steps.
     :param early_spacing: mean steps between branch points while the leaders are in their first
         ``early_steps`` steps (the leaders start together and mostly stay in step: their median step decides).
@@ -69,13 +69,13 @@ class VineSettings:
     :param step: size of the improvement step in action units: the actor regresses onto
         ``a + step · ĝ / rms(ĝ)``, ``a`` its own output when the gradient was measured and ``ĝ`` clipped at the
         buffer's 90th percentile of norms (a bounded step that the actor reaches and stops at, like behaviour
-        cloning of an improved teacher; the plain deterministic policy gradient drifted, docs/guided_rl.md §8).
+        cloning of an improved teacher; the plain deterministic policy gradient drifted, experiments/notes/guided_rl.md §8).
     :param trust: weight of a trust region: the other steps of each stored window keep the outputs they
         had when the gradient was measured (only the measured state is moved; without it the network
-        drifts where nothing was measured, measured: docs/guided_rl.md). 0 = off.
+        drifts where nothing was measured, measured: experiments/notes/guided_rl.md). 0 = off.
     :param learning_rate: of the vine term's own Adam (the imitation phase uses the model's). The measured
         gradients are noisy and Adam steps about this far whatever the signal: past the vine's peak the
-        weights wander (docs/guided_rl.md §10); 1e-4 held rises more slowly but higher than 3e-4.
+        weights wander (experiments/notes/guided_rl.md §10); 1e-4 held rises more slowly but higher than 3e-4.
     :param anneal: the learning rate falls linearly to 0 at the end of training (GuidedTD3), so the
         final weights are not those of a noisy last step.
     """
@@ -132,7 +132,7 @@ class VineSettings:
         unknown = sorted(set(kwargs) - set(fields))
         if unknown:
             removed = sorted(set(unknown) & REMOVED_SETTINGS)
-            why = f" ({', '.join(removed)}: removed, measured worse: docs/guided_rl.md §9-10)" if removed else ""
+            why = f" ({', '.join(removed)}: removed, measured worse: experiments/notes/guided_rl.md §9-10)" if removed else ""
             raise ValueError(f"unknown vine_kwargs {unknown}{why}; valid: {', '.join(fields)}")
         return cls(**{key: _typed(key, value, type(getattr(cls, key))) for key, value in kwargs.items()})
 
@@ -142,7 +142,7 @@ class VineSettings:
 
 
 #: settings of earlier versions that were measured worse and removed (hard starts: §10; the plain
-#: deterministic policy gradient ``step=None`` and ``step_norm="sample"``: §8-9 of docs/guided_rl.md)
+#: deterministic policy gradient ``step=None`` and ``step_norm="sample"``: §8-9 of experiments/notes/guided_rl.md)
 REMOVED_SETTINGS = frozenset({"hard_starts", "hard_pool", "step_norm"})
 
 

@@ -15,15 +15,21 @@ A flat value wins over the same entry of ``slope_schedule_kwargs``. Entries of
 ``slope_schedule_kwargs`` that only another schedule understands are dropped, so that one YAML can
 carry e.g. ``return_range`` for when the tuner picks ``adaptive``; unknown entries still raise.
 
-The result is a plain :class:`~sb3_spiking.GuidedTD3` (same attributes, same zip): a model saved by
-rl-zoo loads with ``GuidedTD3.load`` and vice versa.
+These knobs (and the slope schedule itself, ``vine_start_fraction`` and ``keep_freed_memory``) are the zoo's:
+:class:`ZooGuidedTD3` translates them into what :class:`~sb3_spiking.GuidedTD3` takes (``policy_kwargs``,
+``vine_kwargs``, a callback, a process switch). A model saved by rl-zoo loads with ``GuidedTD3.load`` and vice versa.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, ClassVar
 
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.type_aliases import MaybeCallback
+
+from sb3_spiking import allocator
+from sb3_spiking.callbacks import SlopeScheduleCallback, walk_callbacks
 from sb3_spiking.guided_td3 import GuidedTD3
 from sb3_spiking.schedules import SCHEDULES
 
@@ -74,14 +80,31 @@ def merge_slope_kwargs(
 
 
 class ZooGuidedTD3(GuidedTD3):
-    """:class:`~sb3_spiking.GuidedTD3` with flat slope-schedule knobs (see the module docstring).
+    """:class:`~sb3_spiking.GuidedTD3` as rl-zoo configs write it: flat, top-level knobs that the zoo translates.
 
-    :param slope: start slope (``None``: the schedule's own start value, else 2.0).
+    * the slope schedule: ``slope_schedule`` / ``slope_schedule_kwargs`` and the flat knobs of the module docstring.
+      :meth:`learn` adds a :class:`~sb3_spiking.callbacks.SlopeScheduleCallback` itself (``slope_callback``;
+      checkpoints save its state and a resumed run restores it); ``slope`` becomes ``policy_kwargs["slope"]``;
+    * ``vine_start_fraction`` becomes ``vine_kwargs["start_fraction"]``;
+    * ``keep_freed_memory: true`` turns on the process-wide allocator switch (:mod:`sb3_spiking.allocator`, as
+      ``SB3_SPIKING_KEEP_FREED_MEMORY=1`` or ``sb3-spiking train --keep-freed-memory`` do), applied on CPU; it is a
+      setting of the process, not saved with the model.
+
+    The model saves as a GuidedTD3 (plus the schedule's settings): ``GuidedTD3.load`` reads it, and a ``GuidedTD3``
+    zip loads here.
+
+    :param slope: start slope (``None``: the schedule's own start value, else the policy's default).
+    :param slope_schedule: ``None``, ``"fixed"``, ``"interval"`` or ``"adaptive"``.
+    :param slope_schedule_kwargs: arguments of the :class:`~sb3_spiking.callbacks.SlopeScheduleCallback`.
     :param slope_max: last/maximum slope of the ``interval`` / ``adaptive`` schedule.
     :param slope_interval: interval length of the ``interval`` schedule.
     :param slope_window: evaluations averaged by the ``adaptive`` schedule.
+    :param vine_start_fraction: from this fraction of training on, the vine phase runs (``None``: off).
+    :param keep_freed_memory: turn the allocator switch on for this process (``None`` / ``False``: leave it).
     Other parameters: see :class:`~sb3_spiking.GuidedTD3`.
     """
+
+    _keeps_slope_schedule: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -92,23 +115,58 @@ class ZooGuidedTD3(GuidedTD3):
         slope_max: float | None = None,
         slope_interval: int | float | None = None,
         slope_window: int | None = None,
+        vine_start_fraction: float | None = None,
+        keep_freed_memory: bool | None = None,
         **kwargs: Any,
     ):
         slope, slope_schedule_kwargs = merge_slope_kwargs(
             slope_schedule, slope, slope_schedule_kwargs, slope_max, slope_interval, slope_window
         )
-        super().__init__(
-            *args,
-            slope=2.0 if slope is None else slope,
-            slope_schedule=slope_schedule,
-            slope_schedule_kwargs=slope_schedule_kwargs,
-            **kwargs,
-        )
+        if slope_schedule is not None:  # validate name and kwargs now, not at learn()
+            SlopeScheduleCallback(slope_schedule, **(slope_schedule_kwargs or {}))
+        elif slope_schedule_kwargs:
+            raise ValueError("slope_schedule_kwargs given without slope_schedule")
+        if slope is not None:
+            given = (kwargs.get("policy_kwargs") or {}).get("slope")
+            if given is not None and given != slope:
+                raise ValueError(f"give the initial slope once: slope={slope} and policy_kwargs slope={given}")
+            kwargs["policy_kwargs"] = {**(kwargs.get("policy_kwargs") or {}), "slope": float(slope)}
+        if vine_start_fraction is not None:
+            kwargs["vine_kwargs"] = {**(kwargs.get("vine_kwargs") or {}), "start_fraction": vine_start_fraction}
+        if keep_freed_memory:
+            allocator.request_keep_freed_memory()
+        # set before GuidedTD3's constructor, which may build the model (_setup_model reads them)
+        self.slope_schedule = slope_schedule
+        self.slope_schedule_kwargs = dict(slope_schedule_kwargs or {})
+        super().__init__(*args, **kwargs)
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        if self.device.type == "cpu":  # the switch is the process's; the zoo applies it where training runs
+            allocator.keep_freed_memory_if_requested()
+        if self.slope_schedule is not None and self.policy.slope is None:
+            raise ValueError(
+                f"slope_schedule={self.slope_schedule!r} needs a spiking actor; {self.policy_class.__name__} has none"
+            )
+
+    def _init_callback(self, callback: MaybeCallback, progress_bar: bool = False) -> BaseCallback:
+        if self.slope_schedule is not None:
+            if any(isinstance(cb, SlopeScheduleCallback) for cb in walk_callbacks(callback)):
+                raise ValueError(
+                    f"slope_schedule={self.slope_schedule!r} already schedules the slope; "
+                    "do not pass a SlopeScheduleCallback to learn() as well"
+                )
+            # restores a checkpoint's schedule state itself when training starts (SlopeScheduleCallback._init_callback)
+            self.slope_callback = SlopeScheduleCallback(self.slope_schedule, **self.slope_schedule_kwargs)
+            user = callback if isinstance(callback, list) else ([] if callback is None else [callback])
+            callback = [self.slope_callback, *user]
+        return super()._init_callback(callback, progress_bar)
 
 
 def constructor_keys() -> set[str]:
     """Keyword arguments :class:`ZooGuidedTD3` accepts (for config validation)."""
-    keys = set(inspect.signature(GuidedTD3.__init__).parameters) | set(FLAT_KNOBS)
+    own = {name for name, p in inspect.signature(ZooGuidedTD3.__init__).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    keys = set(inspect.signature(GuidedTD3.__init__).parameters) | own
     return keys - {"self", "env", "_init_setup_model"}
 
 

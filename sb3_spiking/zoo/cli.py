@@ -6,7 +6,7 @@ Registers the sb3_spiking algorithms with rl-zoo, then runs rl-zoo's own command
 train              ``rl_zoo3.train`` (also ``-optimize``, ``--trial-id``); extra flags
                    (:data:`TRAIN_OPTIONS_HELP`): ``--search-space``, ``--checkpoint-freq``,
                    ``--checkpoint-keep``, ``--resume``, ``--heartbeat-interval``,
-                   ``--heartbeat-grace``, ``--trial-retries``
+                   ``--heartbeat-grace``, ``--trial-retries``, ``--keep-freed-memory``
 enjoy              ``rl_zoo3.enjoy``
 record_video       ``rl_zoo3.record_video`` (run as ``__main__``, as rl-zoo requires)
 record_training    ``rl_zoo3.record_training`` (its ``record_video`` sub-processes use this CLI)
@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from sb3_spiking import task_registry
+from sb3_spiking import allocator, task_registry
 from sb3_spiking.zoo._patching import swapped
 from sb3_spiking.zoo.config import ZooConfigError
 from sb3_spiking.zoo.registration import ALGO_NAMES, register
@@ -68,6 +68,9 @@ sb3_spiking options of `train` (before rl-zoo's own options, listed below):
                            0: off); trials of dead workers are failed by the other workers
   --heartbeat-grace S      seconds without a heartbeat before a trial is failed (default 3 x interval)
   --trial-retries N        re-queue a trial failed that way N times, same parameters (default 1)
+  --keep-freed-memory      keep freed memory mapped (sb3_spiking.allocator; process-wide, applied on CPU):
+                           faster sequence updates; the same as SB3_SPIKING_KEEP_FREED_MEMORY=1 or a
+                           config's keep_freed_memory: true (the drone configs set it)
 """
 
 
@@ -172,6 +175,9 @@ def _train(args: list[str]) -> None:
     if {"-h", "--help"} & set(args):
         print(TRAIN_OPTIONS_HELP)
     options = pop_reliability_options(args)
+    if "--keep-freed-memory" in args:
+        args.remove("--keep-freed-memory")
+        allocator.request_keep_freed_memory()
     space = _pop_option(args, ("--search-space",))
     if space is not None:
         try:

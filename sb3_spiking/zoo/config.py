@@ -18,7 +18,7 @@ from typing import Any
 
 from sb3_spiking.guided_td3 import GuidedTD3, SequencePolicy
 from sb3_spiking.guides import import_object, split_guide_mapping
-from sb3_spiking.zoo.algos import FLAT_KNOBS, constructor_keys
+from sb3_spiking.zoo.algos import FLAT_KNOBS, ZooGuidedTD3, constructor_keys
 
 
 class ZooConfigError(ValueError):
@@ -37,16 +37,58 @@ _NO_DEFAULT = inspect.Parameter.empty
 
 
 #: arguments whose default is None (the constructor resolves it) but whose value has a type to check
-_NONE_DEFAULT_TYPES: dict[str, Any] = {"alpha": 0.0, "policy_delay": 1}
+_NONE_DEFAULT_TYPES: dict[str, Any] = {"alpha": 0.0, "policy_delay": 1, "slope": 2.0, "keep_freed_memory": False}
 
 
 def _constructor_defaults() -> dict[str, Any]:
     defaults: dict[str, Any] = {}
-    for cls in (GuidedTD3,):
+    for cls in (ZooGuidedTD3, GuidedTD3):  # the zoo's own knobs, then the algorithm's arguments
         for name, p in inspect.signature(cls.__init__).parameters.items():
+            if p.kind is p.VAR_KEYWORD or p.kind is p.VAR_POSITIONAL:
+                continue
             default = _NONE_DEFAULT_TYPES.get(name, p.default) if p.default is None else p.default
             defaults.setdefault(name, default)
     return defaults
+
+
+#: a config entry's include: ``extends: other.yml`` takes that file's entry for the same env id (the path relative to
+#: the including file), and the entry's own keys replace the ones it names (a whole value each, lists and
+#: mappings included: no deep merge)
+EXTENDS_KEY = "extends"
+
+
+def resolve_extends(configs: dict[str, Any], folder: str | os.PathLike, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``configs`` (a zoo config file's mapping env id -> entry) with every ``extends`` include resolved.
+
+    :param folder: the folder of the file ``configs`` was read from (includes are relative to it).
+    :raises ZooConfigError: an include that is missing, lacks the env id, or includes itself.
+    """
+    out: dict[str, Any] = {}
+    for env_id, entry in configs.items():
+        if not isinstance(entry, dict) or EXTENDS_KEY not in entry:
+            out[env_id] = entry
+            continue
+        entry = dict(entry)
+        path = os.path.normpath(os.path.join(folder, str(entry.pop(EXTENDS_KEY))))
+        if path in _seen:
+            raise ZooConfigError(f"{EXTENDS_KEY}: {path} includes itself ({' -> '.join((*_seen, path))})")
+        base = load_config_file(path, _seen=(*_seen, path))
+        if env_id not in base:
+            raise ZooConfigError(f"{EXTENDS_KEY}: {path} has no entry {env_id!r} to extend (it has {sorted(base)})")
+        out[env_id] = {**base[env_id], **entry}
+    return out
+
+
+def load_config_file(path: str | os.PathLike, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A zoo config file (YAML) as ``{env id: hyper-parameters}``, its ``extends`` includes resolved."""
+    import yaml
+
+    try:
+        with open(path) as f:
+            configs = yaml.safe_load(f)
+    except FileNotFoundError as e:
+        raise ZooConfigError(f"config file {path} not found") from e
+    return resolve_extends(configs or {}, os.path.dirname(os.path.abspath(path)), _seen)
 
 
 def _suggest(key: str, known: set[str]) -> str:
@@ -260,4 +302,4 @@ def _check(algo: str, hp: dict[str, Any], n_timesteps_given: bool) -> None:
         raise ZooConfigError(f"slope_schedule_kwargs must be a mapping, got {sk!r}")
 
 
-__all__ = ["ZOO_KEYS", "ZooConfigError", "check_hyperparams"]
+__all__ = ["EXTENDS_KEY", "ZOO_KEYS", "ZooConfigError", "check_hyperparams", "load_config_file", "resolve_extends"]

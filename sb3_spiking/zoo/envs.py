@@ -1,30 +1,19 @@
-"""Environment ids the zoo configs use besides the tasks' ones (registered by the task packages, :mod:`sb3_spiking.tasks`).
+"""Moved: ``PendulumNoVelPrivileged-v1`` is registered by the Pendulum task (:mod:`sb3_spiking.tasks.pendulum`).
 
-* ``PendulumNoVelPrivileged-v1``: gymnasium's ``Pendulum-v1`` with a ``Dict`` observation: the actor
-  sees ``(cos θ, sin θ)`` only (``"actor"``) and must infer the angular velocity from its own state;
-  critics and the swing-up guide see the full state (``"privileged"``). The memory benchmark with a
-  guide. (rl-zoo's own ``PendulumNoVel-v1`` zeroes the velocity for everyone, so a guide cannot fly
-  it; ``zoo_configs`` train that one from scratch.)
+Kept for scripts of earlier versions (e.g. ``experiments/memory.py``) that import :func:`register_envs` from here;
+the names resolve through the task registry (the core imports no task module).
 """
 
 from __future__ import annotations
 
-import gymnasium as gym
+from typing import Any
 
-from sb3_spiking.envs.wrappers import PrivilegedSplit
+from sb3_spiking import task_registry
 
-PENDULUM_NOVEL_PRIVILEGED = "PendulumNoVelPrivileged-v1"
-
-
-def make_pendulum_novel_privileged(render_mode: str | None = None, **kwargs) -> gym.Env:
-    """``Pendulum-v1`` (200-step episodes) split into ``Dict(actor=[cos, sin], privileged=[cos, sin, θ̇])``."""
-    return PrivilegedSplit(gym.make("Pendulum-v1", render_mode=render_mode, **kwargs), actor_indices=[0, 1])
+_MOVED = ("PENDULUM_NOVEL_PRIVILEGED", "make_pendulum_novel_privileged", "register_envs")
 
 
-def register_envs() -> None:
-    """Register the zoo's extra environment ids with gymnasium (idempotent)."""
-    if PENDULUM_NOVEL_PRIVILEGED not in gym.registry:
-        gym.register(PENDULUM_NOVEL_PRIVILEGED, entry_point="sb3_spiking.zoo.envs:make_pendulum_novel_privileged")
-
-
-__all__ = ["PENDULUM_NOVEL_PRIVILEGED", "make_pendulum_novel_privileged", "register_envs"]
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(task_registry.load_task("pendulum"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

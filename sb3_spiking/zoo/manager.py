@@ -31,7 +31,7 @@ import numpy as np
 import optuna
 from rl_zoo3.exp_manager import ExperimentManager
 
-from sb3_spiking import task_registry
+from sb3_spiking import allocator, task_registry
 from sb3_spiking.checkpoints import (
     VECNORMALIZE_FILE,
     TrainingCheckpointCallback,
@@ -40,7 +40,7 @@ from sb3_spiking.checkpoints import (
     resolve_checkpoint,
 )
 from sb3_spiking.zoo._patching import swapped
-from sb3_spiking.zoo.config import ZooConfigError, check_hyperparams
+from sb3_spiking.zoo.config import ZooConfigError, check_hyperparams, resolve_extends
 from sb3_spiking.zoo.heartbeat import HeartbeatSettings, journal_storage, rdb_storage
 from sb3_spiking.zoo.registration import ALGO_NAMES
 
@@ -123,6 +123,25 @@ def run_folders(log_path: str, env_name: str) -> list[Path]:
     runs = [(int(p.name.rsplit("_", 1)[1]), p) for p in root.iterdir()
             if p.is_dir() and re.fullmatch(re.escape(env_name) + r"_\d+", p.name)]  # fmt: skip
     return [p for _, p in sorted(runs, reverse=True)]
+
+
+class _IncludingYaml:
+    """The ``yaml`` module as rl-zoo's config reader sees it: ``safe_load`` resolves ``extends`` includes
+    (:func:`sb3_spiking.zoo.config.resolve_extends`); everything else is yaml's."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def safe_load(self, stream: Any) -> Any:
+        import yaml
+
+        loaded = yaml.safe_load(stream)
+        return resolve_extends(loaded, self.folder) if isinstance(loaded, dict) else loaded
+
+    def __getattr__(self, name: str) -> Any:
+        import yaml
+
+        return getattr(yaml, name)
 
 
 def find_resume_checkpoint(resume: str, log_path: str, env_name: str) -> Path | None:
@@ -332,12 +351,19 @@ class ZooExperimentManager(ExperimentManager):
             model.env.close()
 
     def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        from rl_zoo3 import exp_manager
+
         try:
-            hyperparams, saved = super().read_hyperparameters()
+            # rl-zoo reads the YAML itself: its reader resolves our configs' ``extends`` includes for this call
+            folder = os.path.dirname(os.path.abspath(self.config))
+            with swapped(exp_manager, "yaml", _IncludingYaml(folder)):
+                hyperparams, saved = super().read_hyperparameters()
         except (FileNotFoundError, IndexError, KeyError) as e:
             raise ZooConfigError(f"{self.where}: {e}") from e
         if self.algo in ALGO_NAMES:  # other algorithms (e.g. td3 for a guide) keep rl-zoo's own handling
             check_hyperparams(self.algo, hyperparams, self.where, n_timesteps_given=self.n_timesteps > 0)
+            if hyperparams.get("keep_freed_memory"):  # the process's switch, also for a resumed run (not saved)
+                allocator.request_keep_freed_memory()
         return hyperparams, saved
 
     def load_trial(self, storage: str, study_name: str, trial_id: int | None = None, convert: bool = True) -> dict[str, Any]:

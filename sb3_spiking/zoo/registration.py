@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from sb3_spiking import task_registry
 from sb3_spiking.zoo.algos import ZooGuidedTD3
-from sb3_spiking.zoo.envs import register_envs
 from sb3_spiking.zoo.sampler import convert_guided_td3_params, sample_guided_td3_params, sample_seq_td3_params
 
 ALGO_NAMES = ("guided_td3", "seq_td3", "guide_bc", "guide_td3bc")
@@ -37,8 +36,7 @@ def register() -> None:
     for name, sampler in SAMPLERS.items():
         hyperparams_opt.HYPERPARAMS_SAMPLER[name] = sampler
         hyperparams_opt.HYPERPARAMS_CONVERTER[name] = convert_guided_td3_params
-    register_envs()
-    task_registry.load_tasks()  # the task packages' ids (e.g. DroneHover-v0; lazy: l2f loads on make)
+    task_registry.load_tasks()  # the task plugins' ids (e.g. DroneHover-v0, PendulumNoVelPrivileged-v1; l2f loads on make)
 
 
 __all__ = ["ALGO_NAMES", "register"]

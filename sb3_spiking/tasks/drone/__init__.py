@@ -8,9 +8,11 @@ with one torch thread.
 Modules (all under ``sb3_spiking.tasks.drone``): ``config`` (options), ``reward`` (reward and
 curriculum weights), ``simulator`` (l2f layer), ``task`` (batched task logic), ``env``
 (``DroneHoverEnv``), ``vec_env`` (``DroneHoverVecEnv``), ``pd_guide``
-(``PDHoverGuide`` and its variants), ``curriculum`` (``RewardCurriculumCallback``), ``evaluation``
-(the paper's protocols, robustness suite, learning curve), ``rollouts``, ``flight_plots``,
-``efficiency`` and ``analysis_cli`` (analysis of drone flights).
+(``PDHoverGuide``, ``AdaptivePDHoverGuide``), ``curriculum`` (``RewardCurriculumCallback``),
+``protocols`` (the paper's evaluation protocols), ``robustness`` (the robustness suite),
+``training_callbacks`` (learning curve, final evaluation), ``evaluation`` (their command line and
+old import path), ``rollouts``, ``flight_plots``, ``efficiency`` and ``analysis_cli`` (analysis of
+drone flights: the drone's commands of ``sb3-spiking-analysis``).
 
 Ids: ``DroneHover-v0`` (Dict observation), ``DroneHoverBox-v0`` (Box, ``obs_mode="actor"`` by
 default, ``"privileged"`` on request), ``DroneHoverPrivileged-v0`` (the privileged Box, for guides
@@ -61,10 +63,13 @@ def register_envs() -> None:
         return
     import gymnasium as gym
 
-    from sb3_spiking import task_registry
+    # the core's public registry (imported here, not at the top: this package stays importable without torch)
+    from sb3_spiking.task_registry import register_analysis_commands, register_single_thread_envs, register_vec_env_builder
+    from sb3_spiking.tasks.drone.analysis_cli import add_commands
 
-    task_registry.register_vec_env_builder(_batched_vec_env)
-    task_registry.register_single_thread_envs(SINGLE_THREAD_PREFIX)
+    register_vec_env_builder(_batched_vec_env)
+    register_single_thread_envs(SINGLE_THREAD_PREFIX)
+    register_analysis_commands(add_commands)  # efficiency, flight, export (sb3-spiking-analysis)
 
     for env_id, (entry_point, kwargs) in DRONE_ENVS.items():
         if env_id not in gym.registry:

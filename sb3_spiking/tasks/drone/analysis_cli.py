@@ -1,36 +1,20 @@
-"""Command line of the analysis tools: ``python -m sb3_spiking.tasks.drone.analysis_cli <command> ...``.
+"""The drone task's analysis commands of ``sb3-spiking-analysis`` (:mod:`sb3_spiking.analysis.cli`).
 
-Commands:
-
-* ``slopes``: surrogate-gradient slope analysis (paper Fig. 1) -> CSV + two-panel PNG;
 * ``efficiency``: NeuroBench-style table, SNN vs MLP actors on real drone rollouts -> Markdown + CSV;
 * ``flight``: flight plots (SNN vs PD guide) and the spike raster -> PNGs;
-* ``export``: C export (checked against PyTorch when a compiler exists) and NIR export.
+* ``export``: C export (checked against PyTorch in closed loop when a compiler exists) and NIR export.
+
+The drone task registers :func:`add_commands` with the core when it loads (with the ``drone`` extra);
+``python -m sb3_spiking.tasks.drone.analysis_cli`` still runs the whole command line.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import os
 from collections.abc import Sequence
 from pathlib import Path
-
-
-def _slopes(args: argparse.Namespace) -> None:
-    from sb3_spiking.analysis.surrogate_gradients import SlopeAnalysisConfig, analyse_slopes, format_comparison, plot, write_csv
-
-    cfg = SlopeAnalysisConfig(
-        n_layers=args.layers, width=args.width, n_runs=args.runs, slopes=tuple(args.slopes), reference_slope=args.reference,
-        n_steps=args.steps, batch_size=args.batch, input_mean=args.input_mean, input_std=args.input_std,
-        weight_gain=args.weight_gain, seed=args.seed,
-    )
-    result = analyse_slopes(cfg)
-    out = Path(args.out)
-    csv_path = write_csv(result, out / "surrogate_gradients.csv")
-    png_path = plot(result, out / "surrogate_gradients.png")
-    print(format_comparison(result))
-    print(f"wrote {csv_path}\nwrote {png_path}")
+from typing import Any
 
 
 def _efficiency(args: argparse.Namespace) -> None:
@@ -89,26 +73,8 @@ def _export(args: argparse.Namespace) -> None:
         print("C check skipped: needs a C compiler and the drone extra (l2f)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sb3_spiking.tasks.drone.analysis_cli", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("slopes", help="surrogate-gradient slope analysis (paper Fig. 1)")
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--width", type=int, default=64)
-    p.add_argument("--runs", type=int, default=100)
-    p.add_argument("--slopes", type=float, nargs="+", default=[1, 10, 25, 50, 100])
-    p.add_argument("--reference", type=float, default=100.0, help="slope of the reference gradient")
-    p.add_argument("--steps", type=int, default=10, help="time steps per sequence")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--input-mean", type=float, default=0.5)
-    p.add_argument("--input-std", type=float, default=1.0)
-    p.add_argument("--weight-gain", type=float, default=2.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/analysis")
-    p.set_defaults(func=_slopes)
-
+def add_commands(sub: Any) -> None:
+    """Add ``efficiency``, ``flight`` and ``export`` to the analysis command line's sub-parsers."""
     p = sub.add_parser("efficiency", help="NeuroBench-style efficiency table on drone rollouts")
     p.add_argument("--model", help="trained GuidedTD3 zip (default: untrained SNN fed PD-guide flights)")
     p.add_argument("--mlp", help="trained MLP actor zip (MlpSequencePolicy), no action history (default: untrained)")
@@ -132,15 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-episodes", type=int, default=2, help="closed-loop episodes to compare C with PyTorch on")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_export)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point (``sb3-spiking-analysis`` console script)."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    args = build_parser().parse_args(argv)
-    args.func(args)
+    """The analysis command line with the drone's commands (the core's :func:`sb3_spiking.analysis.cli.main`)."""
+    from sb3_spiking.analysis.cli import main as analysis_main
+
+    analysis_main(argv)
 
 
 if __name__ == "__main__":
     main()
+
+
+__all__ = ["add_commands", "main"]

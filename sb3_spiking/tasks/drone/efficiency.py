@@ -14,6 +14,7 @@ from torch import nn
 
 from sb3_spiking.analysis.efficiency import EfficiencyReport, make_mlp, mlp_efficiency, spiking_efficiency
 from sb3_spiking.export._resolve import resolve_actor
+from sb3_spiking.guided_td3 import GuidedTD3
 from sb3_spiking.neurons import SpikingMLP
 from sb3_spiking.tasks.drone import evaluation, rollouts
 
@@ -22,11 +23,9 @@ def trained_mlp_efficiency(path: str, name: str, n_episodes: int = 4, seed: int 
     """Efficiency of a trained non-spiking actor (a GuidedTD3 zip with ``MlpSequencePolicy``).
 
     The MLP flies ``n_episodes`` episodes itself (autonomously, paired initial states via
-    :func:`sb3_spiking.tasks.drone.evaluation.fly`'s seeding), so its activation sparsity and reward come from
+    :func:`sb3_spiking.tasks.drone.rollouts.fly`'s seeding), so its activation sparsity and reward come from
     its own flights, as for the spiking actor.
     """
-    from sb3_spiking import GuidedTD3
-
     model = GuidedTD3.load(path, device="cpu")
     mu = getattr(model.actor, "mu", None)
     if not isinstance(mu, nn.Sequential):

@@ -1,4 +1,5 @@
-"""Drone rollouts that record everything the analysis needs (observations, actions, spikes).
+"""Drone rollouts that record everything the analysis needs (observations, actions, spikes), flown by the core's
+one rollout loop (:func:`sb3_spiking.rollout.rollout`).
 
 Three ways to fly (``pilot``):
 
@@ -16,10 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch as th
 
-from sb3_spiking.export._resolve import resolve_actor
-from sb3_spiking.neurons import SpikingMLP
+from sb3_spiking.guided_td3 import GuidedTD3
+from sb3_spiking.rollout import RecordingActor, SingleEnvEpisodes, rollout
 
 
 @dataclass
@@ -49,27 +49,6 @@ class Episode:
         return float(self.rewards.sum())
 
 
-class _SpikingRunner:
-    """Steps a SpikingMLP one observation at a time and keeps its spikes."""
-
-    def __init__(self, actor: Any):
-        self.net: SpikingMLP
-        self.net, self.low, self.high = resolve_actor(actor)
-        self.reset()
-
-    def reset(self) -> None:
-        self.state = self.net.initial_state(1)
-
-    @th.no_grad()
-    def __call__(self, actor_obs: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        x = th.as_tensor(np.asarray(actor_obs, np.float32)).view(1, 1, -1)
-        out, self.state, spikes = self.net(x, self.state, return_spikes=True)
-        a = out.view(-1).numpy()
-        if self.low is not None:
-            a = self.low + 0.5 * (a + 1.0) * (self.high - self.low)
-        return a.astype(np.float32), [s.view(-1).numpy().copy() for s in spikes]
-
-
 def fly(
     actor: Any = None,
     guide: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -79,12 +58,13 @@ def fly(
     max_episode_steps: int = 500,
     **env_options: Any,
 ) -> list[Episode]:
-    """Fly ``n_episodes`` drone episodes (``DroneHover-v0`` dynamics, Dict observation).
+    """Fly ``n_episodes`` drone episodes (``DroneHover-v0`` dynamics, Dict observation), one after another from one
+    env, with the core's rollout loop (:func:`sb3_spiking.rollout.rollout`, recording spikes).
 
     :param actor: spiking actor (model, policy, actor or :class:`SpikingMLP`), or ``None``.
     :param guide: privileged controller (default :class:`~sb3_spiking.tasks.drone.pd_guide.PDHoverGuide`
-        when ``pilot="guide"``).
-    :param pilot: ``"actor"``, ``"guide"`` or a callable on the privileged observation batch.
+        when ``pilot="guide"``); queried and recorded on every step.
+    :param pilot: ``"actor"``, ``"guide"`` or a callable on the privileged observation batch (then without ``guide``).
     :param n_episodes: episodes to record.
     :param seed: seed of the first episode (the following ones continue the env's generator).
     :param max_episode_steps: truncation length.
@@ -92,59 +72,38 @@ def fly(
         (``actor_history`` defaults to the one the actor's input size implies).
     """
     from sb3_spiking.tasks.drone.env import DroneHoverEnv
-    from sb3_spiking.tasks.drone.evaluation import actor_history_for
     from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
+    from sb3_spiking.tasks.drone.protocols import actor_history_for
 
     if pilot == "guide" and guide is None:
         guide = PDHoverGuide()
     if pilot == "actor" and actor is None:
         raise ValueError("pilot='actor' needs an actor")
-    runner = _SpikingRunner(actor) if actor is not None else None
+    if callable(pilot) and guide is not None:
+        raise ValueError("a callable pilot flies in place of the guide: give one of them")
+    runner = RecordingActor(actor) if actor is not None else None
     if runner is not None and "actor_history" not in env_options:
         # an actor trained with past actions in its input (18 + 4 k values) gets the same env
         env_options["actor_history"] = actor_history_for(runner.net.fcs[0].in_features)
-    env = DroneHoverEnv(max_episode_steps=max_episode_steps, **env_options)
+    flyer = guide if not callable(pilot) else pilot  # what flies when the actor does not: the rollout's guide
+    guide_steps = 0 if pilot == "actor" else max_episode_steps
+    env = SingleEnvEpisodes(DroneHoverEnv(max_episode_steps=max_episode_steps, **env_options))
     episodes = []
     for ep in range(n_episodes):
-        obs, _ = env.reset(seed=seed if ep == 0 else None)
-        if runner is not None:
-            runner.reset()
-        rec: dict[str, list[Any]] = {k: [] for k in ("a_obs", "p_obs", "act", "rew", "actor_act", "guide_act", "spk")}
-        done, terminated = False, False
-        while not done:
-            rec["a_obs"].append(obs["actor"])
-            rec["p_obs"].append(obs["privileged"])
-            actor_action = guide_action = None
-            if runner is not None:
-                actor_action, spikes = runner(obs["actor"])
-                rec["actor_act"].append(actor_action)
-                rec["spk"].append(spikes)
-            if guide is not None:
-                guide_action = np.asarray(guide(obs["privileged"][None]), np.float32)[0]
-                rec["guide_act"].append(guide_action)
-            if pilot == "actor":
-                action = actor_action
-            elif pilot == "guide":
-                action = guide_action
-            else:
-                action = np.asarray(pilot(obs["privileged"][None]), np.float32)[0]  # type: ignore[operator]
-            action = np.clip(action, -1.0, 1.0)
-            rec["act"].append(action)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            rec["rew"].append(reward)
-            done = terminated or truncated
+        env.seed(seed if ep == 0 else None)
+        stats = rollout(env, max_episode_steps, runner, flyer, guide_steps, record=True,
+                        record_guide=guide is not None)
+        assert stats.observations is not None and stats.actions is not None and stats.rewards is not None
         episodes.append(
             Episode(
-                actor_obs=np.array(rec["a_obs"], np.float32),
-                privileged_obs=np.array(rec["p_obs"], np.float32),
-                actions=np.array(rec["act"], np.float32),
-                rewards=np.array(rec["rew"], np.float64),
-                terminated=bool(terminated),
-                actor_actions=np.array(rec["actor_act"], np.float32) if rec["actor_act"] else None,
-                guide_actions=np.array(rec["guide_act"], np.float32) if rec["guide_act"] else None,
-                spikes=[np.array([s[i] for s in rec["spk"]], np.float32) for i in range(len(rec["spk"][0]))]
-                if rec["spk"]
-                else [],
+                actor_obs=np.array([o["actor"][0] for o in stats.observations], np.float32),
+                privileged_obs=np.array([o["privileged"][0] for o in stats.observations], np.float32),
+                actions=stats.actions[:, 0],
+                rewards=stats.rewards[:, 0].astype(np.float64),
+                terminated=bool(stats.terminated[0]),  # type: ignore[index]
+                actor_actions=None if stats.model_actions is None else stats.model_actions[:, 0],
+                guide_actions=None if stats.guide_actions is None else stats.guide_actions[:, 0],
+                spikes=[layer[:, 0] for layer in stats.spikes] if stats.spikes else [],
             )
         )
     return episodes
@@ -152,8 +111,6 @@ def fly(
 
 def load_actor(path: str) -> Any:
     """Load a saved GuidedTD3 model (zip) for analysis (no env, no replay buffer)."""
-    from sb3_spiking import GuidedTD3
-
     return GuidedTD3.load(path, device="cpu")
 
 

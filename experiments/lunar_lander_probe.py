@@ -2,10 +2,10 @@
 
 One GuidedTD3 run (spiking actor, heuristic guide, seed 0, 8 envs) with a base configuration changed by a
 JSON argument; every 10 k steps the autonomous actor flies 20 starts (seeds 1000-1019), and at the end
-the 100 evaluation starts (0-99) of benchmarks/lunar_lander.py. Extra JSON keys: ``steps``, ``n_envs``,
+the 100 evaluation starts (0-99) of experiments/lunar_lander.py. Extra JSON keys: ``steps``, ``n_envs``,
 ``noise`` (exploration std), ``actor_history`` and ``actor_scale`` (env options), ``policy_kwargs``.
 
-    PYTHONPATH=. python benchmarks/lunar_lander_probe.py \
+    PYTHONPATH=. python experiments/lunar_lander_probe.py \
         '{"steps": 200000, "gradient_steps": 32, "actor_history": 1, "actor_scale": 10, "guide_horizon_fraction": 0.5}'
 """
 

@@ -27,7 +27,7 @@ student, the same replay data and the same initial critic:
 
 Writes ``--csv`` (one row per checkpoint). One torch thread.
 
-    python -m benchmarks.policy_improvement --guide sb3_spiking.tasks.drone.pd_guide:WeakPDGuide75 \\
+    python -m experiments.policy_improvement --guide sb3_spiking.tasks.drone.pd_guide:WeakPDGuide75 \\
         --critics plain layernorm --rules q anchor:1 awr:1 --csv docs/results/guided_rl/policy_improvement.csv
 """
 
@@ -52,8 +52,11 @@ from stable_baselines3.common.noise import (  # noqa: E402
 )
 from stable_baselines3.common.utils import polyak_update  # noqa: E402
 
-from benchmarks.critic_mask_effect import RECIPE  # noqa: E402
-from sb3_spiking import GuidedTD3  # noqa: E402
+from experiments.critic_mask_effect import RECIPE  # noqa: E402
+from sb3_spiking import (
+    GuidedTD3,  # noqa: E402
+    allocator,  # noqa: E402
+)
 from sb3_spiking.guides import import_object  # noqa: E402
 from sb3_spiking.tasks.drone.evaluation import critic_diagnostic, fly  # noqa: E402
 from sb3_spiking.tasks.drone.simulator import hover_action, nominal_parameters  # noqa: E402
@@ -68,6 +71,7 @@ def _rule(spec: str) -> tuple[str, float]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    allocator.keep_freed_memory()  # as the drone config (RECIPE), process-wide
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--guide", default="sb3_spiking.tasks.drone.pd_guide:WeakPDGuide75")
     parser.add_argument("--student-steps", type=int, default=60_000)

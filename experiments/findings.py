@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from benchmarks.experiments import PAPER_BC_SLOPE_SPREAD
-from benchmarks.run_records import Runs, budget_text, first_reach, mean_std, reach_text
+from experiments.experiments import PAPER_BC_SLOPE_SPREAD
+from experiments.run_records import Runs, budget_text, first_reach, mean_std, reach_text
 from sb3_spiking.guided_td3.vine import VineSettings
 from sb3_spiking.tasks.drone.evaluation import EVAL_SEED, PD_GUIDE, fly
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.experiments import EXPERIMENTS, Experiment
-from benchmarks.runner import BEST_EVALUATION, ROBUSTNESS_CSV, ROBUSTNESS_MD
+from experiments.experiments import EXPERIMENTS, Experiment
+from experiments.runner import BEST_EVALUATION, ROBUSTNESS_CSV, ROBUSTNESS_MD
 
 
 @dataclass

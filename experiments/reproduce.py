@@ -1,12 +1,12 @@
 """Reproduce the paper's drone experiments (arXiv 2510.24461) and write ``docs/results.md``.
 
-    python -m benchmarks.reproduce --quick            # <= 20 min on 2 cores: 1 seed, short budgets
-    python -m benchmarks.reproduce --full             # 3 seeds, full budgets (duration: docs/results.md)
-    python -m benchmarks.reproduce --only main,mlp --seeds 0 1 2 --steps 1000000
+    python -m experiments.reproduce --quick            # <= 20 min on 2 cores: 1 seed, short budgets
+    python -m experiments.reproduce --full             # 3 seeds, full budgets (duration: docs/results.md)
+    python -m experiments.reproduce --only main,mlp --seeds 0 1 2 --steps 1000000
 
 Every experiment is one rl-zoo config (``zoo_configs/<algo>.yml``, entry ``DroneHover-v0`` unless the
 experiment names another, e.g. ``DroneHoverRobust-v0``) plus the overrides on its line in
-``benchmarks/experiments.py``. The driver writes the derived config next to the run
+``experiments/experiments.py``. The driver writes the derived config next to the run
 (``<out>/<experiment>/seed<k>/config.yml``) and trains it through our rl-zoo CLI, so any run can be redone
 alone with the command stored in ``command.txt``. Each run records a learning curve (``curve.csv``: batched
 autonomous evaluations on 64 fixed initial states, which also feed the adaptive slope schedule) and, after
@@ -27,9 +27,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.experiments import BY_NAME, PROFILES
-from benchmarks.report import write_report
-from benchmarks.runner import CURVE_EVAL_FREQ, ROOT, run_all
+from experiments.experiments import BY_NAME, PROFILES
+from experiments.report import write_report
+from experiments.runner import CURVE_EVAL_FREQ, ROOT, run_all
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     default_out = ROOT / "runs" / ("reproduce_quick" if args.quick else "reproduce")
     outs = [Path(o).resolve() for o in args.out] if args.out else [default_out.resolve()]
     out = outs[0]
-    command = "python -m benchmarks.reproduce " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m experiments.reproduce " + " ".join(argv if argv is not None else sys.argv[1:])
     timing = None if args.report_only else run_all(names, seeds, steps, out, args.jobs, args.force, args.eval_freq)
     report = Path(args.report) if args.report else (out / "results.md" if args.quick else ROOT / "docs" / "results.md")
     text = write_report(outs, report, command, timing)

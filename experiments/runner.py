@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.experiments import BY_NAME, ENV_ID, Experiment
+from experiments.experiments import BY_NAME, ENV_ID, Experiment
 from sb3_spiking.tasks.drone.config import DroneHoverConfig
 from sb3_spiking.tasks.drone.evaluation import BEST_MODEL_NAME
 

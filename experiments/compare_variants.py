@@ -6,7 +6,7 @@ Variants: the defaults, ``bc_target="executed"`` (the paper's BC target) instead
 the energy swing-up controller. Prints the evaluation return (20 episodes, autonomous from step 0)
 per variant and seed, and mean ± std, and writes a CSV.
 
-    python -m benchmarks.compare_variants --steps 6000 --seeds 0 1 2 --out docs/results/variants_pendulum_novel.csv
+    python -m experiments.compare_variants --steps 6000 --seeds 0 1 2 --out docs/results/variants_pendulum_novel.csv
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from stable_baselines3.common.evaluation import evaluate_policy  # noqa: E402
 from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402
-from sb3_spiking.envs.pendulum import PendulumSwingUpGuide  # noqa: E402
 from sb3_spiking.envs.wrappers import PrivilegedSplit  # noqa: E402
+from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide  # noqa: E402
 
 VARIANTS = {
     "default (bc_target=guide, burn_in)": {},
     "bc_target=executed": {"bc_target": "executed"},
-    "burn_in=False": {"burn_in": False},
+    "burn_in=False": {"replay_buffer_kwargs": {"burn_in": False}},
 }
 
 

@@ -9,7 +9,7 @@ reward weights) and splits the return gap ``guide − student`` (per start, aver
 The parts add up to the total gap. Also printed: the crashed starts and their lengths, and the mean
 reward per step over the last 200 steps (steady hover; the guide's is ≈ 1).
 
-    python -m benchmarks.return_gap runs/.../DroneHover-v0.zip [more models] --csv runs/return_gap.csv
+    python -m experiments.return_gap runs/.../DroneHover-v0.zip [more models] --csv runs/return_gap.csv
 """
 
 from __future__ import annotations

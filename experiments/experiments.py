@@ -1,8 +1,8 @@
-"""The experiment table of the reproduction driver (``python -m benchmarks.reproduce``), and the paper's numbers.
+"""The experiment table of the reproduction driver (``python -m experiments.reproduce``), and the paper's numbers.
 
 Every experiment is one rl-zoo config (``zoo_configs/<algo>.yml``, entry ``DroneHover-v0`` unless it names
 another) plus the overrides on its line in :data:`EXPERIMENTS`. To add an experiment, add a line there
-(and its group to a report section in :mod:`benchmarks.report` if it opens a new one).
+(and its group to a report section in :mod:`experiments.report` if it opens a new one).
 """
 
 from __future__ import annotations

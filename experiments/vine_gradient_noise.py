@@ -8,7 +8,7 @@ gradient at one state is measured twice, with perturbations ``eps`` and ``0.9 ep
 the cosine of the two batch means (what an update that averages 64 states sees). States: 64
 leaders of the given model at steps ``--t``.
 
-    python -m benchmarks.vine_gradient_noise runs/i17/weak75_bc/seed0/logs/guided_td3/DroneHover-v0_1/DroneHover-v0.zip
+    python -m experiments.vine_gradient_noise runs/i17/weak75_bc/seed0/logs/guided_td3/DroneHover-v0_1/DroneHover-v0.zip
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ median return difference and on how many of them the model scores higher. Labels
 in trailing digits (``final0``, ``final1``, ...: one model per seed) also get a row with the mean ± std
 over those models.
 
-    python -m benchmarks.diagnose_imitation LABEL=MODEL.zip [LABEL=MODEL.zip ...] [--episodes 100]
+    python -m experiments.diagnose_imitation LABEL=MODEL.zip [LABEL=MODEL.zip ...] [--episodes 100]
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ critic loss. This script measures what that does to the critic, with everything 
 
 Prints one row per checkpoint and writes ``--csv``. One torch thread.
 
-    python -m benchmarks.critic_mask_effect [--updates 3000] [--n-steps 1] [--csv docs/results/critic_mask/critic_mask.csv]
+    python -m experiments.critic_mask_effect [--updates 3000] [--n-steps 1] [--csv docs/results/critic_mask/critic_mask.csv]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import torch as th  # noqa: E402
 from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 from stable_baselines3.common.utils import polyak_update  # noqa: E402
 
-from sb3_spiking import GuidedTD3  # noqa: E402
+from sb3_spiking import GuidedTD3, allocator  # noqa: E402
 from sb3_spiking.tasks.drone.evaluation import critic_diagnostic, fly  # noqa: E402
 from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide  # noqa: E402
 from sb3_spiking.tasks.drone.simulator import hover_action, nominal_parameters  # noqa: E402
@@ -48,10 +48,11 @@ from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 #: the default drone recipe's settings (zoo_configs/guided_td3.yml), shortened
 RECIPE = dict(learning_rate=1e-3, buffer_size=400_000, batch_size=64, tau=0.01, gamma=0.99, train_freq=50, gradient_steps=30,
               policy_delay=1, n_seq=100, n_warmup=50, stride=25, bc_coef=1.0, bc_target="guide",
-              policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky"), keep_freed_memory=True)
+              policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky"))
 
 
 def main(argv: list[str] | None = None) -> None:
+    allocator.keep_freed_memory()  # as the drone config (zoo_configs/guided_td3.yml: keep_freed_memory), process-wide
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--student-steps", type=int, default=60_000)
     parser.add_argument("--collect", type=int, default=100_000)

@@ -1,13 +1,13 @@
 """Table of the weak-guide benchmark's critic-on probes (docs/guided_rl.md), from their run folders.
 
-Each probe is a one-seed run of an experiment in group "probe" of :mod:`benchmarks.experiments`, stopped
+Each probe is a one-seed run of an experiment in group "probe" of :mod:`experiments.experiments`, stopped
 once its learning curve had given its verdict, so it has a ``curve.csv`` and a ``config.yml`` but no
 final evaluation. For each probe the table gives its settings, the autonomous return (64 starts,
 final weights) at the last evaluation before the Q term switched on, the lowest and the last return
 after it, and the critic diagnostic at the switch (its value of the actor's actions vs the
 Monte-Carlo return, and their correlation over states)::
 
-    python -m benchmarks.probe_table docs/results/guided_rl/probes
+    python -m experiments.probe_table docs/results/guided_rl/probes
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.experiments import BY_NAME, ENV_ID
+from experiments.experiments import BY_NAME, ENV_ID
 
 SETTINGS = ("alpha", "n_steps", "bc_filter", "bc_anneal_fraction", "q_start_fraction", "anchor_coef")
 

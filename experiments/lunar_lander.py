@@ -24,8 +24,8 @@ the YAML entry, e.g. ``actor_history`` / ``actor_scale``); GuidedTD3's critics a
 full state. Per run a JSON lands in ``<out>/runs/``; ``results.csv`` and ``results.md`` (mean ± std over
 seeds, the guide's row, the commands) are rebuilt from every run there after each run and by ``--report``.
 
-    python -m benchmarks.lunar_lander --methods guided_td3 recurrent_ppo td3_mlp --seeds 0 1 2
-    python -m benchmarks.lunar_lander --report
+    python -m experiments.lunar_lander --methods guided_td3 recurrent_ppo td3_mlp --seeds 0 1 2
+    python -m experiments.lunar_lander --report
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def run(method: str, seed: int, timesteps: int, out: Path, minutes: float | None
                   budget_minutes=budget_minutes, train_minutes=round(minutes, 2),
                   mean_return=result.mean_return, std_return=result.std_return, landed=result.landed_fraction,
                   returns=result.returns.round(2).tolist(), landed_per_episode=result.landed.astype(int).tolist(),
-                  env_kwargs=how["env_kwargs"], command=" ".join(["python", "-m", "benchmarks.lunar_lander", *sys.argv[1:]]))
+                  env_kwargs=how["env_kwargs"], command=" ".join(["python", "-m", "experiments.lunar_lander", *sys.argv[1:]]))
     (out / "runs").mkdir(parents=True, exist_ok=True)
     with open(out / "runs" / f"{method}_s{seed}.json", "w") as f:
         json.dump(record, f)
@@ -257,7 +257,7 @@ def report(out: Path) -> str:
               for r in runs]
     commands = sorted({r["command"] for r in runs})
     lines += ["", "Commands (from the repository root, `PYTHONPATH=.`):", "", "```", *commands,
-              "python -m benchmarks.lunar_lander --report", "```", ""]
+              "python -m experiments.lunar_lander --report", "```", ""]
     text = "\n".join(lines)
     (out / "results.md").write_text(text)
     return text

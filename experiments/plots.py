@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.run_records import Runs
+from experiments.run_records import Runs
 
 
 def plot_curves(runs: dict[str, Runs], path: Path, guide: float, title: str) -> None:

@@ -6,7 +6,7 @@ leaders fly ``--leader-steps`` steps (measuring ``∇_a Q^π`` at the branch poi
 ``--eval-every`` rounds the autonomous return on the learning curve's 64 fixed starts (seed 1000,
 final reward weights) is printed and written to ``--csv``. One torch thread.
 
-    python -m benchmarks.vine_finetune runs/i17/weak75_bc/seed0/logs/guided_td3/DroneHover-v0_1/DroneHover-v0.zip \\
+    python -m experiments.vine_finetune runs/i17/weak75_bc/seed0/logs/guided_td3/DroneHover-v0_1/DroneHover-v0.zip \\
         --rounds 200 --csv runs/vine_finetune.csv
 """
 
