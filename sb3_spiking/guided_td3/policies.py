@@ -19,7 +19,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
-from sb3_spiking.neurons import READOUTS, SpikingMLP, check_slope
+from sb3_spiking.neurons import READOUTS, RESETS, SpikingMLP, check_slope
 from sb3_spiking.obs_keys import ACTOR_KEY, PRIVILEGED_KEY, actor_part, check_observation_space
 
 State = tuple[np.ndarray, ...]
@@ -103,6 +103,8 @@ class SpikingActor(_StatefulPredict, BasePolicy):
     :param readout: ``"linear"`` (the paper's) or ``"leaky"`` (leaky-integrator output neurons),
         see :class:`~sb3_spiking.neurons.SpikingMLP`.
     :param readout_beta: initial leak of the leaky readout.
+    :param lif_reset: ``"subtract"`` (the paper's) or ``"zero"`` (NIR's LIF: what NIR consumers run),
+        see :class:`~sb3_spiking.neurons.LIF`.
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class SpikingActor(_StatefulPredict, BasePolicy):
         slope: float = 2.0,
         readout: str = "linear",
         readout_beta: float = 0.5,
+        lif_reset: str = "subtract",
         normalize_images: bool = False,
         **_ignored: Any,
     ):
@@ -121,13 +124,16 @@ class SpikingActor(_StatefulPredict, BasePolicy):
         self.readout, self.readout_beta = readout, float(readout_beta)
         in_dim = get_flattened_obs_dim(check_observation_space(observation_space))
         out_dim = check_box_action_dim(action_space, type(self).__name__)
-        self.net = SpikingMLP(in_dim, out_dim, self.net_arch, slope, readout, readout_beta)
+        self.lif_reset = lif_reset
+        self.net = SpikingMLP(in_dim, out_dim, self.net_arch, slope, readout, readout_beta, lif_reset=lif_reset)
         # one membrane per LIF layer, plus the readout membrane for the leaky readout
         self.state_sizes = list(self.net.state_sizes)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.update(net_arch=self.net_arch, slope=self.net.slope, readout=self.readout, readout_beta=self.readout_beta)
+        if self.lif_reset != "subtract":  # files of the default reset stay loadable by older versions
+            data.update(lif_reset=self.lif_reset)
         return data
 
     @property
@@ -420,6 +426,8 @@ class SpikingPolicy(SequencePolicy):
         ``"leaky"`` (leaky-integrator output neurons, smooth actions), see
         :class:`~sb3_spiking.neurons.SpikingMLP`.
     :param readout_beta: initial leak of the leaky readout (learned per action).
+    :param lif_reset: reset of the actor's LIF layers: ``"subtract"`` (the paper's) or ``"zero"``
+        (NIR's LIF, so that the exported NIR graph runs identically in snnTorch and Norse).
     Other parameters: see :class:`SequencePolicy`.
     """
 
@@ -444,10 +452,14 @@ class SpikingPolicy(SequencePolicy):
         slope: float = 2.0,
         readout: str = "linear",
         readout_beta: float = 0.5,
+        lif_reset: str = "subtract",
     ):
         _check_readout(readout, readout_beta)
+        if lif_reset not in RESETS:
+            raise ValueError(f"lif_reset must be one of {RESETS}, got {lif_reset!r}")
         # read by make_actor, which TD3Policy's constructor calls
         self._readout, self._readout_beta = readout, float(readout_beta)
+        self._lif_reset = lif_reset
         self._initial_slope = check_slope(slope)
         super().__init__(
             observation_space,
@@ -470,6 +482,8 @@ class SpikingPolicy(SequencePolicy):
         data.update(slope=self._initial_slope)
         if self._readout != "linear":  # files of the linear readout stay loadable by older versions
             data.update(readout=self._readout, readout_beta=self._readout_beta)
+        if self._lif_reset != "subtract":
+            data.update(lif_reset=self._lif_reset)
         return data
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> SpikingActor:  # type: ignore[override]
@@ -480,6 +494,7 @@ class SpikingPolicy(SequencePolicy):
             slope=self._initial_slope,
             readout=self._readout,
             readout_beta=self._readout_beta,
+            lif_reset=self._lif_reset,
         ).to(self.device)
 
     @property
