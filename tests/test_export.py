@@ -52,6 +52,43 @@ def test_c_export_matches_torch_step_by_step_with_resets(readout):
 
 
 @needs_cc
+@pytest.mark.parametrize("lif_reset", ["subtract", "zero"])
+def test_event_driven_kernel_is_bit_identical_to_the_dense_one(tmp_path, lif_reset):
+    # the event kernel adds the same weight columns in the same (ascending) order as the dense one
+    th.manual_seed(4)
+    net = SpikingMLP(34, 4, (64, 48, 32), lif_reset=lif_reset)
+    with th.no_grad():
+        for fc in net.fcs[1:]:
+            fc.weight.mul_(3.0)
+    obs = np.random.default_rng(4).normal(0.3, 1.0, (400, 34)).astype(np.float32)
+    starts = np.zeros(400, bool)
+    starts[[0, 200]] = True
+    ev_act, ev_spikes = run_c_actor(net, obs, starts, workdir=tmp_path / "event")
+    de_act, de_spikes = run_c_actor(net, obs, starts, workdir=tmp_path / "dense", kernel="dense")
+    t_act, t_spikes = torch_actions(net, obs, starts)
+    assert 0.05 < t_spikes.mean() / sum(net.hidden) < 0.6, "the test network must spike, but not everywhere"
+    np.testing.assert_array_equal(ev_act, de_act)
+    np.testing.assert_array_equal(ev_spikes, de_spikes)
+    np.testing.assert_array_equal(ev_spikes, t_spikes)
+    assert np.abs(ev_act - t_act).max() < 1e-5
+    source = (tmp_path / "event" / "snn_actor.c").read_text()
+    assert "lif_layer_event_" + lif_reset in source and "lif_layer_spiking" not in source
+
+
+def test_event_kernel_stores_spike_fed_weights_transposed(tmp_path):
+    net = SpikingMLP(2, 1, (3, 2))
+    with th.no_grad():
+        net.fcs[1].weight.copy_(th.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
+    source = export_c(net, tmp_path).source.read_text()
+    # W1 is (out 2, in 3) in torch; the event kernel keeps one contiguous column per input neuron
+    assert "W1[6] = {\n    1.0f, 4.0f, 2.0f, 5.0f, 3.0f, 6.0f\n}" in source
+    dense = export_c(net, tmp_path / "d", kernel="dense").source.read_text()
+    assert "W1[6] = {\n    1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f\n}" in dense
+    with pytest.raises(ValueError, match="kernel"):
+        export_c(net, tmp_path, kernel="sparse")
+
+
+@needs_cc
 def test_c_export_applies_action_bounds_like_predict():
     obs_space = spaces.Box(-np.inf, np.inf, (5,), np.float32)
     act_space = spaces.Box(np.array([0.0, -2.0], np.float32), np.array([1.0, 3.0], np.float32))
@@ -203,3 +240,61 @@ def test_nir_import_without_metadata_uses_tau_and_rejects_other_graphs():
     bad = nir.NIRGraph.from_list(nir.Affine(np.ones((2, 3), np.float32), np.zeros(2, np.float32)))
     with pytest.raises(ValueError):
         from_nir(bad)
+
+
+# ---------------------------------------------------------------------- microcontroller (Cortex-M4F)
+def _mcu_missing() -> str:
+    from sb3_spiking.export.mcu import missing_tools
+
+    missing = missing_tools()
+    return f"needs {', '.join(missing)} (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)" if missing else ""
+
+
+needs_mcu = pytest.mark.skipif(bool(_mcu_missing()), reason=_mcu_missing() or "toolchain present")
+
+
+@needs_mcu
+def test_mcu_check_paper_size_actor_matches_torch_and_meets_the_instruction_target():
+    from benchmarks.mcu_check import TARGET_INSTRUCTIONS, check, random_actor, recorded_observations
+
+    net = random_actor(34, (256, 128), gain=4.0)
+    obs, starts, _ = recorded_observations(34, 120, seed=1)
+    starts[60] = True  # a reset in the middle: the firmware must restart from the zero state
+    result = check(net, obs, starts)
+    assert 0.7 < result["activation_sparsity"] < 0.9, "realistic sparsity (the paper's actor: 0.79)"
+    dense, event = result["kernels"]["dense"], result["kernels"]["event"]
+    for row in (dense, event):
+        assert row["max_action_diff_vs_torch"] < 1e-5 and row["steps_with_other_spike_count"] == 0
+        assert 150_000 < row["flash_bytes"] < 200_000  # 156 KB of float weights + code
+        assert row["ram_bytes"] < 8192  # membranes 1.5 KB + one step's stack
+    # instruction counts come from QEMU's deterministic icount: no timing noise
+    assert event["instructions_per_step_mean"] <= TARGET_INSTRUCTIONS
+    assert dense["instructions_per_step_mean"] > 3 * event["instructions_per_step_mean"]
+    assert 5.5 < event["instructions_per_tick"] < 6.5  # 1 ns per instruction, SysTick at 168 MHz
+
+
+@needs_mcu
+def test_mcu_run_of_a_leaky_bounded_policy_matches_predict():
+    from sb3_spiking.export.mcu import run_mcu_actor
+
+    obs_space = spaces.Box(-np.inf, np.inf, (7,), np.float32)
+    act_space = spaces.Box(np.array([0.0, -2.0], np.float32), np.array([1.0, 3.0], np.float32))
+    th.manual_seed(2)
+    policy = SpikingPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=dict(pi=[20, 12], qf=[8]), readout="leaky",
+                           lif_reset="zero")
+    obs = np.random.default_rng(2).normal(0, 2, (80, 7)).astype(np.float32)
+    state, expected = None, []
+    for o in obs:
+        a, state = policy.predict(o[None], state)
+        expected.append(a[0])
+    res = run_mcu_actor(policy, obs)  # sizes that are not multiples of the register block (8)
+    assert np.abs(res.actions - np.array(expected)).max() < 1e-5
+    assert res.spikes.sum() > 0
+
+
+def test_mcu_check_reports_missing_tools(monkeypatch, capsys):
+    import benchmarks.mcu_check as mcu_check
+
+    monkeypatch.setattr(mcu_check, "missing_tools", lambda: ["qemu-system-arm"])
+    assert mcu_check.main(["--steps", "5"]) == 2
+    assert "qemu-system-arm" in capsys.readouterr().err
