@@ -298,3 +298,144 @@ def test_mcu_check_reports_missing_tools(monkeypatch, capsys):
     monkeypatch.setattr(mcu_check, "missing_tools", lambda: ["qemu-system-arm"])
     assert mcu_check.main(["--steps", "5"]) == 2
     assert "qemu-system-arm" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------ NIR consumers (snnTorch, Norse) round trip
+needs_consumers = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("nir", "nirtorch", "snntorch", "norse")),
+    reason="needs the nir extra (nir, nirtorch, norse) and snntorch",
+)
+
+
+def _simulate_plain_nir(graph, observations, dt):
+    """NIR's own equations, forward Euler, nothing from our code or a consumer: Affine, then LIF
+    ``v += dt/τ·(v_leak − v + R·I)``, spike where ``v > v_threshold``, then ``v = v_reset``; tanh of the output."""
+    names, succ = [], dict(graph.edges)
+    node = succ["input"]
+    while node != "output":
+        names.append(node)
+        node = succ[node]
+    v = {n: np.zeros(graph.nodes[n].tau.shape) for n in names if type(graph.nodes[n]).__name__ == "LIF"}
+    actions, spikes = [], []
+    for x in np.asarray(observations, np.float64):
+        layer_spikes = []
+        for n in names:
+            nd = graph.nodes[n]
+            if type(nd).__name__ == "Affine":
+                x = nd.weight.astype(np.float64) @ x + nd.bias
+            else:
+                tau = nd.tau.astype(np.float64)
+                v[n] = v[n] + dt / tau * (nd.v_leak - v[n] + nd.r * x)
+                s = v[n] > nd.v_threshold
+                v[n] = np.where(s, nd.v_reset, v[n])
+                x = s.astype(np.float64)
+                layer_spikes.append(x)
+        actions.append(np.tanh(x))
+        spikes.append(np.concatenate(layer_spikes))
+    return np.array(actions), np.array(spikes)
+
+
+def _zero_reset_net(seed=5):
+    th.manual_seed(seed)
+    net = SpikingMLP(6, 2, (32, 16), lif_reset="zero")
+    with th.no_grad():
+        net.fcs[1].weight.mul_(3.0)
+        net.lifs[0].beta[0] = 1.4  # clamped to 0.999: finite τ
+        net.lifs[1].threshold[0] = -0.3  # clamped to 0.01: positive threshold
+    return net
+
+
+@needs_nir
+@pytest.mark.parametrize("form", [None, "snntorch", "norse"])
+def test_nir_graph_of_a_zero_reset_actor_means_the_actor_in_plain_nir(form):
+    from sb3_spiking.export.nir_export import DEFAULT_DT, to_nir
+
+    net = _zero_reset_net()
+    obs = np.random.default_rng(5).normal(0.4, 1.0, (300, 6)).astype(np.float32)
+    graph = to_nir(net, consumer=form)
+    for name in ("lif0", "lif1"):
+        lif = graph.nodes[name]
+        assert np.all(np.isfinite(lif.tau)) and np.all(lif.v_threshold > 0) and np.all(lif.v_reset == 0)
+    ref_act, ref_spikes = _simulate_plain_nir(graph, obs, DEFAULT_DT)
+    t_act, _ = torch_actions(net, obs)
+    with th.no_grad():
+        _, _, spk = net(th.as_tensor(obs)[:, None], net.initial_state(1), return_spikes=True)
+    ours = th.cat([s[:, 0] for s in spk], dim=1).numpy()
+    assert 0.05 < ours.mean() < 0.8
+    assert (ours == ref_spikes).mean() >= 0.999
+    assert np.abs(ref_act - t_act).max() < 1e-4
+
+
+@needs_nir
+def test_nir_consumer_errors_name_the_layer_and_the_consumer():
+    from sb3_spiking.export.nir_export import NIRConsumerError, to_nir
+
+    with pytest.raises(NIRConsumerError, match=r"'lif0'.*snnTorch.*subtractive reset.*lif_reset='zero'"):
+        to_nir(_busy_net(hidden=(8,)), consumer="snntorch")
+    leaky = SpikingMLP(3, 2, (8,), readout="leaky", lif_reset="zero")
+    with pytest.raises(NIRConsumerError, match=r"'readout_li'.*Norse.*LI"):
+        to_nir(leaky, consumer="norse")
+    with pytest.raises(NIRConsumerError, match=r"dt = 1e-4"):
+        to_nir(_zero_reset_net(), dt=1e-3, consumer="snntorch")
+    with pytest.raises(ValueError, match="consumer"):
+        to_nir(_zero_reset_net(), consumer="loihi")
+    with pytest.warns(UserWarning, match="subtractive reset"):
+        to_nir(_busy_net(hidden=(8,)))  # still exported for our own import, with a warning
+
+
+@needs_nir
+def test_nir_round_trip_of_a_zero_reset_actor(tmp_path):
+    from sb3_spiking.export.nir_export import export_nir, from_nir, load_nir, to_nir
+
+    net = _zero_reset_net()
+    export_nir(net, tmp_path / "a.nir")
+    back = load_nir(tmp_path / "a.nir")
+    assert all(lif.reset == "zero" for lif in back.lifs)
+    x = th.randn(120, 2, 6) + 0.4
+    with th.no_grad():
+        a, _, s_a = net(x, net.initial_state(2), return_spikes=True)
+        b, _, s_b = back(x, back.initial_state(2), return_spikes=True)
+    assert th.equal(a, b) and all(th.equal(p, q) for p, q in zip(s_a, s_b))
+    for form in ("snntorch", "norse"):  # the consumer forms are the same network (float rounding aside)
+        other = from_nir(to_nir(net, consumer=form))
+        with th.no_grad():
+            c, _, s_c = other(x, other.initial_state(2), return_spikes=True)
+        agree = th.cat([(p == q).float().flatten() for p, q in zip(s_a, s_c)]).mean()
+        assert agree >= 0.999 and (a - c).abs().max() < 1e-4
+
+
+@pytest.fixture(scope="module")
+def trained_zero_reset_pendulum(tmp_path_factory):
+    """A small actor trained natively with lif_reset='zero' (the quick start's recipe, shortened), saved and loaded."""
+    from benchmarks.nir_roundtrip import recorded_episode, train_pendulum
+    from sb3_spiking import GuidedTD3
+
+    model = train_pendulum(seed=0, timesteps=2000)
+    path = tmp_path_factory.mktemp("pendulum") / "zero.zip"
+    model.save(path)
+    model = GuidedTD3.load(path, device="cpu")
+    obs1, starts1 = recorded_episode("pendulum", model, seed=11)
+    obs2, starts2 = recorded_episode("pendulum", model, seed=12)
+    return model, np.concatenate([obs1, obs2]), np.concatenate([starts1, starts2])
+
+
+@needs_consumers
+@pytest.mark.parametrize("consumer", ["snntorch", "norse"])
+def test_nir_consumers_fly_a_trained_actor_like_torch(trained_zero_reset_pendulum, consumer):
+    from sb3_spiking.export.nir_consumers import ConsumerController, compare_with_torch, run_consumer
+    from sb3_spiking.export.nir_export import to_nir
+
+    model, obs, starts = trained_zero_reset_pendulum
+    assert all(lif.reset == "zero" for lif in model.policy.actor.net.lifs)  # the kwarg survived save / load
+    graph = to_nir(model, consumer=consumer)
+    run = run_consumer(graph, consumer, obs, starts)  # the consumer's own importer loads it
+    cmp = compare_with_torch(model, run, obs, starts)
+    assert 0.02 < cmp["spike_rate"] < 0.9, "the actor must spike"
+    assert cmp["spike_agreement"] >= 0.999
+    assert cmp["max_action_diff"] <= 1e-4
+    # closed loop on one start: the consumer as a controller, actions in the env's bounds like predict
+    from benchmarks.nir_roundtrip import closed_loop
+
+    space = model.action_space
+    ctrl = ConsumerController(graph, consumer, low=np.asarray(space.low), high=np.asarray(space.high))
+    assert closed_loop("pendulum", ctrl, 2)["return"] == pytest.approx(closed_loop("pendulum", model, 2)["return"], rel=1e-3)
