@@ -10,6 +10,7 @@ consumer (``to_nir(actor, consumer=...)``) is loaded by that consumer's own impo
 
     python -m benchmarks.nir_roundtrip --task lunar_lander [--starts 100] [--model runs/nir/lunar_lander_zero.zip]
     python -m benchmarks.nir_roundtrip --task pendulum
+    python -m benchmarks.nir_roundtrip --task probe      # random actors, every reset x graph form x consumer
 
 Without ``--model`` the actor is trained first with the task's recipe plus ``lif_reset="zero"``
 (LunarLander: the zoo config, 200 k steps, ~3–6 min; Pendulum: the quick start, 4 k steps) and saved
@@ -142,9 +143,38 @@ def recorded_episode(task: str, model: Any, seed: int = 1000) -> tuple[np.ndarra
     return np.stack(seq), starts
 
 
+def probe(steps: int = 500, seed: int = 0) -> list[dict[str, Any]]:
+    """Why the consumer forms: a random 3 -> 32 -> 16 -> 1 actor (hidden weights x 3) of each reset,
+    each graph form, in each consumer, over ``steps`` N(0.3, 1) observations (one reset half-way)."""
+    from sb3_spiking.neurons import SpikingMLP
+
+    obs = np.random.default_rng(seed).normal(0.3, 1.0, (steps, 3)).astype(np.float32)
+    starts = np.zeros(steps, bool)
+    starts[[0, steps // 2]] = True
+    rows = []
+    for reset in ("subtract", "zero"):
+        th.manual_seed(seed)
+        net = SpikingMLP(3, 1, (32, 16), lif_reset=reset)
+        with th.no_grad():
+            net.fcs[1].weight.mul_(3.0)
+        for consumer in CONSUMERS:
+            for form in (None, consumer):
+                row: dict[str, Any] = {"reset": reset, "consumer": consumer, "form": form or "direct"}
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        graph = to_nir(net, consumer=form)
+                        row.update(compare_with_torch(net, run_consumer(graph, consumer, obs, starts), obs, starts))
+                except Exception as exc:  # the point: which combinations a consumer refuses, and how
+                    row["error"] = f"{type(exc).__name__}: {str(exc)[:90]}"
+                rows.append(row)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=["lunar_lander", "pendulum"], default="lunar_lander")
+    parser.add_argument("--task", choices=["lunar_lander", "pendulum", "probe"], default="lunar_lander",
+                        help="probe: a random actor of each reset, each graph form, in each consumer (no training)")
     parser.add_argument("--model", help="a saved GuidedTD3 zip trained with lif_reset='zero' (default: train one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--starts", type=int, default=100)
@@ -152,6 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     warnings.filterwarnings("ignore", message=".*r is expected.*")
+    if args.task == "probe":
+        print("| actor's reset | consumer | graph form | spike agreement | max action diff |")
+        print("|---|---|---|---|---|")
+        for r in probe():
+            result = r.get("error") or f"{100 * r['spike_agreement']:.1f} % | {r['max_action_diff']:.2g}"
+            print(f"| {r['reset']} | {r['consumer']} | {r['form']} | {result} |")
+        return 0
     from sb3_spiking import GuidedTD3
 
     args.out.mkdir(parents=True, exist_ok=True)
