@@ -38,7 +38,7 @@ TARGET_INSTRUCTIONS = 100_000
 
 
 def random_actor(n_in: int = 34, hidden: tuple[int, ...] = (256, 128), n_out: int = 4, seed: int = 0,
-                 gain: float = 2.0, lif_reset: str = "subtract") -> SpikingMLP:
+                 gain: float = 4.0, lif_reset: str = "subtract") -> SpikingMLP:
     """A randomly initialised actor whose spike-fed weights are scaled by ``gain`` (sparsity knob)."""
     th.manual_seed(seed)
     net = SpikingMLP(n_in, n_out, hidden, lif_reset=lif_reset)
@@ -121,9 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="saved GuidedTD3 zip (default: random paper-size actor)")
     parser.add_argument("--inputs", type=int, default=34, help="observation size of the random actor")
     parser.add_argument("--hidden", type=int, nargs="+", default=[256, 128])
-    parser.add_argument("--gain", type=float, default=2.0, help="scale of the random actor's spike-fed weights")
+    parser.add_argument("--gain", type=float, default=4.0, help="scale of the random actor's spike-fed weights")
     parser.add_argument("--lif-reset", default="subtract", choices=["subtract", "zero"])
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--task", choices=["drone", "lunar_lander", "pendulum"], default="drone",
+                        help="whose observations: PD-guide drone flights, or (with --model) the model flying "
+                             "LunarLander / Pendulum itself (benchmarks.nir_roundtrip.recorded_episode)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kernels", nargs="+", default=["dense", "event"], choices=["dense", "event"])
     parser.add_argument("--json", help="also write the result here")
@@ -144,7 +147,18 @@ def main(argv: list[str] | None = None) -> int:
         actor = random_actor(args.inputs, tuple(args.hidden), seed=args.seed, gain=args.gain, lif_reset=args.lif_reset)
         n_in = args.inputs
         what = f"random actor {args.inputs}->{'->'.join(map(str, args.hidden))}->4 (seed {args.seed}, gain {args.gain})"
-    obs, starts, source = recorded_observations(n_in, args.steps, args.seed)
+    if args.task != "drone" and args.model:
+        from benchmarks.nir_roundtrip import recorded_episode
+
+        parts, seed = [], args.seed
+        while sum(len(o) for o, _ in parts) < args.steps:
+            parts.append(recorded_episode(args.task, actor, seed=seed))
+            seed += 1
+        obs = np.concatenate([o for o, _ in parts])[: args.steps]
+        starts = np.concatenate([st for _, st in parts])[: args.steps]
+        source = f"{args.task} episodes flown by the model (seeds {args.seed}..{seed - 1})"
+    else:
+        obs, starts, source = recorded_observations(n_in, args.steps, args.seed)
     result = check(actor, obs, starts, tuple(args.kernels))
     result.update(actor=what, observations=source)
     print(f"{what}; {result['steps']} steps of {source}; {result['spikes_per_step']:.1f} spikes/step, "
