@@ -357,7 +357,7 @@ def _blocked(init: str, loop_head: str, term: str, indent: str) -> str:
     """C for BLOCK running sums ``a0..a7`` over one loop, each added to in the same order as a plain
     loop would (bit-identical sums)."""
     decl = ", ".join(f"a{b} = 0.0f" for b in range(BLOCK))
-    adds = "\n".join(f"{indent}        a{b} += {term.format(b=b)};" for b in range(BLOCK))
+    adds = "\n".join(f"{indent}    a{b} += {term.format(b=b)};" for b in range(BLOCK))
     return f"""{indent}float {decl};
 {indent}{loop_head} {{
 {init}{adds}
