@@ -1,6 +1,6 @@
 """Leaky integrate-and-fire neurons with a fast-sigmoid surrogate gradient whose slope is a buffer.
 
-The maths follows snnTorch's ``Leaky(reset_mechanism="subtract")`` with
+The maths follows snnTorch's ``Leaky(reset_mechanism="subtract")`` (or ``"zero"``, :class:`LIF`'s ``reset``) with
 ``surrogate.fast_sigmoid(slope=k)`` exactly (tested against it), written in plain torch so that
 
 * the slope ``k`` is a registered buffer: it is saved in the ``state_dict``, can be changed during
@@ -171,6 +171,9 @@ class LIFSequence(th.autograd.Function):
     * backward: the surrogate derivative for all steps at once (in place, vectorised), then one
       fused kernel per step for ``dU[t] = g_s[t]·σ′(U[t] − θ) + β·dU[t+1]`` (the reset is detached),
       then the β / θ gradients as two reductions over time × batch.
+
+    ``zero=True`` runs the ``"zero"`` reset instead: ``U[t] = β·(1 − s[t-1])·U[t-1] + I[t]``, whose
+    backward carries ``β·(1 − s[t])·dU[t+1]`` and gives θ only its spike-path gradient.
     """
 
     @staticmethod
