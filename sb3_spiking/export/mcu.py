@@ -24,7 +24,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +207,6 @@ class MCUResult:
     state_bytes: int
     stack_bytes: int
     kernel: str
-    log: list[str] = field(default_factory=list)
 
     @property
     def flash_bytes(self) -> int:

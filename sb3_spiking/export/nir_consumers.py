@@ -109,7 +109,8 @@ class ConsumerController:
 
     def predict(self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
-        """SB3's recurrent ``predict`` for one environment (a batch of 1): returns ``(action[None], None)``."""
+        """SB3's recurrent ``predict`` for one environment (a batch of 1): returns ``(action[None], True)``; the
+        consumer keeps its own state, the second value only tells the caller that a state exists."""
         if state is None or (episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0])):
             self.reset()
         return self.step(np.asarray(observation).reshape(-1))[None], True
