@@ -10,11 +10,13 @@ consumer (``to_nir(actor, consumer=...)``) is loaded by that consumer's own impo
 
     python -m benchmarks.nir_roundtrip --task lunar_lander [--starts 100] [--model runs/nir/lunar_lander_zero.zip]
     python -m benchmarks.nir_roundtrip --task pendulum
+    python -m benchmarks.nir_roundtrip --task drone --model M.zip   # an actor trained with readout='linear', lif_reset='zero'
     python -m benchmarks.nir_roundtrip --task probe      # random actors, every reset x graph form x consumer
 
 Without ``--model`` the actor is trained first with the task's recipe plus ``lif_reset="zero"``
 (LunarLander: the zoo config, 200 k steps, ~3–6 min; Pendulum: the quick start, 4 k steps) and saved
-under ``runs/nir/``. The drone is not included (its training takes hours; the same code applies).
+under ``runs/nir/``. The drone needs ``--model``: a zoo run with ``policy_kwargs`` ``readout='linear'``
+(the consumers have no ``LI`` node) and ``lif_reset='zero'``; it flies the final evaluation's initial states.
 """
 
 from __future__ import annotations
@@ -93,8 +95,24 @@ def _lunar_env_kwargs() -> dict[str, Any]:
     return dict(zoo_entry().get("env_kwargs") or {})
 
 
-def closed_loop(task: str, controller: Any, starts: int) -> dict[str, float]:
-    """Mean return from start seeds 0..starts-1 (and landed fraction on LunarLander)."""
+def _drone_env_options(model: Any) -> dict[str, Any]:
+    from sb3_spiking.tasks.drone.evaluation import actor_history_of, privileged_dynamics_of
+
+    return {"actor_history": actor_history_of(model), "privileged_dynamics": privileged_dynamics_of(model)}
+
+
+def closed_loop(task: str, controller: Any, starts: int, model: Any = None) -> dict[str, float]:
+    """Mean return from start seeds 0..starts-1 (and landed fraction on LunarLander); the drone flies
+    its final evaluation's ``starts`` initial states (``EVAL_SEED``, final reward weights) and needs
+    ``model`` (the trained GuidedTD3) for the env options."""
+    if task == "drone":
+        from sb3_spiking.tasks.drone.evaluation import EVAL_SEED, fly
+
+        model = controller if model is None else model
+        if not hasattr(controller, "observation_space"):  # fly() reads the env options off it
+            controller.observation_space = model.observation_space
+        stats = fly(controller, None, 0, starts, EVAL_SEED, **_drone_env_options(model))
+        return {"return": stats.mean_return, "full_length": float(stats.full_length)}
     if task == "lunar_lander":
         from sb3_spiking.tasks.lunar_lander.evaluation import evaluate_landing
 
@@ -124,6 +142,10 @@ def recorded_episode(task: str, model: Any, seed: int = 1000) -> tuple[np.ndarra
         from sb3_spiking.tasks.lunar_lander import make_lunar_lander_novel_privileged
 
         env = make_lunar_lander_novel_privileged(**_lunar_env_kwargs())
+    elif task == "drone":
+        from sb3_spiking.tasks.drone.env import DroneHoverEnv
+
+        env = DroneHoverEnv(**_drone_env_options(model))
     else:
         import gymnasium as gym
 
@@ -173,8 +195,9 @@ def probe(steps: int = 500, seed: int = 0) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=["lunar_lander", "pendulum", "probe"], default="lunar_lander",
-                        help="probe: a random actor of each reset, each graph form, in each consumer (no training)")
+    parser.add_argument("--task", choices=["lunar_lander", "pendulum", "drone", "probe"], default="lunar_lander",
+                        help="probe: a random actor of each reset, each graph form, in each consumer (no training); "
+                             "drone: needs --model")
     parser.add_argument("--model", help="a saved GuidedTD3 zip trained with lif_reset='zero' (default: train one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--starts", type=int, default=100)
@@ -193,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    if args.task == "drone" and not args.model:
+        parser.error("--task drone needs --model (train one with the zoo, policy_kwargs readout='linear', lif_reset='zero')")
     if args.model:
         model = GuidedTD3.load(args.model, device="cpu")
         path = Path(args.model)
@@ -203,22 +228,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trained {path} in {(time.perf_counter() - t0) / 60:.1f} min")
     actor = model.policy.actor
     obs, starts = recorded_episode(args.task, model)
-    rows: dict[str, Any] = {"torch": closed_loop(args.task, model, args.starts)}
+    rows: dict[str, Any] = {"torch": closed_loop(args.task, model, args.starts, model)}
     for consumer in CONSUMERS:
         graph = to_nir(model, consumer=consumer)
         cmp = compare_with_torch(actor, run_consumer(graph, consumer, obs, starts), obs, starts)
         space = model.action_space
         ctrl = ConsumerController(graph, consumer, low=np.asarray(space.low), high=np.asarray(space.high))
-        rows[consumer] = {"load": "ok", **cmp, **closed_loop(args.task, ctrl, args.starts)}
+        rows[consumer] = {"load": "ok", **cmp, **closed_loop(args.task, ctrl, args.starts, model)}
     result = {"task": args.task, "model": str(path), "starts": args.starts, "recorded_steps": len(obs), "rows": rows}
     base = rows["torch"]["return"]
     print(f"{args.task}: {path}, open loop over one recorded episode ({len(obs)} steps), closed loop over "
           f"{args.starts} starts")
     print("| runs | load | spike agreement | max action diff | closed-loop return | vs torch |"
-          + (" landed |" if args.task == "lunar_lander" else ""))
-    print("|---|---|---|---|---|---|" + ("---|" if args.task == "lunar_lander" else ""))
+          + {"lunar_lander": " landed |", "drone": " full length |"}.get(args.task, ""))
+    print("|---|---|---|---|---|---|" + ("---|" if args.task in ("lunar_lander", "drone") else ""))
     for name, r in rows.items():
         landed = f" {100 * r['landed']:.0f} % |" if "landed" in r else ""
+        landed += f" {100 * r['full_length']:.0f} % |" if "full_length" in r else ""
         agree = f"{100 * r['spike_agreement']:.3f} %" if "spike_agreement" in r else "(reference)"
         diff = f"{r['max_action_diff']:.1e}" if "max_action_diff" in r else "–"
         rel = f"{100 * (r['return'] - base) / abs(base):+.2f} %"

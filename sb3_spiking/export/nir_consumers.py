@@ -97,23 +97,39 @@ class ConsumerController:
         if self._reset is not None:
             self._reset()
 
-    def step(self, observation: np.ndarray) -> np.ndarray:
-        """One control step: ``(n_in,)`` observation -> ``(n_out,)`` action."""
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        """``(B, n_in)`` observations -> ``(B, n_out)`` actions (one step of every row)."""
         with th.no_grad():
-            out = self.module(th.as_tensor(np.asarray(observation, np.float32)).view(1, -1), self._state)
+            out = self.module(th.as_tensor(np.asarray(x, np.float32)), self._state)
         out, self._state = out if isinstance(out, tuple) else (out, None)
-        a = th.tanh(out).reshape(-1).numpy().astype(np.float32)
+        a = th.tanh(out).numpy().astype(np.float32)
         if self.low is not None and self.high is not None:
             a = self.low + 0.5 * (a + 1.0) * (self.high - self.low)
         return a
 
-    def predict(self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
+    def step(self, observation: np.ndarray) -> np.ndarray:
+        """One control step: ``(n_in,)`` observation -> ``(n_out,)`` action."""
+        return self._forward(np.asarray(observation, np.float32).reshape(1, -1))[0]
+
+    def predict(self, observation: Any, state: Any = None, episode_start: np.ndarray | None = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
-        """SB3's recurrent ``predict`` for one environment (a batch of 1): returns ``(action[None], True)``; the
-        consumer keeps its own state, the second value only tells the caller that a state exists."""
-        if state is None or (episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0])):
+        """SB3's recurrent ``predict`` on a batch of environments that start their episodes together
+        (the evaluation rollouts): observations ``(B, n_in)`` (or a dict with ``"actor"``) ->
+        ``(B, n_out)`` actions. Returns ``(actions, True)``: the consumer keeps its own state, the second
+        value only tells the caller that a state exists.
+
+        :raises NotImplementedError: when only some rows start a new episode (the consumers' state
+            cannot be reset row by row here).
+        """
+        obs = observation["actor"] if isinstance(observation, dict) else observation
+        obs = np.asarray(obs, np.float32)
+        obs = obs.reshape(1, -1) if obs.ndim == 1 else obs
+        starts = np.ones(len(obs), bool) if episode_start is None else np.asarray(episode_start, bool).reshape(-1)
+        if state is None or starts.all():
             self.reset()
-        return self.step(np.asarray(observation).reshape(-1))[None], True
+        elif starts.any():
+            raise NotImplementedError("the consumer's state cannot be reset for some rows only")
+        return self._forward(obs), True
 
     def close(self) -> None:
         """Remove the spike hooks."""
