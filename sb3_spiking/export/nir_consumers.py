@@ -71,7 +71,9 @@ class ConsumerController:
 
     :param graph: a ``nir.NIRGraph`` shaped for ``consumer`` (``to_nir(actor, consumer=...)``).
     :param consumer: ``"snntorch"`` or ``"norse"``.
-    :param low: action lower bounds (``None``: the output stays in [-1, 1]), as SB3's ``unscale_action``.
+    :param low: action lower bounds (``None``: the output stays in [-1, 1]), as SB3's ``unscale_action``;
+        pass the action space's bounds even when they are [-1, 1] to compare with ``predict`` to the last
+        bit (SB3 unscales anyway, which rounds; closed-loop tasks like LunarLander amplify that).
     :param high: action upper bounds.
     :param record_spikes: keep every step's spikes per LIF layer in :attr:`spikes`.
     """
