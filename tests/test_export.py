@@ -439,3 +439,38 @@ def test_nir_consumers_fly_a_trained_actor_like_torch(trained_zero_reset_pendulu
     space = model.action_space
     ctrl = ConsumerController(graph, consumer, low=np.asarray(space.low), high=np.asarray(space.high))
     assert closed_loop("pendulum", ctrl, 2)["return"] == pytest.approx(closed_loop("pendulum", model, 2)["return"], rel=1e-3)
+
+
+@needs_consumers
+def test_nir_probe_shows_what_the_direct_graph_does_in_each_consumer():
+    from benchmarks.nir_roundtrip import probe
+
+    rows = {(r["reset"], r["consumer"], r["form"]): r for r in probe(steps=200)}
+    assert "v_threshold" in rows[("subtract", "snntorch", "direct")]["error"]  # snnTorch's per-layer threshold
+    assert rows[("subtract", "norse", "direct")]["spike_agreement"] < 0.95  # reset to zero instead of subtract
+    assert rows[("zero", "norse", "direct")]["spike_agreement"] < 0.95  # Norse ignores R
+    assert "NIRConsumerError" in rows[("subtract", "norse", "norse")]["error"]
+    for consumer in ("snntorch", "norse"):
+        row = rows[("zero", consumer, consumer)]
+        assert row["spike_agreement"] == 1.0 and row["max_action_diff"] < 1e-6
+
+
+@needs_consumers
+@needs_drone
+def test_nir_consumers_fly_the_drone_evaluation_batch_like_predict(tmp_path):
+    # batched closed loop (the drone's evaluation rolls out all initial states at once), untrained actor
+    from benchmarks.nir_roundtrip import closed_loop
+    from sb3_spiking import GuidedTD3
+    from sb3_spiking.export.nir_consumers import ConsumerController
+    from sb3_spiking.export.nir_export import to_nir
+    from sb3_spiking.tasks.drone.env import DroneHoverEnv
+    from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
+
+    model = GuidedTD3("SpikingPolicy", DroneHoverEnv(actor_history=1), guide=PDHoverGuide(), buffer_size=100,
+                      learning_starts=10**9, seed=0,
+                      policy_kwargs=dict(net_arch=dict(pi=[24, 16], qf=[8]), readout="linear", lif_reset="zero"))
+    reference = closed_loop("drone", model, 6, model)
+    space = model.action_space
+    for consumer in ("snntorch", "norse"):
+        ctrl = ConsumerController(to_nir(model, consumer=consumer), consumer, np.asarray(space.low), np.asarray(space.high))
+        assert closed_loop("drone", ctrl, 6, model) == reference
