@@ -15,6 +15,7 @@ import hashlib
 import importlib.machinery
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,21 @@ def installed(source: Path) -> Path | None:
     return None
 
 
+def source_abi(source: Path) -> int | None:
+    """``KERNEL_ABI`` as the C source defines it (``None`` if it does not)."""
+    match = re.search(r"#define KERNEL_ABI (\d+)", source.read_text())
+    return int(match.group(1)) if match else None
+
+
+def _abi(lib: ctypes.CDLL) -> int | None:
+    try:
+        fn = lib.kernel_abi
+    except AttributeError:  # built before the ABI number existed
+        return None
+    fn.restype = ctypes.c_int
+    return int(fn())
+
+
 def load(source: Path, stem: str, what: str, extra_flags: tuple[str, ...] = ()) -> ctypes.CDLL | None:
     """Load a kernel: the installed one, else built on first use; ``None`` when disabled or when that
     build fails (logged)."""
@@ -73,7 +89,13 @@ def load(source: Path, stem: str, what: str, extra_flags: tuple[str, ...] = ()) 
         return None
     lib = installed(source)
     if lib is not None:
-        return ctypes.CDLL(str(lib))  # a broken installed library is an error, not a fallback
+        loaded = ctypes.CDLL(str(lib))  # a broken installed library is an error, not a fallback
+        if _abi(loaded) == source_abi(source):
+            return loaded
+        # e.g. an editable install whose source changed since `pip install`: its functions may take
+        # other arguments now, so build the current source instead of calling it
+        logger.warning("%s: the installed kernel %s is older than its source; building the source (reinstall to "
+                       "update it)", what, lib)
     try:
         return ctypes.CDLL(str(build(source, stem, extra_flags=extra_flags)))
     except (OSError, subprocess.SubprocessError) as e:

@@ -12,9 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* U[t] = beta*U[t-1] + I[t] - s[t-1]*theta,  s[t] = (U[t] > theta) */
+/* Bumped with every change of a function's arguments: sb3_spiking._cbuild compares it with the
+ * source's and rebuilds a stale installed library instead of calling it with the wrong arguments. */
+#define KERNEL_ABI 2
+int kernel_abi(void) { return KERNEL_ABI; }
+
+/* U[t] = beta*U[t-1] + I[t] - s[t-1]*theta,  s[t] = (U[t] > theta);
+ * with zero_reset: U[t] = beta*(s[t-1] ? 0 : U[t-1]) + I[t] (reset to zero, NIR's LIF) */
 void lif_forward(int64_t T, int64_t B, int64_t H, const float *cur, const float *mem0, const float *spk0,
-                 const float *restrict beta, const float *restrict theta, float *mems, float *spikes)
+                 const float *restrict beta, const float *restrict theta, float *mems, float *spikes, int zero_reset)
 {
     const int64_t n = B * H;
     for (int64_t t = 0; t < T; ++t) {
@@ -25,6 +31,14 @@ void lif_forward(int64_t T, int64_t B, int64_t H, const float *cur, const float 
             const float *restrict sp = t ? spikes + o - n : spk0 + b * H;
             float *restrict m = mems + o;
             float *restrict s = spikes + o;
+            if (zero_reset) {
+                for (int64_t h = 0; h < H; ++h) {
+                    float u = c[h] + beta[h] * (sp[h] != 0.0f ? 0.0f : mp[h]);
+                    m[h] = u;
+                    s[h] = (float)(u > theta[h]);
+                }
+                continue;
+            }
             for (int64_t h = 0; h < H; ++h) {
                 float u = c[h] + beta[h] * mp[h];
                 u = u + (-sp[h]) * theta[h];
@@ -37,8 +51,10 @@ void lif_forward(int64_t T, int64_t B, int64_t H, const float *cur, const float 
 
 /* One (row of a) backward step: the direct term gs/(1 + k|U - theta|)^2, plus carry*beta (mode 1),
  * plus carry (mode 2: the final membrane's gradient), or nothing (mode 0). The reset spike s[t-1] is
- * recomputed from U[t-1] (it is U[t-1] > theta by definition) instead of being read back. */
-static inline void backward_row(int64_t H, int mode, const float *restrict g_in, const float *restrict m,
+ * recomputed from U[t-1] (it is U[t-1] > theta by definition) instead of being read back.
+ * zero_reset: U[t+1] = beta*(1 - s[t])*U[t] + I, so the carry and U[t-1] pass only where the neuron
+ * did not spike, and theta gets no reset-path gradient (the reset is detached). */
+static inline void backward_row(int64_t H, int mode, int zero_reset, const float *restrict g_in, const float *restrict m,
                                 const float *restrict mp, const float *restrict carry,
                                 const float *restrict beta, const float *restrict theta, float slope,
                                 float *restrict out, float *restrict acc_direct, float *restrict acc_beta,
@@ -52,13 +68,17 @@ static inline void backward_row(int64_t H, int mode, const float *restrict g_in,
         float g = g_in[h] / a;
         acc_direct[h] += g;
         if (mode == 1) {
-            g = g + carry[h] * beta[h];
+            g = g + ((zero_reset && m[h] > theta[h]) ? 0.0f : carry[h] * beta[h]);
         } else if (mode == 2) {
             g = g + carry[h];
         }
         out[h] = g;
-        acc_beta[h] += g * mp[h];
-        acc_reset[h] += mp[h] > theta[h] ? g : 0.0f;
+        if (zero_reset) {
+            acc_beta[h] += mp[h] > theta[h] ? 0.0f : g * mp[h];
+        } else {
+            acc_beta[h] += g * mp[h];
+            acc_reset[h] += mp[h] > theta[h] ? g : 0.0f;
+        }
     }
 }
 
@@ -70,7 +90,8 @@ static inline void backward_row(int64_t H, int mode, const float *restrict g_in,
  * with U[-1] = mem0. Sums run in float over the batch of one time step, then in double over time.
  * grad_mem may be NULL. Returns 0, or -1 when the scratch memory cannot be allocated. */
 int lif_backward(int64_t T, int64_t B, int64_t H, const float *gs, const float *mems, const float *mem0,
-                 const float *beta, const float *theta, float slope, const float *grad_mem, float *gu, double *acc)
+                 const float *beta, const float *theta, float slope, const float *grad_mem, float *gu, double *acc,
+                 int zero_reset)
 {
     const int64_t n = B * H;
     float *part = (float *)malloc(sizeof(float) * 3 * (size_t)H);
@@ -84,12 +105,21 @@ int lif_backward(int64_t T, int64_t B, int64_t H, const float *gs, const float *
             const float *mp = t ? mems + o - n : mem0 + b * H;
             const float *carry = (t < T - 1) ? gu + o + n : (grad_mem ? grad_mem + b * H : 0);
             const int mode = (t < T - 1) ? 1 : (grad_mem ? 2 : 0);
-            if (mode == 1) {
-                backward_row(H, 1, gs + o, mems + o, mp, carry, beta, theta, slope, gu + o, part, part + H, part + 2 * H);
+            /* constant mode arguments: each call site is specialised by the compiler */
+            if (zero_reset) {
+                if (mode == 1) {
+                    backward_row(H, 1, 1, gs + o, mems + o, mp, carry, beta, theta, slope, gu + o, part, part + H, part + 2 * H);
+                } else if (mode == 2) {
+                    backward_row(H, 2, 1, gs + o, mems + o, mp, carry, beta, theta, slope, gu + o, part, part + H, part + 2 * H);
+                } else {
+                    backward_row(H, 0, 1, gs + o, mems + o, mp, carry, beta, theta, slope, gu + o, part, part + H, part + 2 * H);
+                }
+            } else if (mode == 1) {
+                backward_row(H, 1, 0, gs + o, mems + o, mp, carry, beta, theta, slope, gu + o, part, part + H, part + 2 * H);
             } else if (mode == 2) {
-                backward_row(H, 2, gs + o, mems + o, mp, carry, beta, theta, slope, gu + o, part, part + H, part + 2 * H);
+                backward_row(H, 2, 0, gs + o, mems + o, mp, carry, beta, theta, slope, gu + o, part, part + H, part + 2 * H);
             } else {
-                backward_row(H, 0, gs + o, mems + o, mp, carry, beta, theta, slope, gu + o, part, part + H, part + 2 * H);
+                backward_row(H, 0, 0, gs + o, mems + o, mp, carry, beta, theta, slope, gu + o, part, part + H, part + 2 * H);
             }
         }
         for (int64_t i = 0; i < 3 * H; ++i) {
@@ -103,14 +133,22 @@ int lif_backward(int64_t T, int64_t B, int64_t H, const float *gs, const float *
 /* One step without gradient (deployment): the same arithmetic as lif_forward with T = 1 and the
  * reset spike taken from the previous membrane, s[t-1] = (U[t-1] > theta). */
 void lif_step(int64_t B, int64_t H, const float *restrict cur, const float *restrict mem,
-              const float *restrict beta, const float *restrict theta, float *restrict mem_out, float *restrict spikes)
+              const float *restrict beta, const float *restrict theta, float *restrict mem_out, float *restrict spikes,
+              int zero_reset)
 {
     for (int64_t b = 0; b < B; ++b) {
         const int64_t o = b * H;
         for (int64_t h = 0; h < H; ++h) {
             const float mp = mem[o + h];
             const float sp = (float)(mp > theta[h]);
-            float u = cur[o + h] + beta[h] * mp;
+            float u;
+            if (zero_reset) {
+                u = cur[o + h] + beta[h] * (sp != 0.0f ? 0.0f : mp);
+                mem_out[o + h] = u;
+                spikes[o + h] = (float)(u > theta[h]);
+                continue;
+            }
+            u = cur[o + h] + beta[h] * mp;
             u = u + (-sp) * theta[h];
             mem_out[o + h] = u;
             spikes[o + h] = (float)(u > theta[h]);

@@ -9,6 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Bumped with every change of a function's arguments: sb3_spiking._cbuild compares it with the
+ * source's and rebuilds a stale installed library instead of calling it with the wrong arguments. */
+#define KERNEL_ABI 1
+int kernel_abi(void) { return KERNEL_ABI; }
+
 static inline float surrogate(float x, float slope)
 {
     float a = fabsf(x) * slope + 1.0f;

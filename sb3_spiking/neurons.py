@@ -1,6 +1,6 @@
 """Leaky integrate-and-fire neurons with a fast-sigmoid surrogate gradient whose slope is a buffer.
 
-The maths follows snnTorch's ``Leaky(reset_mechanism="subtract")`` with
+The maths follows snnTorch's ``Leaky(reset_mechanism="subtract")`` (or ``"zero"``, :class:`LIF`'s ``reset``) with
 ``surrogate.fast_sigmoid(slope=k)`` exactly (tested against it), written in plain torch so that
 
 * the slope ``k`` is a registered buffer: it is saved in the ``state_dict``, can be changed during
@@ -45,28 +45,67 @@ def spike(x: th.Tensor, slope: th.Tensor) -> th.Tensor:
     return FastSigmoidSpike.apply(x, slope)
 
 
-class LIF(nn.Module):
-    """Layer of leaky integrate-and-fire neurons with soft (subtractive) reset.
+#: LIF resets: ``"subtract"`` (the paper's, snnTorch's ``Leaky(reset_mechanism="subtract")``) and
+#: ``"zero"`` (NIR's LIF: the membrane of a neuron that spiked restarts from zero)
+RESETS = ("subtract", "zero")
+#: with the ``"zero"`` reset, β ≤ this: a finite time constant ``τ = dt/(1 − β)`` (≤ 1000 steps)
+ZERO_RESET_BETA_MAX = 0.999
+#: with the ``"zero"`` reset, θ ≥ this: a positive threshold, as NIR consumers assume
+ZERO_RESET_THRESHOLD_MIN = 0.01
 
-    Per step: ``reset = H(U[t-1] - θ)`` (no gradient, as in snnTorch),
-    ``U[t] = clamp(β, 0, 1)·U[t-1] + I[t] - reset·θ``, ``s[t] = H(U[t] - θ)`` with the surrogate
-    derivative ``1/(1 + k|U[t] - θ|)²``. The hidden state is the membrane potential ``U`` alone: the
-    reset term is a function of it, so a deployment only has to carry one vector per layer.
+
+class LIF(nn.Module):
+    """Layer of leaky integrate-and-fire neurons with soft (subtractive) reset, or reset to zero.
+
+    Per step, ``reset = H(U[t-1] - θ)`` (no gradient, as in snnTorch) and ``s[t] = H(U[t] - θ)`` with
+    the surrogate derivative ``1/(1 + k|U[t] - θ|)²``; the membrane update depends on ``reset``:
+
+    * ``"subtract"`` (default, the paper's): ``U[t] = clamp(β, 0, 1)·U[t-1] + I[t] - reset·θ``;
+    * ``"zero"``: ``U[t] = β'·(1 - reset)·U[t-1] + I[t]`` with ``β' = clamp(β, 0, 0.999)`` and the
+      threshold used as ``max(θ, 0.01)``. This is exactly NIR's LIF (reset to ``v_reset = 0``, finite
+      time constant, positive threshold) under Euler steps, so the exported graph means what the
+      layer computes (:mod:`sb3_spiking.export.nir_export`).
+
+    The hidden state is the membrane potential ``U`` alone: the reset term is a function of it, so a
+    deployment only has to carry one vector per layer.
 
     :param size: number of neurons.
     :param slope: initial surrogate slope ``k`` (> 0); change it with :meth:`set_slope`.
     :param learn_beta: learn the per-neuron leak β (initialised uniform in (0, 1)).
     :param learn_threshold: learn the per-neuron threshold θ (initialised uniform in (0, 1)).
+    :param reset: ``"subtract"`` or ``"zero"`` (see above).
     """
 
-    def __init__(self, size: int, slope: float = 2.0, learn_beta: bool = True, learn_threshold: bool = True):
+    def __init__(self, size: int, slope: float = 2.0, learn_beta: bool = True, learn_threshold: bool = True,
+                 reset: str = "subtract"):
         super().__init__()
         if size <= 0:
             raise ValueError(f"LIF size must be positive, got {size}")
+        if reset not in RESETS:
+            raise ValueError(f"LIF reset must be one of {RESETS}, got {reset!r}")
         self.size = size
+        self.reset = reset
         self.beta = nn.Parameter(th.rand(size), requires_grad=learn_beta)
         self.threshold = nn.Parameter(th.rand(size), requires_grad=learn_threshold)
         self.register_buffer("slope", th.tensor(float(check_slope(slope))))
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, reset={self.reset!r}"
+
+    def effective_beta(self) -> th.Tensor:
+        """The leak the layer computes with (β clamped to its mode's range)."""
+        return self.beta.clamp(0.0, 1.0 if self.reset == "subtract" else ZERO_RESET_BETA_MAX)
+
+    def effective_threshold(self) -> th.Tensor:
+        """The threshold the layer computes with (θ, kept ≥ 0.01 with the ``"zero"`` reset)."""
+        return self.threshold if self.reset == "subtract" else self.threshold.clamp(min=ZERO_RESET_THRESHOLD_MIN)
+
+    def _sequence_args(self) -> tuple[th.Tensor, th.Tensor]:
+        # "subtract" passes the raw β: LIFSequence clamps it to [0, 1] itself (bitwise the historic
+        # path); "zero" clamps here, so autograd sees its narrower range
+        if self.reset == "subtract":
+            return self.beta, self.threshold
+        return self.effective_beta(), self.effective_threshold()
 
     def set_slope(self, slope: float) -> None:
         """Change the surrogate slope in place (weights and optimiser state untouched)."""
@@ -79,19 +118,22 @@ class LIF(nn.Module):
         # threshold cannot flip). The currents themselves come from a matmul over B rows here and
         # T·B rows there, which some CPU kernels round differently (1 ulp, seen on AVX-512).
         # On CPU both go through the C kernel (one call), elsewhere through the same torch kernels.
+        zero = self.reset == "zero"
         kernel = _kernel_for(current)
         if kernel is not None:
             if th.is_grad_enabled() and (current.requires_grad or mem.requires_grad or self.beta.requires_grad
                                          or self.threshold.requires_grad):
-                spikes, mem = LIFSequence.apply(current.unsqueeze(0), mem, self.beta, self.threshold, self.slope)
+                beta, theta = self._sequence_args()
+                spikes, mem = LIFSequence.apply(current.unsqueeze(0), mem, beta, theta, self.slope, zero)
                 return spikes[0], mem
             # deployment: one C call, no autograd node (the per-step latency of a controller)
-            c, m, b, th_ = (_c(v) for v in (current, mem, self.beta.clamp(0.0, 1.0), self.threshold))
+            c, m, b, th_ = (_c(v) for v in (current, mem, self.effective_beta(), self.effective_threshold()))
             mem_out, spikes = th.empty_like(c), th.empty_like(c)
-            kernel.lif_step(c.shape[0], c.shape[1], _p(c), _p(m), _p(b), _p(th_), _p(mem_out), _p(spikes))
+            kernel.lif_step(c.shape[0], c.shape[1], _p(c), _p(m), _p(b), _p(th_), _p(mem_out), _p(spikes), int(zero))
             return spikes, mem_out
-        mem = _lif_update(current, self.beta.clamp(0.0, 1.0), self.threshold, mem, (mem > self.threshold).to(mem.dtype))
-        return spike(mem - self.threshold, self.slope), mem
+        theta = self.effective_threshold()
+        mem = _lif_update(current, self.effective_beta(), theta, mem, (mem > theta).to(mem.dtype), zero=zero)
+        return spike(mem - theta, self.slope), mem
 
     def forward(self, currents: th.Tensor, mem: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """Run a sequence: currents ``(T, B, size)``, initial membrane ``(B, size)``.
@@ -100,16 +142,20 @@ class LIF(nn.Module):
 
         :return: spikes ``(T, B, size)`` and the final membrane ``(B, size)``.
         """
-        return LIFSequence.apply(currents, mem, self.beta, self.threshold, self.slope)
+        beta, theta = self._sequence_args()
+        return LIFSequence.apply(currents, mem, beta, theta, self.slope, self.reset == "zero")
 
 
 def _lif_update(current: th.Tensor, beta_c: th.Tensor, theta: th.Tensor, mem: th.Tensor, prev_spikes: th.Tensor,
-                out: th.Tensor | None = None) -> th.Tensor:
+                out: th.Tensor | None = None, zero: bool = False) -> th.Tensor:
     """``U[t] = β·U[t-1] + I[t] − s[t-1]·θ`` as two kernels, no temporaries (written into ``out``).
 
     ``s[t-1]·θ`` is exactly ``θ`` or ``0``, so subtracting it with ``addcmul_(…, value=-1)`` is
-    bitwise the same as subtracting the reset term.
+    bitwise the same as subtracting the reset term. With ``zero``: ``U[t] = β·(1 − s[t-1])·U[t-1] + I[t]``
+    (``(1 − s)·U`` is exactly ``U`` or ``0``).
     """
+    if zero:
+        return th.addcmul(current, beta_c, mem * (1.0 - prev_spikes), out=out)
     return th.addcmul(current, beta_c, mem, out=out).addcmul_(prev_spikes, theta, value=-1.0)
 
 
@@ -125,10 +171,14 @@ class LIFSequence(th.autograd.Function):
     * backward: the surrogate derivative for all steps at once (in place, vectorised), then one
       fused kernel per step for ``dU[t] = g_s[t]·σ′(U[t] − θ) + β·dU[t+1]`` (the reset is detached),
       then the β / θ gradients as two reductions over time × batch.
+
+    ``zero=True`` runs the ``"zero"`` reset instead: ``U[t] = β·(1 − s[t-1])·U[t-1] + I[t]``, whose
+    backward carries ``β·(1 − s[t])·dU[t+1]`` and gives θ only its spike-path gradient.
     """
 
     @staticmethod
-    def forward(ctx, currents: th.Tensor, mem0: th.Tensor, beta: th.Tensor, theta: th.Tensor, slope: th.Tensor):  # type: ignore[override]
+    def forward(ctx, currents: th.Tensor, mem0: th.Tensor, beta: th.Tensor, theta: th.Tensor, slope: th.Tensor,  # type: ignore[override]
+                zero: bool = False):
         if currents.shape[0] == 0:
             raise ValueError("LIFSequence needs at least one time step")
         beta_c = beta.clamp(0.0, 1.0)
@@ -139,12 +189,13 @@ class LIFSequence(th.autograd.Function):
         if kernel is not None:
             c, m0, s0, b, th_ = (_c(v) for v in (currents, mem0, spikes0, beta_c, theta))
             T, B, H = currents.shape
-            kernel.lif_forward(T, B, H, _p(c), _p(m0), _p(s0), _p(b), _p(th_), _p(mems), _p(spikes))
+            kernel.lif_forward(T, B, H, _p(c), _p(m0), _p(s0), _p(b), _p(th_), _p(mems), _p(spikes), int(zero))
         else:
             mem = mem0
             for t in range(currents.shape[0]):
-                mem = _lif_update(currents[t], beta_c, theta, mem, prev, out=mems[t])
+                mem = _lif_update(currents[t], beta_c, theta, mem, prev, out=mems[t], zero=zero)
                 prev = th.gt(mem, theta, out=spikes[t])
+        ctx.zero = bool(zero)
         ctx.save_for_backward(mem0, spikes0, mems, spikes, beta, theta, slope)
         return spikes, mems[-1].clone()
 
@@ -154,7 +205,11 @@ class LIFSequence(th.autograd.Function):
         beta_c = beta.clamp(0.0, 1.0)
         kernel = _kernel_for(mems)
         if kernel is not None:
-            return _backward_kernel(ctx, kernel, grad_spikes, grad_mem, mem0, mems, beta, beta_c, theta, slope)
+            return (*_backward_kernel(ctx, kernel, grad_spikes, grad_mem, mem0, spikes0, mems, beta, beta_c, theta, slope),
+                    None)
+        if ctx.zero:
+            return (*_backward_zero(ctx, grad_spikes, grad_mem, mem0, spikes0, mems, spikes, beta, beta_c, theta, slope),
+                    None)
         # gradient reaching U[t] through its own spike, g_s[t] / (1 + k|U[t] − θ|)², in one buffer
         grad_u = th.sub(mems, theta)
         grad_u.abs_().mul_(slope).add_(1.0)
@@ -176,7 +231,30 @@ class LIFSequence(th.autograd.Function):
         if grad_theta is not None:  # the reset term −s[t-1]·θ
             prod = th.mul(grad_u[1:], spikes[:-1], out=prod)
             grad_theta = -(grad_theta + prod.sum((0, 1)) + (grad_u[0] * spikes0).sum(0))
-        return grad_u, grad_mem0, grad_beta, grad_theta, None
+        return grad_u, grad_mem0, grad_beta, grad_theta, None, None
+
+
+def _backward_zero(ctx, grad_spikes, grad_mem, mem0, spikes0, mems, spikes, beta, beta_c, theta, slope):
+    """Torch backward of the ``"zero"`` reset: ``U[t+1] = β·(1 − s[t])·U[t] + I``, the reset detached,
+    so the carry and β's gradient pass only where the neuron did not spike, and θ gets only the
+    spike-path gradient."""
+    grad_u = th.sub(mems, theta)
+    grad_u.abs_().mul_(slope).add_(1.0)
+    grad_u.mul_(grad_u)
+    th.div(grad_spikes, grad_u, out=grad_u)
+    grad_theta = -grad_u.sum((0, 1)) if ctx.needs_input_grad[3] else None
+    if grad_mem is not None:
+        grad_u[-1] += grad_mem
+    keep = 1.0 - spikes  # (1 − s[t]): the membrane carried into step t + 1
+    for t in range(mems.shape[0] - 2, -1, -1):
+        grad_u[t].addcmul_(grad_u[t + 1], beta_c * keep[t])
+    keep0 = 1.0 - spikes0
+    grad_mem0 = grad_u[0] * beta_c * keep0 if ctx.needs_input_grad[1] else None
+    grad_beta = None
+    if ctx.needs_input_grad[2]:
+        in_range = ((beta >= 0) & (beta <= 1)).to(mems.dtype)
+        grad_beta = ((grad_u[1:] * mems[:-1] * keep[:-1]).sum((0, 1)) + (grad_u[0] * mem0 * keep0).sum(0)) * in_range
+    return grad_u, grad_mem0, grad_beta, grad_theta, None
 
 
 _KERNEL_SOURCE = Path(__file__).with_name("_lif_kernel.c")
@@ -188,9 +266,10 @@ def _load_kernel() -> ctypes.CDLL | None:
     if lib is None:
         return None
     i64, p = ctypes.c_int64, ctypes.c_void_p
-    lib.lif_forward.argtypes, lib.lif_forward.restype = [i64, i64, i64, *[p] * 7], None
-    lib.lif_step.argtypes, lib.lif_step.restype = [i64, i64, *[p] * 6], None
-    lib.lif_backward.argtypes, lib.lif_backward.restype = [i64, i64, i64, *[p] * 5, ctypes.c_float, p, p, p], ctypes.c_int
+    i32 = ctypes.c_int  # the trailing int of each: 1 for the "zero" reset
+    lib.lif_forward.argtypes, lib.lif_forward.restype = [i64, i64, i64, *[p] * 7, i32], None
+    lib.lif_step.argtypes, lib.lif_step.restype = [i64, i64, *[p] * 6, i32], None
+    lib.lif_backward.argtypes, lib.lif_backward.restype = [i64, i64, i64, *[p] * 5, ctypes.c_float, p, p, p, i32], ctypes.c_int
     return lib
 
 
@@ -226,16 +305,18 @@ def _p(x: th.Tensor | None) -> int | None:
     return None if x is None else x.data_ptr()
 
 
-def _backward_kernel(ctx, kernel, grad_spikes, grad_mem, mem0, mems, beta, beta_c, theta, slope):
+def _backward_kernel(ctx, kernel, grad_spikes, grad_mem, mem0, spikes0, mems, beta, beta_c, theta, slope):
     # the reset spikes are recomputed from the membranes in C: the saved spikes are not needed here
     T, B, H = mems.shape
     grad_u = th.empty_like(mems)
     acc = th.zeros(3, H, dtype=th.float64)
     gs, m0, b, th_ = (_c(v) for v in (grad_spikes, mem0, beta_c, theta))
     gm = None if grad_mem is None else _c(grad_mem)
-    if kernel.lif_backward(T, B, H, _p(gs), _p(mems), _p(m0), _p(b), _p(th_), float(slope), _p(gm), _p(grad_u), _p(acc)):
+    if kernel.lif_backward(T, B, H, _p(gs), _p(mems), _p(m0), _p(b), _p(th_), float(slope), _p(gm), _p(grad_u), _p(acc),
+                           int(ctx.zero)):
         raise MemoryError("LIF backward kernel: could not allocate its scratch memory")
-    grad_mem0 = grad_u[0] * beta_c if ctx.needs_input_grad[1] else None
+    carry0 = beta_c * (1.0 - spikes0) if ctx.zero else beta_c  # U[0] = β·(1 − s0)·U0 + I with the zero reset
+    grad_mem0 = grad_u[0] * carry0 if ctx.needs_input_grad[1] else None
     grad_beta = grad_theta = None
     if ctx.needs_input_grad[2]:
         in_range = ((beta >= 0) & (beta <= 1)).to(mems.dtype)  # clamp passes gradient inside [0, 1]
@@ -272,10 +353,15 @@ def layer_types(neuron: str | list[str] | tuple[str, ...], n_layers: int) -> tup
     return types
 
 
-def make_layer(kind: str, size: int, slope: float) -> nn.Module:
-    """A hidden spiking layer of type ``kind`` (one of :data:`NEURONS`)."""
+def make_layer(kind: str, size: int, slope: float, lif_reset: str = "subtract") -> nn.Module:
+    """A hidden spiking layer of type ``kind`` (one of :data:`NEURONS`).
+
+    :param lif_reset: the reset of a ``"lif"`` layer; the memory layers reset by subtraction only.
+    """
     if kind == "lif":
-        return LIF(size, slope)
+        return LIF(size, slope, reset=lif_reset)
+    if lif_reset != "subtract":
+        raise ValueError(f"lif_reset={lif_reset!r} applies to 'lif' layers only; the {kind!r} layer resets by subtraction")
     from sb3_spiking.memory_neurons import MEMORY_LAYERS  # the memory layers build on this module
 
     return MEMORY_LAYERS[kind](size, slope)
@@ -319,6 +405,8 @@ class SpikingMLP(nn.Module):
     :param slope: initial surrogate slope of every layer.
     :param readout: ``"linear"`` or ``"leaky"`` (see above).
     :param readout_beta: initial leak ``β`` of the leaky readout.
+    :param lif_reset: reset of every LIF layer, ``"subtract"`` (the paper's) or ``"zero"`` (NIR's LIF,
+        what NIR consumers run), see :class:`LIF`.
     :param neuron: hidden neuron type, one of :data:`NEURONS` for all layers or a list with one per
         layer.
     :param feedback: feed the network's own output back into the first layer
@@ -327,7 +415,7 @@ class SpikingMLP(nn.Module):
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...] | list[int] = (256, 128), slope: float = 2.0,
-                 readout: str = "linear", readout_beta: float = 0.5, neuron: str | list[str] = "lif",
+                 readout: str = "linear", readout_beta: float = 0.5, lif_reset: str = "subtract", neuron: str | list[str] = "lif",
                  feedback: bool = False, feedback_decays: tuple[float, ...] | list[float] = (0.0, 0.5, 0.8, 0.95)):
         super().__init__()
         if len(hidden) == 0:
@@ -340,7 +428,7 @@ class SpikingMLP(nn.Module):
         sizes = [in_dim, *hidden]
         self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         # named "lifs" for every neuron type: the state_dict keys of LIF actors stay as they were
-        self.lifs = nn.ModuleList(make_layer(k, h, slope) for k, h in zip(self.neuron_types, hidden))
+        self.lifs = nn.ModuleList(make_layer(k, h, slope, lif_reset) for k, h in zip(self.neuron_types, hidden))
         self.readout = nn.Linear(sizes[-1], out_dim)
         self.hidden = tuple(int(h) for h in hidden)
         self.readout_kind = readout

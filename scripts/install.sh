@@ -11,5 +11,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$VENV/bin/pip" install -q --upgrade pip
 fi
 "$VENV/bin/pip" install -q "${SB3_SPIKING_TORCH:-torch==2.13.0}"
-"$VENV/bin/pip" install -q -e ".[all]"
+# keep exactly that torch: norse (extra nir) requires torchvision, whose newest release would otherwise make pip
+# replace the CPU torch with a newer (CUDA) build; pinned, pip picks the torchvision made for this torch
+TORCH_PIN=$("$VENV/bin/python" -c "import torch; print('torch==' + torch.__version__)")
+"$VENV/bin/pip" install -q -e ".[all]" "$TORCH_PIN"
 "$VENV/bin/python" -c "import sb3_spiking, torch; print('sb3_spiking', sb3_spiking.__version__, 'torch', torch.__version__)"

@@ -62,3 +62,20 @@ def test_setup_builds_the_kernel_and_the_package_loads_it(tmp_path, monkeypatch)
 def test_a_compiler_error_fails_the_build(tmp_path):
     result = _build_ext(tmp_path, CC="false")
     assert result.returncode != 0
+
+
+@needs_cc
+def test_a_stale_installed_kernel_is_not_called(tmp_path, monkeypatch):
+    """An installed library older than its source (an editable install after a kernel change) would be
+    called with the wrong arguments: the source is built and loaded instead, with a warning."""
+    monkeypatch.setenv("SB3_SPIKING_CACHE", str(tmp_path / "cache"))
+    source = tmp_path / "_toy_kernel.c"
+    source.write_text("#define KERNEL_ABI 1\nint kernel_abi(void) { return KERNEL_ABI; }\n")
+    suffix = next(s for s in _cbuild.importlib.machinery.EXTENSION_SUFFIXES if s.endswith(".so"))
+    stale = _cbuild.build(source, "toy")
+    shutil.copy(stale, source.with_name(source.stem + suffix))  # "installed" with ABI 1
+    assert _cbuild._abi(_cbuild.load(source, "toy", "toy")) == 1
+    source.write_text("#define KERNEL_ABI 2\nint kernel_abi(void) { return KERNEL_ABI; }\n")
+    assert _cbuild.load(source, "toy", "toy").kernel_abi() == 2
+    for kernel in ("_lif_kernel.c", "_memory_kernel.c"):  # the package's kernels declare their ABI
+        assert _cbuild.source_abi(ROOT / "sb3_spiking" / kernel) is not None

@@ -350,3 +350,101 @@ def test_allocator_setting_applies_once_and_can_be_skipped(monkeypatch):
         pytest.skip("glibc only")
     assert allocator.keep_freed_memory() is True  # glibc accepts both thresholds
     assert allocator.keep_freed_memory() is True  # idempotent
+
+
+# ------------------------------------------------------------------------- reset to zero (NIR's LIF)
+@pytest.mark.parametrize("slope", [2.0, 25.0])
+def test_zero_reset_matches_snntorch_leaky_reset_zero(slope):
+    th.manual_seed(10)
+    T, B, N = 30, 8, 16
+    x = th.randn(T, B, N) * 0.8 + 0.3
+    beta, theta = th.rand(N) * 0.9, th.rand(N) * 0.9 + 0.1  # inside the mode's clamps
+    lif = LIF(N, slope=slope, reset="zero")
+    with th.no_grad():
+        lif.beta.copy_(beta)
+        lif.threshold.copy_(theta)
+    x_ours = x.clone().requires_grad_(True)
+    spikes, _ = lif(x_ours, th.zeros(B, N))
+
+    leaky = snn.Leaky(beta=beta.clone(), threshold=theta.clone(), learn_beta=True, learn_threshold=True,
+                      reset_mechanism="zero", spike_grad=surrogate.fast_sigmoid(slope=slope))
+    x_ref = x.clone().requires_grad_(True)
+    mem, ref = th.zeros(B, N), []
+    for t in range(T):
+        spk, mem = leaky(x_ref[t], mem)
+        ref.append(spk)
+    ref_spikes = th.stack(ref)
+    assert ref_spikes.sum() > 0.05 * ref_spikes.numel()
+    assert th.equal(spikes, ref_spikes)
+    w = th.linspace(0.5, 1.5, T)[:, None, None]
+    (spikes * w).sum().backward()
+    (ref_spikes * w).sum().backward()
+    assert th.allclose(x_ours.grad, x_ref.grad, atol=1e-5, rtol=1e-4)
+    assert th.allclose(lif.beta.grad, leaky.beta.grad, atol=1e-4, rtol=1e-4)
+    assert th.allclose(lif.threshold.grad, leaky.threshold.grad, atol=1e-4, rtol=1e-4)
+
+
+def _zero_reset_reference(lif, x, m0):
+    """Plain autograd unroll of the "zero" reset: U = β'(1 − s_prev)U + I, the reset detached."""
+    beta = lif.beta.clamp(0.0, neurons.ZERO_RESET_BETA_MAX)
+    theta = lif.threshold.clamp(min=neurons.ZERO_RESET_THRESHOLD_MIN)
+    mem, outs = m0, []
+    for t in range(x.shape[0]):
+        keep = 1.0 - (mem > theta).to(mem.dtype).detach()
+        mem = beta * keep * mem + x[t]
+        outs.append(neurons.spike(mem - theta, lif.slope))
+    return th.stack(outs), mem
+
+
+def test_zero_reset_sequence_and_step_gradients_match_an_autograd_unroll():
+    th.manual_seed(11)
+    T, B, N = 25, 6, 12
+    lif = LIF(N, slope=5.0, reset="zero")
+    with th.no_grad():
+        # clamped entries get no gradient: β below 0, β above 0.999, θ below 0.01
+        lif.beta.copy_(th.tensor([-0.2, 1.3] + [0.7] * (N - 2)))
+        lif.threshold[2] = -0.5
+    x = (th.randn(T, B, N) + 0.4).requires_grad_(True)
+    m0 = (th.randn(B, N) * 0.5).requires_grad_(True)
+    w_s, w_m = th.randn(T, B, N), th.randn(B, N)
+    params = (x, m0, lif.beta, lif.threshold)
+
+    def grads(spikes, mem):
+        for t in params:
+            t.grad = None
+        ((spikes * w_s).sum() + (mem * w_m).sum()).backward()
+        return [t.grad.clone() for t in params]
+
+    spikes, mem = lif(x, m0)
+    fused = grads(spikes, mem)
+    ref_spikes, ref_mem = _zero_reset_reference(lif, x, m0)
+    assert th.equal(ref_spikes, spikes) and spikes.mean() > 0.1
+    reference = grads(ref_spikes, ref_mem)
+    mem_s, outs = m0, []
+    for t in range(T):
+        s, mem_s = lif.step(x[t], mem_s)
+        outs.append(s)
+    assert th.equal(th.stack(outs), spikes)
+    stepped = grads(th.stack(outs), mem_s)
+    for a, b, c in zip(fused, reference, stepped):
+        assert th.allclose(a, b, atol=1e-5, rtol=1e-4)
+        assert th.allclose(c, b, atol=1e-5, rtol=1e-4)
+    assert fused[2][0] == 0 and fused[2][1] == 0 and fused[3][2] == 0
+    assert fused[2][3:].abs().sum() > 0 and fused[3].abs().sum() > 0
+
+
+def test_zero_reset_keeps_time_constants_finite_and_thresholds_positive():
+    lif = LIF(4, reset="zero")
+    with th.no_grad():
+        lif.beta.copy_(th.tensor([1.5, 1.0, 0.5, -1.0]))
+        lif.threshold.copy_(th.tensor([-1.0, 0.0, 0.5, 2.0]))
+    assert lif.effective_beta().tolist() == pytest.approx([0.999, 0.999, 0.5, 0.0])
+    assert lif.effective_threshold().tolist() == pytest.approx([0.01, 0.01, 0.5, 2.0])
+    # a neuron that spiked restarts from zero: with no input its membrane stays 0
+    _, mem = lif.step(th.zeros(1, 4), th.tensor([[5.0, 5.0, 5.0, 5.0]]))
+    assert mem.tolist() == [[0.0, 0.0, 0.0, 0.0]]
+    with pytest.raises(ValueError, match="reset"):
+        LIF(4, reset="one")
+    net = SpikingMLP(3, 2, (5, 4), lif_reset="zero")
+    assert all(lif.reset == "zero" for lif in net.lifs)
+    assert "reset='zero'" in repr(net)

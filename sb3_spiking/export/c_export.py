@@ -12,8 +12,16 @@ Per step, for every LIF layer (exactly the maths of :class:`sb3_spiking.neurons.
     s     = (U − θ > 0)
 
 then ``action = tanh(W_out·s_last + b_out)``, mapped to the action space's bounds when they are not
-[-1, 1] (SB3's ``unscale_action``). Layers fed by spikes only *add* the weight columns of the
-neurons that spiked (accumulates instead of multiply-accumulates) — the same sum, fewer operations.
+[-1, 1] (SB3's ``unscale_action``).
+
+Kernels (``kernel=``): the first layer's input is real-valued, so it is a dense multiply-accumulate
+either way. With ``"event"`` (default), every layer that is fed by spikes — hidden layers after the
+first and the readout — loops over the *indices* of the spikes that occurred: its weights are stored
+transposed (one contiguous column of ``n_out`` floats per input neuron) and each spike adds one column
+to the currents. Cost per step ∝ spikes × fan-out instead of fan-in × fan-out. ``"dense"`` is the
+previous kernel (tests every (output, input) pair, adds the weight when the input spiked), kept as the
+baseline of ``benchmarks/mcu_check.py``. Both add the same weights in the same order (ascending input
+index, then the bias), so their outputs are bit-identical.
 
 Use :func:`export_c` to write the files and :func:`run_c_actor` to compile them with the system C
 compiler and run them on an observation sequence (what the tests and ``examples/export_actor.py``
@@ -51,6 +59,7 @@ class CExport:
     :param hidden: LIF layer sizes.
     :param weight_bytes: bytes of ``const`` data (weights, biases, β, θ, bounds).
     :param state_bytes: bytes of the state struct (membranes, including the leaky readout's).
+    :param kernel: ``"event"`` or ``"dense"`` (see the module docstring).
     """
 
     header: Path
@@ -61,6 +70,7 @@ class CExport:
     hidden: tuple[int, ...]
     weight_bytes: int
     state_bytes: int
+    kernel: str = "event"
 
 
 def _fmt(values: np.ndarray, per_line: int = 8) -> str:
@@ -79,13 +89,18 @@ def _array(name: str, values: np.ndarray) -> str:
     return f"static const float {name}[{values.size}] = {{\n{_fmt(values)}\n}};\n"
 
 
-def export_c(actor: Any, out_dir: str | os.PathLike[str], name: str = "snn_actor") -> CExport:
+KERNELS = ("event", "dense")
+
+
+def export_c(actor: Any, out_dir: str | os.PathLike[str], name: str = "snn_actor", kernel: str = "event") -> CExport:
     """Write ``<name>.h`` and ``<name>.c`` implementing the actor's step function.
 
     :param actor: a :class:`~sb3_spiking.neurons.SpikingMLP`, ``SpikingActor``, ``SpikingPolicy``
         or ``GuidedTD3`` model (bounds of its action space are applied to the output).
     :param out_dir: directory to write to (created if needed).
     :param name: prefix of the C symbols and file names (a C identifier).
+    :param kernel: ``"event"`` (spike-fed layers loop over the spikes that occurred; default) or
+        ``"dense"`` (the previous kernel, a baseline for measurements); same outputs bit for bit.
     :return: what was written.
 
     API of the generated code (``NAME`` = upper-case ``name``)::
@@ -98,7 +113,11 @@ def export_c(actor: Any, out_dir: str | os.PathLike[str], name: str = "snn_actor
     """
     if not _IDENT.match(name):
         raise ValueError(f"name must be a C identifier, got {name!r}")
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     net, low, high = resolve_actor(actor)
+    if max(net.hidden) > 65535:
+        raise ValueError("the C export indexes spikes with unsigned short: at most 65535 neurons per layer")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     upper = name.upper()
@@ -119,11 +138,11 @@ def export_c(actor: Any, out_dir: str | os.PathLike[str], name: str = "snn_actor
         if leaky
         else f"linear({n_out}) -> tanh"
     )
+    lif_doc = "".join(_LIF_DOC[mode] for mode in sorted({_reset_mode(lif) for lif in net.lifs}))
     header = f"""/* {name}.h - spiking actor exported by sb3_spiking (do not edit; regenerate instead).
  *
  * {n_in} inputs -> {' -> '.join(f'LIF({h})' for h in hidden)} -> {readout_doc}
- * LIF per step: reset = (U_prev > theta); U = clamp(beta,0,1)*U_prev + W*x + b - reset*theta;
- *               s = (U - theta > 0).  Call {name}_reset() at the start of every episode.
+{lif_doc} *   Call {name}_reset() at the start of every episode.
  */
 #ifndef {upper}_H
 #define {upper}_H
@@ -157,19 +176,21 @@ int {name}_last_spike_count(const {name}_state_t *state);
 #endif /* {upper}_H */
 """
     # ---- source
+    event = kernel == "event"
+    resets = [_reset_mode(lif) for lif in net.lifs]
     data: list[str] = []
     weight_floats = 0
     for i, (fc, lif) in enumerate(zip(net.fcs, net.lifs)):
-        parts = {
-            f"W{i}": arr(fc.weight),  # row-major (out, in), as torch stores it
-            f"B{i}": arr(fc.bias),
-            f"BETA{i}": arr(lif.beta.clamp(0.0, 1.0)),  # the clamp is part of the model: apply it once here
-            f"THETA{i}": arr(lif.threshold),
-        }
+        w = arr(fc.weight)  # (out, in), as torch stores it
+        if event and i > 0:
+            w = np.ascontiguousarray(w.T)  # (in, out): the column a spike adds is contiguous
+        beta, theta = _lif_params(lif)
+        parts = {f"W{i}": w, f"B{i}": arr(fc.bias), f"BETA{i}": arr(beta), f"THETA{i}": arr(theta)}
         for key, values in parts.items():
             data.append(_array(key, values))
             weight_floats += values.size
-    data.append(_array("W_OUT", arr(net.readout.weight)))
+    w_out = arr(net.readout.weight)
+    data.append(_array("W_OUT", np.ascontiguousarray(w_out.T) if event else w_out))
     data.append(_array("B_OUT", arr(net.readout.bias)))
     weight_floats += net.readout.weight.numel() + net.readout.bias.numel()
     if leaky:
@@ -182,17 +203,65 @@ int {name}_last_spike_count(const {name}_state_t *state);
         weight_floats += 2 * n_out
         # SB3 unscale_action: low + 0.5 * (a + 1) * (high - low)
         unscale = "        a = ACTION_LOW[j] + (0.5f * (a + 1.0f)) * (ACTION_HIGH[j] - ACTION_LOW[j]);\n"
-
-    layer_calls = []
-    prev, prev_size = "obs", n_in
-    for i, h in enumerate(hidden):
-        kind = "dense" if i == 0 else "spiking"
-        layer_calls.append(
-            f"    lif_layer_{kind}(W{i}, B{i}, BETA{i}, THETA{i}, {prev_size}, {h}, {prev}, state->mem{i}, spk{i}, &count);"
-        )
-        prev, prev_size = f"spk{i}", h
-    spike_bufs = "\n".join(f"    float spk{i}[{h}];" for i, h in enumerate(hidden))
+    squash = "tanhf(leaky_readout(y, BETA_OUT[j], &state->mem_out[j]))" if leaky else "tanhf(y)"
+    updates = "".join(_UPDATE_FN[mode] for mode in sorted(set(resets)))
     last = n_layers - 1
+
+    if event:
+        layer_calls = [
+            f"    n0 = lif_layer_dense_{resets[0]}(W0, B0, BETA0, THETA0, {n_in}, {hidden[0]}, obs, state->mem0, idx0);"
+        ]
+        for i in range(1, n_layers):
+            layer_calls.append(
+                f"    n{i} = lif_layer_event_{resets[i]}(W{i}, B{i}, BETA{i}, THETA{i}, {hidden[i]}, idx{i - 1}, n{i - 1}, "
+                f"acc, state->mem{i}, idx{i});"
+            )
+        layers = "".join(_EVENT_LAYERS[mode] for mode in sorted(set(resets)))
+        index_bufs = "\n".join(f"    unsigned short idx{i}[{h}];  /* indices of the neurons of layer {i} that spiked */"
+                               for i, h in enumerate(hidden))
+        step_body = f"""    float acc[{max(max(hidden), n_out)}];  /* input currents of one layer */
+{index_bufs}
+    int {', '.join(f'n{i}' for i in range(n_layers))};
+    int j;
+{chr(10).join(layer_calls)}
+    add_columns(W_OUT, {n_out}, idx{last}, n{last}, acc);
+    for (j = 0; j < {n_out}; ++j) {{
+        float y = acc[j] + B_OUT[j];
+        float a = {squash};
+{unscale}        action[j] = a;
+    }}
+    state->spike_count = {' + '.join(f'n{i}' for i in range(n_layers))};"""
+        helpers = _ADD_COLUMNS + layers
+    else:
+        layer_calls = []
+        prev, prev_size = "obs", n_in
+        for i, h in enumerate(hidden):
+            kind = "dense" if i == 0 else "spiking"
+            layer_calls.append(
+                f"    lif_layer_{kind}_{resets[i]}(W{i}, B{i}, BETA{i}, THETA{i}, {prev_size}, {h}, {prev}, state->mem{i}, "
+                f"spk{i}, &count);"
+            )
+            prev, prev_size = f"spk{i}", h
+        layers = "".join(_DENSE_LAYERS[mode] for mode in sorted(set(resets)))
+        step_body = f"""{chr(10).join(f"    float spk{i}[{h}];" for i, h in enumerate(hidden))}
+    int count = 0;
+    int j, i;
+{chr(10).join(layer_calls)}
+    for (j = 0; j < {n_out}; ++j) {{
+        const float *row = W_OUT + (long)j * {hidden[-1]};
+        float acc = 0.0f;
+        float y, a;
+        for (i = 0; i < {hidden[-1]}; ++i) {{
+            if (spk{last}[i] != 0.0f) {{
+                acc += row[i];
+            }}
+        }}
+        y = acc + B_OUT[j];
+        a = {squash};
+{unscale}        action[j] = a;
+    }}
+    state->spike_count = count;"""
+        helpers = layers
 
     source = f"""/* {name}.c - generated by sb3_spiking.export.c_export (do not edit; regenerate instead). */
 #include "{name}.h"
@@ -201,54 +270,7 @@ int {name}_last_spike_count(const {name}_state_t *state);
 #include <string.h>
 
 {''.join(data)}
-/* U = beta*U_prev + I - reset*theta, s = (U - theta > 0); returns nothing, counts spikes. */
-static void lif_update(float current, float beta, float theta, float *mem, float *spk, int *count)
-{{
-    float u = *mem;
-    float reset = (u > theta) ? theta : 0.0f;
-    u = beta * u + current - reset;
-    *mem = u;
-    if (u - theta > 0.0f) {{
-        *spk = 1.0f;
-        *count += 1;
-    }} else {{
-        *spk = 0.0f;
-    }}
-}}
-
-{LEAKY_FN if leaky else ""}/* First layer: real-valued input, multiply-accumulate. */
-static void lif_layer_dense(const float *w, const float *b, const float *beta, const float *theta,
-                            int n_in, int n_out, const float *x, float *mem, float *spk, int *count)
-{{
-    int j, i;
-    for (j = 0; j < n_out; ++j) {{
-        const float *row = w + (long)j * n_in;
-        float acc = 0.0f;
-        for (i = 0; i < n_in; ++i) {{
-            acc += row[i] * x[i];
-        }}
-        lif_update(acc + b[j], beta[j], theta[j], &mem[j], &spk[j], count);
-    }}
-}}
-
-/* Layers fed by spikes (0/1): accumulate the weights of the inputs that spiked. */
-static void lif_layer_spiking(const float *w, const float *b, const float *beta, const float *theta,
-                              int n_in, int n_out, const float *x, float *mem, float *spk, int *count)
-{{
-    int j, i;
-    for (j = 0; j < n_out; ++j) {{
-        const float *row = w + (long)j * n_in;
-        float acc = 0.0f;
-        for (i = 0; i < n_in; ++i) {{
-            if (x[i] != 0.0f) {{
-                acc += row[i];
-            }}
-        }}
-        lif_update(acc + b[j], beta[j], theta[j], &mem[j], &spk[j], count);
-    }}
-}}
-
-void {name}_reset({name}_state_t *state)
+{updates}{LEAKY_FN if leaky else ""}{helpers}void {name}_reset({name}_state_t *state)
 {{
     memset(state, 0, sizeof(*state));
 }}
@@ -260,23 +282,7 @@ int {name}_last_spike_count(const {name}_state_t *state)
 
 void {name}_step({name}_state_t *state, const float *obs, float *action)
 {{
-{spike_bufs}
-    int count = 0;
-    int j, i;
-{chr(10).join(layer_calls)}
-    for (j = 0; j < {n_out}; ++j) {{
-        const float *row = W_OUT + (long)j * {hidden[-1]};
-        float acc = 0.0f;
-        float a;
-        for (i = 0; i < {hidden[-1]}; ++i) {{
-            if (spk{last}[i] != 0.0f) {{
-                acc += row[i];
-            }}
-        }}
-        a = {"tanhf(leaky_readout(acc + B_OUT[j], BETA_OUT[j], &state->mem_out[j]))" if leaky else "tanhf(acc + B_OUT[j])"};
-{unscale}        action[j] = a;
-    }}
-    state->spike_count = count;
+{step_body}
 }}
 """
     header_path, source_path = out / f"{name}.h", out / f"{name}.c"
@@ -291,7 +297,192 @@ void {name}_step({name}_state_t *state, const float *obs, float *action)
         hidden=hidden,
         weight_bytes=4 * weight_floats,
         state_bytes=4 * (sum(hidden) + (n_out if leaky else 0)),
+        kernel=kernel,
     )
+
+
+def _reset_mode(lif: Any) -> str:
+    """The layer's reset (``"subtract"`` for layers saved before the option existed)."""
+    mode = getattr(lif, "reset", "subtract")
+    if mode not in _UPDATE_FN:
+        raise ValueError(f"the C export has no LIF reset {mode!r}")
+    return mode
+
+
+def _lif_params(lif: Any) -> tuple[th.Tensor, th.Tensor]:
+    """β and θ as the layer uses them (its clamps are part of the model: applied once here)."""
+    if hasattr(lif, "effective_beta"):
+        return lif.effective_beta(), lif.effective_threshold()
+    return lif.beta.clamp(0.0, 1.0), lif.threshold
+
+
+_LIF_DOC = {
+    "subtract": " * LIF (subtract reset) per step: reset = (U_prev > theta); U = beta*U_prev + W*x + b - reset*theta;\n"
+                " *   s = (U - theta > 0)  (beta clamped to [0, 1] at export).\n",
+    "zero": " * LIF (reset to zero) per step: U = beta*(U_prev > theta ? 0 : U_prev) + W*x + b; s = (U - theta > 0).\n",
+}
+
+# One neuron update per reset mode, the arithmetic (and its order) of sb3_spiking.neurons.LIF;
+# returns 1 for a spike.
+_UPDATE_FN = {
+    "subtract": """/* Delayed subtractive reset: U = beta*U_prev + I - (U_prev > theta)*theta; spike = (U - theta > 0). */
+static int lif_update_subtract(float current, float beta, float theta, float *mem)
+{
+    float u = *mem;
+    float reset = (u > theta) ? theta : 0.0f;
+    u = beta * u + current - reset;
+    *mem = u;
+    return u - theta > 0.0f;
+}
+
+""",
+    "zero": """/* Reset to zero: U = beta*(U_prev > theta ? 0 : U_prev) + I; spike = (U - theta > 0). */
+static int lif_update_zero(float current, float beta, float theta, float *mem)
+{
+    float u = *mem;
+    u = beta * ((u > theta) ? 0.0f : u) + current;
+    *mem = u;
+    return u - theta > 0.0f;
+}
+
+""",
+}
+
+#: outputs whose sums are kept in registers at once (the M4F has 32 single-precision registers):
+#: each loaded input or index then serves this many outputs instead of one
+BLOCK = 8
+
+
+def _blocked(init: str, loop_head: str, term: str, indent: str) -> str:
+    """C for BLOCK running sums ``a0..a7`` over one loop, each added to in the same order as a plain
+    loop would (bit-identical sums)."""
+    decl = ", ".join(f"a{b} = 0.0f" for b in range(BLOCK))
+    adds = "\n".join(f"{indent}    a{b} += {term.format(b=b)};" for b in range(BLOCK))
+    return f"""{indent}float {decl};
+{indent}{loop_head} {{
+{init}{adds}
+{indent}}}
+"""
+
+
+_COLUMN_SUMS = _blocked("            const float *col = wt + (long)idx[k] * n + j;\n", "for (k = 0; k < n_idx; ++k)",
+                        "col[{b}]", "        ")
+_COLUMN_STORE = "\n".join(f"        acc[j + {b}] = a{b};" for b in range(BLOCK))
+_ROW_SUMS = _blocked("            const float xi = x[i];\n", "for (i = 0; i < n_in; ++i)", "row[{b} * n_in + i] * xi", "        ")
+_ROW_STORE = "\n".join(f"        sums[{b}] = a{b};" for b in range(BLOCK))
+
+_ADD_COLUMNS = f"""/* acc[j] = sum over the spikes k of wt[idx[k]*n + j]: one contiguous column per spike, added in
+ * ascending input order (the order of the dense sum, so both kernels give bit-identical currents).
+ * Blocks of {BLOCK} outputs stay in registers while the spikes are walked. */
+static void add_columns(const float *wt, int n, const unsigned short *idx, int n_idx, float *acc)
+{{
+    const int n_block = n - n % {BLOCK};
+    int j, k;
+    for (j = 0; j < n_block; j += {BLOCK}) {{
+{_COLUMN_SUMS}{_COLUMN_STORE}
+    }}
+    for (j = n_block; j < n; ++j) {{
+        float a = 0.0f;
+        for (k = 0; k < n_idx; ++k) {{
+            a += wt[(long)idx[k] * n + j];
+        }}
+        acc[j] = a;
+    }}
+}}
+
+"""
+
+_EVENT_LAYERS = {
+    mode: f"""/* First layer ({mode} reset): real-valued input, multiply-accumulate ({BLOCK} rows at a time, each
+ * loaded input serves all of them); writes the indices of the neurons that spiked to idx and
+ * returns their number. */
+static int lif_layer_dense_{mode}(const float *w, const float *b, const float *beta, const float *theta,
+                                  int n_in, int n_out, const float *x, float *mem, unsigned short *idx)
+{{
+    const float *row = w; /* advanced row by row: no index product to overflow */
+    const int n_block = n_out - n_out % {BLOCK};
+    int j, i, n = 0;
+    for (j = 0; j < n_block; j += {BLOCK}, row += {BLOCK} * n_in) {{
+        int q;
+        float sums[{BLOCK}];
+{_ROW_SUMS}{_ROW_STORE}
+        for (q = 0; q < {BLOCK}; ++q) {{
+            if (lif_update_{mode}(sums[q] + b[j + q], beta[j + q], theta[j + q], &mem[j + q])) {{
+                idx[n++] = (unsigned short)(j + q);
+            }}
+        }}
+    }}
+    for (j = n_block; j < n_out; ++j, row += n_in) {{
+        float acc = 0.0f;
+        for (i = 0; i < n_in; ++i) {{
+            acc += row[i] * x[i];
+        }}
+        if (lif_update_{mode}(acc + b[j], beta[j], theta[j], &mem[j])) {{
+            idx[n++] = (unsigned short)j;
+        }}
+    }}
+    return n;
+}}
+
+/* Layer fed by spikes ({mode} reset), event-driven: wt is (n_in, n_out); only the columns of the
+ * n_in_idx inputs that spiked are read. Returns the number of spikes written to idx. */
+static int lif_layer_event_{mode}(const float *wt, const float *b, const float *beta, const float *theta, int n_out,
+                                  const unsigned short *in_idx, int n_in_idx, float *acc, float *mem,
+                                  unsigned short *idx)
+{{
+    int j, n = 0;
+    add_columns(wt, n_out, in_idx, n_in_idx, acc);
+    for (j = 0; j < n_out; ++j) {{
+        if (lif_update_{mode}(acc[j] + b[j], beta[j], theta[j], &mem[j])) {{
+            idx[n++] = (unsigned short)j;
+        }}
+    }}
+    return n;
+}}
+
+"""
+    for mode in _UPDATE_FN
+}
+
+
+_DENSE_LAYERS = {
+    mode: f"""/* First layer ({mode} reset): real-valued input, multiply-accumulate. */
+static void lif_layer_dense_{mode}(const float *w, const float *b, const float *beta, const float *theta,
+                                  int n_in, int n_out, const float *x, float *mem, float *spk, int *count)
+{{
+    int j, i;
+    for (j = 0; j < n_out; ++j) {{
+        const float *row = w + (long)j * n_in;
+        float acc = 0.0f;
+        for (i = 0; i < n_in; ++i) {{
+            acc += row[i] * x[i];
+        }}
+        spk[j] = (float)lif_update_{mode}(acc + b[j], beta[j], theta[j], &mem[j]);
+        *count += (int)spk[j];
+    }}
+}}
+
+/* Layer fed by spikes ({mode} reset), dense baseline: tests every (output, input) pair. */
+static void lif_layer_spiking_{mode}(const float *w, const float *b, const float *beta, const float *theta,
+                                    int n_in, int n_out, const float *x, float *mem, float *spk, int *count)
+{{
+    int j, i;
+    for (j = 0; j < n_out; ++j) {{
+        const float *row = w + (long)j * n_in;
+        float acc = 0.0f;
+        for (i = 0; i < n_in; ++i) {{
+            if (x[i] != 0.0f) {{
+                acc += row[i];
+            }}
+        }}
+        spk[j] = (float)lif_update_{mode}(acc + b[j], beta[j], theta[j], &mem[j]);
+        *count += (int)spk[j];
+    }}
+}}
+
+"""
+    for mode in _UPDATE_FN
+}
 
 
 LEAKY_FN = """/* Leaky-integrator readout: M = (1 - beta)*y + beta*M_prev (unit DC gain); returns M. */
@@ -344,6 +535,7 @@ def run_c_actor(
     episode_starts: np.ndarray | None = None,
     workdir: str | os.PathLike[str] | None = None,
     cc: str | None = None,
+    kernel: str = "event",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Export ``actor`` to C, compile it with a small harness and run it over an observation stream.
 
@@ -353,6 +545,7 @@ def run_c_actor(
         step always starts from the zero state).
     :param workdir: where to build (a temporary directory if ``None``).
     :param cc: C compiler (default :func:`find_c_compiler`).
+    :param kernel: the C export's kernel (:func:`export_c`).
     :return: actions ``(T, n_outputs)`` and spike counts ``(T,)`` computed by the C code.
     :raises RuntimeError: without a C compiler, or if compiling fails.
     """
@@ -368,7 +561,8 @@ def run_c_actor(
     with tempfile.TemporaryDirectory() as tmp:
         build = Path(workdir) if workdir is not None else Path(tmp)
         name = "snn_actor"
-        exp = export_c(actor, build, name)
+        build.mkdir(parents=True, exist_ok=True)
+        exp = export_c(actor, build, name, kernel=kernel)
         if obs.shape[1] != exp.n_inputs:
             raise ValueError(f"observations have {obs.shape[1]} features, the actor expects {exp.n_inputs}")
         (build / "harness.c").write_text(_HARNESS.format(name=name, upper=name.upper()))
@@ -411,4 +605,4 @@ def torch_actions(
     return a, np.asarray(counts)
 
 
-__all__ = ["CFLAGS", "CExport", "export_c", "find_c_compiler", "run_c_actor", "torch_actions"]
+__all__ = ["CFLAGS", "KERNELS", "CExport", "export_c", "find_c_compiler", "run_c_actor", "torch_actions"]

@@ -1,27 +1,49 @@
-"""NIR export / import of a spiking actor (optional extra ``nir``: ``pip install nir``).
+"""NIR export / import of a spiking actor (optional extra ``nir``: ``pip install 'sb3_spiking[nir]'``).
 
 `NIR <https://neuroir.org>`_ is the exchange format of neuromorphic toolchains (Lava/Loihi,
-SpiNNaker, Xylo, snnTorch, Norse, …). The actor becomes the graph::
+SpiNNaker, Xylo, snnTorch, Norse, …). The actor becomes the chain::
 
     input -> fc0 (Affine) -> lif0 (LIF) -> fc1 (Affine) -> lif1 (LIF) -> ... -> readout (Affine) -> output
 
-Mapping of our discrete LIF ``U[t] = β·U[t-1] + I[t] − H(U[t-1] − θ)·θ`` onto NIR's continuous
-``τ·dv/dt = (v_leak − v) + R·I`` with forward-Euler step ``dt`` (snnTorch's convention):
-``τ = dt / (1 − β)``, ``R = τ / dt``, ``v_leak = 0``, ``v_threshold = θ``, ``v_reset = 0``.
-Two things NIR's LIF cannot say are kept in metadata, so nothing is lost on a round trip:
+NIR's LIF is continuous: ``τ·dv/dt = (v_leak − v) + R·I``, spike when ``v > v_threshold``, then
+``v = v_reset``. Its forward-Euler step with ``dt`` is ``v ← (1 − dt/τ)·v + (dt/τ)·R·I``. With
+``β = 1 − dt/τ``, ``R = τ/dt`` (unit input gain), ``v_leak = v_reset = 0`` and ``v_threshold = θ`` it
+is exactly our LIF with ``reset="zero"`` (:class:`~sb3_spiking.neurons.LIF`): an actor trained with
+``policy_kwargs=dict(lif_reset="zero")`` exports to a graph that *means*, in plain NIR, what the actor
+computes. That mode also keeps ``β ≤ 0.999`` (finite ``τ ≤ 1000·dt``) and ``θ ≥ 0.01`` (positive).
 
-* the *subtractive* reset (NIR's LIF resets to ``v_reset``): node metadata ``reset = "subtract"``
-  and the exact clamped ``beta`` (float32, so ``τ`` needs no float round trip);
-* the ``tanh`` on the readout (NIR has no tanh node): graph metadata ``output_activation = "tanh"``.
+NIR has no node for the ``tanh`` of the output: the graph's output is the readout's pre-activation,
+and the graph metadata says ``output_activation = "tanh"`` (apply it, then the action bounds).
+``dt`` (default 1e-4, snnTorch's importer hard-codes it) is in the graph and node metadata; a
+consumer has to step with that ``dt`` (Norse: ``from_nir(graph, dt=1e-4)``).
 
-A toolchain that ignores metadata runs a reset-to-zero LIF without the tanh: close to, but not
-exactly, our actor. The surrogate slope is training-only (NIR has no surrogate field); it is kept
-in the graph metadata for reference.
+Consumers implement subsets of NIR, so :func:`to_nir` takes ``consumer=`` and writes an *equivalent*
+graph (the same network in exact arithmetic; float32 rounding differs) that the named reader runs:
+
+================  ========================================================================
+``None``          the direct mapping above (per-neuron θ, ``R = τ/dt``); our own import is
+                  bit-exact
+``"snntorch"``    snnTorch 1.0 ``import_from_nir``: needs one ``v_threshold`` per layer and
+                  ``R·dt/τ = 1`` with ``dt = 1e-4``: each neuron's membrane is scaled by
+                  ``1/θ`` (its Affine row divided by θ, threshold 1) — exact for reset to zero
+``"norse"``       Norse 1.1 ``from_nir``: ignores ``R`` (takes 1): the unit gain moves into
+                  the Affine row (divided by ``1 − β``), ``R = 1``
+================  ========================================================================
+
+Where a consumer cannot express a layer, :func:`to_nir` raises :class:`NIRConsumerError` naming the
+layer and the consumer: the subtractive reset (``lif_reset="subtract"``, the paper's) exists in no
+consumer's LIF, and neither importer has an ``LI`` node (the leaky readout).
+
+Actors with the subtractive reset still export with ``consumer=None``: NIR's LIF cannot state that
+reset, so the node metadata says ``reset = "subtract"`` with the exact clamped ``beta``; our own
+:func:`from_nir` reads it back bit-exactly, a plain NIR reader runs a different network (a
+:class:`UserWarning` says so). The surrogate slope is training-only (graph metadata, for reference).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -30,8 +52,24 @@ import torch as th
 from sb3_spiking.export._resolve import resolve_actor
 from sb3_spiking.neurons import SpikingMLP
 
-#: default Euler step of the NIR mapping (snnTorch's ``export_to_nir`` default)
+#: default Euler step of the NIR mapping (snnTorch's ``export_to_nir`` default, hard-coded in its importer)
 DEFAULT_DT = 1e-4
+#: readers :func:`to_nir` can shape a graph for
+CONSUMERS = ("snntorch", "norse")
+_CONSUMER_NAMES = {"snntorch": "snnTorch's import_from_nir", "norse": "Norse's from_nir"}
+
+
+class NIRConsumerError(ValueError):
+    """A layer of the actor that the named NIR consumer cannot express.
+
+    :param layer: the graph node (``lif0``, ``readout_li``, …).
+    :param consumer: the consumer (one of :data:`CONSUMERS`).
+    :param reason: what it cannot express, and what to do instead.
+    """
+
+    def __init__(self, layer: str, consumer: str, reason: str):
+        self.layer, self.consumer = layer, consumer
+        super().__init__(f"layer {layer!r}: {_CONSUMER_NAMES.get(consumer, consumer)} cannot run it: {reason}")
 
 
 def _require_nir() -> Any:
@@ -42,36 +80,62 @@ def _require_nir() -> Any:
     return nir
 
 
-def to_nir(actor: Any, dt: float = DEFAULT_DT) -> Any:
+def _tau(beta: np.ndarray, dt: float) -> np.ndarray:
+    # β = 1 (no leak, subtract mode only) is τ = ∞: NIR's float arrays hold inf
+    with np.errstate(divide="ignore"):
+        return (dt / (1.0 - beta.astype(np.float64))).astype(np.float32)
+
+
+def to_nir(actor: Any, dt: float = DEFAULT_DT, consumer: str | None = None) -> Any:
     """Build a ``nir.NIRGraph`` of the actor.
 
     :param actor: a :class:`~sb3_spiking.neurons.SpikingMLP`, ``SpikingActor``, ``SpikingPolicy``
-        or ``GuidedTD3`` model. (Action bounds are not part of the graph: the output is in [-1, 1].)
-    :param dt: time step of the continuous-time LIF parametrisation.
+        or ``GuidedTD3`` model. (Action bounds are not part of the graph: ``tanh`` of the output is
+        in [-1, 1].)
+    :param dt: time step of the continuous-time parametrisation.
+    :param consumer: ``None`` (the direct mapping), ``"snntorch"`` or ``"norse"``: an equivalent
+        graph shaped for that reader (module docstring).
+    :raises NIRConsumerError: when ``consumer`` cannot express a layer of the actor.
     """
     nir = _require_nir()
     if not dt > 0:
         raise ValueError(f"dt must be > 0, got {dt}")
+    if consumer is not None and consumer not in CONSUMERS:
+        raise ValueError(f"consumer must be None or one of {CONSUMERS}, got {consumer!r}")
     net, _, _ = resolve_actor(actor)
+    _check_consumer(net, consumer, dt)
 
     def arr(t: th.Tensor) -> np.ndarray:
         return t.detach().cpu().float().numpy().copy()
 
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([net.fcs[0].in_features])})}
     order = ["input"]
+    subtract = []
     for i, (fc, lif) in enumerate(zip(net.fcs, net.lifs)):
-        beta = arr(lif.beta.clamp(0.0, 1.0))
-        # β = 1 (no leak) is τ = ∞: NIR's float arrays hold inf fine
-        with np.errstate(divide="ignore"):
-            tau = (dt / (1.0 - beta.astype(np.float64))).astype(np.float32)
-        nodes[f"fc{i}"] = nir.Affine(weight=arr(fc.weight), bias=arr(fc.bias))
+        mode = getattr(lif, "reset", "subtract")
+        if mode == "subtract":
+            beta, theta = arr(lif.beta.clamp(0.0, 1.0)), arr(lif.threshold)
+            subtract.append(f"lif{i}")
+        else:
+            beta, theta = arr(lif.effective_beta()), arr(lif.effective_threshold())
+        w, b = arr(fc.weight), arr(fc.bias)
+        tau = _tau(beta, dt)
+        r = (tau / np.float32(dt)).astype(np.float32)  # unit input gain
+        if consumer == "snntorch":  # v' = v/θ: threshold 1, the same spikes (reset to zero, v_leak = 0)
+            scale = 1.0 / theta.astype(np.float64)
+            theta = np.ones_like(theta)
+        elif consumer == "norse":  # R = 1: the gain 1/(1 − β) = τ/dt moves into the Affine row
+            scale = tau.astype(np.float64) / dt
+            r = np.ones_like(beta)
+        else:
+            scale = None
+        if scale is not None:
+            w = (w.astype(np.float64) * scale[:, None]).astype(np.float32)
+            b = (b.astype(np.float64) * scale).astype(np.float32)
+        nodes[f"fc{i}"] = nir.Affine(weight=w, bias=b)
         nodes[f"lif{i}"] = nir.LIF(
-            tau=tau,
-            r=(tau / np.float32(dt)).astype(np.float32),
-            v_leak=np.zeros_like(beta),
-            v_threshold=arr(lif.threshold),
-            v_reset=np.zeros_like(beta),
-            metadata={"reset": "subtract", "beta": beta, "dt": float(dt)},
+            tau=tau, r=r, v_leak=np.zeros_like(beta), v_threshold=theta, v_reset=np.zeros_like(beta),
+            metadata={"reset": mode, "beta": beta, "dt": float(dt), "form": consumer or "direct"},
         )
         order += [f"fc{i}", f"lif{i}"]
     nodes["readout"] = nir.Affine(weight=arr(net.readout.weight), bias=arr(net.readout.bias))
@@ -80,9 +144,7 @@ def to_nir(actor: Any, dt: float = DEFAULT_DT) -> Any:
         # M[t] = β·M[t-1] + (1 − β)·y[t] is NIR's LI (τ dv/dt = v_leak − v + R·I) under Euler with
         # dt/τ = 1 − β, R = 1 and v_leak = 0
         beta = arr(net.readout_beta.clamp(0.0, 1.0))
-        with np.errstate(divide="ignore"):
-            tau = (dt / (1.0 - beta.astype(np.float64))).astype(np.float32)
-        nodes["readout_li"] = nir.LI(tau=tau, r=np.ones_like(beta), v_leak=np.zeros_like(beta),
+        nodes["readout_li"] = nir.LI(tau=_tau(beta, dt), r=np.ones_like(beta), v_leak=np.zeros_like(beta),
                                      metadata={"beta": beta, "dt": float(dt)})
         order.append("readout_li")
     nodes["output"] = nir.Output(output_type={"output": np.array([net.readout.out_features])})
@@ -93,8 +155,36 @@ def to_nir(actor: Any, dt: float = DEFAULT_DT) -> Any:
         "output_activation": "tanh",
         "surrogate_slope": float(net.slope),
         "dt": float(dt),
+        "form": consumer or "direct",
     }
+    if subtract:
+        warnings.warn(
+            f"{', '.join(subtract)} use the subtractive reset, which NIR's LIF cannot state: the graph keeps it in "
+            "metadata (reset='subtract'), so only sb3_spiking's own from_nir runs it as trained; for a graph that "
+            "NIR consumers run identically, train with lif_reset='zero'",
+            stacklevel=2,
+        )
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+
+def _check_consumer(net: SpikingMLP, consumer: str | None, dt: float) -> None:
+    """Raise :class:`NIRConsumerError` for the first layer ``consumer`` cannot run."""
+    if consumer is None:
+        return
+    for i, lif in enumerate(net.lifs):
+        if getattr(lif, "reset", "subtract") != "zero":
+            raise NIRConsumerError(
+                f"lif{i}", consumer,
+                "the layer uses the delayed subtractive reset, which NIR's LIF (reset to v_reset) cannot state; "
+                "train the actor with policy_kwargs=dict(lif_reset='zero') (or SpikingMLP(..., lif_reset='zero'))",
+            )
+    if net.readout_kind == "leaky":
+        raise NIRConsumerError(
+            "readout_li", consumer,
+            "the leaky-integrator readout is NIR's LI node, which this importer does not map; use readout='linear'",
+        )
+    if consumer == "snntorch" and not np.isclose(dt, 1e-4, rtol=0, atol=1e-12):
+        raise NIRConsumerError("lif0", consumer, f"the importer hard-codes dt = 1e-4 (got dt = {dt})")
 
 
 def _meta(node: Any, key: str, default: Any = None) -> Any:
@@ -115,11 +205,13 @@ def from_nir(graph: Any, dt: float | None = None) -> SpikingMLP:
     """Rebuild a :class:`~sb3_spiking.neurons.SpikingMLP` from a graph written by :func:`to_nir`.
 
     Also accepts graphs from other tools with the same chain structure
-    (``Affine -> LIF -> … -> Affine``, optionally followed by an ``LI`` readout): without our metadata,
-    ``β = 1 − dt/τ`` (``dt`` from the graph metadata or the argument, default :data:`DEFAULT_DT`) and
-    ``R`` must equal ``τ/dt``.
+    (``Affine -> LIF -> … -> Affine``, optionally followed by an ``LI`` readout), read with plain NIR
+    semantics: reset to zero (``lif_reset="zero"``), ``β = 1 − dt/τ`` (``dt`` from the graph metadata
+    or the argument, default :data:`DEFAULT_DT`) and the input gain ``R·dt/τ`` folded into the Affine
+    rows. Graphs of ours with ``reset = "subtract"`` metadata come back with the subtractive reset.
 
-    :raises ValueError: for graphs that are not such a chain or whose LIFs have ``v_leak ≠ 0``.
+    :raises ValueError: for graphs that are not such a chain, whose LIFs have ``v_leak ≠ 0`` or
+        ``v_reset ≠ 0``, or that mix resets.
     """
     nir = _require_nir()
     succ = dict(graph.edges)
@@ -141,25 +233,30 @@ def from_nir(graph: Any, dt: float | None = None) -> SpikingMLP:
     graph_dt = _meta(graph, "dt")
     dt_default = float(dt if dt is not None else (graph_dt if graph_dt is not None else DEFAULT_DT))
     affines, lifs = chain[0::2], chain[1::2]
+    resets = {str(_meta(node, "reset", "zero")) for node in lifs}
+    if len(resets) != 1:
+        raise ValueError(f"LIF layers with different resets ({sorted(resets)}) have no equivalent here")
     hidden = [a.weight.shape[0] for a in affines[:-1]]
-    net = SpikingMLP(affines[0].weight.shape[1], affines[-1].weight.shape[0], hidden, readout="linear" if li is None else "leaky")
+    net = SpikingMLP(affines[0].weight.shape[1], affines[-1].weight.shape[0], hidden,
+                     readout="linear" if li is None else "leaky", lif_reset=resets.pop())
     slope = _meta(graph, "surrogate_slope")
     if slope is not None:
         net.set_slope(float(slope))
     with th.no_grad():
-        for fc, a in zip([*net.fcs, net.readout], affines):
-            fc.weight.copy_(th.as_tensor(np.asarray(a.weight, np.float32)))
-            fc.bias.copy_(th.as_tensor(np.asarray(a.bias, np.float32)))
+        for i, (fc, a) in enumerate(zip([*net.fcs, net.readout], affines)):
+            w, b = np.asarray(a.weight, np.float32), np.asarray(a.bias, np.float32)
+            if i < len(lifs):
+                w, b = _fold_gain(lifs[i], w, b, dt_default)
+            fc.weight.copy_(th.as_tensor(w))
+            fc.bias.copy_(th.as_tensor(b))
         for lif, node in zip(net.lifs, lifs):
             if np.any(np.asarray(node.v_leak) != 0):
                 raise ValueError("LIF nodes with v_leak != 0 have no equivalent here")
+            if np.any(np.asarray(getattr(node, "v_reset", 0.0)) != 0):
+                raise ValueError("LIF nodes with v_reset != 0 have no equivalent here")
             beta = _meta(node, "beta")
             if beta is None:
-                node_dt = float(_meta(node, "dt", dt_default))
-                tau = np.asarray(node.tau, np.float64)
-                if not np.allclose(np.asarray(node.r, np.float64), tau / node_dt, rtol=1e-5):
-                    raise ValueError("LIF nodes need r = tau/dt (unit input gain)")
-                beta = 1.0 - node_dt / tau
+                beta = 1.0 - float(_meta(node, "dt", dt_default)) / np.asarray(node.tau, np.float64)
             lif.beta.copy_(th.as_tensor(np.asarray(beta, np.float32)))
             lif.threshold.copy_(th.as_tensor(np.asarray(node.v_threshold, np.float32)))
         if li is not None:
@@ -172,10 +269,23 @@ def from_nir(graph: Any, dt: float | None = None) -> SpikingMLP:
     return net
 
 
-def export_nir(actor: Any, path: str | os.PathLike[str], dt: float = DEFAULT_DT) -> Any:
-    """Write the actor's NIR graph to an HDF5 file (``nir.write``) and return the graph."""
+def _fold_gain(node: Any, w: np.ndarray, b: np.ndarray, dt_default: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fold the LIF's input gain ``R·dt/τ`` into the preceding Affine (ours has unit gain); left
+    untouched when the gain is 1, so that our own graphs round-trip bit-exactly."""
+    node_dt = float(_meta(node, "dt", dt_default))
+    tau, r = np.asarray(node.tau, np.float64), np.asarray(node.r, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gain = r * node_dt / tau
+    gain = np.where(np.isinf(tau) & np.isinf(r), 1.0, gain)  # τ = R = ∞ (β = 1): R = τ/dt, unit gain
+    if np.allclose(gain, 1.0, rtol=1e-5, atol=0):
+        return w, b
+    return (w * gain[:, None]).astype(np.float32), (b * gain).astype(np.float32)
+
+
+def export_nir(actor: Any, path: str | os.PathLike[str], dt: float = DEFAULT_DT, consumer: str | None = None) -> Any:
+    """Write the actor's NIR graph (:func:`to_nir`) to an HDF5 file (``nir.write``) and return it."""
     nir = _require_nir()
-    graph = to_nir(actor, dt)
+    graph = to_nir(actor, dt, consumer)
     nir.write(str(path), graph)
     return graph
 
@@ -186,4 +296,4 @@ def load_nir(path: str | os.PathLike[str]) -> SpikingMLP:
     return from_nir(nir.read(str(path)))
 
 
-__all__ = ["DEFAULT_DT", "export_nir", "from_nir", "load_nir", "to_nir"]
+__all__ = ["CONSUMERS", "DEFAULT_DT", "NIRConsumerError", "export_nir", "from_nir", "load_nir", "to_nir"]

@@ -19,7 +19,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
-from sb3_spiking.neurons import READOUTS, SpikingMLP, check_slope, layer_types
+from sb3_spiking.neurons import READOUTS, RESETS, SpikingMLP, check_slope, layer_types
 from sb3_spiking.obs_keys import ACTOR_KEY, PRIVILEGED_KEY, actor_part, check_observation_space
 
 State = tuple[np.ndarray, ...]
@@ -132,6 +132,8 @@ class SpikingActor(_StatefulPredict, BasePolicy):
     :param readout: ``"linear"`` (the paper's) or ``"leaky"`` (leaky-integrator output neurons),
         see :class:`~sb3_spiking.neurons.SpikingMLP`.
     :param readout_beta: initial leak of the leaky readout.
+    :param lif_reset: ``"subtract"`` (the paper's) or ``"zero"`` (NIR's LIF: what NIR consumers run),
+        see :class:`~sb3_spiking.neurons.LIF`.
     :param neuron: hidden neuron type (``"lif"``, ``"recurrent"``, ``"synaptic"``, ``"adaptive"``) for
         every layer, or a list with one per layer (:mod:`sb3_spiking.memory_neurons`).
     :param feedback: feed the actor's own command back into its first layer
@@ -148,6 +150,7 @@ class SpikingActor(_StatefulPredict, BasePolicy):
         slope: float = 2.0,
         readout: str = "linear",
         readout_beta: float = 0.5,
+        lif_reset: str = "subtract",
         normalize_images: bool = False,
         neuron: str | list[str] = "lif",
         feedback: bool = False,
@@ -161,7 +164,8 @@ class SpikingActor(_StatefulPredict, BasePolicy):
         self.feedback_decays = [float(d) for d in feedback_decays]
         in_dim = get_flattened_obs_dim(check_observation_space(observation_space))
         out_dim = check_box_action_dim(action_space, type(self).__name__)
-        self.net = SpikingMLP(in_dim, out_dim, self.net_arch, slope, readout, readout_beta, neuron=neuron,
+        self.lif_reset = lif_reset
+        self.net = SpikingMLP(in_dim, out_dim, self.net_arch, slope, readout, readout_beta, lif_reset=lif_reset, neuron=neuron,
                               feedback=feedback, feedback_decays=self.feedback_decays)
         # the state variables of every layer, the readout membrane (leaky readout), the feedback's state
         self.state_sizes = list(self.net.state_sizes)
@@ -169,6 +173,8 @@ class SpikingActor(_StatefulPredict, BasePolicy):
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.update(net_arch=self.net_arch, slope=self.net.slope, readout=self.readout, readout_beta=self.readout_beta)
+        if self.lif_reset != "subtract":  # files of the default reset stay loadable by older versions
+            data.update(lif_reset=self.lif_reset)
         data.update(memory_kwargs(self.neuron, self.feedback, self.feedback_decays))
         return data
 
@@ -491,6 +497,8 @@ class SpikingPolicy(SequencePolicy):
         ``"leaky"`` (leaky-integrator output neurons, smooth actions), see
         :class:`~sb3_spiking.neurons.SpikingMLP`.
     :param readout_beta: initial leak of the leaky readout (learned per action).
+    :param lif_reset: reset of the actor's LIF layers: ``"subtract"`` (the paper's) or ``"zero"``
+        (NIR's LIF, so that the exported NIR graph runs identically in snnTorch and Norse).
     :param neuron: hidden neuron type, ``"lif"`` (default), ``"recurrent"``, ``"synaptic"`` or
         ``"adaptive"``, or a list with one per layer (:mod:`sb3_spiking.memory_neurons`).
     :param feedback: the actor's own command fed back into its first layer through leaky traces
@@ -521,11 +529,14 @@ class SpikingPolicy(SequencePolicy):
         slope: float = 2.0,
         readout: str = "linear",
         readout_beta: float = 0.5,
+        lif_reset: str = "subtract",
         neuron: str | list[str] = "lif",
         feedback: bool = False,
         feedback_decays: tuple[float, ...] | list[float] = DEFAULT_FEEDBACK_DECAYS,
     ):
         _check_readout(readout, readout_beta)
+        if lif_reset not in RESETS:
+            raise ValueError(f"lif_reset must be one of {RESETS}, got {lif_reset!r}")
         # checked here, before the networks are built: a clear error naming the key
         pi_arch = get_actor_critic_arch(net_arch if net_arch is not None else dict(pi=[256, 128], qf=[256, 256]))[0]
         layer_types(neuron, len(pi_arch))
@@ -537,6 +548,7 @@ class SpikingPolicy(SequencePolicy):
                             feedback_decays=[float(d) for d in feedback_decays])
         # read by make_actor, which TD3Policy's constructor calls
         self._readout, self._readout_beta = readout, float(readout_beta)
+        self._lif_reset = lif_reset
         self._initial_slope = check_slope(slope)
         super().__init__(
             observation_space,
@@ -559,6 +571,8 @@ class SpikingPolicy(SequencePolicy):
         data.update(slope=self._initial_slope)
         if self._readout != "linear":  # files of the linear readout stay loadable by older versions
             data.update(readout=self._readout, readout_beta=self._readout_beta)
+        if self._lif_reset != "subtract":
+            data.update(lif_reset=self._lif_reset)
         data.update(memory_kwargs(**self._memory))
         return data
 
@@ -570,6 +584,7 @@ class SpikingPolicy(SequencePolicy):
             slope=self._initial_slope,
             readout=self._readout,
             readout_beta=self._readout_beta,
+            lif_reset=self._lif_reset,
             **self._memory,
             normalize_images=self.normalize_images,  # scaled as the critics' input
         ).to(self.device)

@@ -58,8 +58,10 @@ def _export(args: argparse.Namespace) -> None:
     if importlib.util.find_spec("nir") is not None:
         from sb3_spiking.export.nir_export import export_nir
 
-        export_nir(model, Path(args.out) / f"{args.name}.nir")
-        print(f"wrote {Path(args.out) / f'{args.name}.nir'}")
+        for consumer in [None, *args.nir_consumer]:  # the direct graph, then one per consumer asked for
+            path = Path(args.out) / (f"{args.name}.nir" if consumer is None else f"{args.name}.{consumer}.nir")
+            export_nir(model, path, consumer=consumer)
+            print(f"wrote {path}")
     else:
         print("NIR export skipped: pip install 'sb3_spiking[nir]'")
     if find_c_compiler() is not None and importlib.util.find_spec("l2f") is not None and args.check_episodes > 0:
@@ -97,6 +99,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--name", default="snn_actor", help="C symbol / file prefix")
     p.add_argument("--check-episodes", type=int, default=2, help="closed-loop episodes to compare C with PyTorch on")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--nir-consumer", nargs="*", default=[], choices=["snntorch", "norse"],
+                   help="also write NAME.<consumer>.nir, the graph shaped for that reader (needs lif_reset='zero')")
     p.set_defaults(func=_export)
 
 
