@@ -118,8 +118,21 @@ def export_c(actor: Any, out_dir: str | os.PathLike[str], name: str = "snn_actor
     net, low, high = resolve_actor(actor)
     if max(net.hidden) > 65535:
         raise ValueError("the C export indexes spikes with unsigned short: at most 65535 neurons per layer")
+    kinds = layer_kinds(net)  # raises, naming the layer, for anything this exporter cannot state
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if net.feedback is not None or any(k != "lif" for k in kinds):
+        # memory layers / feedback: the general generator (plain LIF actors keep the tuned code below,
+        # whose instruction counts the MCU check measures)
+        from sb3_spiking.export._c_memory import generate
+
+        header, source, weight_floats, state_bytes = generate(net, kinds, low, high, name, kernel)
+        header_path, source_path = out / f"{name}.h", out / f"{name}.c"
+        header_path.write_text(header)
+        source_path.write_text(source)
+        return CExport(header=header_path, source=source_path, name=name, n_inputs=net.fcs[0].in_features,
+                       n_outputs=net.readout.out_features, hidden=tuple(net.hidden), weight_bytes=4 * weight_floats,
+                       state_bytes=state_bytes, kernel=kernel)
     upper = name.upper()
     hidden = tuple(net.hidden)
     n_in, n_out = net.fcs[0].in_features, net.readout.out_features
@@ -299,6 +312,40 @@ void {name}_step({name}_state_t *state, const float *obs, float *action)
         state_bytes=4 * (sum(hidden) + (n_out if leaky else 0)),
         kernel=kernel,
     )
+
+
+#: hidden-layer classes the C export knows, by neuron type (``SpikingMLP.neuron_types``)
+def _known_layers() -> dict[type, str]:
+    from sb3_spiking.memory_neurons import AdaptiveLIF, RecurrentLIF, SynapticLIF
+    from sb3_spiking.neurons import LIF
+
+    return {LIF: "lif", RecurrentLIF: "recurrent", SynapticLIF: "synaptic", AdaptiveLIF: "adaptive"}
+
+
+def layer_kinds(net: Any) -> tuple[str, ...]:
+    """The neuron type of every hidden layer, checked against what the C export can generate.
+
+    :raises ValueError: naming the layer (``lifs[i]``) and its type when it is not one of the known
+        layer classes (exactly: a subclass may change the maths), or for an unknown feedback / readout.
+    """
+    known = _known_layers()
+    kinds = []
+    for i, layer in enumerate(net.lifs):
+        kind = known.get(type(layer))
+        if kind is None:
+            raise ValueError(f"the C export does not support hidden layer {i} (lifs[{i}]) of type {type(layer).__name__}; "
+                             f"supported: {', '.join(c.__name__ for c in known)}")
+        if kind == "lif":
+            _reset_mode(layer)
+        kinds.append(kind)
+    if net.feedback is not None:
+        from sb3_spiking.memory_neurons import ActionFeedback
+
+        if type(net.feedback) is not ActionFeedback:
+            raise ValueError(f"the C export does not support the feedback of type {type(net.feedback).__name__}")
+    if net.readout_kind not in ("linear", "leaky"):
+        raise ValueError(f"the C export does not support the readout {net.readout_kind!r}")
+    return tuple(kinds)
 
 
 def _reset_mode(lif: Any) -> str:
@@ -605,4 +652,4 @@ def torch_actions(
     return a, np.asarray(counts)
 
 
-__all__ = ["CFLAGS", "KERNELS", "CExport", "export_c", "find_c_compiler", "run_c_actor", "torch_actions"]
+__all__ = ["CFLAGS", "KERNELS", "CExport", "export_c", "find_c_compiler", "layer_kinds", "run_c_actor", "torch_actions"]

@@ -1,0 +1,162 @@
+"""Export of the memory layers (``recurrent``, ``synaptic``, ``adaptive``) and of the action feedback:
+C (both kernels, compiled with the system compiler, checked against ``SpikingMLP.step`` over whole
+episodes) and NIR (round trip through our importer, consumer errors)."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+
+from sb3_spiking.export.c_export import export_c, find_c_compiler, run_c_actor, torch_actions
+from sb3_spiking.guided_td3.policies import SpikingPolicy
+from sb3_spiking.memory_neurons import SynapticLIF
+from sb3_spiking.neurons import SpikingMLP
+
+needs_cc = pytest.mark.skipif(find_c_compiler() is None, reason="no C compiler")
+needs_nir = pytest.mark.skipif(importlib.util.find_spec("nir") is None, reason="nir extra not installed")
+
+#: (neuron, feedback, readout): every layer type, the feedback alone and in mixed networks
+CASES = {
+    "recurrent": ("recurrent", False, "linear"),
+    "synaptic": ("synaptic", False, "linear"),
+    "adaptive": ("adaptive", False, "linear"),
+    "lif+feedback": ("lif", True, "linear"),
+    "synaptic-adaptive+feedback+leaky": (["synaptic", "adaptive"], True, "leaky"),
+    "recurrent-lif+feedback": (["recurrent", "lif"], True, "linear"),
+    "adaptive-recurrent-synaptic+leaky": (["adaptive", "recurrent", "synaptic"], False, "leaky"),
+}
+
+
+def _busy_net(neuron, feedback=False, readout="linear", seed=0, n_in=10, n_out=3, hidden=(40, 24)):
+    """A random actor whose layers all spike on unit-scale inputs (spike-fed weights and the
+    feedback weights scaled up so that every path carries current)."""
+    th.manual_seed(seed)
+    if not isinstance(neuron, str):
+        hidden = (40, 24, 16)[: len(neuron)]
+    net = SpikingMLP(n_in, n_out, hidden, neuron=neuron, feedback=feedback, readout=readout)
+    with th.no_grad():
+        for fc in net.fcs[1:]:
+            fc.weight.mul_(3.0)
+        if net.feedback is not None:
+            net.feedback.weight.weight.mul_(3.0)
+    return net
+
+
+def _episode(n_in=10, steps=400, seed=0):
+    obs = np.random.default_rng(seed).normal(0.3, 1.0, (steps, n_in)).astype(np.float32)
+    starts = np.zeros(steps, bool)
+    starts[[0, steps // 2]] = True  # two episodes: the C state must restart from zero
+    return obs, starts
+
+
+def _step_reference(net, obs, starts):
+    """Deployment in torch: ``SpikingMLP.step`` one observation at a time (the feedback gets the
+    network's own output). Returns actions, spike counts per step and spike rates per layer."""
+    state, actions, counts, rates = net.initial_state(1), [], [], np.zeros(len(net.hidden))
+    with th.no_grad():
+        for t in range(len(obs)):
+            if starts[t]:
+                state = net.initial_state(1)
+            a, state, spikes = net.step(th.as_tensor(obs[t]).view(1, -1), state, return_spikes=True)
+            actions.append(a.view(-1).numpy())
+            counts.append(int(sum(s.sum() for s in spikes)))
+            rates += [float(s.mean()) for s in spikes]
+    return np.stack(actions), np.array(counts), rates / len(obs)
+
+
+@needs_cc
+@pytest.mark.parametrize("case", list(CASES))
+def test_c_export_of_memory_layers_matches_step_over_whole_episodes(tmp_path, case):
+    neuron, feedback, readout = CASES[case]
+    net = _busy_net(neuron, feedback, readout)
+    obs, starts = _episode()
+    t_act, t_counts, rates = _step_reference(net, obs, starts)
+    assert np.all((rates > 0.03) & (rates < 0.8)), f"every layer must spike, not everywhere: {rates}"
+    ev_act, ev_counts = run_c_actor(net, obs, starts, workdir=tmp_path / "event")
+    de_act, de_counts = run_c_actor(net, obs, starts, workdir=tmp_path / "dense", kernel="dense")
+    np.testing.assert_array_equal(ev_act, de_act)  # the kernels add the same values in the same order
+    np.testing.assert_array_equal(ev_counts, de_counts)
+    np.testing.assert_array_equal(ev_counts, t_counts)
+    diff = float(np.abs(ev_act - t_act).max())
+    print(f"{case}: max |C - torch step| = {diff:.3g}, spike rates {np.round(rates, 3)}")
+    assert diff < 1e-5
+    # the sequence reference of the C tests agrees (feedback: free-running, its own commands)
+    s_act, s_counts = torch_actions(net, obs, starts)
+    np.testing.assert_array_equal(s_counts, t_counts)
+    assert np.abs(s_act - t_act).max() < 1e-5
+    # the memory matters: without the reset at the second episode the C actions differ there
+    c_noreset, _ = run_c_actor(net, obs, workdir=tmp_path / "noreset")
+    half = len(obs) // 2
+    assert np.abs(c_noreset[half:half + 20] - t_act[half:half + 20]).max() > 1e-4
+
+
+def test_c_state_struct_holds_every_state_variable(tmp_path):
+    net = _busy_net(["synaptic", "adaptive", "recurrent"], feedback=True, readout="leaky")
+    exp = export_c(net, tmp_path / "event")
+    header = exp.header.read_text()
+    for member in ("float syn0[40];", "float mem0[40];", "float mem1[24];", "float adapt1[24];", "float mem2[16];",
+                   "unsigned short spk_idx2[16];", "int spk_n2;", "float mem_out[3];", "float fb_trace[12];",
+                   "float fb_last[3];"):
+        assert member in header, member
+    # 4 bytes per float of net.state_sizes, except the recurrent spikes: 2-byte indices and a count
+    assert exp.state_bytes == 4 * sum(net.state_sizes) - 2 * 16 + 4
+    dense = export_c(net, tmp_path / "dense", kernel="dense")
+    assert "float spk2[16];" in dense.header.read_text() and dense.state_bytes == 4 * sum(net.state_sizes)
+    source = exp.source.read_text()
+    assert "add_columns(V2, 16, state->spk_idx2, state->spk_n2, rc);" in source  # event-driven recurrence
+    assert "dense_currents(W_FB, 12, 40, state->fb_trace, fbc);" in source  # dense real-valued feedback
+
+
+def test_c_export_refuses_an_unknown_layer_naming_it(tmp_path):
+    class TunedSynaptic(SynapticLIF):  # a subclass may change the maths: not exported as a SynapticLIF
+        pass
+
+    net = _busy_net(["synaptic", "synaptic"])
+    net.lifs[1] = TunedSynaptic(24)
+    with pytest.raises(ValueError, match=r"hidden layer 1 \(lifs\[1\]\) of type TunedSynaptic"):
+        export_c(net, tmp_path)
+    assert not list(tmp_path.glob("*.c")), "nothing written for a network it cannot state"
+
+
+@needs_cc
+def test_c_export_of_a_feedback_policy_with_action_bounds_matches_predict():
+    # the command fed back is the network output (in [-1, 1]), not the unscaled action
+    obs_space = spaces.Box(-np.inf, np.inf, (5,), np.float32)
+    act_space = spaces.Box(np.array([0.0, -2.0], np.float32), np.array([1.0, 3.0], np.float32))
+    th.manual_seed(1)
+    policy = SpikingPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=dict(pi=[16, 8], qf=[8]),
+                           neuron=["adaptive", "synaptic"], feedback=True, readout="leaky")
+    with th.no_grad():
+        policy.actor.net.feedback.weight.weight.mul_(5.0)
+    obs = np.random.default_rng(1).normal(0, 2, (250, 5)).astype(np.float32)
+    state, expected = None, []
+    for o in obs:
+        a, state = policy.predict(o[None], state)
+        expected.append(a[0])
+    c_act, c_counts = run_c_actor(policy, obs)
+    assert c_counts.sum() > 0
+    assert np.abs(c_act - np.array(expected)).max() < 1e-5
+
+
+def _mcu_missing() -> str:
+    from sb3_spiking.export.mcu import missing_tools
+
+    return ", ".join(missing_tools())
+
+
+@pytest.mark.skipif(bool(_mcu_missing()), reason=f"needs {_mcu_missing()}")
+def test_mcu_run_of_a_memory_actor_matches_step():
+    # the cross-compiled export (Cortex-M4F, -Wall -Wextra -Werror -pedantic) in QEMU, both kernels
+    from sb3_spiking.export.mcu import run_mcu_actor
+
+    net = _busy_net(["synaptic", "adaptive", "recurrent"], feedback=True, readout="leaky")
+    obs, starts = _episode(steps=120)
+    t_act, t_counts, _ = _step_reference(net, obs, starts)
+    runs = {k: run_mcu_actor(net, obs, starts, kernel=k) for k in ("event", "dense")}
+    for res in runs.values():
+        assert np.abs(res.actions - t_act).max() < 1e-5
+        np.testing.assert_array_equal(res.spikes, t_counts)
+    np.testing.assert_array_equal(runs["event"].actions, runs["dense"].actions)
+    assert runs["event"].instructions.mean() < runs["dense"].instructions.mean()
