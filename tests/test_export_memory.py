@@ -160,3 +160,97 @@ def test_mcu_run_of_a_memory_actor_matches_step():
         np.testing.assert_array_equal(res.spikes, t_counts)
     np.testing.assert_array_equal(runs["event"].actions, runs["dense"].actions)
     assert runs["event"].instructions.mean() < runs["dense"].instructions.mean()
+
+
+# ---------------------------------------------------------------------------------------------- NIR
+NIR_CASES = {
+    "recurrent": ("recurrent", "linear"),
+    "synaptic": ("synaptic", "leaky"),
+    "recurrent-synaptic-lif+leaky": (["recurrent", "synaptic", "lif"], "leaky"),
+}
+
+
+@needs_nir
+@pytest.mark.parametrize("case", list(NIR_CASES))
+def test_nir_round_trip_of_recurrent_and_synaptic_layers(tmp_path, case):
+    import nir
+
+    from sb3_spiking.export.nir_export import export_nir, from_nir, load_nir, to_nir
+
+    neuron, readout = NIR_CASES[case]
+    net = _busy_net(neuron, readout=readout)
+    with pytest.warns(UserWarning, match="subtractive reset"):  # NIR's neurons reset to v_reset
+        export_nir(net, tmp_path / "a.nir")
+    graph = nir.read(str(tmp_path / "a.nir"))
+    for i, kind in enumerate(net.neuron_types):
+        node = graph.nodes[f"lif{i}"]
+        assert type(node).__name__ == ("CubaLIF" if kind == "synaptic" else "LIF")
+        if kind == "recurrent":  # V, b on an Affine edge from the layer's output back to its input
+            assert {(f"lif{i}", f"rec{i}"), (f"rec{i}", f"lif{i}")} <= {tuple(e) for e in graph.edges}
+            np.testing.assert_array_equal(graph.nodes[f"rec{i}"].weight, net.lifs[i].recurrent.weight.detach().numpy())
+        if kind == "synaptic":  # Euler: α = 1 − dt/τ_syn with unit input gain w_in·dt/τ_syn
+            alpha = net.lifs[i].alpha.detach().clamp(0, 1).numpy()
+            np.testing.assert_allclose(1 - 1e-4 / node.tau_syn, alpha, rtol=1e-5)
+            np.testing.assert_allclose(node.w_in * 1e-4 / node.tau_syn, 1.0, rtol=1e-5)
+    back = load_nir(tmp_path / "a.nir")
+    assert back.neuron_types == net.neuron_types and back.readout_kind == readout
+    x = th.randn(250, 3, 10) + 0.3
+    with th.no_grad():
+        a, _, s_a = net(x, net.initial_state(3), return_spikes=True)
+        b, _, s_b = back(x, back.initial_state(3), return_spikes=True)
+    assert all(0.03 < float(s.mean()) < 0.8 for s in s_a)
+    assert th.equal(a, b) and all(th.equal(p, q) for p, q in zip(s_a, s_b))  # bit-exact
+    # without our exact β / α metadata the time constants alone give them back (the Euler mapping)
+    with pytest.warns(UserWarning):
+        bare = to_nir(net)
+    for node in bare.nodes.values():
+        node.metadata = {k: v for k, v in (node.metadata or {}).items() if k not in ("beta", "alpha")}
+    again = from_nir(bare)
+    with th.no_grad():
+        c, _ = again(x, again.initial_state(3))
+    assert (a - c).abs().max() < 1e-3
+
+
+@needs_nir
+def test_nir_refuses_adaptive_layers_and_the_feedback_naming_them():
+    from sb3_spiking.export.nir_export import NIRExportError, to_nir
+
+    with pytest.raises(NIRExportError, match=r"'lif1'.*adaptive.*no adaptive-threshold"):
+        to_nir(_busy_net(["synaptic", "adaptive"]))
+    with pytest.raises(NIRExportError, match=r"'feedback'.*tanh"):
+        to_nir(_busy_net("lif", feedback=True))
+    for consumer in ("snntorch", "norse"):  # NIR's own limit comes first, whatever the consumer
+        with pytest.raises(NIRExportError, match="'lif0'"):
+            to_nir(_busy_net("adaptive"), consumer=consumer)
+
+
+@needs_nir
+@pytest.mark.parametrize("consumer", ["snntorch", "norse"])
+@pytest.mark.parametrize("neuron", ["recurrent", "synaptic"])
+def test_nir_consumers_refuse_memory_layers_naming_layer_and_consumer(consumer, neuron):
+    from sb3_spiking.export.nir_export import NIRConsumerError, to_nir
+
+    name = {"snntorch": "snnTorch", "norse": "Norse"}[consumer]
+    with pytest.raises(NIRConsumerError, match=rf"'lif1'.*{name}.*{neuron} layer.*resets by subtraction") as err:
+        to_nir(_zero_lif_then(neuron), consumer=consumer)
+    assert err.value.layer == "lif1" and err.value.consumer == consumer
+
+
+def _zero_lif_then(neuron):
+    """A LIF layer that consumers can run (reset to zero) followed by a memory layer."""
+    th.manual_seed(0)
+    net = SpikingMLP(4, 2, (8, 6), neuron=["lif", neuron])
+    zero = SpikingMLP(4, 2, (8,), lif_reset="zero")
+    net.lifs[0] = zero.lifs[0]
+    return net
+
+
+@needs_nir
+def test_nir_import_refuses_memory_layers_that_reset_to_zero():
+    from sb3_spiking.export.nir_export import from_nir, to_nir
+
+    with pytest.warns(UserWarning):
+        graph = to_nir(_busy_net("synaptic"))
+    graph.nodes["lif1"].metadata = {}  # plain NIR: reset to v_reset
+    with pytest.raises(ValueError, match=r"'lif1' \(CubaLIF\) resets to zero; the synaptic layer"):
+        from_nir(graph)

@@ -72,6 +72,40 @@ class NIRConsumerError(ValueError):
         super().__init__(f"layer {layer!r}: {_CONSUMER_NAMES.get(consumer, consumer)} cannot run it: {reason}")
 
 
+class NIRExportError(ValueError):
+    """A part of the actor that NIR itself has no primitive for (whatever the consumer).
+
+    :param part: the layer's graph node name (``lif1``) or ``feedback``.
+    :param reason: what NIR lacks, and what to do instead.
+    """
+
+    def __init__(self, part: str, reason: str):
+        self.part = part
+        super().__init__(f"{part!r}: NIR cannot express it: {reason}")
+
+
+def _layer_kinds(net: SpikingMLP) -> list[str]:
+    """Neuron type per hidden layer, refusing what NIR cannot state (:class:`NIRExportError`)."""
+    from sb3_spiking.memory_neurons import AdaptiveLIF, RecurrentLIF, SynapticLIF
+    from sb3_spiking.neurons import LIF
+
+    known = {LIF: "lif", RecurrentLIF: "recurrent", SynapticLIF: "synaptic"}
+    kinds = []
+    for i, layer in enumerate(net.lifs):
+        if type(layer) is AdaptiveLIF:
+            raise NIRExportError(
+                f"lif{i}", f"layer lif{i} is an adaptive LIF (neuron='adaptive'): NIR has no adaptive-threshold neuron "
+                "(its LIF and CubaLIF have a fixed v_threshold); export it to C instead (export_c)")
+        if type(layer) not in known:
+            raise NIRExportError(f"lif{i}", f"layer lif{i} of type {type(layer).__name__} has no NIR mapping here")
+        kinds.append(known[type(layer)])
+    if net.feedback is not None:
+        raise NIRExportError(
+            "feedback", "the action feedback (feedback=True) feeds back the command tanh(readout), and NIR has no "
+            "tanh node (its traces alone would be LI nodes); export it to C instead (export_c)")
+    return kinds
+
+
 def _require_nir() -> Any:
     try:
         import nir
@@ -103,6 +137,7 @@ def to_nir(actor: Any, dt: float = DEFAULT_DT, consumer: str | None = None) -> A
     if consumer is not None and consumer not in CONSUMERS:
         raise ValueError(f"consumer must be None or one of {CONSUMERS}, got {consumer!r}")
     net, _, _ = resolve_actor(actor)
+    kinds = _layer_kinds(net)
     _check_consumer(net, consumer, dt)
 
     def arr(t: th.Tensor) -> np.ndarray:
@@ -110,12 +145,13 @@ def to_nir(actor: Any, dt: float = DEFAULT_DT, consumer: str | None = None) -> A
 
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array([net.fcs[0].in_features])})}
     order = ["input"]
+    recurrent_edges: list[tuple[str, str]] = []
     subtract = []
-    for i, (fc, lif) in enumerate(zip(net.fcs, net.lifs)):
-        mode = getattr(lif, "reset", "subtract")
+    for i, (fc, lif, kind) in enumerate(zip(net.fcs, net.lifs, kinds)):
+        mode = getattr(lif, "reset", "subtract")  # the memory layers reset by subtraction only
         if mode == "subtract":
             beta, theta = arr(lif.beta.clamp(0.0, 1.0)), arr(lif.threshold)
-            subtract.append(f"lif{i}")
+            subtract.append(f"lif{i}" if kind == "lif" else f"lif{i} ({kind})")
         else:
             beta, theta = arr(lif.effective_beta()), arr(lif.effective_threshold())
         w, b = arr(fc.weight), arr(fc.bias)
@@ -133,10 +169,28 @@ def to_nir(actor: Any, dt: float = DEFAULT_DT, consumer: str | None = None) -> A
             w = (w.astype(np.float64) * scale[:, None]).astype(np.float32)
             b = (b.astype(np.float64) * scale).astype(np.float32)
         nodes[f"fc{i}"] = nir.Affine(weight=w, bias=b)
-        nodes[f"lif{i}"] = nir.LIF(
-            tau=tau, r=r, v_leak=np.zeros_like(beta), v_threshold=theta, v_reset=np.zeros_like(beta),
-            metadata={"reset": mode, "beta": beta, "dt": float(dt), "form": consumer or "direct"},
-        )
+        meta = {"reset": mode, "beta": beta, "dt": float(dt), "form": consumer or "direct", "neuron": kind}
+        if kind == "synaptic":
+            # J ← α·J + I and U ← β·U + J are CubaLIF's Euler steps, τ_syn·dI/dt = −I + w_in·S and
+            # τ_mem·dv/dt = −v + R·I, with α = 1 − dt/τ_syn, w_in = τ_syn/dt, β = 1 − dt/τ_mem, R = τ_mem/dt
+            # (unit gains; the membrane reads the updated current, as the layer and snnTorch's Synaptic do)
+            alpha = arr(lif.alpha.clamp(0.0, 1.0))
+            tau_syn = _tau(alpha, dt)
+            nodes[f"lif{i}"] = nir.CubaLIF(
+                tau_syn=tau_syn, tau_mem=tau, r=r, v_leak=np.zeros_like(beta), v_threshold=theta,
+                v_reset=np.zeros_like(beta), w_in=(tau_syn / np.float32(dt)).astype(np.float32),
+                metadata={**meta, "alpha": alpha},
+            )
+        else:
+            nodes[f"lif{i}"] = nir.LIF(
+                tau=tau, r=r, v_leak=np.zeros_like(beta), v_threshold=theta, v_reset=np.zeros_like(beta),
+                metadata=meta,
+            )
+        if kind == "recurrent":
+            # V·s[t-1] + b: an Affine edge from the layer's spikes back to its own input (a cycle: the
+            # simulator feeds it the previous step's spikes), summed with fc{i}'s current
+            nodes[f"rec{i}"] = nir.Affine(weight=arr(lif.recurrent.weight), bias=arr(lif.recurrent.bias))
+            recurrent_edges += [(f"lif{i}", f"rec{i}"), (f"rec{i}", f"lif{i}")]
         order += [f"fc{i}", f"lif{i}"]
     nodes["readout"] = nir.Affine(weight=arr(net.readout.weight), bias=arr(net.readout.bias))
     order.append("readout")
@@ -149,7 +203,7 @@ def to_nir(actor: Any, dt: float = DEFAULT_DT, consumer: str | None = None) -> A
         order.append("readout_li")
     nodes["output"] = nir.Output(output_type={"output": np.array([net.readout.out_features])})
     order.append("output")
-    edges = list(zip(order[:-1], order[1:]))
+    edges = list(zip(order[:-1], order[1:])) + recurrent_edges
     metadata = {
         "producer": "sb3_spiking",
         "output_activation": "tanh",
@@ -159,9 +213,9 @@ def to_nir(actor: Any, dt: float = DEFAULT_DT, consumer: str | None = None) -> A
     }
     if subtract:
         warnings.warn(
-            f"{', '.join(subtract)} use the subtractive reset, which NIR's LIF cannot state: the graph keeps it in "
-            "metadata (reset='subtract'), so only sb3_spiking's own from_nir runs it as trained; for a graph that "
-            "NIR consumers run identically, train with lif_reset='zero'",
+            f"{', '.join(subtract)} use the subtractive reset, which NIR's LIF / CubaLIF cannot state: the graph keeps "
+            "it in metadata (reset='subtract'), so only sb3_spiking's own from_nir runs it as trained; for a graph that "
+            "NIR consumers run identically, train LIF layers with lif_reset='zero' (the memory layers have no such mode)",
             stacklevel=2,
         )
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
@@ -171,7 +225,16 @@ def _check_consumer(net: SpikingMLP, consumer: str | None, dt: float) -> None:
     """Raise :class:`NIRConsumerError` for the first layer ``consumer`` cannot run."""
     if consumer is None:
         return
-    for i, lif in enumerate(net.lifs):
+    kinds = getattr(net, "neuron_types", None) or ("lif",) * len(net.lifs)  # actors saved before the option
+    for i, (lif, kind) in enumerate(zip(net.lifs, kinds)):
+        if kind != "lif":
+            node = "CubaLIF" if kind == "synaptic" else "LIF"
+            raise NIRConsumerError(
+                f"lif{i}", consumer,
+                f"the {kind} layer (neuron={kind!r}) resets by subtraction, which NIR's {node} (reset to v_reset) "
+                "cannot state, and memory layers have no reset-to-zero mode; only sb3_spiking's own from_nir runs "
+                "its graph (consumer=None), or export it to C (export_c)",
+            )
         if getattr(lif, "reset", "subtract") != "zero":
             raise NIRConsumerError(
                 f"lif{i}", consumer,
@@ -201,44 +264,76 @@ def _meta_scalar(value: np.ndarray) -> Any:
     return item.decode() if isinstance(item, bytes) else item
 
 
+def _recurrent_edges(graph: Any, nir: Any) -> dict[str, str]:
+    """``{neuron node: Affine node}`` for the recurrent edges ``lif → rec → lif`` (an Affine whose only
+    input and only output is the same LIF node)."""
+    found = {}
+    for name, node in graph.nodes.items():
+        if not isinstance(node, nir.Affine):
+            continue
+        sources = [a for a, b in graph.edges if b == name]
+        targets = [b for a, b in graph.edges if a == name]
+        if len(sources) == 1 and targets == sources and isinstance(graph.nodes[sources[0]], nir.LIF):
+            found[sources[0]] = name
+    return found
+
+
 def from_nir(graph: Any, dt: float | None = None) -> SpikingMLP:
     """Rebuild a :class:`~sb3_spiking.neurons.SpikingMLP` from a graph written by :func:`to_nir`.
 
     Also accepts graphs from other tools with the same chain structure
-    (``Affine -> LIF -> … -> Affine``, optionally followed by an ``LI`` readout), read with plain NIR
-    semantics: reset to zero (``lif_reset="zero"``), ``β = 1 − dt/τ`` (``dt`` from the graph metadata
-    or the argument, default :data:`DEFAULT_DT`) and the input gain ``R·dt/τ`` folded into the Affine
-    rows. Graphs of ours with ``reset = "subtract"`` metadata come back with the subtractive reset.
+    (``Affine -> LIF|CubaLIF -> … -> Affine``, optionally followed by an ``LI`` readout; a LIF may have a
+    recurrent ``Affine`` edge back to itself), read with plain NIR semantics: reset to zero
+    (``lif_reset="zero"``), ``β = 1 − dt/τ`` (``dt`` from the graph metadata or the argument, default
+    :data:`DEFAULT_DT`) and the input gain ``R·dt/τ`` folded into the Affine rows. Graphs of ours with
+    ``reset = "subtract"`` metadata come back with the subtractive reset. A LIF with a recurrent edge
+    becomes a ``"recurrent"`` layer, a ``CubaLIF`` a ``"synaptic"`` one; both reset by subtraction
+    only, so they need our ``reset = "subtract"`` metadata.
 
-    :raises ValueError: for graphs that are not such a chain, whose LIFs have ``v_leak ≠ 0`` or
-        ``v_reset ≠ 0``, or that mix resets.
+    :raises ValueError: for graphs that are not such a chain, whose neurons have ``v_leak ≠ 0`` or
+        ``v_reset ≠ 0``, that mix LIF resets, or whose memory layers reset to zero.
     """
     nir = _require_nir()
-    succ = dict(graph.edges)
-    if len(succ) != len(graph.edges):
-        raise ValueError("only chain graphs (one successor per node) are supported")
+    recurrent = _recurrent_edges(graph, nir)
+    loops = {(a, b) for a, r in recurrent.items() for (a, b) in ((a, r), (r, a))}
+    chain_edges = [e for e in graph.edges if tuple(e) not in loops]
+    succ = dict(chain_edges)
+    if len(succ) != len(chain_edges):
+        raise ValueError("only chain graphs (one successor per node, besides recurrent Affine edges) are supported")
     inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
     if len(inputs) != 1:
         raise ValueError("the graph must have exactly one Input node")
-    chain, name = [], succ.get(inputs[0])
+    chain, names, name = [], [], succ.get(inputs[0])
     while name is not None and not isinstance(graph.nodes[name], nir.Output):
         chain.append(graph.nodes[name])
+        names.append(name)
         name = succ.get(name)
-    li = chain.pop() if chain and type(chain[-1]).__name__ == "LI" else None  # leaky-integrator readout
+    if chain and type(chain[-1]).__name__ == "LI":  # leaky-integrator readout
+        li = chain.pop()
+        names.pop()
+    else:
+        li = None
     kinds = [type(n).__name__ for n in chain]
     if len(chain) < 3 or len(chain) % 2 == 0 or kinds[-1] != "Affine" or any(
-        kinds[i] != ("Affine" if i % 2 == 0 else "LIF") for i in range(len(chain))
+        kinds[i] != "Affine" if i % 2 == 0 else kinds[i] not in ("LIF", "CubaLIF") for i in range(len(chain))
     ):
-        raise ValueError(f"expected Affine -> LIF -> ... -> Affine, got {' -> '.join(kinds)}")
+        raise ValueError(f"expected Affine -> LIF|CubaLIF -> ... -> Affine, got {' -> '.join(kinds)}")
     graph_dt = _meta(graph, "dt")
     dt_default = float(dt if dt is not None else (graph_dt if graph_dt is not None else DEFAULT_DT))
-    affines, lifs = chain[0::2], chain[1::2]
-    resets = {str(_meta(node, "reset", "zero")) for node in lifs}
-    if len(resets) != 1:
-        raise ValueError(f"LIF layers with different resets ({sorted(resets)}) have no equivalent here")
+    affines, lifs, lif_names = chain[0::2], chain[1::2], names[1::2]
+    neurons = ["synaptic" if isinstance(n, nir.CubaLIF) else "recurrent" if k in recurrent else "lif"
+               for n, k in zip(lifs, lif_names)]
+    lif_resets = {str(_meta(node, "reset", "zero")) for node, kind in zip(lifs, neurons) if kind == "lif"}
+    if len(lif_resets) > 1:
+        raise ValueError(f"LIF layers with different resets ({sorted(lif_resets)}) have no equivalent here")
+    for node_name, node, kind in zip(lif_names, lifs, neurons):
+        if kind != "lif" and str(_meta(node, "reset", "zero")) != "subtract":
+            what = type(node).__name__ + (" with a recurrent edge" if kind == "recurrent" else "")
+            raise ValueError(f"node {node_name!r} ({what}) resets to zero; the {kind} layer resets by subtraction only")
     hidden = [a.weight.shape[0] for a in affines[:-1]]
     net = SpikingMLP(affines[0].weight.shape[1], affines[-1].weight.shape[0], hidden,
-                     readout="linear" if li is None else "leaky", lif_reset=resets.pop())
+                     readout="linear" if li is None else "leaky", lif_reset=lif_resets.pop() if lif_resets else "subtract",
+                     neuron=neurons)
     slope = _meta(graph, "surrogate_slope")
     if slope is not None:
         net.set_slope(float(slope))
@@ -249,16 +344,27 @@ def from_nir(graph: Any, dt: float | None = None) -> SpikingMLP:
                 w, b = _fold_gain(lifs[i], w, b, dt_default)
             fc.weight.copy_(th.as_tensor(w))
             fc.bias.copy_(th.as_tensor(b))
-        for lif, node in zip(net.lifs, lifs):
+        for lif, node, node_name in zip(net.lifs, lifs, lif_names):
             if np.any(np.asarray(node.v_leak) != 0):
-                raise ValueError("LIF nodes with v_leak != 0 have no equivalent here")
+                raise ValueError(f"{type(node).__name__} nodes with v_leak != 0 have no equivalent here")
             if np.any(np.asarray(getattr(node, "v_reset", 0.0)) != 0):
-                raise ValueError("LIF nodes with v_reset != 0 have no equivalent here")
+                raise ValueError(f"{type(node).__name__} nodes with v_reset != 0 have no equivalent here")
+            tau = node.tau_mem if isinstance(node, nir.CubaLIF) else node.tau
             beta = _meta(node, "beta")
             if beta is None:
-                beta = 1.0 - float(_meta(node, "dt", dt_default)) / np.asarray(node.tau, np.float64)
+                beta = 1.0 - float(_meta(node, "dt", dt_default)) / np.asarray(tau, np.float64)
             lif.beta.copy_(th.as_tensor(np.asarray(beta, np.float32)))
             lif.threshold.copy_(th.as_tensor(np.asarray(node.v_threshold, np.float32)))
+            if isinstance(node, nir.CubaLIF):
+                alpha = _meta(node, "alpha")
+                if alpha is None:
+                    alpha = 1.0 - float(_meta(node, "dt", dt_default)) / np.asarray(node.tau_syn, np.float64)
+                lif.alpha.copy_(th.as_tensor(np.asarray(alpha, np.float32)))
+            if node_name in recurrent:
+                rec = graph.nodes[recurrent[node_name]]
+                w, b = _fold_gain(node, np.asarray(rec.weight, np.float32), np.asarray(rec.bias, np.float32), dt_default)
+                lif.recurrent.weight.copy_(th.as_tensor(w))
+                lif.recurrent.bias.copy_(th.as_tensor(b))
         if li is not None:
             if np.any(np.asarray(li.v_leak) != 0) or not np.allclose(np.asarray(li.r, np.float64), 1.0):
                 raise ValueError("an LI readout needs v_leak = 0 and r = 1 (unit DC gain)")
@@ -273,10 +379,16 @@ def _fold_gain(node: Any, w: np.ndarray, b: np.ndarray, dt_default: float) -> tu
     """Fold the LIF's input gain ``R·dt/τ`` into the preceding Affine (ours has unit gain); left
     untouched when the gain is 1, so that our own graphs round-trip bit-exactly."""
     node_dt = float(_meta(node, "dt", dt_default))
-    tau, r = np.asarray(node.tau, np.float64), np.asarray(node.r, np.float64)
+    cuba = type(node).__name__ == "CubaLIF"
+    tau, r = np.asarray(node.tau_mem if cuba else node.tau, np.float64), np.asarray(node.r, np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         gain = r * node_dt / tau
     gain = np.where(np.isinf(tau) & np.isinf(r), 1.0, gain)  # τ = R = ∞ (β = 1): R = τ/dt, unit gain
+    if cuba:  # and the synapse's w_in·dt/τ_syn
+        tau_syn, w_in = np.asarray(node.tau_syn, np.float64), np.asarray(node.w_in, np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            syn_gain = w_in * node_dt / tau_syn
+        gain = gain * np.where(np.isinf(tau_syn) & np.isinf(w_in), 1.0, syn_gain)
     if np.allclose(gain, 1.0, rtol=1e-5, atol=0):
         return w, b
     return (w * gain[:, None]).astype(np.float32), (b * gain).astype(np.float32)
@@ -296,4 +408,4 @@ def load_nir(path: str | os.PathLike[str]) -> SpikingMLP:
     return from_nir(nir.read(str(path)))
 
 
-__all__ = ["CONSUMERS", "DEFAULT_DT", "NIRConsumerError", "export_nir", "from_nir", "load_nir", "to_nir"]
+__all__ = ["CONSUMERS", "DEFAULT_DT", "NIRConsumerError", "NIRExportError", "export_nir", "from_nir", "load_nir", "to_nir"]
