@@ -254,3 +254,41 @@ def test_nir_import_refuses_memory_layers_that_reset_to_zero():
     graph.nodes["lif1"].metadata = {}  # plain NIR: reset to v_reset
     with pytest.raises(ValueError, match=r"'lif1' \(CubaLIF\) resets to zero; the synaptic layer"):
         from_nir(graph)
+
+
+# ------------------------------------------------------------------ analyses that walk the layers
+def test_slope_gradients_of_a_memory_actor_with_feedback():
+    # the Fig. 1 analysis unrolls the network's own layers: every neuron type, feedback included
+    from sb3_spiking.analysis.surrogate_gradients import gradients_per_slope
+
+    net = _busy_net(["synaptic", "adaptive", "recurrent"], feedback=True, readout="leaky")
+    x, y = th.randn(30, 4, 10) + 0.3, th.randn(30, 4, 3)
+    grads, rates = gradients_per_slope(net, x, y, [2.0, 30.0])
+    assert len(rates) == 3 and all(r > 0 for r in rates)
+    for g in grads.values():
+        assert [t.numel() for t in g] == [400, 960, 384, 48]
+        assert all(bool(th.isfinite(t).all()) and float(t.abs().sum()) > 0 for t in g)
+    assert net.slope == 2.0  # restored
+
+
+@needs_cc
+@pytest.mark.skipif(importlib.util.find_spec("l2f") is None, reason="drone extra (l2f) not installed")
+def test_drone_export_cli_of_a_memory_actor(tmp_path, capsys):
+    # C export and its closed-loop check work; the NIR graphs it cannot write are skipped, naming why
+    from sb3_spiking import GuidedTD3
+    from sb3_spiking.tasks.drone.analysis_cli import main
+    from sb3_spiking.tasks.drone.env import DroneHoverEnv
+    from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
+
+    model = GuidedTD3("SpikingPolicy", DroneHoverEnv(), guide=PDHoverGuide(), buffer_size=1000, seed=0,
+                      learning_starts=10**9, policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32]),
+                                                                neuron=["synaptic", "recurrent"], feedback=True))
+    model.save(tmp_path / "m")
+    main(["export", str(tmp_path / "m.zip"), "--out", str(tmp_path / "c"), "--check-episodes", "1",
+          "--nir-consumer", "norse"])
+    out = capsys.readouterr().out
+    assert (tmp_path / "c" / "snn_actor.c").exists()
+    if importlib.util.find_spec("nir") is not None:
+        assert "NIR export skipped: 'feedback'" in out and "NIR export for norse skipped" in out
+    error = float(out.split("max |action error|")[1].split()[0])
+    assert error < 1e-5

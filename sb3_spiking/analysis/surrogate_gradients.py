@@ -131,13 +131,12 @@ def _build_run(cfg: SlopeAnalysisConfig, run: int) -> tuple[SpikingMLP, th.Tenso
 
 
 def _forward_loss(net: SpikingMLP, x: th.Tensor, target: th.Tensor) -> tuple[th.Tensor, list[th.Tensor]]:
-    """Loss on the linear readout (no tanh, so the output layer's gradient does not saturate)."""
-    h = x
-    spikes = []
-    for fc, lif, mem in zip(net.fcs, net.lifs, net.initial_state(x.shape[1])):
-        h, _ = lif(fc(h), mem)
-        spikes.append(h)
-    y = net.readout(h)
+    """Loss on the linear readout (no tanh, so the output layer's gradient does not saturate).
+
+    The hidden layers run through the network's own sequence path, so every neuron type and the
+    action feedback (fed its own outputs) are unrolled as the network computes them."""
+    _, _, spikes = net(x, net.initial_state(x.shape[1]), return_spikes=True)
+    y = net.readout(spikes[-1])
     return ((y - target) ** 2).mean(), spikes
 
 

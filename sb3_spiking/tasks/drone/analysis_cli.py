@@ -60,7 +60,11 @@ def _export(args: argparse.Namespace) -> None:
 
         for consumer in [None, *args.nir_consumer]:  # the direct graph, then one per consumer asked for
             path = Path(args.out) / (f"{args.name}.nir" if consumer is None else f"{args.name}.{consumer}.nir")
-            export_nir(model, path, consumer=consumer)
+            try:
+                export_nir(model, path, consumer=consumer)
+            except ValueError as exc:  # NIRExportError / NIRConsumerError: a layer NIR or the consumer cannot state
+                print(f"NIR export{'' if consumer is None else f' for {consumer}'} skipped: {exc}")
+                continue
             print(f"wrote {path}")
     else:
         print("NIR export skipped: pip install 'sb3_spiking[nir]'")
