@@ -34,6 +34,13 @@ Where a consumer cannot express a layer, :func:`to_nir` raises :class:`NIRConsum
 layer and the consumer: the subtractive reset (``lif_reset="subtract"``, the paper's) exists in no
 consumer's LIF, and neither importer has an ``LI`` node (the leaky readout).
 
+Memory layers (:mod:`sb3_spiking.memory_neurons`): ``"synaptic"`` is a ``CubaLIF`` node (``α = 1 − dt/τ_syn``,
+``w_in = τ_syn/dt``, ``β = 1 − dt/τ_mem``, ``R = τ_mem/dt``), ``"recurrent"`` a ``LIF`` node with an ``Affine``
+node ``rec<i>`` (``V``, ``b``) on a cycle from its output back to its input; both reset by subtraction,
+so consumers refuse them (:class:`NIRConsumerError`). NIR has no adaptive threshold and no ``tanh``
+(the command the action feedback feeds back): ``"adaptive"`` layers and ``feedback=True`` raise
+:class:`NIRExportError` naming ``lif<i>`` / ``feedback``.
+
 Actors with the subtractive reset still export with ``consumer=None``: NIR's LIF cannot state that
 reset, so the node metadata says ``reset = "subtract"`` with the exact clamped ``beta``; our own
 :func:`from_nir` reads it back bit-exactly, a plain NIR reader runs a different network (a
