@@ -292,3 +292,39 @@ def test_drone_export_cli_of_a_memory_actor(tmp_path, capsys):
         assert "NIR export skipped: 'feedback'" in out and "NIR export for norse skipped" in out
     error = float(out.split("max |action error|")[1].split()[0])
     assert error < 1e-5
+
+
+@needs_cc
+def test_c_export_applies_every_clamp_of_the_memory_layers(tmp_path):
+    # parameters outside their ranges: the layers clamp them, and so must the exported constants
+    net = _busy_net(["synaptic", "adaptive", "recurrent"], feedback=True, readout="leaky")
+    with th.no_grad():
+        net.lifs[0].alpha[:5] = 1.3
+        net.lifs[0].beta[5:10] = -0.2
+        net.lifs[1].rho[:4] = 1.5
+        net.lifs[1].adapt_strength[4:8] = -0.5
+        net.lifs[1].beta[8:12] = 1.2
+        net.lifs[2].beta[:3] = 1.4
+        net.feedback.decay[:2] = 1.2
+        net.feedback.decay[2:4] = -0.3
+    obs, starts = _episode(steps=300)
+    t_act, t_counts, _ = _step_reference(net, obs, starts)
+    for kernel in ("event", "dense"):
+        c_act, c_counts = run_c_actor(net, obs, starts, workdir=tmp_path / kernel, kernel=kernel)
+        np.testing.assert_array_equal(c_counts, t_counts)
+        assert np.abs(c_act - t_act).max() < 1e-5
+
+
+@needs_cc
+@pytest.mark.parametrize("neuron", ["recurrent", "synaptic", "adaptive"])
+def test_c_export_of_a_zero_reset_lif_layer_before_a_memory_layer(tmp_path, neuron):
+    net = _zero_lif_then(neuron)
+    with th.no_grad():
+        net.fcs[1].weight.mul_(3.0)
+    obs, starts = _episode(n_in=4, steps=250)
+    t_act, t_counts, rates = _step_reference(net, obs, starts)
+    assert np.all(rates > 0.03)
+    c_act, c_counts = run_c_actor(net, obs, starts, workdir=tmp_path)
+    np.testing.assert_array_equal(c_counts, t_counts)
+    assert np.abs(c_act - t_act).max() < 1e-5
+    assert "lif_update_zero" in (tmp_path / "snn_actor.c").read_text()
