@@ -328,3 +328,75 @@ def test_c_export_of_a_zero_reset_lif_layer_before_a_memory_layer(tmp_path, neur
     np.testing.assert_array_equal(c_counts, t_counts)
     assert np.abs(c_act - t_act).max() < 1e-5
     assert "lif_update_zero" in (tmp_path / "snn_actor.c").read_text()
+
+
+def _simulate_nir_subtract(graph, observations, dt):
+    """The graph's own equations (forward Euler, float64; nothing from our code): ``Affine``; ``LIF``
+    ``v += dt/τ·(v_leak − v + R·I)``; ``CubaLIF`` ``i += dt/τ_syn·(−i + w_in·I)``, then
+    ``v += dt/τ_mem·(v_leak − v + R·i)``; a recurrent ``Affine`` edge feeds the node's previous
+    spikes; with the metadata's ``reset = "subtract"``: ``− v_threshold`` where ``v[t-1] > v_threshold``.
+    Returns tanh of the output (LI readouts: ``v += dt/τ·(v_leak − v + R·I)``) and all spikes."""
+    succ, names = {}, []
+    loops = {}
+    for a, b in graph.edges:
+        if b.startswith("rec"):
+            loops[a] = b
+        elif not a.startswith("rec"):
+            succ[a] = b
+    node = succ["input"]
+    while node != "output":
+        names.append(node)
+        node = succ[node]
+    size = {n: np.asarray(graph.nodes[n].weight if type(graph.nodes[n]).__name__ == "Affine" else graph.nodes[n].r).shape[0]
+            for n in names}
+    state = {n: {k: np.zeros(size[n]) for k in ("v", "i", "s")} for n in names}
+    actions, spikes = [], []
+    for x in np.asarray(observations, np.float64):
+        step_spikes = []
+        for n in names:
+            nd, st = graph.nodes[n], state[n]
+            kind = type(nd).__name__
+            if kind == "Affine":
+                x = nd.weight.astype(np.float64) @ x + nd.bias
+                continue
+            if kind == "LI":
+                st["v"] = st["v"] + dt / nd.tau * (nd.v_leak - st["v"] + nd.r * x)
+                x = st["v"]
+                continue
+            if n in loops:
+                rec = graph.nodes[loops[n]]
+                x = x + rec.weight.astype(np.float64) @ st["s"] + rec.bias
+            theta = nd.v_threshold.astype(np.float64)
+            reset = np.where(st["v"] > theta, theta, 0.0)
+            if kind == "CubaLIF":
+                st["i"] = st["i"] + dt / nd.tau_syn * (-st["i"] + nd.w_in * x)
+                st["v"] = st["v"] + dt / nd.tau_mem * (nd.v_leak - st["v"] + nd.r * st["i"]) - reset
+            else:
+                st["v"] = st["v"] + dt / nd.tau * (nd.v_leak - st["v"] + nd.r * x) - reset
+            st["s"] = (st["v"] > theta).astype(np.float64)
+            x = st["s"]
+            step_spikes.append(x)
+        actions.append(np.tanh(x))
+        spikes.append(np.concatenate(step_spikes))
+    return np.array(actions), np.array(spikes)
+
+
+@needs_nir
+@pytest.mark.parametrize("case", list(NIR_CASES))
+def test_nir_graph_of_memory_layers_means_the_actor(case):
+    # the graph read with NIR's own equations (and its reset metadata) computes what the actor does
+    from sb3_spiking.export.nir_export import DEFAULT_DT, to_nir
+
+    neuron, readout = NIR_CASES[case]
+    net = _busy_net(neuron, readout=readout)
+    obs = _episode(steps=200)[0]
+    with pytest.warns(UserWarning):
+        graph = to_nir(net)
+    ref_act, ref_spikes = _simulate_nir_subtract(graph, obs, DEFAULT_DT)
+    t_act, _, _ = _step_reference(net, obs, np.zeros(len(obs), bool))
+    with th.no_grad():
+        _, _, spk = net(th.as_tensor(obs)[:, None], net.initial_state(1), return_spikes=True)
+    ours = th.cat([s[:, 0] for s in spk], dim=1).numpy()
+    agreement, diff = (ours == ref_spikes).mean(), np.abs(ref_act - t_act).max()
+    print(f"{case}: spike agreement {agreement:.5f}, max action diff {diff:.3g}")
+    assert agreement >= 0.999 and diff < 1e-4
