@@ -144,10 +144,47 @@ def run(task: str, variant: str, seed: int, timesteps: int | None, out: Path) ->
     return record
 
 
+#: drone rows: experiment -> label; memory runs archived under ``<out>/drone/<experiment>/seed<k>`` (copied from
+#: the reproduction driver's run folders), the history rows from the reproduction archive
+DRONE_ROWS = {
+    "main": "LIF, 4 past commands in the input (default config)",
+    "paper_actor": "LIF, no history (paper's actor: linear readout, 10 updates / 50 steps)",
+    "leaky": "LIF, no history (leaky readout, 10 updates / 50 steps)",
+    "mem_feedback": "LIF + action feedback, no history",
+    "mem_feedback_syn": "synaptic LIF + action feedback, no history",
+}
+PD_GUIDE = 399.2  # PDHoverGuide, protocol (b), the same 100 starts
+ARCHIVE = REPO / "docs" / "results" / "reproduce" / "runs"
+LUNAR_ARCHIVE = REPO / "docs" / "results" / "lunar_lander" / "runs"
+
+
+def _drone_lines(out: Path) -> list[str]:
+    lines = []
+    for name, label in DRONE_ROWS.items():
+        folder = out / "drone" / name if (out / "drone" / name).is_dir() else ARCHIVE / name
+        evals = sorted(folder.glob("seed*/final_evaluation.json"))
+        if not evals:
+            continue
+        b = np.array([json.loads(p.read_text())["b_autonomous"]["mean_return"] for p in evals])
+        a = np.array([json.loads(p.read_text())["a_guide_warmup"]["mean_return"] for p in evals])
+        full = np.mean([json.loads(p.read_text())["b_autonomous"]["full_length"] for p in evals])
+        minutes = [float(np.loadtxt(p.parent / "curve.csv", delimiter=",", skiprows=1, usecols=1)[-1]) for p in evals]
+        seeds = ", ".join(p.parent.name.removeprefix("seed") for p in evals)
+        per_seed = ", ".join(f"{v:.1f}" for v in b)
+        lines.append(f"| drone | {label} | {seeds} | 600,000 | {np.mean(minutes):.1f} | {b.mean():.1f} ± {b.std():.1f} "
+                     f"({per_seed}); (a) {a.mean():.1f} | {100 * b.mean() / PD_GUIDE:.1f} | {100 * full:.0f} % full-length |")
+    return lines
+
+
 def report(out: Path) -> str:
     runs = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    if not any(r["task"] == "lunar" and r["variant"] == "history" for r in runs):
+        # the shipped LunarLander config's runs (experiments.lunar_lander, same 100 starts), as the "history" row
+        for p in sorted(LUNAR_ARCHIVE.glob("guided_td3_s*.json")):
+            r = json.loads(p.read_text())
+            runs.append(dict(r, task="lunar", variant="history"))
     lines = ["| task | actor | seeds | env steps | train min | return (100 starts) | % of guide | landed |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|", *_drone_lines(out)]
     for task in TASKS:
         for variant in VARIANTS:
             rs = [r for r in runs if r["task"] == task and r["variant"] == variant]
@@ -163,8 +200,12 @@ def report(out: Path) -> str:
             lines.append(f"| {task} | {LABELS[variant]} | {seeds} | {rs[0]['timesteps']:,} | {minutes:.1f} | "
                          f"{means.mean():.1f} ± {means.std():.1f} ({per_seed}) | {pct} | {landed} |")
     text = "\n".join(lines) + "\n"
-    (out / "results.md").write_text("# Memory in the network: layer type × task\n\nMade by `python -m experiments.memory "
-                                    "--report` from the runs in `runs/` (each JSON holds its command).\n\n" + text)
+    (out / "results.md").write_text(
+        "# Memory in the network: layer type × task\n\nMade by `python -m experiments.memory --report` from the runs in "
+        "`runs/` (each JSON holds its command) and, for the drone, `drone/<experiment>/seed<k>/` (the reproduction "
+        "driver's records, `command.txt` in each; the history rows from `docs/results/reproduce/runs`). Drone: protocol "
+        "(b), final weights, 100 starts, % of the PD guide (399.2); (a) = the guide flies the first 50 steps. "
+        "Train minutes are wall time on the shared 2-core machine (several runs at once).\n\n" + text)
     return text
 
 
