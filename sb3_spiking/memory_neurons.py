@@ -29,7 +29,7 @@ import torch as th
 from torch import nn
 
 from sb3_spiking import _cbuild, neurons
-from sb3_spiking.neurons import check_slope, spike
+from sb3_spiking.neurons import _c, _p, check_slope, spike
 
 
 class _SpikingLayer(nn.Module):
@@ -244,14 +244,6 @@ def _kernel_for(x: th.Tensor) -> ctypes.CDLL | None:
     if neurons._kernel_for(x) is None:
         return None
     return _load_kernel()
-
-
-def _c(x: th.Tensor) -> th.Tensor:
-    return x.detach().contiguous()
-
-
-def _p(x: th.Tensor | None) -> int | None:
-    return None if x is None else x.data_ptr()
 
 
 def _in_range(x: th.Tensor, low: float, high: float | None = None) -> th.Tensor:

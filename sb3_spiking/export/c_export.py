@@ -572,6 +572,21 @@ int main(void)
 CFLAGS: tuple[str, ...] = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-ffp-contract=off")
 
 
+def recorded_inputs(observations: np.ndarray, episode_starts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """A recorded episode as the C runners read it: ``(T, n_inputs)`` float32 observations and one
+    episode-start flag per step (none set when ``episode_starts`` is ``None``).
+
+    :raises ValueError: for another shape or a flag count that differs from the step count.
+    """
+    obs = np.ascontiguousarray(observations, dtype=np.float32)
+    if obs.ndim != 2:
+        raise ValueError(f"observations must be (T, n_inputs), got shape {obs.shape}")
+    starts = np.zeros(len(obs), np.float32) if episode_starts is None else np.asarray(episode_starts, np.float32).reshape(-1)
+    if len(starts) != len(obs):
+        raise ValueError("episode_starts must have one flag per observation")
+    return obs, starts
+
+
 def find_c_compiler() -> str | None:
     """The system C compiler (``$CC``, ``cc``, ``gcc`` or ``clang``), or ``None``."""
     for cand in (os.environ.get("CC"), "cc", "gcc", "clang"):
@@ -603,12 +618,7 @@ def run_c_actor(
     cc = cc or find_c_compiler()
     if cc is None:
         raise RuntimeError("no C compiler found (set $CC)")
-    obs = np.ascontiguousarray(observations, dtype=np.float32)
-    if obs.ndim != 2:
-        raise ValueError(f"observations must be (T, n_inputs), got shape {obs.shape}")
-    starts = np.zeros(len(obs), np.float32) if episode_starts is None else np.asarray(episode_starts, np.float32).reshape(-1)
-    if len(starts) != len(obs):
-        raise ValueError("episode_starts must have one flag per observation")
+    obs, starts = recorded_inputs(observations, episode_starts)
     with tempfile.TemporaryDirectory() as tmp:
         build = Path(workdir) if workdir is not None else Path(tmp)
         name = "snn_actor"

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from sb3_spiking.export.c_export import export_c
+from sb3_spiking.export.c_export import export_c, recorded_inputs
 
 #: Cortex-M4F code generation, the actor's float maths unchanged (no FMA contraction, as on the host)
 ARM_FLAGS: tuple[str, ...] = (
@@ -271,12 +271,7 @@ def run_mcu_actor(
     if tools is None:
         raise RuntimeError(f"missing tools: {', '.join(missing_tools())} "
                            "(Debian: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
-    obs = np.ascontiguousarray(observations, dtype=np.float32)
-    if obs.ndim != 2:
-        raise ValueError(f"observations must be (T, n_inputs), got shape {obs.shape}")
-    starts = np.zeros(len(obs), np.float32) if episode_starts is None else np.asarray(episode_starts, np.float32).reshape(-1)
-    if len(starts) != len(obs):
-        raise ValueError("episode_starts must have one flag per observation")
+    obs, starts = recorded_inputs(observations, episode_starts)
     with tempfile.TemporaryDirectory() as tmp:
         build = Path(workdir) if workdir is not None else Path(tmp)
         build.mkdir(parents=True, exist_ok=True)
