@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from sb3_spiking.export._resolve import resolve_actor
 from sb3_spiking.export.c_export import torch_actions
 from sb3_spiking.export.mcu import MCUResult, missing_tools, run_mcu_actor
+from sb3_spiking.export.resolve import resolve_actor
 from sb3_spiking.neurons import SpikingMLP
 
 #: instructions per control step the issue asks for (paper-size actor, event-driven kernel)

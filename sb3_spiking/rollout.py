@@ -25,7 +25,7 @@ import torch as th
 from stable_baselines3.common.vec_env import VecEnv
 
 # the export package's actor lookup (model, policy, actor or bare network -> SpikingMLP and action bounds)
-from sb3_spiking.export._resolve import resolve_actor
+from sb3_spiking.export.resolve import resolve_actor
 from sb3_spiking.guides import resolve_guide
 from sb3_spiking.neurons import SpikingMLP
 from sb3_spiking.obs_keys import actor_part, privileged_part

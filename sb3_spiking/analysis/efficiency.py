@@ -42,7 +42,7 @@ import numpy as np
 import torch as th
 from torch import nn
 
-from sb3_spiking.export._resolve import resolve_actor
+from sb3_spiking.export.resolve import resolve_actor
 from sb3_spiking.neurons import SpikingMLP
 
 E_SYNOP_PJ = 23.6  #: Loihi energy per synaptic operation [pJ]

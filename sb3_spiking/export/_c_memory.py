@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from sb3_spiking.export._resolve import unit_bounds
 from sb3_spiking.export.c_export import (
     _ADD_COLUMNS,
     _LIF_DOC,
@@ -38,6 +37,7 @@ from sb3_spiking.export.c_export import (
     _lif_params,
     _reset_mode,
 )
+from sb3_spiking.export.resolve import unit_bounds
 
 _SYN_FN = """/* Synaptic (CubaLIF) with subtractive reset: r = (U_prev > theta); J = alpha*J_prev + I;
  * U = beta*U_prev + J - r*theta; spike = (U - theta > 0). */

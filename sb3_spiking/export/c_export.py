@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from sb3_spiking.export._resolve import resolve_actor, unit_bounds
+from sb3_spiking.export.resolve import resolve_actor, unit_bounds
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

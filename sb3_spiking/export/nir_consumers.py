@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from sb3_spiking.export._resolve import resolve_actor
 from sb3_spiking.export.nir_export import CONSUMERS, DEFAULT_DT, _meta
+from sb3_spiking.export.resolve import resolve_actor
 
 
 @dataclass

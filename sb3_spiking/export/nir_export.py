@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from sb3_spiking.export._resolve import resolve_actor
+from sb3_spiking.export.resolve import resolve_actor
 from sb3_spiking.neurons import SpikingMLP
 
 #: default Euler step of the NIR mapping (snnTorch's ``export_to_nir`` default, hard-coded in its importer)

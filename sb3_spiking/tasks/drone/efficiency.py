@@ -13,7 +13,7 @@ import torch as th
 from torch import nn
 
 from sb3_spiking.analysis.efficiency import EfficiencyReport, make_mlp, mlp_efficiency, spiking_efficiency
-from sb3_spiking.export._resolve import resolve_actor
+from sb3_spiking.export.resolve import resolve_actor
 from sb3_spiking.guided_td3 import GuidedTD3
 from sb3_spiking.neurons import SpikingMLP
 from sb3_spiking.tasks.drone import evaluation, rollouts
