@@ -29,7 +29,7 @@ import torch as th
 from torch import nn
 
 from sb3_spiking import _cbuild, neurons
-from sb3_spiking.neurons import _c, _p, check_slope, spike
+from sb3_spiking.neurons import DEFAULT_FEEDBACK_DECAYS, _c, _p, check_slope, spike
 
 
 class _SpikingLayer(nn.Module):
@@ -344,7 +344,7 @@ class ActionFeedback(nn.Module):
     :param decays: initial trace decays, each in ``[0, 1)``.
     """
 
-    def __init__(self, action_dim: int, out_dim: int, decays: tuple[float, ...] = (0.0, 0.5, 0.8, 0.95)):
+    def __init__(self, action_dim: int, out_dim: int, decays: tuple[float, ...] = DEFAULT_FEEDBACK_DECAYS):
         super().__init__()
         decays = tuple(float(d) for d in decays)
         if not decays or any(not 0.0 <= d < 1.0 for d in decays):

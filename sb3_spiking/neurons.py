@@ -337,6 +337,8 @@ def check_slope(slope: float) -> float:
 READOUTS = ("linear", "leaky")
 #: hidden-layer neuron types (``neuron`` policy kwarg): see :mod:`sb3_spiking.memory_neurons`
 NEURONS = ("lif", "recurrent", "synaptic", "adaptive")
+#: initial decays of the action feedback's traces: the last command and filters up to a 20-step time constant
+DEFAULT_FEEDBACK_DECAYS = (0.0, 0.5, 0.8, 0.95)
 
 
 def layer_types(neuron: str | list[str] | tuple[str, ...], n_layers: int) -> tuple[str, ...]:
@@ -416,7 +418,7 @@ class SpikingMLP(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...] | list[int] = (256, 128), slope: float = 2.0,
                  readout: str = "linear", readout_beta: float = 0.5, lif_reset: str = "subtract", neuron: str | list[str] = "lif",
-                 feedback: bool = False, feedback_decays: tuple[float, ...] | list[float] = (0.0, 0.5, 0.8, 0.95)):
+                 feedback: bool = False, feedback_decays: tuple[float, ...] | list[float] = DEFAULT_FEEDBACK_DECAYS):
         super().__init__()
         if len(hidden) == 0:
             raise ValueError("a spiking network needs at least one LIF layer")
@@ -446,11 +448,6 @@ class SpikingMLP(nn.Module):
         if self.feedback is not None:
             sizes_.extend(self.feedback.state_sizes)
         self.state_sizes = tuple(sizes_)
-
-    @property
-    def is_plain_lif(self) -> bool:
-        """Every hidden layer a LIF and no feedback: what the C / NIR exporters and analyses expect."""
-        return self.feedback is None and all(k == "lif" for k in self.neuron_types)
 
     @property
     def slope(self) -> float:

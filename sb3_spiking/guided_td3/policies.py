@@ -19,12 +19,11 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
-from sb3_spiking.neurons import READOUTS, RESETS, SpikingMLP, check_slope, layer_types
+from sb3_spiking.neurons import DEFAULT_FEEDBACK_DECAYS, READOUTS, RESETS, SpikingMLP, check_slope, layer_types
 from sb3_spiking.obs_keys import ACTOR_KEY, PRIVILEGED_KEY, actor_part, check_observation_space
 
 State = tuple[np.ndarray, ...]
 
-DEFAULT_FEEDBACK_DECAYS = (0.0, 0.5, 0.8, 0.95)
 
 
 def memory_kwargs(neuron: str | list[str], feedback: bool, feedback_decays: list[float]) -> dict[str, Any]:
