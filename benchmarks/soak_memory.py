@@ -5,7 +5,7 @@ Every ``--report`` environment steps the process's resident memory is recorded. 
 the first report RSS should stay flat apart from the buffer pages being touched; the table prints
 RSS minus the bytes the buffer holds so far, which must stay flat for "no leak".
 
-    python -m benchmarks.soak_memory [--steps 1000000] [--n-envs 64] [--out docs/results/soak.csv]
+    python -m benchmarks.soak_memory [--steps 1000000] [--n-envs 64] [--out experiments/archive/soak.csv]
 """
 
 from __future__ import annotations

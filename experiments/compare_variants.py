@@ -6,7 +6,7 @@ Variants: the defaults, ``bc_target="executed"`` (the paper's BC target) instead
 the energy swing-up controller. Prints the evaluation return (20 episodes, autonomous from step 0)
 per variant and seed, and mean ± std, and writes a CSV.
 
-    python -m experiments.compare_variants --steps 6000 --seeds 0 1 2 --out docs/results/variants_pendulum_novel.csv
+    python -m experiments.compare_variants --steps 6000 --seeds 0 1 2 --out experiments/archive/variants_pendulum_novel.csv
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ critic loss. This script measures what that does to the critic, with everything 
 
 Prints one row per checkpoint and writes ``--csv``. One torch thread.
 
-    python -m experiments.critic_mask_effect [--updates 3000] [--n-steps 1] [--csv docs/results/critic_mask/critic_mask.csv]
+    python -m experiments.critic_mask_effect [--updates 3000] [--n-steps 1] \\
+        [--csv experiments/archive/critic_mask/critic_mask.csv]
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-steps", type=int, default=1, help="TD target length of the evaluated critic (GuidedTD3 n_steps)")
-    parser.add_argument("--csv", default="docs/results/critic_mask/critic_mask.csv")
+    parser.add_argument("--csv", default="experiments/archive/critic_mask/critic_mask.csv")
     parser.add_argument("--actor-updates", type=int, default=200, help="then: actor updates on the Q term alone (0: skip)")
     parser.add_argument("--actor-every", type=int, default=25)
     parser.add_argument("--actor-lr", type=float, default=1e-4)

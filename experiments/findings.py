@@ -68,7 +68,7 @@ def findings(runs: dict[str, Runs], guide: float) -> list[str]:
     if len(best_b):
         out[-1] += (f" With the learning curve's best checkpoint (chosen on other initial states) it flies to {share(best_b)}, "
                     f"{verdict(best_b)} the target.")
-    out[-1] += (" It has two changes to the paper's actor described in [drone_recipe.md](drone_recipe.md): its last 4 commands in its "
+    out[-1] += (" It has two changes to the paper's actor described in [drone_recipe.md](../docs/drone_recipe.md): its last 4 commands in its "
                 "input and a leaky-integrator readout (and 30 actor updates per 50 steps). What is left is the settling after the "
                 f"initial transient (steps 50–149), a slightly worse steady hover and the {100 - 100 * main.final('b_autonomous', 'full_length').mean():.0f} % "
                 "of episodes that crash; the actor recovers from the initial state better than the guide (drone_recipe.md, "

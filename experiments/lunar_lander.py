@@ -54,7 +54,7 @@ from sb3_spiking.tasks.lunar_lander import (  # noqa: E402
 )
 
 REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "docs" / "results" / "lunar_lander"
+OUT = REPO / "experiments" / "archive" / "lunar_lander"
 EVAL_SEEDS = tuple(range(100))
 METHODS = ("guided_td3", "recurrent_ppo", "td3_mlp")
 LABELS = {

@@ -15,7 +15,7 @@ The drone rows come from the reproduction driver (``experiments.reproduce``, exp
     python -m experiments.memory --task lunar --variants lif feedback synaptic --seeds 0 1 2 --jobs 2
     python -m experiments.memory --report        # results.md from every run in the folder
 
-One JSON per run in ``docs/results/memory/runs/`` (every episode's return); ``results.md`` beside it.
+One JSON per run in ``experiments/archive/memory/runs/`` (every episode's return); ``results.md`` beside it.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "docs" / "results" / "memory"
+OUT = REPO / "experiments" / "archive" / "memory"
 EVAL_SEEDS = tuple(range(100))
 TASKS = {"lunar": "LunarLanderContinuousNoVelPrivileged-v3", "pendulum": "PendulumNoVelPrivileged-v1"}
 #: variant -> (policy_kwargs overrides, env_kwargs overrides)
@@ -154,8 +154,8 @@ DRONE_ROWS = {
     "mem_feedback_syn": "synaptic LIF + action feedback, no history",
 }
 PD_GUIDE = 399.2  # PDHoverGuide, protocol (b), the same 100 starts
-ARCHIVE = REPO / "docs" / "results" / "reproduce" / "runs"
-LUNAR_ARCHIVE = REPO / "docs" / "results" / "lunar_lander" / "runs"
+ARCHIVE = REPO / "experiments" / "archive" / "reproduce" / "runs"
+LUNAR_ARCHIVE = REPO / "experiments" / "archive" / "lunar_lander" / "runs"
 
 
 def _drone_lines(out: Path) -> list[str]:
@@ -203,7 +203,7 @@ def report(out: Path) -> str:
     (out / "results.md").write_text(
         "# Memory in the network: layer type × task\n\nMade by `python -m experiments.memory --report` from the runs in "
         "`runs/` (each JSON holds its command) and, for the drone, `drone/<experiment>/seed<k>/` (the reproduction "
-        "driver's records, `command.txt` in each; the history rows from `docs/results/reproduce/runs`). Drone: protocol "
+        "driver's records, `command.txt` in each; the history rows from `experiments/archive/reproduce/runs`). Drone: protocol "
         "(b), final weights, 100 starts, % of the PD guide (399.2); (a) = the guide flies the first 50 steps. "
         "Train minutes are wall time on the shared 2-core machine (several runs at once).\n\n" + text)
     return text

@@ -1,7 +1,7 @@
 """Plot autonomous-evaluation curves (``eval.csv`` files of ``examples/train_drone.py``) side by side
 and print a markdown table of the final and best returns.
 
-    python -m experiments.plot_eval_curves --out docs/results/drone_config_probe/curves.png \
+    python -m experiments.plot_eval_curves --out experiments/archive/drone_config_probe/curves.png \
         LABEL=path/eval.csv [LABEL=path/eval.csv ...]
 """
 

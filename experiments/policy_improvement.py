@@ -28,7 +28,7 @@ student, the same replay data and the same initial critic:
 Writes ``--csv`` (one row per checkpoint). One torch thread.
 
     python -m experiments.policy_improvement --guide sb3_spiking.tasks.drone.pd_guide:WeakPDGuide75 \\
-        --critics plain layernorm --rules q anchor:1 awr:1 --csv docs/results/guided_rl/policy_improvement.csv
+        --critics plain layernorm --rules q anchor:1 awr:1 --csv experiments/archive/guided_rl/policy_improvement.csv
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--actor-every", type=int, default=50)
     parser.add_argument("--actor-lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--csv", default="docs/results/guided_rl/policy_improvement.csv")
+    parser.add_argument("--csv", default="experiments/archive/guided_rl/policy_improvement.csv")
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     t0 = time.time()

@@ -7,7 +7,7 @@ final weights) at the last evaluation before the Q term switched on, the lowest 
 after it, and the critic diagnostic at the switch (its value of the actor's actions vs the
 Monte-Carlo return, and their correlation over states)::
 
-    python -m experiments.probe_table docs/results/guided_rl/probes
+    python -m experiments.probe_table experiments/archive/guided_rl/probes
 """
 
 from __future__ import annotations

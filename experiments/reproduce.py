@@ -1,7 +1,7 @@
-"""Reproduce the paper's drone experiments (arXiv 2510.24461) and write ``docs/results.md``.
+"""Reproduce the paper's drone experiments (arXiv 2510.24461) and write ``experiments/results.md``.
 
     python -m experiments.reproduce --quick            # <= 20 min on 2 cores: 1 seed, short budgets
-    python -m experiments.reproduce --full             # 3 seeds, full budgets (duration: docs/results.md)
+    python -m experiments.reproduce --full             # 3 seeds, full budgets (duration: experiments/results.md)
     python -m experiments.reproduce --only main,mlp --seeds 0 1 2 --steps 1000000
 
 Every experiment is one rl-zoo config (``zoo_configs/<algo>.yml``, entry ``DroneHover-v0`` unless the
@@ -18,7 +18,7 @@ finish, no new one starts (the driver deletes the file when it starts, so the ne
 report (tables beside the paper's numbers, plots) is rebuilt from whatever runs exist.
 
 Modules: ``experiments`` (the table), ``runner`` (training and evaluating runs), ``run_records`` (finished runs read
-back), ``report`` / ``findings`` / ``plots`` (docs/results.md).
+back), ``report`` / ``findings`` / ``plots`` (experiments/results.md).
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one core each)")
     parser.add_argument("--out", nargs="+", help="run folder (default: runs/reproduce_quick for --quick, else runs/reproduce); "
                         "more folders: the report also takes experiments missing from the first one from them")
-    parser.add_argument("--report", help="markdown report (default: <out>/results.md for --quick, else docs/results.md; "
-                        "pictures go to results/reproduce/ beside it)")
+    parser.add_argument("--report", help="markdown report (default: <out>/results.md for --quick, else experiments/results.md; "
+                        "pictures go to archive/reproduce/ beside it)")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from finished runs")
     parser.add_argument("--force", action="store_true", help="retrain finished runs")
     args = parser.parse_args(argv)
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     out = outs[0]
     command = "python -m experiments.reproduce " + " ".join(argv if argv is not None else sys.argv[1:])
     timing = None if args.report_only else run_all(names, seeds, steps, out, args.jobs, args.force, args.eval_freq)
-    report = Path(args.report) if args.report else (out / "results.md" if args.quick else ROOT / "docs" / "results.md")
+    report = Path(args.report) if args.report else (out / "results.md" if args.quick else ROOT / "experiments" / "results.md")
     text = write_report(outs, report, command, timing)
     print(f"report written to {report}\n")
     print(text)

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--t", type=int, nargs="+", default=[30, 120, 250], help="episode steps at which to measure")
     parser.add_argument("--leaders", type=int, default=64)
     parser.add_argument("--horizon", type=int, default=150)
-    parser.add_argument("--csv", default="docs/results/guided_rl/vine/gradient_noise.csv")
+    parser.add_argument("--csv", default="experiments/archive/guided_rl/vine/gradient_noise.csv")
     args = parser.parse_args(argv)
     th.set_num_threads(1)
     model = GuidedTD3.load(args.model, device="cpu")

@@ -1,4 +1,4 @@
-"""A privileged MLP guide saved by stock SB3 TD3 (as docs/results/mlp_guide's) works as a GuidedTD3 guide."""
+"""A privileged MLP guide saved by stock SB3 TD3 (as experiments/archive/mlp_guide's) works as a GuidedTD3 guide."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ pytest.importorskip("l2f")
 
 def _saved_td3_guide(env, path) -> str:
     """A stock SB3 TD3 MLP policy on the privileged observation, saved to ``path`` (built here: the test needs no
-    binary from docs/)."""
+    binary from experiments/archive/)."""
     import gymnasium as gym
     from stable_baselines3 import TD3
 

@@ -78,7 +78,7 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     assert "; that call trained 1 of its 1 runs in " in text.splitlines()[2]
     n_full = 3 * len(experiments.PROFILES["full"]["only"])
     assert f"0 of {n_full} finished" in text  # a 6 k-step run is not part of --full's 600 k runs
-    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "archive" / "summary.json").read_text())
     row = summary["experiments"]["main"]
     assert set(row) >= {"mean_return_b", "std_return_b", "pct_of_pd_guide", "full_length", "seeds", "steps", "minutes_per_run"}
     assert row["mean_return_b"] == pytest.approx(final["b_autonomous"]["mean_return"], abs=0.01) and row["std_return_b"] == 0.0
@@ -87,7 +87,7 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     meta = json.loads((run / "run.json").read_text())
     assert meta["train_minutes"] > 0 and 0 < meta["eval_minutes"] < meta["train_minutes"] + 1
     for png in ("main_curve.png", "final_returns.png"):
-        assert (tmp_path / "results" / "reproduce" / png).stat().st_size > 1000
+        assert (tmp_path / "archive" / "reproduce" / png).stat().st_size > 1000
     # a second call skips finished runs (no retraining) and rebuilds the same tables
     mtime = (run / "final_evaluation.json").stat().st_mtime
     reproduce.main(argv)
@@ -107,7 +107,7 @@ def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     assert "main seed 0: retraining, the finished run had other values of gradient_steps" in capsys.readouterr().out
     monkeypatch.undo()
     # the archive next to the report is a valid run folder: a fresh clone rebuilds the report from it
-    archive = tmp_path / "results" / "reproduce" / "runs"
+    archive = tmp_path / "archive" / "reproduce" / "runs"
     assert (archive / "main" / "seed0" / "final_evaluation.json").exists()
     rebuilt = tmp_path / "rebuilt.md"
     reproduce.main(["--report-only", "--out", str(archive), "--report", str(rebuilt)])
@@ -304,7 +304,7 @@ def test_robustness_runs_get_the_suite_and_a_report_section(tmp_path, monkeypatc
 def test_probe_table_reads_the_archived_probes():
     from experiments import probe_table
 
-    folder = Path(__file__).resolve().parents[1] / "docs" / "results" / "guided_rl" / "probes"
+    folder = Path(__file__).resolve().parents[1] / "experiments" / "archive" / "guided_rl" / "probes"
     rows = probe_table.probe_rows(folder)
     assert len(rows) == len(list(folder.glob("*/seed0"))) >= 8
     p4 = next(r for r in rows if r.startswith("| weak75_p4 |"))

@@ -81,7 +81,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     :param n_seq: window length (paper: 100).
     :param n_warmup: warm-up steps without actor loss (paper: 50).
     :param stride: distance between window starts within an episode.
-    :param alpha: Q-term scale α (paper: 2.0). ``None``: 0 with a guide (the best measured recipe, docs/results.md),
+    :param alpha: Q-term scale α (paper: 2.0). ``None``: 0 with a guide (the best measured recipe, experiments/results.md),
         2.0 without one. ``alpha=0``: no Q term and no critic updates (pure behaviour cloning).
     :param bc_coef: initial λ_BC (paper: 0.2).
     :param bc_decay: λ_BC multiplier per epoch (paper: 0.99).

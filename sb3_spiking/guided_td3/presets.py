@@ -2,7 +2,7 @@
 
 The constructor's defaults are the best recipe measured in this project (pure behaviour cloning of
 the guide's action relabelled onto every visited state, guide horizon falling to 0; see
-``docs/results.md`` and ``docs/lunar_lander.md``). The preset puts the paper's one argument
+``experiments/results.md`` and ``docs/lunar_lander.md``). The preset puts the paper's one argument
 away::
 
     GuidedTD3("SpikingPolicy", env, guide=guide, **PAPER_RECIPE)
@@ -24,7 +24,7 @@ from typing import Any
 #: paper's initial slope 2.0 is :class:`SpikingPolicy`'s default (``policy_kwargs["slope"]``); its
 #: adaptive slope schedule needs a return range: pass
 #: ``SlopeScheduleCallback("adaptive", return_range=...)`` for the task to ``learn``. On the drone
-#: this recipe stayed below 50 after 400 k steps (docs/results.md).
+#: this recipe stayed below 50 after 400 k steps (experiments/results.md).
 PAPER_RECIPE: MappingProxyType[str, Any] = MappingProxyType(
     dict(
         learning_rate=1e-3,

@@ -1,6 +1,6 @@
 """Evaluate the privileged MLP guide (stock SB3 TD3) like the PD guide: one episode per env, seeds 0..N-1.
 
-    python docs/results/mlp_guide/evaluate.py [td3:docs/results/mlp_guide/td3_guide.zip] [--episodes 100]
+    python experiments/archive/mlp_guide/evaluate.py [td3:experiments/archive/mlp_guide/td3_guide.zip] [--episodes 100]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def evaluate_guide(guide, n_episodes: int, seed: int, **options) -> dict[str, fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("guide", nargs="?", default="td3:docs/results/mlp_guide/td3_guide.zip")
+    parser.add_argument("guide", nargs="?", default="td3:experiments/archive/mlp_guide/td3_guide.zip")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
