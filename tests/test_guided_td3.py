@@ -73,7 +73,7 @@ def test_actor_gets_nonzero_gradient_from_q_term():
     th.manual_seed(0)
     data = model.replay_buffer.sample(8)
     model.actor.optimizer.zero_grad()
-    loss, bc, q, rates = model._actor_loss(data)
+    loss, bc, q, rates, _ = model._actor_loss(data)
     assert bc == 0.0
     loss.backward()
     grads = [p.grad.abs().sum().item() for p in model.actor.parameters() if p.grad is not None]
@@ -89,7 +89,7 @@ def test_bc_target_choice():
         data = model.replay_buffer.sample(8)
         # with a huge alpha-free BC weight the loss is the BC term: compare to a hand computation
         model.alpha = 1e-12
-        loss, bc, _, _ = model._actor_loss(data)
+        loss, bc, *_ = model._actor_loss(data)
         pi = model.actor.unroll(data.observations).detach()
         mask = data.actor_mask.bool()
         ref = data.guide_actions if target == "guide" else data.actions
@@ -674,7 +674,7 @@ def test_a_new_actor_loss_term_is_a_subclass_away():
     model = WithCost("SpikingPolicy", _novel_env(1), guide=privileged_guide, seed=0, **FAST)
     model.learn(200)
     data = model.replay_buffer.sample(8)
-    loss, bc, _, _ = model._actor_loss(data)
+    loss, bc, *_ = model._actor_loss(data)
     pi = model.actor.unroll(data.observations).detach()[data.actor_mask.bool()]
     assert loss.item() == pytest.approx(model.bc_coef_now * bc + 10.0 * pi.pow(2).mean().item(), rel=1e-5)
 

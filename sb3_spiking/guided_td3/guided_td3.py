@@ -31,9 +31,10 @@ from sb3_spiking.guided_td3.losses import (
     NStepTargets,
     QTerm,
     critic_loss,
+    critic_steps,
     map_obs,
     n_step_targets,
-    warm_target_mask,
+    target_inputs,
     weighted_sum,
 )
 from sb3_spiking.guided_td3.policies import MlpSequencePolicy, SequencePolicy, SpikingActor, SpikingPolicy
@@ -280,6 +281,12 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                    "_resume_slope_state"]
         return [*super()._excluded_save_params(), *runtime]
 
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, tensors = super()._get_torch_save_params()
+        if getattr(self.policy, "proxy", None) is not None:  # its optimizer, beside the actor's and the critic's
+            state_dicts = [*state_dicts, "policy.proxy.optimizer"]
+        return state_dicts, tensors
+
     @property
     def burn_in(self) -> bool:
         """Whether the warm-up steps of the actor unroll run without an autograd graph (``replay_buffer_kwargs``)."""
@@ -477,8 +484,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
-        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
-        critic_losses, actor_losses, bc_losses, q_values, flown = [], [], [], [], []
+        proxy = self.policy.proxy
+        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer, *([proxy.optimizer] if proxy else [])])
+        critic_losses, actor_losses, bc_losses, q_values, flown, proxy_losses = [], [], [], [], [], []
         spike_rates: list[list[float]] = []
         due, starved = 0, bool(self.actor_terms())  # starved: no due actor update had a step to train
         for _ in range(gradient_steps):
@@ -495,12 +503,15 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
             if self._n_updates % self.policy_delay == 0:
                 due, starved = due + 1, starved and not data.actor_mask.any().item()
-                actor_loss, bc_loss, q_mean, rates = self._actor_loss(data)
+                actor_loss, bc_loss, q_mean, rates, pi = self._actor_loss(data)
                 if actor_loss is not None:
                     self._check_loss(actor_loss, "actor")
                     self.actor.optimizer.zero_grad()
                     actor_loss.backward()
                     self.actor.optimizer.step()
+                    if proxy is not None:  # the proxy follows the actor where its state is the deployed one
+                        steps = data.actor_mask.bool()
+                        proxy_losses.append(proxy.follow(map_obs(data.observations, lambda x, m=steps: x[m]), pi[steps]))
                     actor_losses.append(actor_loss.item())
                     bc_losses.append(bc_loss)
                     q_values.append(q_mean)
@@ -523,6 +534,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             self.logger.record("train/guide_flown_fraction", float(np.mean(flown)))
             if self.q_term_active:
                 self.logger.record("train/q_pi", np.mean(q_values))
+            if proxy_losses:
+                self.logger.record("train/proxy_loss", np.mean(proxy_losses))
             for i, rate in enumerate(np.mean(spike_rates, axis=0)):
                 self.logger.record(f"train/spike_rate_layer{i}", rate)
         elif due and starved and not self._warned_no_actor_steps:  # said once: the actor would silently never learn
@@ -530,28 +543,36 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             checks.warn_no_actor_steps(self._n_updates, self.n_warmup)
 
     def critic_mask(self, data: WindowSamples, targets: NStepTargets | None = None) -> th.Tensor:
-        """``(B, L)`` steps that enter the critic loss: valid, with a warm target actor (:func:`warm_target_mask`)."""
+        """``(B, L)`` steps that enter the critic loss (:func:`~sb3_spiking.guided_td3.losses.critic_steps`)."""
         if targets is None:
             targets = n_step_targets(data.rewards, data.terminated, data.valid, self.gamma, self.n_steps)
-        return warm_target_mask(data, targets, self.n_warmup)
+        return critic_steps(data, targets, self.n_warmup, self.critic, stateless_target=self.policy.proxy is not None)
+
+    def target_actions(self, data: WindowSamples) -> th.Tensor:
+        """The critics' target policy over :func:`target_inputs`, ``(B, L + 1, A)``: the proxy, or the target actor
+        unrolled from zero state at the window start."""
+        seq, commands = target_inputs(data)
+        with th.no_grad():
+            proxy = self.policy.proxy
+            return self.actor_target.unroll(seq, commands=commands) if proxy is None else proxy.over_window(seq)
 
     def _critic_loss(self, data: WindowSamples) -> th.Tensor:
         targets = n_step_targets(data.rewards, data.terminated, data.valid, self.gamma, self.n_steps)
-        return critic_loss(data, targets, self.critic_mask(data, targets), self.critic, self.critic_target, self.actor_target,
-                           self.critic_fraction, self.target_policy_noise, self.target_noise_clip)
+        return critic_loss(data, targets, self.critic_mask(data, targets), self.critic, self.critic_target,
+                           self.target_actions(data), self.critic_fraction, self.target_policy_noise, self.target_noise_clip)
 
-    def _actor_loss(self, data: WindowSamples) -> tuple[th.Tensor | None, float, float, list[float]]:
-        """``(loss, BC term, mean Q₁, spike rate per layer)``; ``None`` when no term acts on any step (then no
-        optimiser step either, so none of Adam's momentum moves the actor)."""
+    def _actor_loss(self, data: WindowSamples) -> tuple[th.Tensor | None, float, float, list[float], th.Tensor | None]:
+        """``(loss, BC term, mean Q₁, spike rate per layer, the actor's actions (B, L, A))``; ``None`` when no term acts
+        on any step (then no optimiser step either, so none of Adam's momentum moves the actor)."""
         mask = data.actor_mask.bool()
         terms = self.actor_terms()
         if not mask.any() or not (self.q_term_active or self.bc_coef_now > 0):  # bc_coef_now is 0 without a guide
-            return None, 0.0, 0.0, []
+            return None, 0.0, 0.0, [], None
         pi, spikes = self._unroll_actor(data)
         batch = ActorBatch(data, pi, mask, map_obs(data.observations, lambda x: x[mask]))
         loss = weighted_sum(batch, terms)
         rates = [s[mask].mean().item() for s in spikes]
-        return loss, batch.logs.get("bc_loss", 0.0), batch.logs.get("q_pi", 0.0), rates
+        return loss, batch.logs.get("bc_loss", 0.0), batch.logs.get("q_pi", 0.0), rates, pi
 
     def _unroll_actor(self, data: WindowSamples) -> tuple[th.Tensor, list[th.Tensor]]:
         """Actor actions over the windows; warm-up steps without a graph where ``burn_in`` allows."""

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import torch as th
 from stable_baselines3.common.policies import ContinuousCritic
 
 from sb3_spiking.guided_td3.buffers import WindowSamples
+from sb3_spiking.guided_td3.critics import AdvantageCritic
 
 #: what the BC term imitates: the guide's action stored for the step (DAgger-style relabelling) or
 #: the executed buffer action (the paper)
@@ -178,40 +179,76 @@ def warm_target_mask(data: WindowSamples, targets: NStepTargets, n_warmup: int) 
     return data.valid.bool() & (warm | (targets.boot_discount == 0) | data.starts_episode.bool()[:, None])
 
 
+def critic_steps(data: WindowSamples, targets: NStepTargets, n_warmup: int, critic: th.nn.Module, stateless_target: bool) -> th.Tensor:
+    """``(B, L)`` steps that enter the critic loss: valid, and wherever the target policy is read, at a warm state.
+
+    A stateless (proxy) target is never cold: every valid step. An :class:`AdvantageCritic` reads the target policy at
+    the step itself (its centring): steps from ``n_warmup`` on, or every step of windows that start an episode. TD3's
+    twin critic reads it at the bootstrap step: :func:`warm_target_mask`.
+    """
+    if stateless_target:
+        return data.valid.bool()
+    if isinstance(critic, AdvantageCritic):
+        positions = th.arange(data.valid.shape[1], device=data.valid.device)
+        return data.valid.bool() & ((positions >= n_warmup)[None, :] | data.starts_episode.bool()[:, None])
+    return warm_target_mask(data, targets, n_warmup)
+
+
+def target_inputs(data: WindowSamples) -> tuple[th.Tensor | dict[str, th.Tensor], th.Tensor]:
+    """What a target policy reads over a window: the observations ``s_0, s_0', …, s_{L-1}'`` ``(B, L + 1, …)``
+    (position ``j + 1`` is the successor of step ``j``, and position ``t`` is ``s_t`` inside an episode) and
+    the executed commands for an action feedback (position ``j + 1`` follows ``a_j``)."""
+    seq = cat_obs(map_obs(data.observations, lambda x: x[:, :1]), data.next_observations)
+    return seq, th.cat([data.actions, data.actions[:, -1:]], dim=1)
+
+
+def _chosen_steps(kept: th.Tensor, critic_fraction: float) -> th.Tensor:
+    """A random ``critic_fraction`` of the ``kept`` ``(B, L)`` steps, at least one per window that has any."""
+    if critic_fraction >= 1.0:
+        return kept
+    chosen = kept & (th.rand(kept.shape, device=kept.device) < critic_fraction)
+    first_kept = kept.float().argmax(dim=1)
+    rows = th.arange(kept.shape[0], device=kept.device)
+    chosen[rows, first_kept] |= kept[rows, first_kept] & ~chosen.any(dim=1)
+    return chosen
+
+
 def critic_loss(
     data: WindowSamples,
     targets: NStepTargets,
     kept: th.Tensor,
-    critic: ContinuousCritic,
-    critic_target: ContinuousCritic,
-    actor_target: Any,
+    critic: ContinuousCritic | AdvantageCritic,
+    critic_target: ContinuousCritic | AdvantageCritic,
+    target_actions: th.Tensor,
     critic_fraction: float = 1.0,
     target_policy_noise: float = 0.2,
     target_noise_clip: float = 0.5,
 ) -> th.Tensor:
-    """TD3's twin-critic loss on the ``kept`` ``(B, L)`` window steps (a random ``critic_fraction`` of them, at least
-    one per window that has any), targets from :func:`n_step_targets` with the target actor unrolled over the window
-    from zero state (its own state), clipped target noise and the twin minimum."""
-    chosen = kept
-    if critic_fraction < 1.0:
-        chosen = kept & (th.rand(kept.shape, device=kept.device) < critic_fraction)
-        first_kept = kept.float().argmax(dim=1)  # keep at least one step per window that has any
-        rows = th.arange(kept.shape[0], device=kept.device)
-        chosen[rows, first_kept] |= kept[rows, first_kept] & ~chosen.any(dim=1)
-    rows, cols = chosen.nonzero(as_tuple=True)
+    """The critic loss on the ``kept`` ``(B, L)`` window steps (a random ``critic_fraction`` of them, at least one per
+    window that has any), the n-step sums of :func:`n_step_targets` bootstrapped at their last step.
+
+    ``target_actions`` ``(B, L + 1, A)``: the target policy over :func:`target_inputs` (the target actor unrolled from
+    zero state at the window start, or a stateless proxy). TD3's twin critic bootstraps on the twin minimum of
+    ``Q'(s', π'(s') + clipped noise)``; an :class:`AdvantageCritic` bootstraps on ``V'(s')`` and centres its
+    advantage at the target policy's action ``π'(s_t)``.
+    """
+    rows, cols = _chosen_steps(kept, critic_fraction).nonzero(as_tuple=True)
     boot = targets.boot_index[rows, cols]
+    observations = map_obs(data.observations, lambda x: x[rows, cols])
     with th.no_grad():
-        # target actor over s_0, s_1', …, s_L': its output at position j+1 is π'(s_{j+1})
-        seq = cat_obs(map_obs(data.observations, lambda x: x[:, :1]), data.next_observations)
-        # executed commands for an action feedback: position j+1 follows a_j (the last one is never read)
-        commands = th.cat([data.actions, data.actions[:, -1:]], dim=1)
-        next_actions = actor_target.unroll(seq, commands=commands)[:, 1:][rows, boot]
-        noise = (th.randn_like(next_actions) * target_policy_noise).clamp(-target_noise_clip, target_noise_clip)
-        next_actions = (next_actions + noise).clamp(-1.0, 1.0)
         next_obs = map_obs(data.next_observations, lambda x: x[rows, boot])
-        next_q = th.cat(critic_target(next_obs, next_actions), dim=1).min(dim=1, keepdim=True)[0]
-        target_q = targets.returns[rows, cols].unsqueeze(1) + targets.boot_discount[rows, cols].unsqueeze(1) * next_q
-    current_q = critic(map_obs(data.observations, lambda x: x[rows, cols]), data.actions[rows, cols])
+        if isinstance(critic_target, AdvantageCritic):
+            next_value = critic_target.value(next_obs)
+        else:
+            next_actions = target_actions[:, 1:][rows, boot]
+            noise = (th.randn_like(next_actions) * target_policy_noise).clamp(-target_noise_clip, target_noise_clip)
+            next_actions = (next_actions + noise).clamp(-1.0, 1.0)
+            next_value = th.cat(critic_target(next_obs, next_actions), dim=1).min(dim=1, keepdim=True)[0]
+        target_q = targets.returns[rows, cols].unsqueeze(1) + targets.boot_discount[rows, cols].unsqueeze(1) * next_value
+    if isinstance(critic, AdvantageCritic):
+        current_q: tuple[th.Tensor, ...] = (critic.q_centred(observations, data.actions[rows, cols], target_actions[rows, cols]),)
+    else:
+        current_q = critic(observations, data.actions[rows, cols])
     return sum(th.nn.functional.mse_loss(q, target_q) for q in current_q)  # type: ignore[return-value]
 
 
@@ -237,8 +274,10 @@ __all__ = [
     "QTerm",
     "cat_obs",
     "critic_loss",
+    "critic_steps",
     "map_obs",
     "n_step_targets",
+    "target_inputs",
     "warm_target_mask",
     "weighted_sum",
 ]

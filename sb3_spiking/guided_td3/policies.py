@@ -19,6 +19,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
+from sb3_spiking.guided_td3.critics import CRITICS, AdvantageCritic, ProxyActor, check_critic_dt
 from sb3_spiking.neurons import DEFAULT_FEEDBACK_DECAYS, READOUTS, RESETS, SpikingMLP, check_slope, layer_types
 from sb3_spiking.obs_keys import ACTOR_KEY, PRIVILEGED_KEY, actor_part, check_observation_space
 
@@ -367,6 +368,12 @@ class SequencePolicy(TD3Policy):
         list used for both.
     :param critic_layer_norm: ``LayerNorm`` after every hidden layer of the critics (RLPD, Ball et al.
         2023): bounds the critics' extrapolation to actions far from the replay data.
+    :param critic: ``"twin"`` (TD3's twin Q networks) or ``"advantage"``
+        (:class:`~sb3_spiking.guided_td3.critics.AdvantageCritic`: ``Q = V(s) + critic_dt · A(s, a)``).
+    :param critic_dt: the advantage critic's scale, the control period in seconds (Tallec et al. 2019).
+    :param proxy_target: the critics' target policy is a stateless non-spiking
+        :class:`~sb3_spiking.guided_td3.critics.ProxyActor` regressed onto the actor (arXiv 2505.24161),
+        instead of the Polyak-averaged target actor.
     Other parameters: see :class:`stable_baselines3.td3.policies.TD3Policy`; the actor shares no
     features extractor (``share_features_extractor`` must be ``False``).
     """
@@ -389,8 +396,17 @@ class SequencePolicy(TD3Policy):
         n_critics: int = 2,
         share_features_extractor: bool = False,
         critic_layer_norm: bool = False,
+        critic: str = "twin",
+        critic_dt: float = 0.01,
+        proxy_target: bool = False,
     ):
         check_observation_space(observation_space)
+        if critic not in CRITICS:
+            raise ValueError(f"critic must be one of {CRITICS}, got {critic!r}")
+        if not isinstance(proxy_target, bool):
+            raise ValueError(f"proxy_target must be true or false, got {proxy_target!r}")
+        # read by make_critic and _build, which TD3Policy's constructor calls
+        self.critic_form, self.critic_dt, self.proxy_target = critic, check_critic_dt(critic_dt), proxy_target
         check_box_action_dim(action_space, type(self).__name__)
         if share_features_extractor:
             raise ValueError(f"{type(self).__name__}: the sequence actor has no features extractor to share")
@@ -420,9 +436,28 @@ class SequencePolicy(TD3Policy):
         data = super()._get_constructor_parameters()
         if self.critic_layer_norm:  # files without it stay loadable by older versions
             data.update(critic_layer_norm=True)
+        if self.critic_form != "twin":
+            data.update(critic=self.critic_form, critic_dt=self.critic_dt)
+        if self.proxy_target:
+            data.update(proxy_target=True)
         return data
 
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)
+        self.proxy: ProxyActor | None = None
+        if self.proxy_target:
+            self.proxy = ProxyActor(self.observation_space, self.action_space, self.critic_kwargs["net_arch"],
+                                    features_extractor=(extractor := self.make_features_extractor()),
+                                    features_dim=extractor.features_dim, activation_fn=self.critic_kwargs["activation_fn"],
+                                    normalize_images=self.normalize_images).to(self.device)
+            self.proxy.optimizer = self.optimizer_class(  # type: ignore[assignment]
+                self.proxy.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+            )
+
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
+        if self.critic_form == "advantage":
+            kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+            return AdvantageCritic(**kwargs, dt=self.critic_dt, layer_norm=self.critic_layer_norm).to(self.device)  # type: ignore[return-value]
         critic = super().make_critic(features_extractor)
         if not self.critic_layer_norm:
             return critic
@@ -525,6 +560,9 @@ class SpikingPolicy(SequencePolicy):
         n_critics: int = 2,
         share_features_extractor: bool = False,
         critic_layer_norm: bool = False,
+        critic: str = "twin",
+        critic_dt: float = 0.01,
+        proxy_target: bool = False,
         slope: float = 2.0,
         readout: str = "linear",
         readout_beta: float = 0.5,
@@ -563,6 +601,9 @@ class SpikingPolicy(SequencePolicy):
             n_critics=n_critics,
             share_features_extractor=share_features_extractor,
             critic_layer_norm=critic_layer_norm,
+            critic=critic,
+            critic_dt=critic_dt,
+            proxy_target=proxy_target,
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -632,6 +673,9 @@ class MlpSequencePolicy(SequencePolicy):
         n_critics: int = 2,
         share_features_extractor: bool = False,
         critic_layer_norm: bool = False,
+        critic: str = "twin",
+        critic_dt: float = 0.01,
+        proxy_target: bool = False,
         slope: float = 2.0,
         readout: str = "linear",
         readout_beta: float = 0.5,
@@ -652,6 +696,9 @@ class MlpSequencePolicy(SequencePolicy):
             n_critics=n_critics,
             share_features_extractor=share_features_extractor,
             critic_layer_norm=critic_layer_norm,
+            critic=critic,
+            critic_dt=critic_dt,
+            proxy_target=proxy_target,
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

@@ -1,0 +1,216 @@
+"""The RL half without any guide: sequence TD3 beside stock TD3 and RecurrentPPO (issue 30, deliverable 1).
+
+Every method learns from scratch (no guide, no BC term) for the same env steps; every ``--eval-every``
+steps it is evaluated on the same 10 start seeds, deterministic, with its recurrent state from zero at
+every episode start. Methods (hyper-parameters: rl-zoo's where rl-zoo has them):
+
+* ``td3``: stable-baselines3's ``TD3`` with rl-zoo's ``Pendulum-v1`` settings (``td3.yml``: γ 0.98,
+  lr 1e-3, MLP [400, 300], N(0, 0.1) noise, one update per step, batch 256);
+* ``td3_stack4``: the same on the last 4 observations (``VecFrameStack``: rl-zoo's ``frame_stack: 4``);
+* ``seq_mlp``: our sequence TD3 (:class:`GuidedTD3` without a guide) with :class:`MlpSequencePolicy`,
+  *the same settings as* ``td3`` (a batch of 32 windows of 8 steps = 256 transitions, one update per
+  step, τ 0.005): on a fully observed task it must match ``td3``; a gap is a defect of the sequence
+  critic;
+* ``seq_spiking``: sequence TD3 with the spiking actor, ``zoo_configs/seq_td3.yml``'s ``PendulumNoVel-v1``
+  settings (windows of 40 steps, warm-up 10, MLP critics [64, 64]) with a fixed slope 2;
+* ``recurrent_ppo``: sb3-contrib's ``RecurrentPPO`` with rl-zoo's ``PendulumNoVel-v1`` settings
+  (``ppo_lstm.yml``, VecNormalize on observations and rewards, 4 envs).
+
+Tasks: ``Pendulum-v1`` (full state) and rl-zoo's ``PendulumNoVel-v1`` (the velocity zeroed for actor and
+critic alike: a memoryless critic cannot know the state). ``seq_spiking_priv`` runs the spiking actor on
+``PendulumNoVelPrivileged-v1``: the actor sees ``(cos, sin)``, the critic the full state (the project's
+asymmetric set-up; its return is measured on the same pendulum). One JSON per run in ``<out>/runs/``;
+``--report`` rebuilds ``<out>/results.md`` (and ``results.csv``) from them::
+
+    python -m experiments.critic_sanity --tasks Pendulum-v1 PendulumNoVel-v1 --seeds 0 1 --steps 30000
+    python -m experiments.critic_sanity --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch as th  # noqa: E402
+from stable_baselines3 import TD3  # noqa: E402
+from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
+from stable_baselines3.common.env_util import make_vec_env  # noqa: E402
+from stable_baselines3.common.evaluation import evaluate_policy  # noqa: E402
+from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
+from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize, sync_envs_normalization  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "experiments" / "archive" / "critic" / "sanity"
+METHODS = ("td3", "td3_stack4", "seq_mlp", "seq_spiking", "seq_spiking_priv", "recurrent_ppo")
+TASKS = ("Pendulum-v1", "PendulumNoVel-v1")
+EVAL_SEEDS = tuple(range(1000, 1010))
+#: rl-zoo's td3.yml Pendulum-v1 entry (learning_starts scaled to the budget below)
+TD3_ZOO = dict(gamma=0.98, buffer_size=200_000, learning_rate=1e-3, train_freq=1, gradient_steps=1, batch_size=256)
+
+
+def _register() -> None:
+    import rl_zoo3.import_envs  # noqa: F401  (registers PendulumNoVel-v1)
+
+    from sb3_spiking import task_registry
+
+    task_registry.load_tasks()  # PendulumNoVelPrivileged-v1
+
+
+def _env_id(method: str, task: str) -> str:
+    if method == "seq_spiking_priv":
+        if task == "Pendulum-v1":
+            raise ValueError("seq_spiking_priv is the PendulumNoVel task with a privileged critic")
+        return "PendulumNoVelPrivileged-v1"
+    return task
+
+
+def build(method: str, task: str, seed: int, steps: int):
+    """``(model, eval_env)`` for one run."""
+    from sb3_contrib import RecurrentPPO
+
+    from sb3_spiking import GuidedTD3
+
+    env_id = _env_id(method, task)
+    learning_starts = min(10_000, steps // 5)
+    noise = NormalActionNoise(np.zeros(1), 0.1 * np.ones(1))
+    if method in ("td3", "td3_stack4"):
+        env, eval_env = make_vec_env(env_id, seed=seed), make_vec_env(env_id, seed=seed + 10_000)
+        if method == "td3_stack4":
+            env, eval_env = VecFrameStack(env, 4), VecFrameStack(eval_env, 4)
+        model = TD3("MlpPolicy", env, action_noise=noise, learning_starts=learning_starts, seed=seed,
+                    policy_kwargs=dict(net_arch=[400, 300]), **TD3_ZOO)
+    elif method == "seq_mlp":
+        env, eval_env = make_vec_env(env_id, seed=seed), make_vec_env(env_id, seed=seed + 10_000)
+        model = GuidedTD3("MlpSequencePolicy", env, action_noise=noise, learning_starts=learning_starts, seed=seed,
+                          tau=0.005, n_seq=8, n_warmup=0, stride=4, policy_delay=2,
+                          policy_kwargs=dict(net_arch=[400, 300]), **dict(TD3_ZOO, batch_size=32))
+    elif method in ("seq_spiking", "seq_spiking_priv"):
+        env, eval_env = make_vec_env(env_id, seed=seed), make_vec_env(env_id, seed=seed + 10_000)
+        model = GuidedTD3("SpikingPolicy", env, action_noise=noise, learning_starts=learning_starts, seed=seed,
+                          buffer_size=200_000, batch_size=32, train_freq=20, gradient_steps=10, alpha=2.0,
+                          policy_delay=2, n_seq=40, n_warmup=10, stride=10,
+                          policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[64, 64]), slope=2.0))
+    elif method == "recurrent_ppo":
+        env = VecNormalize(make_vec_env(env_id, n_envs=4, seed=seed))
+        eval_env = VecNormalize(make_vec_env(env_id, seed=seed + 10_000), training=False, norm_reward=False)
+        model = RecurrentPPO("MlpLstmPolicy", env, n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0,
+                             learning_rate=1e-3, clip_range=0.2, use_sde=True, sde_sample_freq=4, seed=seed,
+                             policy_kwargs=dict(ortho_init=False, activation_fn=th.nn.ReLU, lstm_hidden_size=64,
+                                                enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64])))
+    else:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    return model, eval_env
+
+
+class _Curve(BaseCallback):
+    """Evaluates every ``every`` env steps (on the fixed start seeds) and records the mean return."""
+
+    def __init__(self, eval_env, every: int) -> None:
+        super().__init__()
+        self.eval_env, self.every, self.next_at = eval_env, every, every
+        self.curve: list[tuple[int, float]] = []
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_at:
+            self.next_at += self.every
+            self.curve.append((self.num_timesteps, evaluate(self.model, self.eval_env)))
+            print(f"  {self.num_timesteps:>7} steps: {self.curve[-1][1]:8.1f}", flush=True)
+        return True
+
+
+def evaluate(model, eval_env) -> float:
+    """Mean return over :data:`EVAL_SEEDS`, deterministic, one episode per seed."""
+    if isinstance(eval_env, VecNormalize):
+        sync_envs_normalization(model.get_env(), eval_env)
+    returns = []
+    for s in EVAL_SEEDS:
+        eval_env.seed(s)
+        r, _ = evaluate_policy(model, eval_env, n_eval_episodes=1, deterministic=True)
+        returns.append(r)
+    return float(np.mean(returns))
+
+
+def run(method: str, task: str, seed: int, steps: int, every: int, out: Path) -> dict[str, Any]:
+    th.set_num_threads(1)
+    model, eval_env = build(method, task, seed, steps)
+    curve = _Curve(eval_env, every)
+    print(f"{method} on {task}, seed {seed}, {steps:,} steps", flush=True)
+    start = time.perf_counter()
+    model.learn(steps, callback=curve)
+    minutes = (time.perf_counter() - start) / 60
+    record = dict(method=method, task=task, env_id=_env_id(method, task), seed=seed, steps=steps,
+                  final=curve.curve[-1][1] if curve.curve else evaluate(model, eval_env), curve=curve.curve,
+                  minutes=round(minutes, 2), command=" ".join(["python -m experiments.critic_sanity", *sys.argv[1:]]))
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    (out / "runs" / f"{task}_{method}_seed{seed}.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+def report(out: Path) -> str:
+    """``results.md`` / ``results.csv``: per task and method, mean ± std over seeds of the return at the end and at
+    every evaluation point shared by all its seeds, and the mean wall time."""
+    records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["task"], r["method"]), []).append(r)
+    lines = ["# The RL half without a guide: sequence TD3 beside stock TD3 and RecurrentPPO", "",
+             "Made by `python -m experiments.critic_sanity --report` from the runs in `runs/` (commands in each JSON).",
+             "Return: mean over 10 fixed start seeds, deterministic; mean ± std over the training seeds.", ""]
+    rows = []
+    for task in sorted({t for t, _ in groups}):
+        methods = [m for m in METHODS if (task, m) in groups]
+        points = sorted(set.intersection(*(set(s for s, _ in r["curve"]) for m in methods for r in groups[task, m])))
+        show = [p for p in points if p % max(points[-1] // 5, 1) == 0 or p == points[-1]] if points else []
+        lines += [f"## {task}", "", "| method | seeds | " + " | ".join(f"{p // 1000} k" for p in show) + " | minutes |",
+                  "|---|---|" + "---|" * len(show) + "---|"]
+        for m in methods:
+            rs = groups[task, m]
+            cells = []
+            for p in show:
+                vals = [dict(map(tuple, r["curve"]))[p] for r in rs]
+                cells.append(f"{np.mean(vals):.1f} ± {np.std(vals):.1f}")
+                rows.append(dict(task=task, method=m, step=p, mean=np.mean(vals), std=np.std(vals), n=len(vals)))
+            lines.append(f"| {m} | {len(rs)} | " + " | ".join(cells) + f" | {np.mean([r['minutes'] for r in rs]):.1f} |")
+        lines.append("")
+    text = "\n".join(lines)
+    (out / "results.md").write_text(text)
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["task", "method", "step", "mean", "std", "n"])
+        w.writeheader()
+        w.writerows(rows)
+    return text
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--steps", type=int, default=30_000)
+    parser.add_argument("--eval-every", type=int, default=5_000)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--report", action="store_true", help="only rebuild results.md from the runs in --out")
+    args = parser.parse_args(argv)
+    _register()
+    if not args.report:
+        for task in args.tasks:
+            for method in args.methods:
+                if method == "seq_spiking_priv" and task == "Pendulum-v1":
+                    continue
+                for seed in args.seeds:
+                    r = run(method, task, seed, args.steps, args.eval_every, args.out)
+                    print(f"-> {method} {task} seed {seed}: {r['final']:.1f} in {r['minutes']} min", flush=True)
+    print(report(args.out))
+
+
+if __name__ == "__main__":
+    main()
