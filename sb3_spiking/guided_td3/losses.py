@@ -179,7 +179,9 @@ def warm_target_mask(data: WindowSamples, targets: NStepTargets, n_warmup: int) 
     return data.valid.bool() & (warm | (targets.boot_discount == 0) | data.starts_episode.bool()[:, None])
 
 
-def critic_steps(data: WindowSamples, targets: NStepTargets, n_warmup: int, critic: th.nn.Module, stateless_target: bool) -> th.Tensor:
+def critic_steps(
+    data: WindowSamples, targets: NStepTargets, n_warmup: int, critic: th.nn.Module, stateless_target: bool
+) -> th.Tensor:
     """``(B, L)`` steps that enter the critic loss: valid, and wherever the target policy is read, at a warm state.
 
     A stateless (proxy) target is never cold: every valid step. An :class:`AdvantageCritic` reads the target policy at
