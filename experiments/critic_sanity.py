@@ -39,6 +39,7 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 from stable_baselines3 import TD3  # noqa: E402
@@ -48,9 +49,18 @@ from stable_baselines3.common.evaluation import evaluate_policy  # noqa: E402
 from stable_baselines3.common.noise import NormalActionNoise  # noqa: E402
 from stable_baselines3.common.vec_env import VecFrameStack, VecNormalize, sync_envs_normalization  # noqa: E402
 
+from sb3_spiking.analysis.action_resolution import measure_action_resolution  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "experiments" / "archive" / "critic" / "sanity"
-METHODS = ("td3", "td3_stack4", "seq_mlp", "seq_spiking", "seq_spiking_priv", "recurrent_ppo")
+#: the critic options of issue 30 on the asymmetric spiking set-up (policy_kwargs added to seq_spiking_priv's);
+#: critic_dt 0.05 s is Pendulum's control period
+CRITIC_VARIANTS = {
+    "seq_spiking_priv_adv": dict(critic="advantage", critic_dt=0.05),
+    "seq_spiking_priv_proxy": dict(proxy_target=True),
+    "seq_spiking_priv_adv_proxy": dict(critic="advantage", critic_dt=0.05, proxy_target=True),
+}
+METHODS = ("td3", "td3_stack4", "seq_mlp", "seq_spiking", "seq_spiking_priv", *CRITIC_VARIANTS, "recurrent_ppo")
 TASKS = ("Pendulum-v1", "PendulumNoVel-v1")
 EVAL_SEEDS = tuple(range(1000, 1010))
 #: rl-zoo's td3.yml Pendulum-v1 entry (learning_starts scaled to the budget below)
@@ -66,7 +76,7 @@ def _register() -> None:
 
 
 def _env_id(method: str, task: str) -> str:
-    if method == "seq_spiking_priv":
+    if method.startswith("seq_spiking_priv"):
         if task == "Pendulum-v1":
             raise ValueError("seq_spiking_priv is the PendulumNoVel task with a privileged critic")
         return "PendulumNoVelPrivileged-v1"
@@ -93,12 +103,13 @@ def build(method: str, task: str, seed: int, steps: int):
         model = GuidedTD3("MlpSequencePolicy", env, action_noise=noise, learning_starts=learning_starts, seed=seed,
                           tau=0.005, n_seq=8, n_warmup=0, stride=4, policy_delay=2,
                           policy_kwargs=dict(net_arch=[400, 300]), **dict(TD3_ZOO, batch_size=32))
-    elif method in ("seq_spiking", "seq_spiking_priv"):
+    elif method.startswith("seq_spiking"):
         env, eval_env = make_vec_env(env_id, seed=seed), make_vec_env(env_id, seed=seed + 10_000)
         model = GuidedTD3("SpikingPolicy", env, action_noise=noise, learning_starts=learning_starts, seed=seed,
                           buffer_size=200_000, batch_size=32, train_freq=20, gradient_steps=10, alpha=2.0,
                           policy_delay=2, n_seq=40, n_warmup=10, stride=10,
-                          policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[64, 64]), slope=2.0))
+                          policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[64, 64]), slope=2.0,
+                                             **CRITIC_VARIANTS.get(method, {})))
     elif method == "recurrent_ppo":
         env = VecNormalize(make_vec_env(env_id, n_envs=4, seed=seed))
         eval_env = VecNormalize(make_vec_env(env_id, seed=seed + 10_000), training=False, norm_reward=False)
@@ -112,18 +123,25 @@ def build(method: str, task: str, seed: int, steps: int):
 
 
 class _Curve(BaseCallback):
-    """Evaluates every ``every`` env steps (on the fixed start seeds) and records the mean return."""
+    """Evaluates every ``every`` env steps (on the fixed start seeds) and records the mean return, and, for a model
+    with a Q critic on a single copyable env, the critic's action resolution (the paired-perturbation test)."""
 
-    def __init__(self, eval_env, every: int) -> None:
+    def __init__(self, eval_env, every: int, env_id: str | None) -> None:
         super().__init__()
-        self.eval_env, self.every, self.next_at = eval_env, every, every
+        self.eval_env, self.every, self.next_at, self.env_id = eval_env, every, every, env_id
         self.curve: list[tuple[int, float]] = []
+        self.resolution: list[tuple[int, dict[str, float]]] = []
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self.next_at:
             self.next_at += self.every
             self.curve.append((self.num_timesteps, evaluate(self.model, self.eval_env)))
-            print(f"  {self.num_timesteps:>7} steps: {self.curve[-1][1]:8.1f}", flush=True)
+            line = f"  {self.num_timesteps:>7} steps: {self.curve[-1][1]:8.1f}"
+            if self.env_id is not None:
+                r = measure_action_resolution(self.model, lambda: gym.make(self.env_id), n_pairs=32, horizon=100)
+                self.resolution.append((self.num_timesteps, r.as_dict()))
+                line += f"   critic vs true one-action effect: corr {r.correlation:5.2f}, sign {r.sign_agreement:.2f}"
+            print(line, flush=True)
         return True
 
 
@@ -142,13 +160,15 @@ def evaluate(model, eval_env) -> float:
 def run(method: str, task: str, seed: int, steps: int, every: int, out: Path) -> dict[str, Any]:
     th.set_num_threads(1)
     model, eval_env = build(method, task, seed, steps)
-    curve = _Curve(eval_env, every)
+    copyable = method not in ("td3_stack4", "recurrent_ppo")  # a single-env critic of (s, a)
+    curve = _Curve(eval_env, every, _env_id(method, task) if copyable else None)
     print(f"{method} on {task}, seed {seed}, {steps:,} steps", flush=True)
     start = time.perf_counter()
     model.learn(steps, callback=curve)
     minutes = (time.perf_counter() - start) / 60
     record = dict(method=method, task=task, env_id=_env_id(method, task), seed=seed, steps=steps,
                   final=curve.curve[-1][1] if curve.curve else evaluate(model, eval_env), curve=curve.curve,
+                  action_resolution=curve.resolution,
                   minutes=round(minutes, 2), command=" ".join(["python -m experiments.critic_sanity", *sys.argv[1:]]))
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "runs" / f"{task}_{method}_seed{seed}.json").write_text(json.dumps(record, indent=1))
@@ -170,8 +190,9 @@ def report(out: Path) -> str:
         methods = [m for m in METHODS if (task, m) in groups]
         points = sorted(set.intersection(*(set(s for s, _ in r["curve"]) for m in methods for r in groups[task, m])))
         show = [p for p in points if p % max(points[-1] // 5, 1) == 0 or p == points[-1]] if points else []
-        lines += [f"## {task}", "", "| method | seeds | " + " | ".join(f"{p // 1000} k" for p in show) + " | minutes |",
-                  "|---|---|" + "---|" * len(show) + "---|"]
+        lines += [f"## {task}", "", "| method | seeds | " + " | ".join(f"{p // 1000} k" for p in show)
+                  + " | minutes | critic vs true one-action effect at the end: corr / sign agreement |",
+                  "|---|---|" + "---|" * len(show) + "---|---|"]
         for m in methods:
             rs = groups[task, m]
             cells = []
@@ -179,7 +200,9 @@ def report(out: Path) -> str:
                 vals = [dict(map(tuple, r["curve"]))[p] for r in rs]
                 cells.append(f"{np.mean(vals):.1f} ± {np.std(vals):.1f}")
                 rows.append(dict(task=task, method=m, step=p, mean=np.mean(vals), std=np.std(vals), n=len(vals)))
-            lines.append(f"| {m} | {len(rs)} | " + " | ".join(cells) + f" | {np.mean([r['minutes'] for r in rs]):.1f} |")
+            last = [r["action_resolution"][-1][1] for r in rs if r.get("action_resolution")]
+            res = f"{np.mean([x['corr'] for x in last]):.2f} / {np.mean([x['sign'] for x in last]):.2f}" if last else "–"
+            lines.append(f"| {m} | {len(rs)} | " + " | ".join(cells) + f" | {np.mean([r['minutes'] for r in rs]):.1f} | {res} |")
         lines.append("")
     text = "\n".join(lines)
     (out / "results.md").write_text(text)
@@ -204,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report:
         for task in args.tasks:
             for method in args.methods:
-                if method == "seq_spiking_priv" and task == "Pendulum-v1":
+                if method.startswith("seq_spiking_priv") and task == "Pendulum-v1":
                     continue
                 for seed in args.seeds:
                     r = run(method, task, seed, args.steps, args.eval_every, args.out)

@@ -132,3 +132,32 @@ def test_proxy_target_follows_the_actor_is_saved_and_keeps_cold_steps(tmp_path):
 def test_bad_critic_options_are_refused_by_name(kwargs, message):
     with pytest.raises(ValueError, match=message):
         _model(**kwargs)
+
+
+def test_action_resolution_replays_the_copy_exactly_and_measures_real_effects():
+    import gymnasium as gym
+
+    from sb3_spiking.analysis.action_resolution import ActionResolutionCallback, measure_action_resolution
+
+    def make():
+        return gym.make("Pendulum-v1")
+
+    model = _model()
+    none = measure_action_resolution(model, make, n_pairs=4, branch_steps=(5, 10), horizon=30, delta=0.0)
+    assert len(none.true_effect) == 4
+    assert np.all(none.true_effect == 0) and np.all(none.critic_effect == 0)  # the copy flies exactly as the original
+    some = measure_action_resolution(model, make, n_pairs=4, branch_steps=(5, 10), horizon=30, delta=0.3)
+    assert np.all(some.true_effect != 0)
+    callback = ActionResolutionCallback(make, every=150, n_pairs=3, horizon=20)
+    model.learn(300, callback=callback)
+    assert [step for step, _ in callback.history] == [150, 300]
+    assert "diagnostics/action_resolution_corr" in model.logger.name_to_value
+
+
+def test_action_resolution_refuses_an_env_that_cannot_be_copied():
+    import gymnasium as gym
+
+    from sb3_spiking.analysis.action_resolution import check_copyable
+
+    with pytest.raises(ValueError, match="copy"):
+        check_copyable(gym.make("LunarLanderContinuous-v3"))
