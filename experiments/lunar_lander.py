@@ -107,28 +107,12 @@ class _WallClock:
 
 
 def train_guided_td3(seed: int, timesteps: int, minutes: float | None = None) -> tuple[Any, dict[str, Any]]:
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.noise import NormalActionNoise
+    from experiments.zoo_entry import model_from_entry
 
-    from sb3_spiking import GuidedTD3
-    from sb3_spiking.guides import resolve_guide
-
-    hp = zoo_entry()
-    hp.pop("n_timesteps")
-    env_kwargs = hp.pop("env_kwargs", {}) or {}
-    n_envs = int(hp.pop("n_envs", 1))
-    noise_std = float(hp.pop("noise_std"))
-    assert hp.pop("noise_type") == "normal"
-    guide = resolve_guide(hp.pop("guide"))  # the zoo config's guide, as the zoo resolves it
-    if isinstance(hp.get("learning_rate"), str):  # rl-zoo's "lin_<initial>": linear decay to 0, as the zoo builds it
-        from rl_zoo3.utils import linear_schedule
-
-        hp["learning_rate"] = linear_schedule(hp["learning_rate"].split("_", 1)[1])
-    env = make_vec_env(make_lunar_lander_novel_privileged, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
-    noise = NormalActionNoise(np.zeros(2), noise_std * np.ones(2))
-    model = GuidedTD3(env=env, guide=guide, action_noise=noise, seed=seed, **hp)
+    entry = zoo_entry()
+    model, _ = model_from_entry(entry, make_lunar_lander_novel_privileged, seed)
     model.learn(timesteps, callback=_WallClock.make(minutes))
-    return model, dict(observation="dict", env_kwargs=env_kwargs, transform=None)
+    return model, dict(observation="dict", env_kwargs=entry.get("env_kwargs") or {}, transform=None)
 
 
 def train_recurrent_ppo(

@@ -75,33 +75,17 @@ def _env_kwargs(task: str, variant: str) -> dict[str, Any]:
 
 def train(task: str, variant: str, seed: int, timesteps: int | None):
     import torch as th
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.noise import NormalActionNoise
 
-    from sb3_spiking.guides import resolve_guide
+    from experiments.zoo_entry import model_from_entry
     from sb3_spiking.task_registry import load_tasks
-    from sb3_spiking.zoo.algos import ZooGuidedTD3  # the zoo's flat slope knobs (slope_max, ...)
 
     load_tasks()  # the task plugins register their env ids
     th.set_num_threads(1)
-    hp = zoo_entry(task)
-    steps = int(hp.pop("n_timesteps"))
-    steps = steps if timesteps is None else timesteps
-    hp.pop("env_kwargs", None)
+    entry = zoo_entry(task)
+    entry["policy_kwargs"] = {**dict(entry.get("policy_kwargs") or {}), **VARIANTS[variant][0]}
     env_kwargs = _env_kwargs(task, variant)
-    n_envs = int(hp.pop("n_envs", 1))
-    noise_std = float(hp.pop("noise_std"))
-    assert hp.pop("noise_type") == "normal"
-    guide = resolve_guide(hp.pop("guide"))
-    if isinstance(hp.get("learning_rate"), str):  # rl-zoo's "lin_<initial>"
-        from rl_zoo3.utils import linear_schedule
-
-        hp["learning_rate"] = linear_schedule(hp["learning_rate"].split("_", 1)[1])
-    hp["policy_kwargs"] = {**dict(hp.get("policy_kwargs") or {}), **VARIANTS[variant][0]}
-    env = make_vec_env(TASKS[task], n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
-    action_dim = env.action_space.shape[0]
-    noise = NormalActionNoise(np.zeros(action_dim), noise_std * np.ones(action_dim))
-    model = ZooGuidedTD3(env=env, guide=guide, action_noise=noise, seed=seed, **hp)
+    model, steps = model_from_entry(entry, TASKS[task], seed, env_kwargs=env_kwargs)
+    steps = steps if timesteps is None else timesteps
     model.learn(steps)
     return model, env_kwargs, steps
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import numpy as np
+
 from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide, evaluate_guide
 
 
@@ -61,6 +63,31 @@ class SoftAttitudePDGuide80(DetunedPDGuide):
 
     def __init__(self) -> None:
         super().__init__(gain_scale=1.0, attitude_scale=0.22)
+
+
+class SluggishLunarGuide:
+    """gymnasium's LunarLander heuristic reading its velocities (linear and angular) scaled by ``velocity_gain``:
+    it under-damps its approach, and a fraction of its landings end too fast. The weak teacher of the
+    LunarLander benchmark of issue 30 (a task whose simulator cannot be copied).
+
+    Measured on start seeds 0–99 (one episode each; the full heuristic: 280.3): gain 0.78 → 248.1,
+    0.75 → 225.8, **0.745 → 208.9 (74.5 %, the default)**, 0.74 → 196.4, 0.73 → 178.2, 0.7 → 143.7.
+    """
+
+    def __init__(self, velocity_gain: float = 0.745) -> None:
+        from sb3_spiking.tasks.lunar_lander import LunarLanderHeuristicGuide
+
+        if not 0.0 < velocity_gain <= 1.0:
+            raise ValueError(f"velocity_gain must be in (0, 1], got {velocity_gain!r}")
+        self.velocity_gain, self._heuristic = float(velocity_gain), LunarLanderHeuristicGuide()
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.array(obs, dtype=np.float64, copy=True)
+        obs[..., [2, 3, 5]] *= self.velocity_gain  # vx, vy, ω of [x, y, vx, vy, θ, ω, leg1, leg2]
+        return self._heuristic(obs)
+
+    def __repr__(self) -> str:
+        return f"SluggishLunarGuide(velocity_gain={self.velocity_gain})"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,8 +24,8 @@ from sb3_spiking.tasks.lunar_lander import (  # noqa: E402
     episode_landed,
     evaluate_landing,
     make_lunar_lander_novel_privileged,
+    register_envs,
 )
-from sb3_spiking.tasks.pendulum import register_envs  # noqa: E402
 from sb3_spiking.zoo import ZooGuidedTD3  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "zoo_configs" / "guided_td3.yml"
