@@ -60,8 +60,18 @@ CRITIC_VARIANTS = {
     "seq_spiking_priv_proxy": dict(proxy_target=True),
     "seq_spiking_priv_adv_proxy": dict(critic="advantage", critic_dt=0.05, proxy_target=True),
 }
-METHODS = ("td3", "td3_stack4", "seq_mlp", "seq_spiking", "seq_spiking_priv", *CRITIC_VARIANTS, "recurrent_ppo")
-TASKS = ("Pendulum-v1", "PendulumNoVel-v1")
+METHODS = ("td3", "td3_stack4", "seq_mlp", "seq_mlp_priv", "seq_spiking", "seq_spiking_priv", *CRITIC_VARIANTS,
+           "recurrent_ppo")
+DRONE = "DroneHoverBox-v0"
+TASKS = ("Pendulum-v1", "PendulumNoVel-v1", DRONE)
+#: the drone as l2f's own TD3 flies it (field.md): the actor reads the paper's 18 values + its last 32 commands;
+#: batch 256, a critic update every 10 steps and an actor update every 20, 15 k warm-up steps; MLPs [64, 64] / [256, 256]
+DRONE_KWARGS = dict(actor_history=32, render_mode=None)  # (make_vec_env asks for "rgb_array" unless told)
+DRONE_TD3 = dict(gamma=0.99, buffer_size=1_000_000, learning_rate=1e-3, train_freq=10, gradient_steps=1, batch_size=256,
+                 policy_delay=2)
+DRONE_ARCH = dict(pi=[64, 64], qf=[256, 256])
+#: the methods that run on the drone (the same Box for actor and critic; seq_mlp_priv: the Dict, critic privileged)
+DRONE_METHODS = ("td3", "seq_mlp", "seq_mlp_priv")
 EVAL_SEEDS = tuple(range(1000, 1010))
 #: rl-zoo's td3.yml Pendulum-v1 entry (learning_starts scaled to the budget below)
 TD3_ZOO = dict(gamma=0.98, buffer_size=200_000, learning_rate=1e-3, train_freq=1, gradient_steps=1, batch_size=256)
@@ -75,7 +85,23 @@ def _register() -> None:
     task_registry.load_tasks()  # PendulumNoVelPrivileged-v1
 
 
+def runs_on(method: str, task: str) -> bool:
+    """Which method runs on which task: the drone runs :data:`DRONE_METHODS`; the privileged spiking set-ups are
+    PendulumNoVel's (its critic sees the velocity), ``seq_mlp_priv`` the drone's."""
+    if task == DRONE:
+        return method in DRONE_METHODS
+    if method.startswith("seq_spiking_priv"):
+        return task == "PendulumNoVel-v1"
+    return method != "seq_mlp_priv"
+
+
 def _env_id(method: str, task: str) -> str:
+    if task == DRONE:
+        if method not in DRONE_METHODS:
+            raise ValueError(f"on the drone the benchmark runs {DRONE_METHODS}, not {method!r}")
+        return "DroneHover-v0" if method == "seq_mlp_priv" else DRONE
+    if method == "seq_mlp_priv":
+        raise ValueError("seq_mlp_priv is the drone's asymmetric set-up")
     if method.startswith("seq_spiking_priv"):
         if task == "Pendulum-v1":
             raise ValueError("seq_spiking_priv is the PendulumNoVel task with a privileged critic")
@@ -92,6 +118,17 @@ def build(method: str, task: str, seed: int, steps: int):
     env_id = _env_id(method, task)
     learning_starts = min(10_000, steps // 5)
     noise = NormalActionNoise(np.zeros(1), 0.1 * np.ones(1))
+    if task == DRONE:
+        env = make_vec_env(env_id, seed=seed, env_kwargs=DRONE_KWARGS)
+        eval_env = make_vec_env(env_id, seed=seed + 10_000, env_kwargs=DRONE_KWARGS)
+        noise = NormalActionNoise(np.zeros(4), 0.1 * np.ones(4))
+        starts = min(15_000, steps // 5)
+        if method == "td3":
+            return TD3("MlpPolicy", env, action_noise=noise, learning_starts=starts, seed=seed,
+                       policy_kwargs=dict(net_arch=DRONE_ARCH), **DRONE_TD3), eval_env
+        return GuidedTD3("MlpSequencePolicy", env, action_noise=noise, learning_starts=starts, seed=seed, tau=0.005,
+                         n_seq=8, n_warmup=0, stride=4, policy_kwargs=dict(net_arch=DRONE_ARCH),
+                         **dict(DRONE_TD3, batch_size=32)), eval_env
     if method in ("td3", "td3_stack4"):
         env, eval_env = make_vec_env(env_id, seed=seed), make_vec_env(env_id, seed=seed + 10_000)
         if method == "td3_stack4":
@@ -160,7 +197,9 @@ def evaluate(model, eval_env) -> float:
 def run(method: str, task: str, seed: int, steps: int, every: int, out: Path) -> dict[str, Any]:
     th.set_num_threads(1)
     model, eval_env = build(method, task, seed, steps)
-    copyable = method not in ("td3_stack4", "recurrent_ppo")  # a single-env critic of (s, a)
+    # the paired-perturbation test needs a single env copied by deepcopy and a critic of (s, a) (the drone's l2f
+    # state is copied by its own protocol, not deepcopy: experiments/policy_improvement.py measures it there)
+    copyable = task != DRONE and method not in ("td3_stack4", "recurrent_ppo")
     curve = _Curve(eval_env, every, _env_id(method, task) if copyable else None)
     print(f"{method} on {task}, seed {seed}, {steps:,} steps", flush=True)
     start = time.perf_counter()
@@ -227,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.report:
         for task in args.tasks:
             for method in args.methods:
-                if method.startswith("seq_spiking_priv") and task == "Pendulum-v1":
+                if not runs_on(method, task):
                     continue
                 for seed in args.seeds:
                     r = run(method, task, seed, args.steps, args.eval_every, args.out)

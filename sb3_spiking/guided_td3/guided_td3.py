@@ -51,7 +51,6 @@ DEFAULT_SLOPE = 2.0
 WINDOW_FLAGS = ("burn_in", "train_from_episode_start")
 
 
-
 class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     """TD3 for a stateful spiking actor trained on sequences, optionally guided by a privileged policy.
 
@@ -60,8 +59,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
     then the actor flies with the exploration noise; ``H`` falls linearly from ``guide_horizon_start`` to
     ``guide_horizon_end`` over ``guide_horizon_fraction`` of training. The guide's action is stored for every step.
 
-    **Update** on windows of ``n_seq`` steps (:class:`SequenceReplayBuffer`): the critic's TD3 loss (``n_steps``
-    sums, target actor unrolled over the window, steps with a cold target actor left out); every ``policy_delay``
+    **Update** on windows of ``n_seq`` steps (:class:`SequenceReplayBuffer`): the critic's loss (``n_steps`` sums,
+    target actor unrolled over the window, steps with a cold target actor left out; the critic's form and target
+    policy are policy kwargs: :mod:`sb3_spiking.guided_td3.critics`, ``train/proxy_loss``); every ``policy_delay``
     updates the actor's loss, a weighted sum of the terms of :mod:`sb3_spiking.guided_td3.losses` on the steps after
     the ``n_warmup`` warm-up: ``QTerm`` (``−(α / mean|Q|)·Q₁(s, π(s))``, with ``alpha > 0``) and ``λ_BC ·`` ``BCTerm``
     (``‖π(s) − a‖²``), ``λ_BC = bc_coef · bc_decay^(updates // bc_decay_interval)``; optionally the vine phase
@@ -272,9 +272,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         if teacher is not None and self.env is not None:
             teacher.check()
         self.collector = GuidedCollector(self.policy, self.n_envs, teacher, self._stats_window_size)
-        self.vine = None
-        if self.vine_start_fraction is not None:
-            self.vine = VinePhase(self.vine_start_fraction, VineSettings.from_kwargs(self.vine_kwargs))
+        start = self.vine_start_fraction
+        self.vine = None if start is None else VinePhase(start, VineSettings.from_kwargs(self.vine_kwargs))
 
     def _excluded_save_params(self) -> list[str]:
         runtime = ["guide", "_guide", "collector", "vine", "_warned_no_actor_steps", "_dropped_slope_schedule", "slope_callback",
@@ -282,10 +281,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         return [*super()._excluded_save_params(), *runtime]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        state_dicts, tensors = super()._get_torch_save_params()
-        if getattr(self.policy, "proxy", None) is not None:  # its optimizer, beside the actor's and the critic's
-            state_dicts = [*state_dicts, "policy.proxy.optimizer"]
-        return state_dicts, tensors
+        state_dicts, tensors = super()._get_torch_save_params()  # + the proxy target's optimizer, where there is one
+        return [*state_dicts, *(["policy.proxy.optimizer"] if getattr(self.policy, "proxy", None) else [])], tensors
 
     @property
     def burn_in(self) -> bool:
