@@ -56,12 +56,15 @@ from sb3_spiking.tasks.lunar_lander import (  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "experiments" / "archive" / "lunar_lander"
 EVAL_SEEDS = tuple(range(100))
-METHODS = ("guided_td3", "recurrent_ppo", "td3_mlp")
+METHODS = ("guided_td3", "recurrent_ppo", "td3_mlp", "td3_stack4", "seq_td3", "seq_td3_adv")
 LABELS = {
     "guide": "heuristic guide (privileged: full state)",
     "guided_td3": "GuidedTD3, spiking actor (zoo config)",
     "recurrent_ppo": "RecurrentPPO MlpLstm (sb3-contrib, rl-zoo NoVel hyper-parameters)",
     "td3_mlp": "TD3 MLP (rl-zoo LunarLanderContinuous hyper-parameters)",
+    "td3_stack4": "TD3 MLP on the last 4 observations (rl-zoo hyper-parameters, frame_stack 4)",
+    "seq_td3": "sequence TD3, spiking actor from scratch (zoo entry, no guide, α 2)",
+    "seq_td3_adv": "sequence TD3, spiking actor from scratch, advantage critic (critic_dt 0.02)",
 }
 
 
@@ -115,6 +118,59 @@ def train_guided_td3(seed: int, timesteps: int, minutes: float | None = None) ->
     return model, dict(observation="dict", env_kwargs=entry.get("env_kwargs") or {}, transform=None)
 
 
+def train_seq_td3(seed: int, timesteps: int, minutes: float | None = None,
+                  policy_kwargs: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """The spiking actor from scratch (no guide, issue 30): the zoo entry's settings with TD3+BC's Q term alone
+    (α 2, policy delay 2); ``policy_kwargs`` added to the entry's (e.g. the advantage critic)."""
+    from experiments.zoo_entry import model_from_entry
+
+    entry = zoo_entry()
+    entry.update(alpha=2.0, policy_delay=2, policy_kwargs={**entry["policy_kwargs"], **(policy_kwargs or {})})
+    for key in ("bc_coef", "bc_decay", "bc_decay_interval", "bc_target", "guide_horizon_start", "guide_horizon_end",
+                "guide_horizon_fraction"):  # the guide's settings: without a guide they would only warn
+        entry.pop(key, None)
+    model, _ = model_from_entry(entry, make_lunar_lander_novel_privileged, seed, guide=None)
+    model.learn(timesteps, callback=_WallClock.make(minutes))
+    return model, dict(observation="dict", env_kwargs=entry.get("env_kwargs") or {}, transform=None)
+
+
+class FrameStacked:
+    """A model trained on ``VecFrameStack(n)`` observations as a recurrent-contract controller: the stack (oldest
+    first, zeros after a reset, as ``VecFrameStack`` builds it) is the state ``predict`` carries."""
+
+    def __init__(self, model: Any, n: int) -> None:
+        self.model, self.n = model, n
+
+    def predict(self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = True):
+        obs = np.asarray(obs, dtype=np.float32)
+        stack = np.zeros((obs.shape[0], self.n * obs.shape[1]), np.float32) if state is None else state.copy()
+        if episode_start is not None:
+            stack[np.asarray(episode_start, bool)] = 0.0
+        stack = np.concatenate([stack[:, obs.shape[1]:], obs], axis=1)
+        return self.model.predict(stack, deterministic=deterministic)[0], stack
+
+
+def train_td3_stack4(
+    seed: int, timesteps: int, env_kwargs: dict[str, Any], minutes: float | None = None
+) -> tuple[Any, dict[str, Any]]:
+    """rl-zoo's TD3 on the last 4 actor observations (``VecFrameStack``, rl-zoo's ``frame_stack: 4``)."""
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.noise import NormalActionNoise
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    hp = rl_zoo_hyperparams("td3.yml", "LunarLanderContinuous-v3")
+    hp.pop("n_timesteps")
+    policy = hp.pop("policy")
+    noise_std = float(hp.pop("noise_std"))
+    assert hp.pop("noise_type") == "normal"
+    hp["policy_kwargs"] = _policy_kwargs(hp.get("policy_kwargs"))
+    env = VecFrameStack(make_vec_env(make_lunar_lander_novel, n_envs=1, seed=seed, env_kwargs=env_kwargs), 4)
+    model = TD3(policy, env, seed=seed, action_noise=NormalActionNoise(np.zeros(2), noise_std * np.ones(2)), **hp)
+    model.learn(timesteps, callback=_WallClock.make(minutes))
+    return FrameStacked(model, 4), dict(observation="actor", env_kwargs=env_kwargs, transform=None)
+
+
 def train_recurrent_ppo(
     seed: int, timesteps: int, env_kwargs: dict[str, Any], minutes: float | None = None
 ) -> tuple[Any, dict[str, Any]]:
@@ -159,6 +215,10 @@ def train_td3_mlp(
     return model, dict(observation="actor", env_kwargs=env_kwargs, transform=None)
 
 
+def _inner(model: Any) -> Any:
+    return model.model if isinstance(model, FrameStacked) else model
+
+
 def run(method: str, seed: int, timesteps: int, out: Path, minutes: float | None = None) -> dict[str, Any]:
     """Train one method for one seed, evaluate it on :data:`EVAL_SEEDS` and write ``runs/<method>_s<seed>.json``."""
     th.set_num_threads(1)
@@ -172,12 +232,17 @@ def run(method: str, seed: int, timesteps: int, out: Path, minutes: float | None
         model, how = train_recurrent_ppo(seed, timesteps, actor_env_kwargs, minutes)
     elif method == "td3_mlp":
         model, how = train_td3_mlp(seed, timesteps, actor_env_kwargs, minutes)
+    elif method == "td3_stack4":
+        model, how = train_td3_stack4(seed, timesteps, actor_env_kwargs, minutes)
+    elif method in ("seq_td3", "seq_td3_adv"):
+        extra = dict(critic="advantage", critic_dt=0.02) if method == "seq_td3_adv" else None
+        model, how = train_seq_td3(seed, timesteps, minutes, extra)
     else:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     budget_minutes, minutes = minutes, (time.perf_counter() - start) / 60
     result = evaluate_landing(model, EVAL_SEEDS, observation=how["observation"], obs_transform=how["transform"],
                               env_kwargs=how["env_kwargs"])
-    record = dict(method=method, seed=seed, timesteps=int(model.num_timesteps), budget_timesteps=timesteps,
+    record = dict(method=method, seed=seed, timesteps=int(_inner(model).num_timesteps), budget_timesteps=timesteps,
                   budget_minutes=budget_minutes, train_minutes=round(minutes, 2),
                   mean_return=result.mean_return, std_return=result.std_return, landed=result.landed_fraction,
                   returns=result.returns.round(2).tolist(), landed_per_episode=result.landed.astype(int).tolist(),
@@ -185,7 +250,7 @@ def run(method: str, seed: int, timesteps: int, out: Path, minutes: float | None
     (out / "runs").mkdir(parents=True, exist_ok=True)
     with open(out / "runs" / f"{method}_s{seed}.json", "w") as f:
         json.dump(record, f)
-    print(f"{method} seed {seed}: {model.num_timesteps} steps in {minutes:.1f} min, {result.summary()}", flush=True)
+    print(f"{method} seed {seed}: {_inner(model).num_timesteps} steps in {minutes:.1f} min, {result.summary()}", flush=True)
     return record
 
 

@@ -100,7 +100,8 @@ def report(out: Path) -> str:
     records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
     lines = ["# Weak teacher, LunarLander NoVel (no copyable simulator)", "",
              "Made by `python -m experiments.weak_teacher_lunar --report`; runs by the commands in their JSON files.",
-             f"Autonomous student on starts 0–99, deterministic. Target: ≥ 95 % of the full heuristic ({0.95 * FULL_HEURISTIC:.1f}).",
+             "Autonomous student on starts 0–99, deterministic. "
+             f"Target: ≥ 95 % of the full heuristic ({0.95 * FULL_HEURISTIC:.1f}).",
              "", "| variant | seeds | env steps | train minutes | return | % of full heuristic | % of teacher | landed % |",
              "|---|---|---|---|---|---|---|---|",
              f"| teacher (SluggishLunarGuide) | – | – | – | {teacher['mean_return']:.1f} | "
