@@ -67,6 +67,18 @@ from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 CRITICS = {"plain": {}, "layernorm": dict(critic_layer_norm=True), "advantage": dict(critic="advantage", critic_dt=0.01)}
 
 
+def _critic(spec: str) -> str:
+    _critic_kwargs(spec)  # validated by argparse
+    return spec
+
+
+def _critic_kwargs(spec: str) -> dict:
+    name, _, dt = spec.partition(":")
+    if name not in CRITICS or (dt and name != "advantage"):
+        raise argparse.ArgumentTypeError(f"unknown critic {spec!r}: {', '.join(CRITICS)} or advantage:<critic_dt>")
+    return dict(CRITICS[name], critic_dt=float(dt)) if dt else CRITICS[name]
+
+
 def _rule(spec: str) -> tuple[str, float]:
     name, _, value = spec.partition(":")
     if name not in ("q", "anchor", "awr") or (name != "q" and not value):
@@ -90,8 +102,9 @@ def main(argv: list[str] | None = None) -> None:
                              "others not at all: an action's effect is not buried in the noise of the steps after it")
     parser.add_argument("--updates", type=int, default=3_000)
     parser.add_argument("--n-steps", type=int, default=10)
-    parser.add_argument("--critics", nargs="+", default=["plain", "layernorm"], choices=list(CRITICS),
-                        help="advantage: policy_kwargs critic='advantage', critic_dt 0.01 s (the drone's 100 Hz)")
+    parser.add_argument("--critics", nargs="+", default=["plain", "layernorm"], type=_critic,
+                        help="plain, layernorm, advantage (critic='advantage', critic_dt 0.01 s: the drone's 100 Hz) or "
+                             "advantage:<critic_dt>")
     parser.add_argument("--resolution-t0", nargs="*", type=int, default=[60, 120, 240])
     parser.add_argument("--rules", nargs="*", type=_rule, default=[_rule("q"), _rule("anchor:1"), _rule("awr:1")])
     parser.add_argument("--actor-updates", type=int, default=200)
@@ -120,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     for critic_name in args.critics:
         model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(16, actor_history=4), guide=guide, alpha=1.0, learning_starts=0,
                           n_steps=args.n_steps, guide_horizon_start=50, guide_horizon_end=50, seed=args.seed,
-                          **{**RECIPE, "gradient_steps": 0, "policy_kwargs": {**RECIPE["policy_kwargs"], **CRITICS[critic_name]}})
+                          **{**RECIPE, "gradient_steps": 0,
+                             "policy_kwargs": {**RECIPE["policy_kwargs"], **_critic_kwargs(critic_name)}})
         _copy_actor(student, model)
         if buffer is None:  # collect once, with the first model (the student flies; nothing is updated)
             model.action_noise = _noise(args)
