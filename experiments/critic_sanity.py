@@ -60,8 +60,10 @@ CRITIC_VARIANTS = {
     "seq_spiking_priv_proxy": dict(proxy_target=True),
     "seq_spiking_priv_adv_proxy": dict(critic="advantage", critic_dt=0.05, proxy_target=True),
 }
-METHODS = ("td3", "td3_stack4", "seq_mlp", "seq_mlp_priv", "seq_spiking", "seq_spiking_priv", *CRITIC_VARIANTS,
-           "recurrent_ppo")
+#: the critic reading the last 4 observations from the replay windows (policy_kwargs critic_history), no privilege
+STACKED_CRITIC = {"seq_spiking_chist4": dict(critic_history=4)}
+METHODS = ("td3", "td3_stack4", "seq_mlp", "seq_mlp_priv", "seq_spiking", *STACKED_CRITIC, "seq_spiking_priv",
+           *CRITIC_VARIANTS, "recurrent_ppo")
 DRONE = "DroneHoverBox-v0"
 TASKS = ("Pendulum-v1", "PendulumNoVel-v1", DRONE)
 #: the drone as l2f's own TD3 flies it (field.md): the actor reads the paper's 18 values + its last 32 commands;
@@ -146,7 +148,7 @@ def build(method: str, task: str, seed: int, steps: int):
                           buffer_size=200_000, batch_size=32, train_freq=20, gradient_steps=10, alpha=2.0,
                           policy_delay=2, n_seq=40, n_warmup=10, stride=10,
                           policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[64, 64]), slope=2.0,
-                                             **CRITIC_VARIANTS.get(method, {})))
+                                             **CRITIC_VARIANTS.get(method, {}), **STACKED_CRITIC.get(method, {})))
     elif method == "recurrent_ppo":
         env = VecNormalize(make_vec_env(env_id, n_envs=4, seed=seed))
         eval_env = VecNormalize(make_vec_env(env_id, seed=seed + 10_000), training=False, norm_reward=False)
@@ -199,7 +201,7 @@ def run(method: str, task: str, seed: int, steps: int, every: int, out: Path) ->
     model, eval_env = build(method, task, seed, steps)
     # the paired-perturbation test needs a single env copied by deepcopy and a critic of (s, a) (the drone's l2f
     # state is copied by its own protocol, not deepcopy: experiments/policy_improvement.py measures it there)
-    copyable = task != DRONE and method not in ("td3_stack4", "recurrent_ppo")
+    copyable = task != DRONE and method not in ("td3_stack4", "recurrent_ppo", *STACKED_CRITIC)
     curve = _Curve(eval_env, every, _env_id(method, task) if copyable else None)
     print(f"{method} on {task}, seed {seed}, {steps:,} steps", flush=True)
     start = time.perf_counter()

@@ -161,3 +161,37 @@ def test_action_resolution_refuses_an_env_that_cannot_be_copied():
 
     with pytest.raises(ValueError, match="copy"):
         check_copyable(gym.make("LunarLanderContinuous-v3"))
+
+
+def test_critic_history_stacks_the_windows_own_past_observations(tmp_path):
+    from sb3_spiking.guided_td3.losses import critic_view
+
+    model = _model(critic_history=3)
+    model.learn(400)
+    data = model.replay_buffer.sample(8)
+    view = critic_view(data, 3)
+    obs, nxt = data.observations, data.next_observations
+    L = obs.shape[1]
+    valid = data.valid.bool()
+    for t in range(2, L):  # oldest first, as VecFrameStack (at the valid steps: past an episode's end a window is padding)
+        v = valid[:, t]
+        assert th.equal(view.now[v, t], th.cat([obs[v, t - 2], obs[v, t - 1], obs[v, t]], dim=1))
+        assert th.equal(view.next[v, t], th.cat([obs[v, t - 1], obs[v, t], nxt[v, t]], dim=1))
+    starts = data.starts_episode.bool()
+    assert view.complete[:, 2:].all() and th.equal(view.complete[:, 0], starts)
+    if starts.any():  # the first step of an episode: zeros before it
+        assert th.equal(view.now[starts, 0], th.cat([th.zeros_like(obs[starts, 0])] * 2 + [obs[starts, 0]], dim=1))
+    assert not (model.critic_mask(data) & ~view.complete).any()
+    assert model.critic.features_extractor.features_dim == 3 * obs.shape[2]
+    model.save(tmp_path / "m.zip")
+    assert GuidedTD3.load(tmp_path / "m.zip").policy.critic_history == 3
+
+
+def test_critic_history_refused_where_the_windows_cannot_hold_it():
+    with pytest.raises(ValueError, match="n_warmup >= 6"):
+        _model(critic_history=7)  # n_warmup is 5
+    with pytest.raises(ValueError, match="Box observation"):
+        GuidedTD3("SpikingPolicy", "PendulumNoVelPrivileged-v1", n_seq=20, n_warmup=5, stride=5,
+                  policy_kwargs=dict(net_arch=[16, 16], critic_history=2))
+    with pytest.raises(ValueError, match="critic_history"):
+        _model(critic_history=0)

@@ -99,6 +99,9 @@ def measure_action_resolution(
     :param horizon: steps flown after the branch (the discount is the model's ``gamma``).
     :param delta: std of the perturbation in the policy's [-1, 1] action units.
     """
+    if getattr(model.policy, "critic_history", 1) > 1:
+        raise ValueError("the action-resolution test reads Q(s, a) at one observation; this critic reads "
+                         f"critic_history={model.policy.critic_history} of them")
     rng = np.random.default_rng(seed)
     true, est = [], []
     policy = model.policy

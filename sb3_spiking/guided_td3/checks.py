@@ -170,8 +170,17 @@ def check_finite(value: np.ndarray | dict[str, np.ndarray], what: str, step: int
             raise FloatingPointError(f"non-finite {what} from the environment at env step {step}: {arr}")
 
 
+def check_critic_history(critic_history: int, n_warmup: int) -> None:
+    """``ValueError`` unless the actor-loss steps (from ``n_warmup`` on) see complete stacks of ``critic_history``
+    observations inside their windows."""
+    if critic_history - 1 > n_warmup:
+        raise ValueError(f"policy_kwargs critic_history={critic_history} needs n_warmup >= {critic_history - 1} (got "
+                         f"{n_warmup}): the critic's stack of past observations is built inside the replay windows")
+
+
 __all__ = [
-    "DEFAULT_BC_COEF", "REMOVED_OPTIONS", "SLOPE_SCHEDULE_FIELDS", "check_finite", "check_int", "check_number",
-    "check_settings", "drop_removed_options", "drop_slope_schedule", "warn_dropped_slope_schedule",
+    "DEFAULT_BC_COEF", "REMOVED_OPTIONS", "SLOPE_SCHEDULE_FIELDS", "check_critic_history", "check_finite", "check_int",
+    "check_number", "check_settings", "drop_removed_options", "drop_slope_schedule", "warn_dropped_slope_schedule",
     "warn_inactive_settings", "warn_no_actor_steps",
 ]  # fmt: skip
+

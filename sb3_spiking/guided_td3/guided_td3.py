@@ -32,6 +32,7 @@ from sb3_spiking.guided_td3.losses import (
     QTerm,
     critic_loss,
     critic_steps,
+    critic_view,
     map_obs,
     n_step_targets,
     target_inputs,
@@ -272,6 +273,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         if teacher is not None and self.env is not None:
             teacher.check()
         self.collector = GuidedCollector(self.policy, self.n_envs, teacher, self._stats_window_size)
+        checks.check_critic_history(self.policy.critic_history, self.n_warmup)
         start = self.vine_start_fraction
         self.vine = None if start is None else VinePhase(start, VineSettings.from_kwargs(self.vine_kwargs))
 
@@ -308,10 +310,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         **kwargs: Any,
     ) -> SelfGuidedTD3:
         """Load a saved model (see ``BaseAlgorithm.load``); the guide is passed again as ``guide=...``.
-
-        :param policy_kwargs: if given, must equal the saved ones, as in SB3, except for ``slope``:
-            the same ``policy_kwargs`` as at construction are accepted, also for older files that
-            stored the slope in them. A given ``slope`` must equal the model's initial slope.
+        :param policy_kwargs: if given, must equal the saved ones (as in SB3); a given ``slope`` must equal the model's
+            initial slope (the construction's ``policy_kwargs`` are accepted, also by older files that stored it).
         """
         model = super().load(path, *args, **kwargs)  # SB3 compares policy_kwargs strictly: we do it below
         if policy_kwargs is not None:
@@ -407,8 +407,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
                     num_collected_episodes += 1
                     self._episode_num += 1
                     if action_noise is not None:
-                        kwargs = dict(indices=[idx]) if env.num_envs > 1 else {}
-                        action_noise.reset(**kwargs)
+                        action_noise.reset(**(dict(indices=[idx]) if env.num_envs > 1 else {}))
                     if log_interval is not None and self._episode_num % log_interval == 0:
                         self.dump_logs()
         callback.on_rollout_end()
@@ -430,8 +429,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         checks.check_finite(new_obs, "observation", self.num_timesteps)
         checks.check_finite(reward, "reward", self.num_timesteps)
         if self._vec_normalize_env is not None:
-            new_obs_ = self._vec_normalize_env.get_original_obs()
-            reward_ = self._vec_normalize_env.get_original_reward()
+            new_obs_, reward_ = self._vec_normalize_env.get_original_obs(), self._vec_normalize_env.get_original_reward()
         else:
             self._last_original_obs, new_obs_, reward_ = self._last_obs, new_obs, reward
         next_obs = next_observations(new_obs_, dones, infos, self._vec_normalize_env)
@@ -543,7 +541,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         """``(B, L)`` steps that enter the critic loss (:func:`~sb3_spiking.guided_td3.losses.critic_steps`)."""
         if targets is None:
             targets = n_step_targets(data.rewards, data.terminated, data.valid, self.gamma, self.n_steps)
-        return critic_steps(data, targets, self.n_warmup, self.critic, stateless_target=self.policy.proxy is not None)
+        return critic_steps(data, targets, self.n_warmup, self.critic, self.policy.proxy is not None, self.policy.critic_history)
 
     def target_actions(self, data: WindowSamples) -> th.Tensor:
         """The critics' target policy over :func:`target_inputs`, ``(B, L + 1, A)``: the proxy, or the target actor
@@ -555,8 +553,9 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
 
     def _critic_loss(self, data: WindowSamples) -> th.Tensor:
         targets = n_step_targets(data.rewards, data.terminated, data.valid, self.gamma, self.n_steps)
-        return critic_loss(data, targets, self.critic_mask(data, targets), self.critic, self.critic_target,
-                           self.target_actions(data), self.critic_fraction, self.target_policy_noise, self.target_noise_clip)
+        view, kept = critic_view(data, self.policy.critic_history), self.critic_mask(data, targets)
+        return critic_loss(data, targets, kept, self.critic, self.critic_target, self.target_actions(data),
+                           self.critic_fraction, self.target_policy_noise, self.target_noise_clip, view)
 
     def _actor_loss(self, data: WindowSamples) -> tuple[th.Tensor | None, float, float, list[float], th.Tensor | None]:
         """``(loss, BC term, mean Q₁, spike rate per layer, the actor's actions (B, L, A))``; ``None`` when no term acts
@@ -566,7 +565,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         if not mask.any() or not (self.q_term_active or self.bc_coef_now > 0):  # bc_coef_now is 0 without a guide
             return None, 0.0, 0.0, [], None
         pi, spikes = self._unroll_actor(data)
-        batch = ActorBatch(data, pi, mask, map_obs(data.observations, lambda x: x[mask]))
+        seen = critic_view(data, self.policy.critic_history).now  # what the critic reads (the Q term)
+        batch = ActorBatch(data, pi, mask, map_obs(seen, lambda x: x[mask]))
         loss = weighted_sum(batch, terms)
         rates = [s[mask].mean().item() for s in spikes]
         return loss, batch.logs.get("bc_loss", 0.0), batch.logs.get("q_pi", 0.0), rates, pi

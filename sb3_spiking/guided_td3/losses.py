@@ -179,21 +179,47 @@ def warm_target_mask(data: WindowSamples, targets: NStepTargets, n_warmup: int) 
     return data.valid.bool() & (warm | (targets.boot_discount == 0) | data.starts_episode.bool()[:, None])
 
 
+class CriticView(NamedTuple):
+    """What the critics read over ``(B, L)`` windows: ``now`` at each step, ``next`` at its successor, and
+    ``complete``: the steps whose view is the one the step had (a stack of ``k`` observations needs ``k − 1`` earlier
+    steps inside the window, or a window that starts the episode, where the zero padding is right)."""
+
+    now: th.Tensor | dict[str, th.Tensor]
+    next: th.Tensor | dict[str, th.Tensor]
+    complete: th.Tensor
+
+
+def critic_view(data: WindowSamples, history: int = 1) -> CriticView:
+    """The observations, or with ``history > 1`` the last ``history`` observations stacked (oldest first, as SB3's
+    ``VecFrameStack``) from the window itself (``policy_kwargs: critic_history``)."""
+    if history == 1:
+        return CriticView(data.observations, data.next_observations, th.ones_like(data.valid, dtype=th.bool))
+    seq = cat_obs(data.observations[:, :1], data.next_observations)  # type: ignore[index]  (Box: checked by the policy)
+    B, L1 = seq.shape[:2]  # type: ignore[union-attr]
+    padded = th.cat([seq.new_zeros(B, history - 1, *seq.shape[2:]), seq], dim=1)  # type: ignore[union-attr]
+    stacked = th.cat([padded[:, j : j + L1] for j in range(history)], dim=-1)
+    positions = th.arange(L1 - 1, device=stacked.device)
+    complete = (positions >= history - 1)[None, :] | data.starts_episode.bool()[:, None]
+    return CriticView(stacked[:, :-1], stacked[:, 1:], complete)
+
+
 def critic_steps(
-    data: WindowSamples, targets: NStepTargets, n_warmup: int, critic: th.nn.Module, stateless_target: bool
+    data: WindowSamples, targets: NStepTargets, n_warmup: int, critic: th.nn.Module, stateless_target: bool, history: int = 1
 ) -> th.Tensor:
     """``(B, L)`` steps that enter the critic loss: valid, and wherever the target policy is read, at a warm state.
 
     A stateless (proxy) target is never cold: every valid step. An :class:`AdvantageCritic` reads the target policy at
     the step itself (its centring): steps from ``n_warmup`` on, or every step of windows that start an episode. TD3's
-    twin critic reads it at the bootstrap step: :func:`warm_target_mask`.
+    twin critic reads it at the bootstrap step: :func:`warm_target_mask`. And the critics' view of the step must be
+    complete (:func:`critic_view` with ``history`` stacked observations).
     """
+    complete = critic_view(data, history).complete
     if stateless_target:
-        return data.valid.bool()
+        return complete & data.valid.bool()
     if isinstance(critic, AdvantageCritic):
         positions = th.arange(data.valid.shape[1], device=data.valid.device)
-        return data.valid.bool() & ((positions >= n_warmup)[None, :] | data.starts_episode.bool()[:, None])
-    return warm_target_mask(data, targets, n_warmup)
+        return complete & data.valid.bool() & ((positions >= n_warmup)[None, :] | data.starts_episode.bool()[:, None])
+    return complete & warm_target_mask(data, targets, n_warmup)
 
 
 def target_inputs(data: WindowSamples) -> tuple[th.Tensor | dict[str, th.Tensor], th.Tensor]:
@@ -225,6 +251,7 @@ def critic_loss(
     critic_fraction: float = 1.0,
     target_policy_noise: float = 0.2,
     target_noise_clip: float = 0.5,
+    view: CriticView | None = None,
 ) -> th.Tensor:
     """The critic loss on the ``kept`` ``(B, L)`` window steps (a random ``critic_fraction`` of them, at least one per
     window that has any), the n-step sums of :func:`n_step_targets` bootstrapped at their last step.
@@ -232,13 +259,14 @@ def critic_loss(
     ``target_actions`` ``(B, L + 1, A)``: the target policy over :func:`target_inputs` (the target actor unrolled from
     zero state at the window start, or a stateless proxy). TD3's twin critic bootstraps on the twin minimum of
     ``Q'(s', π'(s') + clipped noise)``; an :class:`AdvantageCritic` bootstraps on ``V'(s')`` and centres its
-    advantage at the target policy's action ``π'(s_t)``.
+    advantage at the target policy's action ``π'(s_t)``. ``view``: what the critics read (default: the observations).
     """
+    view = critic_view(data) if view is None else view
     rows, cols = _chosen_steps(kept, critic_fraction).nonzero(as_tuple=True)
     boot = targets.boot_index[rows, cols]
-    observations = map_obs(data.observations, lambda x: x[rows, cols])
+    observations = map_obs(view.now, lambda x: x[rows, cols])
     with th.no_grad():
-        next_obs = map_obs(data.next_observations, lambda x: x[rows, boot])
+        next_obs = map_obs(view.next, lambda x: x[rows, boot])
         if isinstance(critic_target, AdvantageCritic):
             next_value = critic_target.value(next_obs)
         else:
@@ -275,7 +303,9 @@ __all__ = [
     "NStepTargets",
     "QTerm",
     "cat_obs",
+    "CriticView",
     "critic_loss",
+    "critic_view",
     "critic_steps",
     "map_obs",
     "n_step_targets",

@@ -371,6 +371,9 @@ class SequencePolicy(TD3Policy):
     :param critic: ``"twin"`` (TD3's twin Q networks) or ``"advantage"``
         (:class:`~sb3_spiking.guided_td3.critics.AdvantageCritic`: ``Q = V(s) + critic_dt · A(s, a)``).
     :param critic_dt: the advantage critic's scale, the control period in seconds (Tallec et al. 2019).
+    :param critic_history: the critics read the last ``critic_history`` observations (oldest first, zeros before the
+        episode's start; ``Box`` observations): a critic that needs no privileged state on a partially observed task.
+        The windows hold the past steps, so nothing else is stored; needs ``critic_history − 1 ≤ n_warmup``.
     :param proxy_target: the critics' target policy is a stateless non-spiking
         :class:`~sb3_spiking.guided_td3.critics.ProxyActor` regressed onto the actor (arXiv 2505.24161),
         instead of the Polyak-averaged target actor.
@@ -399,8 +402,14 @@ class SequencePolicy(TD3Policy):
         critic: str = "twin",
         critic_dt: float = 0.01,
         proxy_target: bool = False,
+        critic_history: int = 1,
     ):
         check_observation_space(observation_space)
+        if int(critic_history) != critic_history or critic_history < 1:
+            raise ValueError(f"critic_history must be an integer >= 1, got {critic_history!r}")
+        if critic_history > 1 and not isinstance(observation_space, spaces.Box):
+            raise ValueError("critic_history needs a Box observation (a Dict's privileged part is the critic's state)")
+        self.critic_history = int(critic_history)
         if critic not in CRITICS:
             raise ValueError(f"critic must be one of {CRITICS}, got {critic!r}")
         if not isinstance(proxy_target, bool):
@@ -440,6 +449,8 @@ class SequencePolicy(TD3Policy):
             data.update(critic=self.critic_form, critic_dt=self.critic_dt)
         if self.proxy_target:
             data.update(proxy_target=True)
+        if self.critic_history != 1:
+            data.update(critic_history=self.critic_history)
         return data
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -455,10 +466,16 @@ class SequencePolicy(TD3Policy):
             )
 
     def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None) -> ContinuousCritic:
-        if self.critic_form == "advantage":
+        if self.critic_history > 1:  # k stacked observations: its own extractor on that space
+            low, high = self.observation_space.low.ravel(), self.observation_space.high.ravel()  # type: ignore[union-attr]
+            stacked = spaces.Box(np.tile(low, self.critic_history), np.tile(high, self.critic_history))
+            kwargs = dict(self.critic_kwargs, observation_space=stacked, features_extractor=FlattenExtractor(stacked),
+                          features_dim=stacked.shape[0])
+        else:
             kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+        if self.critic_form == "advantage":
             return AdvantageCritic(**kwargs, dt=self.critic_dt, layer_norm=self.critic_layer_norm).to(self.device)  # type: ignore[return-value]
-        critic = super().make_critic(features_extractor)
+        critic = ContinuousCritic(**kwargs).to(self.device)
         if not self.critic_layer_norm:
             return critic
         # LayerNorm after every hidden layer (RLPD, Ball et al. 2023): it bounds how far Q can extrapolate
@@ -563,6 +580,7 @@ class SpikingPolicy(SequencePolicy):
         critic: str = "twin",
         critic_dt: float = 0.01,
         proxy_target: bool = False,
+        critic_history: int = 1,
         slope: float = 2.0,
         readout: str = "linear",
         readout_beta: float = 0.5,
@@ -604,6 +622,7 @@ class SpikingPolicy(SequencePolicy):
             critic=critic,
             critic_dt=critic_dt,
             proxy_target=proxy_target,
+            critic_history=critic_history,
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -676,6 +695,7 @@ class MlpSequencePolicy(SequencePolicy):
         critic: str = "twin",
         critic_dt: float = 0.01,
         proxy_target: bool = False,
+        critic_history: int = 1,
         slope: float = 2.0,
         readout: str = "linear",
         readout_beta: float = 0.5,
@@ -699,6 +719,7 @@ class MlpSequencePolicy(SequencePolicy):
             critic=critic,
             critic_dt=critic_dt,
             proxy_target=proxy_target,
+            critic_history=critic_history,
         )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
