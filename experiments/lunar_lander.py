@@ -56,7 +56,7 @@ from sb3_spiking.tasks.lunar_lander import (  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "experiments" / "archive" / "lunar_lander"
 EVAL_SEEDS = tuple(range(100))
-METHODS = ("guided_td3", "recurrent_ppo", "td3_mlp", "td3_stack4", "seq_td3", "seq_td3_adv")
+METHODS = ("guided_td3", "recurrent_ppo", "td3_mlp", "td3_stack4", "seq_td3")
 LABELS = {
     "guide": "heuristic guide (privileged: full state)",
     "guided_td3": "GuidedTD3, spiking actor (zoo config)",
@@ -64,7 +64,6 @@ LABELS = {
     "td3_mlp": "TD3 MLP (rl-zoo LunarLanderContinuous hyper-parameters)",
     "td3_stack4": "TD3 MLP on the last 4 observations (rl-zoo hyper-parameters, frame_stack 4)",
     "seq_td3": "sequence TD3, spiking actor from scratch (zoo entry, no guide, α 2)",
-    "seq_td3_adv": "sequence TD3, spiking actor from scratch, advantage critic (critic_dt 0.02)",
 }
 
 
@@ -118,14 +117,13 @@ def train_guided_td3(seed: int, timesteps: int, minutes: float | None = None) ->
     return model, dict(observation="dict", env_kwargs=entry.get("env_kwargs") or {}, transform=None)
 
 
-def train_seq_td3(seed: int, timesteps: int, minutes: float | None = None,
-                  policy_kwargs: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+def train_seq_td3(seed: int, timesteps: int, minutes: float | None = None) -> tuple[Any, dict[str, Any]]:
     """The spiking actor from scratch (no guide, issue 30): the zoo entry's settings with TD3+BC's Q term alone
-    (α 2, policy delay 2); ``policy_kwargs`` added to the entry's (e.g. the advantage critic)."""
+    (α 2, policy delay 2)."""
     from experiments.zoo_entry import model_from_entry
 
     entry = zoo_entry()
-    entry.update(alpha=2.0, policy_delay=2, policy_kwargs={**entry["policy_kwargs"], **(policy_kwargs or {})})
+    entry.update(alpha=2.0, policy_delay=2)
     for key in ("bc_coef", "bc_decay", "bc_decay_interval", "bc_target", "guide_horizon_start", "guide_horizon_end",
                 "guide_horizon_fraction"):  # the guide's settings: without a guide they would only warn
         entry.pop(key, None)
@@ -234,9 +232,8 @@ def run(method: str, seed: int, timesteps: int, out: Path, minutes: float | None
         model, how = train_td3_mlp(seed, timesteps, actor_env_kwargs, minutes)
     elif method == "td3_stack4":
         model, how = train_td3_stack4(seed, timesteps, actor_env_kwargs, minutes)
-    elif method in ("seq_td3", "seq_td3_adv"):
-        extra = dict(critic="advantage", critic_dt=0.02) if method == "seq_td3_adv" else None
-        model, how = train_seq_td3(seed, timesteps, minutes, extra)
+    elif method == "seq_td3":
+        model, how = train_seq_td3(seed, timesteps, minutes)
     else:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     budget_minutes, minutes = minutes, (time.perf_counter() - start) / 60

@@ -7,8 +7,7 @@ student, the same replay data and the same initial critic:
 1. trains a spiking student by relabelled BC of ``--guide`` (the default recipe, ``--student-steps``);
 2. collects ``--collect`` transitions with that student flying (exploration noise ``--noise``, the
    guide flying the first 50 steps of each episode), no updates;
-3. for each critic in ``--critics`` (``plain``: SB3's MLP; ``layernorm``: ``critic_layer_norm=True``;
-   ``advantage``: the advantage-decomposed critic, ``critic="advantage"``, issue 30)
+3. for each critic in ``--critics`` (``plain``: SB3's MLP; ``layernorm``: ``critic_layer_norm=True``)
    trains it from the same initialisation for ``--updates`` updates of policy evaluation of the
    fixed student (``n_steps`` targets, cold targets masked), and prints ``critic_diagnostic`` and its
    *action resolution*: on the 64 fixed starts, the student flies deterministically twice, once with
@@ -64,19 +63,7 @@ from sb3_spiking.tasks.drone.simulator import hover_action, nominal_parameters  
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
 #: the critics compared (policy_kwargs)
-CRITICS = {"plain": {}, "layernorm": dict(critic_layer_norm=True), "advantage": dict(critic="advantage", critic_dt=0.01)}
-
-
-def _critic(spec: str) -> str:
-    _critic_kwargs(spec)  # validated by argparse
-    return spec
-
-
-def _critic_kwargs(spec: str) -> dict:
-    name, _, dt = spec.partition(":")
-    if name not in CRITICS or (dt and name != "advantage"):
-        raise argparse.ArgumentTypeError(f"unknown critic {spec!r}: {', '.join(CRITICS)} or advantage:<critic_dt>")
-    return dict(CRITICS[name], critic_dt=float(dt)) if dt else CRITICS[name]
+CRITICS = {"plain": {}, "layernorm": dict(critic_layer_norm=True)}
 
 
 def _rule(spec: str) -> tuple[str, float]:
@@ -102,9 +89,9 @@ def main(argv: list[str] | None = None) -> None:
                              "others not at all: an action's effect is not buried in the noise of the steps after it")
     parser.add_argument("--updates", type=int, default=3_000)
     parser.add_argument("--n-steps", type=int, default=10)
-    parser.add_argument("--critics", nargs="+", default=["plain", "layernorm"], type=_critic,
-                        help="plain, layernorm, advantage (critic='advantage', critic_dt 0.01 s: the drone's 100 Hz) or "
-                             "advantage:<critic_dt>")
+    parser.add_argument("--critics", nargs="+", default=["plain", "layernorm"], choices=list(CRITICS),
+                        help="(the advantage critic of experiments/archive/critic/policy_improvement was removed: "
+                             "docs/critic.md)")
     parser.add_argument("--resolution-t0", nargs="*", type=int, default=[60, 120, 240])
     parser.add_argument("--rules", nargs="*", type=_rule, default=[_rule("q"), _rule("anchor:1"), _rule("awr:1")])
     parser.add_argument("--actor-updates", type=int, default=200)
@@ -134,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         model = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(16, actor_history=4), guide=guide, alpha=1.0, learning_starts=0,
                           n_steps=args.n_steps, guide_horizon_start=50, guide_horizon_end=50, seed=args.seed,
                           **{**RECIPE, "gradient_steps": 0,
-                             "policy_kwargs": {**RECIPE["policy_kwargs"], **_critic_kwargs(critic_name)}})
+                             "policy_kwargs": {**RECIPE["policy_kwargs"], **CRITICS[critic_name]}})
         _copy_actor(student, model)
         if buffer is None:  # collect once, with the first model (the student flies; nothing is updated)
             model.action_noise = _noise(args)

@@ -1,103 +1,19 @@
-"""The critic options of issue 30: the advantage-decomposed critic and the proxy target actor."""
+"""The critic options of issue 30: the proxy target actor, the stacked-observation critic, the action-resolution test."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch as th
-from gymnasium import spaces
-from stable_baselines3.common.policies import ContinuousCritic
-from stable_baselines3.common.torch_layers import FlattenExtractor
 
 from sb3_spiking import GuidedTD3
-from sb3_spiking.guided_td3.critics import AdvantageCritic, ProxyActor
-from sb3_spiking.guided_td3.losses import critic_loss, n_step_targets
-
-OBS, ACT = spaces.Box(-2, 2, (2,)), spaces.Box(-1, 1, (1,))
-
-
-def _critic(kind: str, dt: float = 0.01):
-    kw = dict(observation_space=OBS, action_space=ACT, net_arch=[64, 64], features_extractor=FlattenExtractor(OBS),
-              features_dim=2)
-    return AdvantageCritic(**kw, dt=dt) if kind == "advantage" else ContinuousCritic(**kw, n_critics=1)
-
-
-def _bandit(n: int, gen: th.Generator):
-    """States whose value spreads by ±50, actions that follow the state (ā = policy(s)) plus N(0, 0.1) noise, and an
-    action effect ``−(a − 0.2 s₂)²`` of order 1: the 100 Hz situation of issue 30 in one step."""
-    s = th.rand(n, 2, generator=gen) * 4 - 2
-    a_bar = 0.5 * th.tanh(s[:, :1] + s[:, 1:])
-    a = (a_bar + 0.1 * th.randn(n, 1, generator=gen)).clamp(-1, 1)
-    q = 50 * th.sin(2 * s[:, :1]) * th.cos(s[:, 1:]) - (a - 0.2 * s[:, 1:]) ** 2
-    return s, a_bar, a, q
-
-
-def _action_gradient_correlation(kind: str, dt: float, seed: int) -> float:
-    th.manual_seed(seed)
-    gen = th.Generator().manual_seed(seed)
-    critic = _critic(kind, dt)
-    opt = th.optim.Adam(critic.parameters(), 1e-3)
-    for _ in range(2000):
-        s, a_bar, a, q = _bandit(256, gen)
-        pred = critic.q_centred(s, a, a_bar) if kind == "advantage" else critic(s, a)[0]
-        loss = (pred - q).pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    s, a_bar, _, _ = _bandit(2000, gen)
-    a_bar.requires_grad_(True)
-    grad = th.autograd.grad(critic.q1_forward(s, a_bar).sum(), a_bar)[0]
-    true = -2 * (a_bar.detach() - 0.2 * s[:, 1:])
-    return float(np.corrcoef(grad.flatten().numpy(), true.flatten().numpy())[0, 1])
-
-
-def test_advantage_critic_resolves_the_action_gradient_a_single_q_network_does_not():
-    # the claim the option rests on (docs/critic.md): where the state's value dwarfs one action's effect and the actions
-    # follow the states, a Q network's ∂Q/∂a is noise; the centred, dt-scaled advantage recovers it
-    twin = _action_gradient_correlation("twin", 0.01, seed=0)
-    advantage = _action_gradient_correlation("advantage", 0.001, seed=0)
-    assert abs(twin) < 0.25, twin
-    assert advantage > 0.5, advantage
-
-
-def test_advantage_is_centred_at_the_reference_action_and_state_functions_cancel():
-    critic = _critic("advantage", dt=0.5)
-    s, a = th.randn(5, 2), th.rand(5, 1) * 2 - 1
-    assert th.allclose(critic.q_centred(s, a, a), critic.value(s))
-    # the actor's gradient through q1_forward is dt · ∂Ã/∂a, whatever the centring term
-    a.requires_grad_(True)
-    g = th.autograd.grad(critic.q1_forward(s, a).sum(), a)[0]
-    feats = critic.extract_features(s, critic.features_extractor)
-    g_adv = th.autograd.grad(critic.a_net(th.cat([feats, a], dim=1)).sum(), a)[0]
-    assert th.allclose(g, 0.5 * g_adv)
+from sb3_spiking.guided_td3.critics import ProxyActor
 
 
 def _model(tmp_path=None, **policy_kwargs) -> GuidedTD3:
     model = GuidedTD3("SpikingPolicy", "Pendulum-v1", learning_starts=100, n_seq=20, n_warmup=5, stride=5, train_freq=20,
                       gradient_steps=4, batch_size=8, policy_kwargs=dict(net_arch=[16, 16], **policy_kwargs), seed=0)
     return model
-
-
-def test_advantage_critic_bootstraps_on_the_state_value_and_masks_cold_centring_steps():
-    model = _model(critic="advantage", critic_dt=0.05)
-    model.learn(300)
-    data = model.replay_buffer.sample(8)
-    targets = n_step_targets(data.rewards, data.terminated, data.valid, model.gamma, 1)
-    kept = model.critic_mask(data, targets)
-    positions = th.arange(data.valid.shape[1])
-    cold = (positions < model.n_warmup)[None, :] & ~data.starts_episode.bool()[:, None]
-    assert not (kept & cold).any() and kept.any()
-    actions = model.target_actions(data)
-    th.manual_seed(0)
-    base = critic_loss(data, targets, kept, model.critic, model.critic_target, actions)
-    moved_next = actions.clone()
-    moved_next[:, -1] += 0.5  # position L is read by no step (bootstrap on V'(s'))
-    th.manual_seed(0)
-    assert th.allclose(base, critic_loss(data, targets, kept, model.critic, model.critic_target, moved_next))
-    th.manual_seed(0)
-    moved_centre = actions.clone()
-    moved_centre[:, :-1] += 0.5  # the centring actions at the steps themselves
-    assert not th.allclose(base, critic_loss(data, targets, kept, model.critic, model.critic_target, moved_centre))
 
 
 def test_proxy_target_follows_the_actor_is_saved_and_keeps_cold_steps(tmp_path):
@@ -126,8 +42,7 @@ def test_proxy_target_follows_the_actor_is_saved_and_keeps_cold_steps(tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [(dict(critic="dueling"), "critic must be one of"), (dict(critic="advantage", critic_dt=0.0), "critic_dt"),
-     (dict(critic_dt="fast"), "critic_dt"), (dict(proxy_target="yes"), "proxy_target")],
+    [(dict(proxy_target="yes"), "proxy_target"), (dict(critic_history=1.5), "critic_history")],
 )
 def test_bad_critic_options_are_refused_by_name(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -541,7 +541,7 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         """``(B, L)`` steps that enter the critic loss (:func:`~sb3_spiking.guided_td3.losses.critic_steps`)."""
         if targets is None:
             targets = n_step_targets(data.rewards, data.terminated, data.valid, self.gamma, self.n_steps)
-        return critic_steps(data, targets, self.n_warmup, self.critic, self.policy.proxy is not None, self.policy.critic_history)
+        return critic_steps(data, targets, self.n_warmup, self.policy.proxy is not None, self.policy.critic_history)
 
     def target_actions(self, data: WindowSamples) -> th.Tensor:
         """The critics' target policy over :func:`target_inputs`, ``(B, L + 1, A)``: the proxy, or the target actor

@@ -25,7 +25,6 @@ import torch as th
 from stable_baselines3.common.policies import ContinuousCritic
 
 from sb3_spiking.guided_td3.buffers import WindowSamples
-from sb3_spiking.guided_td3.critics import AdvantageCritic
 
 #: what the BC term imitates: the guide's action stored for the step (DAgger-style relabelling) or
 #: the executed buffer action (the paper)
@@ -204,21 +203,17 @@ def critic_view(data: WindowSamples, history: int = 1) -> CriticView:
 
 
 def critic_steps(
-    data: WindowSamples, targets: NStepTargets, n_warmup: int, critic: th.nn.Module, stateless_target: bool, history: int = 1
+    data: WindowSamples, targets: NStepTargets, n_warmup: int, stateless_target: bool, history: int = 1
 ) -> th.Tensor:
     """``(B, L)`` steps that enter the critic loss: valid, and wherever the target policy is read, at a warm state.
 
-    A stateless (proxy) target is never cold: every valid step. An :class:`AdvantageCritic` reads the target policy at
-    the step itself (its centring): steps from ``n_warmup`` on, or every step of windows that start an episode. TD3's
-    twin critic reads it at the bootstrap step: :func:`warm_target_mask`. And the critics' view of the step must be
-    complete (:func:`critic_view` with ``history`` stacked observations).
+    A stateless (proxy) target is never cold: every valid step; the target actor is read at the bootstrap step:
+    :func:`warm_target_mask`. And the critics' view of the step must be complete (:func:`critic_view` with ``history``
+    stacked observations).
     """
     complete = critic_view(data, history).complete
     if stateless_target:
         return complete & data.valid.bool()
-    if isinstance(critic, AdvantageCritic):
-        positions = th.arange(data.valid.shape[1], device=data.valid.device)
-        return complete & data.valid.bool() & ((positions >= n_warmup)[None, :] | data.starts_episode.bool()[:, None])
     return complete & warm_target_mask(data, targets, n_warmup)
 
 
@@ -245,8 +240,8 @@ def critic_loss(
     data: WindowSamples,
     targets: NStepTargets,
     kept: th.Tensor,
-    critic: ContinuousCritic | AdvantageCritic,
-    critic_target: ContinuousCritic | AdvantageCritic,
+    critic: ContinuousCritic,
+    critic_target: ContinuousCritic,
     target_actions: th.Tensor,
     critic_fraction: float = 1.0,
     target_policy_noise: float = 0.2,
@@ -257,9 +252,8 @@ def critic_loss(
     window that has any), the n-step sums of :func:`n_step_targets` bootstrapped at their last step.
 
     ``target_actions`` ``(B, L + 1, A)``: the target policy over :func:`target_inputs` (the target actor unrolled from
-    zero state at the window start, or a stateless proxy). TD3's twin critic bootstraps on the twin minimum of
-    ``Q'(s', π'(s') + clipped noise)``; an :class:`AdvantageCritic` bootstraps on ``V'(s')`` and centres its
-    advantage at the target policy's action ``π'(s_t)``. ``view``: what the critics read (default: the observations).
+    zero state at the window start, or a stateless proxy); the bootstrap is TD3's twin minimum of
+    ``Q'(s', π'(s') + clipped noise)``. ``view``: what the critics read (default: the observations).
     """
     view = critic_view(data) if view is None else view
     rows, cols = _chosen_steps(kept, critic_fraction).nonzero(as_tuple=True)
@@ -267,18 +261,12 @@ def critic_loss(
     observations = map_obs(view.now, lambda x: x[rows, cols])
     with th.no_grad():
         next_obs = map_obs(view.next, lambda x: x[rows, boot])
-        if isinstance(critic_target, AdvantageCritic):
-            next_value = critic_target.value(next_obs)
-        else:
-            next_actions = target_actions[:, 1:][rows, boot]
-            noise = (th.randn_like(next_actions) * target_policy_noise).clamp(-target_noise_clip, target_noise_clip)
-            next_actions = (next_actions + noise).clamp(-1.0, 1.0)
-            next_value = th.cat(critic_target(next_obs, next_actions), dim=1).min(dim=1, keepdim=True)[0]
-        target_q = targets.returns[rows, cols].unsqueeze(1) + targets.boot_discount[rows, cols].unsqueeze(1) * next_value
-    if isinstance(critic, AdvantageCritic):
-        current_q: tuple[th.Tensor, ...] = (critic.q_centred(observations, data.actions[rows, cols], target_actions[rows, cols]),)
-    else:
-        current_q = critic(observations, data.actions[rows, cols])
+        next_actions = target_actions[:, 1:][rows, boot]
+        noise = (th.randn_like(next_actions) * target_policy_noise).clamp(-target_noise_clip, target_noise_clip)
+        next_actions = (next_actions + noise).clamp(-1.0, 1.0)
+        next_q = th.cat(critic_target(next_obs, next_actions), dim=1).min(dim=1, keepdim=True)[0]
+        target_q = targets.returns[rows, cols].unsqueeze(1) + targets.boot_discount[rows, cols].unsqueeze(1) * next_q
+    current_q = critic(observations, data.actions[rows, cols])
     return sum(th.nn.functional.mse_loss(q, target_q) for q in current_q)  # type: ignore[return-value]
 
 

@@ -19,7 +19,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
-from sb3_spiking.guided_td3.critics import CRITICS, AdvantageCritic, ProxyActor, check_critic_dt
+from sb3_spiking.guided_td3.critics import ProxyActor
 from sb3_spiking.neurons import DEFAULT_FEEDBACK_DECAYS, READOUTS, RESETS, SpikingMLP, check_slope, layer_types
 from sb3_spiking.obs_keys import ACTOR_KEY, PRIVILEGED_KEY, actor_part, check_observation_space
 
@@ -368,9 +368,6 @@ class SequencePolicy(TD3Policy):
         list used for both.
     :param critic_layer_norm: ``LayerNorm`` after every hidden layer of the critics (RLPD, Ball et al.
         2023): bounds the critics' extrapolation to actions far from the replay data.
-    :param critic: ``"twin"`` (TD3's twin Q networks) or ``"advantage"``
-        (:class:`~sb3_spiking.guided_td3.critics.AdvantageCritic`: ``Q = V(s) + critic_dt · A(s, a)``).
-    :param critic_dt: the advantage critic's scale, the control period in seconds (Tallec et al. 2019).
     :param critic_history: the critics read the last ``critic_history`` observations (oldest first, zeros before the
         episode's start; ``Box`` observations): a critic that needs no privileged state on a partially observed task.
         The windows hold the past steps, so nothing else is stored; needs ``critic_history − 1 ≤ n_warmup``.
@@ -399,8 +396,6 @@ class SequencePolicy(TD3Policy):
         n_critics: int = 2,
         share_features_extractor: bool = False,
         critic_layer_norm: bool = False,
-        critic: str = "twin",
-        critic_dt: float = 0.01,
         proxy_target: bool = False,
         critic_history: int = 1,
     ):
@@ -410,12 +405,10 @@ class SequencePolicy(TD3Policy):
         if critic_history > 1 and not isinstance(observation_space, spaces.Box):
             raise ValueError("critic_history needs a Box observation (a Dict's privileged part is the critic's state)")
         self.critic_history = int(critic_history)
-        if critic not in CRITICS:
-            raise ValueError(f"critic must be one of {CRITICS}, got {critic!r}")
         if not isinstance(proxy_target, bool):
             raise ValueError(f"proxy_target must be true or false, got {proxy_target!r}")
         # read by make_critic and _build, which TD3Policy's constructor calls
-        self.critic_form, self.critic_dt, self.proxy_target = critic, check_critic_dt(critic_dt), proxy_target
+        self.proxy_target = proxy_target
         check_box_action_dim(action_space, type(self).__name__)
         if share_features_extractor:
             raise ValueError(f"{type(self).__name__}: the sequence actor has no features extractor to share")
@@ -445,8 +438,6 @@ class SequencePolicy(TD3Policy):
         data = super()._get_constructor_parameters()
         if self.critic_layer_norm:  # files without it stay loadable by older versions
             data.update(critic_layer_norm=True)
-        if self.critic_form != "twin":
-            data.update(critic=self.critic_form, critic_dt=self.critic_dt)
         if self.proxy_target:
             data.update(proxy_target=True)
         if self.critic_history != 1:
@@ -473,8 +464,6 @@ class SequencePolicy(TD3Policy):
                           features_dim=stacked.shape[0])
         else:
             kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
-        if self.critic_form == "advantage":
-            return AdvantageCritic(**kwargs, dt=self.critic_dt, layer_norm=self.critic_layer_norm).to(self.device)  # type: ignore[return-value]
         critic = ContinuousCritic(**kwargs).to(self.device)
         if not self.critic_layer_norm:
             return critic
@@ -577,8 +566,6 @@ class SpikingPolicy(SequencePolicy):
         n_critics: int = 2,
         share_features_extractor: bool = False,
         critic_layer_norm: bool = False,
-        critic: str = "twin",
-        critic_dt: float = 0.01,
         proxy_target: bool = False,
         critic_history: int = 1,
         slope: float = 2.0,
@@ -619,8 +606,6 @@ class SpikingPolicy(SequencePolicy):
             n_critics=n_critics,
             share_features_extractor=share_features_extractor,
             critic_layer_norm=critic_layer_norm,
-            critic=critic,
-            critic_dt=critic_dt,
             proxy_target=proxy_target,
             critic_history=critic_history,
         )
@@ -692,8 +677,6 @@ class MlpSequencePolicy(SequencePolicy):
         n_critics: int = 2,
         share_features_extractor: bool = False,
         critic_layer_norm: bool = False,
-        critic: str = "twin",
-        critic_dt: float = 0.01,
         proxy_target: bool = False,
         critic_history: int = 1,
         slope: float = 2.0,
@@ -716,8 +699,6 @@ class MlpSequencePolicy(SequencePolicy):
             n_critics=n_critics,
             share_features_extractor=share_features_extractor,
             critic_layer_norm=critic_layer_norm,
-            critic=critic,
-            critic_dt=critic_dt,
             proxy_target=proxy_target,
             critic_history=critic_history,
         )
