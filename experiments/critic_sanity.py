@@ -232,7 +232,7 @@ def report(out: Path) -> str:
     for task in sorted({t for t, _ in groups}):
         methods = [m for m in REPORTED if (task, m) in groups]
         points = sorted(set.intersection(*(set(s for s, _ in r["curve"]) for m in methods for r in groups[task, m])))
-        show = [p for p in points if p % max(points[-1] // 5, 1) == 0 or p == points[-1]] if points else []
+        show = [points[i] for i in sorted({round(x) for x in np.linspace(0, len(points) - 1, min(4, len(points)))})]
         lines += [f"## {task}", "", "| method | seeds | " + " | ".join(f"{p // 1000} k" for p in show)
                   + " | minutes | critic vs true one-action effect at the end: corr / sign agreement |",
                   "|---|---|" + "---|" * len(show) + "---|---|"]
