@@ -60,8 +60,8 @@ CRITIC_VARIANTS = {"seq_spiking_priv_proxy": dict(proxy_target=True)}
 REMOVED = ("seq_spiking_priv_adv", "seq_spiking_priv_adv_proxy")
 #: the critic reading the last 4 observations from the replay windows (policy_kwargs critic_history), no privilege
 STACKED_CRITIC = {"seq_spiking_chist4": dict(critic_history=4)}
-METHODS = ("td3", "td3_stack4", "seq_mlp", "seq_mlp_w1", "seq_mlp_w1_plainq", "seq_mlp_priv", "seq_spiking", *STACKED_CRITIC,
-           "seq_spiking_priv", *CRITIC_VARIANTS, "recurrent_ppo")
+METHODS = ("td3", "td3_stack4", "seq_mlp", "seq_mlp_b256", "seq_mlp_w1", "seq_mlp_w1_plainq", "seq_mlp_priv", "seq_spiking",
+           *STACKED_CRITIC, "seq_spiking_priv", *CRITIC_VARIANTS, "recurrent_ppo")
 REPORTED = (*METHODS[:-1], *REMOVED, METHODS[-1])
 DRONE = "DroneHoverBox-v0"
 TASKS = ("Pendulum-v1", "PendulumNoVel-v1", DRONE)
@@ -76,7 +76,7 @@ DRONE_TD3 = dict(gamma=0.99, buffer_size=1_000_000, learning_rate=1e-3, train_fr
 DRONE_ARCH = dict(pi=[64, 64], qf=[256, 256])
 #: the methods that run on the drone (the same Box for actor and critic; seq_mlp_priv: the Dict, critic privileged;
 #: seq_mlp_w1: windows of one step, 256 per batch: TD3's own sampling through the sequence machinery)
-DRONE_METHODS = ("td3", "seq_mlp", "seq_mlp_w1", "seq_mlp_w1_plainq", "seq_mlp_priv")
+DRONE_METHODS = ("td3", "seq_mlp", "seq_mlp_b256", "seq_mlp_w1", "seq_mlp_w1_plainq", "seq_mlp_priv")
 EVAL_SEEDS = tuple(range(1000, 1010))
 #: rl-zoo's td3.yml Pendulum-v1 entry (learning_starts scaled to the budget below)
 TD3_ZOO = dict(gamma=0.98, buffer_size=200_000, learning_rate=1e-3, train_freq=1, gradient_steps=1, batch_size=256)
@@ -97,7 +97,7 @@ def runs_on(method: str, task: str) -> bool:
         return method in DRONE_METHODS
     if method.startswith("seq_spiking_priv"):
         return task == "PendulumNoVel-v1"
-    return method not in ("seq_mlp_priv", "seq_mlp_w1", "seq_mlp_w1_plainq")
+    return method not in ("seq_mlp_priv", "seq_mlp_b256", "seq_mlp_w1", "seq_mlp_w1_plainq")
 
 
 def _env_id(method: str, task: str) -> str:
@@ -133,6 +133,8 @@ def build(method: str, task: str, seed: int, steps: int):
                        policy_kwargs=dict(net_arch=DRONE_ARCH), **DRONE_TD3), eval_env
         one = method.startswith("seq_mlp_w1")
         windows = dict(n_seq=1, stride=1, batch_size=256) if one else dict(n_seq=8, stride=4, batch_size=32)
+        if method == "seq_mlp_b256":  # 256 distinct windows of 8 steps: as many distinct samples as TD3's batch
+            windows = dict(n_seq=8, stride=4, batch_size=256)
         algo = _plain_q_class() if method.endswith("plainq") else GuidedTD3
         return algo("MlpSequencePolicy", env, action_noise=noise, learning_starts=starts, seed=seed, tau=0.005,
                          n_warmup=0, policy_kwargs=dict(net_arch=DRONE_ARCH), **dict(DRONE_TD3, **windows)), eval_env
