@@ -148,27 +148,6 @@ class FrameStacked:
         return self.model.predict(stack, deterministic=deterministic)[0], stack
 
 
-def train_td3_stack4(
-    seed: int, timesteps: int, env_kwargs: dict[str, Any], minutes: float | None = None
-) -> tuple[Any, dict[str, Any]]:
-    """rl-zoo's TD3 on the last 4 actor observations (``VecFrameStack``, rl-zoo's ``frame_stack: 4``)."""
-    from stable_baselines3 import TD3
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.noise import NormalActionNoise
-    from stable_baselines3.common.vec_env import VecFrameStack
-
-    hp = rl_zoo_hyperparams("td3.yml", "LunarLanderContinuous-v3")
-    hp.pop("n_timesteps")
-    policy = hp.pop("policy")
-    noise_std = float(hp.pop("noise_std"))
-    assert hp.pop("noise_type") == "normal"
-    hp["policy_kwargs"] = _policy_kwargs(hp.get("policy_kwargs"))
-    env = VecFrameStack(make_vec_env(make_lunar_lander_novel, n_envs=1, seed=seed, env_kwargs=env_kwargs), 4)
-    model = TD3(policy, env, seed=seed, action_noise=NormalActionNoise(np.zeros(2), noise_std * np.ones(2)), **hp)
-    model.learn(timesteps, callback=_WallClock.make(minutes))
-    return FrameStacked(model, 4), dict(observation="actor", env_kwargs=env_kwargs, transform=None)
-
-
 def train_recurrent_ppo(
     seed: int, timesteps: int, env_kwargs: dict[str, Any], minutes: float | None = None
 ) -> tuple[Any, dict[str, Any]]:
@@ -195,11 +174,14 @@ def train_recurrent_ppo(
 
 
 def train_td3_mlp(
-    seed: int, timesteps: int, env_kwargs: dict[str, Any], minutes: float | None = None
+    seed: int, timesteps: int, env_kwargs: dict[str, Any], minutes: float | None = None, frame_stack: int = 1
 ) -> tuple[Any, dict[str, Any]]:
+    """rl-zoo's TD3 on the actor's observation, or on its last ``frame_stack`` ones (``VecFrameStack``, rl-zoo's
+    ``frame_stack``; the model is then wrapped in :class:`FrameStacked` for the evaluation)."""
     from stable_baselines3 import TD3
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.noise import NormalActionNoise
+    from stable_baselines3.common.vec_env import VecFrameStack
 
     hp = rl_zoo_hyperparams("td3.yml", "LunarLanderContinuous-v3")
     hp.pop("n_timesteps")
@@ -208,9 +190,12 @@ def train_td3_mlp(
     assert hp.pop("noise_type") == "normal"
     hp["policy_kwargs"] = _policy_kwargs(hp.get("policy_kwargs"))
     env = make_vec_env(make_lunar_lander_novel, n_envs=1, seed=seed, env_kwargs=env_kwargs)
+    if frame_stack > 1:
+        env = VecFrameStack(env, frame_stack)
     model = TD3(policy, env, seed=seed, action_noise=NormalActionNoise(np.zeros(2), noise_std * np.ones(2)), **hp)
     model.learn(timesteps, callback=_WallClock.make(minutes))
-    return model, dict(observation="actor", env_kwargs=env_kwargs, transform=None)
+    controller = FrameStacked(model, frame_stack) if frame_stack > 1 else model
+    return controller, dict(observation="actor", env_kwargs=env_kwargs, transform=None)
 
 
 def _inner(model: Any) -> Any:
@@ -231,7 +216,7 @@ def run(method: str, seed: int, timesteps: int, out: Path, minutes: float | None
     elif method == "td3_mlp":
         model, how = train_td3_mlp(seed, timesteps, actor_env_kwargs, minutes)
     elif method == "td3_stack4":
-        model, how = train_td3_stack4(seed, timesteps, actor_env_kwargs, minutes)
+        model, how = train_td3_mlp(seed, timesteps, actor_env_kwargs, minutes, frame_stack=4)
     elif method == "seq_td3":
         model, how = train_seq_td3(seed, timesteps, minutes)
     else:

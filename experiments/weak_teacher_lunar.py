@@ -63,9 +63,10 @@ def settings(variant: str) -> dict[str, Any]:
 
 
 def train(variant: str, seed: int, timesteps: int | None):
-    model, steps = model_from_entry(settings(variant), make_lunar_lander_novel_privileged, seed, guide=SluggishLunarGuide())
+    entry = settings(variant)
+    model, steps = model_from_entry(entry, make_lunar_lander_novel_privileged, seed, guide=SluggishLunarGuide())
     model.learn(int(timesteps or steps), log_interval=-1)
-    return model, settings(variant).get("env_kwargs") or {}
+    return model, entry.get("env_kwargs") or {}
 
 
 def run(variant: str, seed: int, timesteps: int | None, out: Path) -> dict[str, Any]:

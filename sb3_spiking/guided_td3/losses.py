@@ -192,14 +192,19 @@ def critic_view(data: WindowSamples, history: int = 1) -> CriticView:
     """The observations, or with ``history > 1`` the last ``history`` observations stacked (oldest first, as SB3's
     ``VecFrameStack``) from the window itself (``policy_kwargs: critic_history``)."""
     if history == 1:
-        return CriticView(data.observations, data.next_observations, th.ones_like(data.valid, dtype=th.bool))
+        return CriticView(data.observations, data.next_observations, complete_stacks(data, 1))
     seq = cat_obs(data.observations[:, :1], data.next_observations)  # type: ignore[index]  (Box: checked by the policy)
     B, L1 = seq.shape[:2]  # type: ignore[union-attr]
     padded = th.cat([seq.new_zeros(B, history - 1, *seq.shape[2:]), seq], dim=1)  # type: ignore[union-attr]
     stacked = th.cat([padded[:, j : j + L1] for j in range(history)], dim=-1)
-    positions = th.arange(L1 - 1, device=stacked.device)
-    complete = (positions >= history - 1)[None, :] | data.starts_episode.bool()[:, None]
-    return CriticView(stacked[:, :-1], stacked[:, 1:], complete)
+    return CriticView(stacked[:, :-1], stacked[:, 1:], complete_stacks(data, history))
+
+
+def complete_stacks(data: WindowSamples, history: int) -> th.Tensor:
+    """``(B, L)``: the steps whose stack of ``history`` observations lies inside their window (``k − 1`` earlier steps,
+    or a window that starts the episode, where the zero padding is right); every step for ``history`` 1."""
+    positions = th.arange(data.valid.shape[1], device=data.valid.device)
+    return (positions >= history - 1)[None, :] | data.starts_episode.bool()[:, None]
 
 
 def critic_steps(
@@ -211,7 +216,7 @@ def critic_steps(
     :func:`warm_target_mask`. And the critics' view of the step must be complete (:func:`critic_view` with ``history``
     stacked observations).
     """
-    complete = critic_view(data, history).complete
+    complete = complete_stacks(data, history)  # (the stack itself is not needed for the mask)
     if stateless_target:
         return complete & data.valid.bool()
     return complete & warm_target_mask(data, targets, n_warmup)
@@ -293,6 +298,7 @@ __all__ = [
     "cat_obs",
     "CriticView",
     "critic_loss",
+    "complete_stacks",
     "critic_view",
     "critic_steps",
     "map_obs",
