@@ -110,3 +110,63 @@ def test_critic_history_refused_where_the_windows_cannot_hold_it():
                   policy_kwargs=dict(net_arch=[16, 16], critic_history=2))
     with pytest.raises(ValueError, match="critic_history"):
         _model(critic_history=0)
+
+
+@pytest.mark.parametrize("windows", [dict(n_seq=1, stride=1), dict(n_seq=4, stride=2)])
+def test_on_the_same_transitions_the_sequence_critic_makes_td3s_update(windows):
+    """Issue 30, deliverable 1: with an MLP actor and TD3's own actor loss, one GuidedTD3 update on a batch of
+    windows equals stock TD3's update on the same transitions (no noise): critic, actor and targets agree to
+    float precision, so any gap in returns comes from sampling or the actor loss's scale, not from the critic."""
+    import gymnasium as gym
+    from stable_baselines3 import TD3
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.type_aliases import ReplayBufferSamples
+
+    class PlainQ:  # TD3's actor loss −mean Q₁(s, π(s)) (GuidedTD3's Q term carries TD3+BC's α / mean|Q| scale)
+        name = "q"
+
+        def __init__(self, critic) -> None:
+            self.critic = critic
+
+        def __call__(self, batch) -> th.Tensor:
+            return -self.critic.q1_forward(batch.observations, batch.policy_actions).mean()
+
+    class PlainTD3(GuidedTD3):
+        def actor_terms(self):
+            return [(1.0, PlainQ(self.critic))]
+
+    env = gym.make("Pendulum-v1")
+    settings = dict(learning_rate=1e-3, policy_delay=1, target_policy_noise=0.0, tau=0.01, gamma=0.98, seed=0,
+                    policy_kwargs=dict(net_arch=dict(pi=[32, 32], qf=[64, 64])))
+    ref = TD3("MlpPolicy", env, **settings)
+    ours = PlainTD3("MlpSequencePolicy", env, n_warmup=0, **windows, **settings)
+    for src, dst in ((ref.actor, ours.actor), (ref.actor_target, ours.actor_target), (ref.critic, ours.critic),
+                     (ref.critic_target, ours.critic_target)):
+        assert [p.shape for p in src.parameters()] == [p.shape for p in dst.parameters()]
+        with th.no_grad():
+            for a, b in zip(src.parameters(), dst.parameters()):
+                b.copy_(a)
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(450):  # two full episodes and a part: truncations inside the buffer
+        action = rng.uniform(-1, 1, size=1).astype(np.float32)
+        next_obs, reward, terminated, truncated, _ = env.step(2 * action)
+        done = terminated or truncated
+        ours.replay_buffer.add(obs[None], next_obs[None], action[None], np.array([reward]), np.array([done]),
+                               [{"TimeLimit.truncated": truncated and not terminated}])
+        obs = env.reset()[0] if done else next_obs
+    data = ours.replay_buffer.sample(16)
+    steps = data.valid.bool()
+    assert steps.sum() >= 16
+    flat = ReplayBufferSamples(data.observations[steps], data.actions[steps], data.next_observations[steps],
+                               data.terminated[steps].reshape(-1, 1), data.rewards[steps].reshape(-1, 1))
+    before = [p.clone() for p in ours.actor.parameters()]
+    ours.replay_buffer.sample = lambda *args, **kwargs: data
+    ref.replay_buffer.sample = lambda *args, **kwargs: flat
+    for model in (ref, ours):
+        model.set_logger(configure(None, []))
+        model.train(gradient_steps=3, batch_size=16)
+    for a, b in ((ref.critic, ours.critic), (ref.actor, ours.actor), (ref.actor_target, ours.actor_target)):
+        moved = max((x - y).abs().max().item() for x, y in zip(a.parameters(), b.parameters()))
+        assert moved < 1e-6
+    assert max((x - y).abs().max().item() for x, y in zip(before, ours.actor.parameters())) > 1e-4  # it did learn
