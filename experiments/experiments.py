@@ -215,6 +215,10 @@ EXPERIMENTS: list[Experiment] = [
                "guided_td3", MEMORY_FEEDBACK, ("memory",)),
     Experiment("mem_feedback_syn", "no past actions in; synaptic LIF layers + the action feedback",
                "guided_td3", dict(NO_HISTORY, policy_kwargs=dict(MEMORY_FEEDBACK["policy_kwargs"], neuron="synaptic")), ("memory",)),
+    # does the history actor's lead come from l2f writing the motors' initial speeds into its history at reset (a
+    # zero-state network cannot know them)? The default config with the history starting at a constant instead
+    Experiment("mem_hist4_blind", "4 past commands in, the history starting at -0.5 instead of the motors' initial speeds",
+               "guided_td3", dict(env_kwargs=dict(actor_history=4, history_fill=-0.5)), ("memory",)),
     Experiment("mem_nohist", "no past actions in; LIF layers, no feedback (the default recipe otherwise)",
                "guided_td3", NO_HISTORY, ("memory",)),
 ]

@@ -134,6 +134,7 @@ DRONE_ROWS = {
     "main": "LIF, 4 past commands in the input (default config)",
     "paper_actor": "LIF, no history (paper's actor: linear readout, 10 updates / 50 steps)",
     "leaky": "LIF, no history (leaky readout, 10 updates / 50 steps)",
+    "mem_hist4_blind": "LIF, 4 past commands in, starting at -0.5 (not the initial motor speeds)",
     "mem_feedback": "LIF + action feedback, no history",
     "mem_feedback_syn": "synaptic LIF + action feedback, no history",
 }

@@ -10,6 +10,10 @@ The parts add up to the total gap. Also printed: the crashed starts and their le
 reward per step over the last 200 steps (steady hover; the guide's is ≈ 1).
 
     python -m experiments.return_gap runs/.../DroneHover-v0.zip [more models] --csv runs/return_gap.csv
+
+``--initial-motor x`` starts every episode with the four motors at normalised speed ``x`` instead of l2f's
+uniform draw in [0, 0.5] (the actor with an action history reads the initial speeds from it; a zero-state
+actor cannot): the same gap at several fixed speeds tells whether a student's deficit is not knowing them.
 """
 
 from __future__ import annotations
@@ -61,18 +65,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=EVAL_SEED, help="initial-state seed (default: the final evaluation's)")
     parser.add_argument("--bins", type=int, nargs="+", default=[0, 25, 50, 100, 200, 300, 500], help="step-range edges")
+    parser.add_argument("--initial-motor", type=float, help="all motors start at this normalised speed (0 … 1)")
     parser.add_argument("--csv", help="write one row per model here")
     args = parser.parse_args(argv)
     if sorted(args.bins) != args.bins or len(args.bins) < 2:
         parser.error("--bins must be at least two increasing step numbers")
     th.set_num_threads(1)
-    guide = fly(None, args.guide, 0, args.episodes, args.seed, record=True)
+    motors = args.initial_motor
+    options = {} if motors is None else dict(init=dict(min_motor=motors, max_motor=motors))
+    guide = fly(None, args.guide, 0, args.episodes, args.seed, record=True, **options)
     if args.bins[-1] < guide.max_steps:
         parser.error(f"--bins must reach the episode length ({guide.max_steps}) for the parts to add up")
     rows = []
     for path in args.models:
         model = GuidedTD3.load(path, device="cpu")
-        student = fly(model, None, 0, args.episodes, args.seed, record=True)
+        student = fly(model, None, 0, args.episodes, args.seed, record=True, **options)
         parts = gap_parts(student, guide, args.bins)
         crashed = np.flatnonzero(student.lengths < student.max_steps)
         print(f"{path}\n  return {parts['return']:.1f} (guide {parts['guide_return']:.1f}), gap {parts['gap']:.2f}: "
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
               + "".join(f", steps {k[10:].replace('_', '-')} {v:.2f}" for k, v in parts.items() if k.startswith("gap_steps_"))
               + f"\n  crashed starts {crashed.tolist()} at steps {student.lengths[crashed].tolist()}; reward per step, last 200 "
               f"steps: {parts['reward_per_step_last200']:.4f} (guide {parts['guide_reward_per_step_last200']:.4f})", flush=True)
-        rows.append({"model": path, **{k: round(v, 4) for k, v in parts.items()}})
+        rows.append({"model": path, "initial_motor": "uniform 0-0.5" if motors is None else motors, **{k: round(v, 4) for k, v in parts.items()}})
     if args.csv:
         write_rows_csv(rows, args.csv)
 

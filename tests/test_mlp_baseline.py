@@ -25,6 +25,24 @@ def test_actor_history_is_the_privileged_history_prefix():
     np.testing.assert_array_equal(obs["actor"][18:], obs["privileged"][22 : 22 + 32])
 
 
+def test_history_fill_hides_the_initial_motor_speeds_from_the_history():
+    """l2f starts the history with the motors' initial speeds (an actor with a history reads them at step 0);
+    history_fill replaces them with a constant command, and only the history: the motors start as before."""
+    plain, filled = (gym.make("DroneHover-v0", actor_history=4, **kw) for kw in ({}, dict(history_fill=-0.5)))
+    (obs, _), (obs_f, _) = plain.reset(seed=3), filled.reset(seed=3)
+    motors = obs["privileged"][18:22]  # the initial motor speeds 2 rpm - 1, drawn from [-1, 0]
+    assert np.ptp(motors) > 0.01
+    np.testing.assert_allclose(obs["actor"][18:], np.tile(motors, 4))
+    np.testing.assert_array_equal(obs_f["actor"][18:], np.full(16, -0.5, np.float32))
+    np.testing.assert_array_equal(obs_f["privileged"][:22], obs["privileged"][:22])  # same state and motors
+    action = np.array([0.1, -0.2, 0.3, 0.0], np.float32)
+    obs, obs_f = plain.step(action)[0], filled.step(action)[0]
+    np.testing.assert_array_equal(obs_f["actor"][18:22], action)  # then the commands, as before
+    np.testing.assert_array_equal(obs_f["actor"][22:], np.full(12, -0.5, np.float32))
+    with pytest.raises(ValueError, match="history_fill"):
+        gym.make("DroneHover-v0", history_fill=2.0)
+
+
 def test_actor_history_validated():
     with pytest.raises(ValueError, match="actor_history"):
         gym.make("DroneHover-v0", action_history=4, actor_history=8)
@@ -74,3 +92,13 @@ def test_efficiency_of_a_trained_mlp_actor(tmp_path):
     assert report.dense_synops == 146 * 64 + 64 * 64 + 64 * 4
     assert report.footprint_bytes == footprint(model.actor.mu) == 55_312
     assert 0.0 <= report.activation_sparsity <= 1.0 and report.reward is not None
+
+
+def test_evaluations_fly_the_history_fill_the_model_was_trained_with():
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from sb3_spiking.tasks.drone.training_callbacks import actor_input_options
+
+    assert actor_input_options(VecMonitor(DroneHoverVecEnv(2, actor_history=4, history_fill=-0.5))) == {"history_fill": -0.5}
+    assert actor_input_options(VecMonitor(DroneHoverVecEnv(2, actor_history=4))) == {}
+    assert actor_input_options(None) == {}

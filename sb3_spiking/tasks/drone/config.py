@@ -85,6 +85,10 @@ class DroneHoverConfig:
         every episode start) for ``mass``, ``thrust`` (thrust curve), ``inertia`` and
         ``motor_time_constant`` (rising and falling together); a float applies to all four.
     :param init: initial-state distribution overrides, keys :data:`INIT_KEYS`.
+    :param history_fill: what the action history holds at an episode's start: ``None`` (l2f's
+        convention) the motors' initial speeds ``2 rpm − 1``, which tells an actor with a history the
+        initial motor state; a number in [-1, 1]: that command in every entry (no information about the
+        initial state, e.g. -0.5, the mean of the default draw).
     :param target_position: hover target (3,) in metres; the position observation is the error
         ``p - target``. Initial states stay centred on the origin.
     :param sim_threads: OpenMP threads for the simulator calls (``None``: whatever the process
@@ -105,6 +109,7 @@ class DroneHoverConfig:
     obs_noise: Mapping[str, float] | None = None
     domain_randomization: float | Mapping[str, float] = 0.0
     init: Mapping[str, float] = field(default_factory=dict)
+    history_fill: float | None = None
     target_position: tuple[float, float, float] = (0.0, 0.0, 0.0)
     sim_threads: int | None = 1
     privileged_dynamics: bool = False
@@ -151,6 +156,8 @@ class DroneHoverConfig:
         lo, hi = self.init.get("min_motor", 0.0), self.init.get("max_motor", 0.5)
         if not 0 <= lo <= hi <= 1:
             raise ValueError(f"need 0 <= init['min_motor'] <= init['max_motor'] <= 1, got {lo}, {hi}")
+        if self.history_fill is not None and not -1.0 <= float(self.history_fill) <= 1.0:
+            raise ValueError(f"history_fill must be None or a command in [-1, 1], got {self.history_fill!r}")
         if "max_angle" in self.init and self.init["max_angle"] > math.pi:
             raise ValueError(f"init['max_angle'] must be <= pi, got {self.init['max_angle']}")
         pos_limit = self.termination_limits()["position"]

@@ -143,10 +143,12 @@ def evaluate_drone_controller(
     n_episodes: int = 100,
     seed: int = EVAL_SEED,
     warmup: int | None = None,
+    **env_options: Any,
 ) -> dict[str, dict[str, float]]:
     """Protocols (a) and (b) and the guide alone, at the final and at the start reward weights.
 
     :param warmup: guide steps of protocol (a) (default: the model's ``n_warmup``, else 50).
+    :param env_options: further drone env options for every flight (e.g. the ``history_fill`` it was trained with).
     :return: ``{"a_guide_warmup": …, "b_autonomous": …, "guide": …}`` (final weights) and the same
         keys with suffix ``"@start"`` (curriculum stage 0), each a :meth:`EpisodeStats.summary`.
     """
@@ -154,9 +156,9 @@ def evaluate_drone_controller(
     out: dict[str, dict[str, float]] = {}
     for stage, suffix in ((FINAL_STAGE, ""), (0, "@start")):
         runs = {
-            "a_guide_warmup": fly(model, guide, warmup, n_episodes, seed, stage),
-            "b_autonomous": fly(model, None, 0, n_episodes, seed, stage),
-            "guide": fly(None, guide, 0, n_episodes, seed, stage),
+            "a_guide_warmup": fly(model, guide, warmup, n_episodes, seed, stage, **env_options),
+            "b_autonomous": fly(model, None, 0, n_episodes, seed, stage, **env_options),
+            "guide": fly(None, guide, 0, n_episodes, seed, stage, **env_options),
         }
         for name, stats in runs.items():
             out[name + suffix] = stats.summary()

@@ -152,7 +152,8 @@ class DroneHoverTask:
         self.ep_length[mask] = 0
         o = self.sim.obs82
         if self.history:  # l2f's convention: history starts filled with the initial motor speeds
-            self._hist[mask, self._hp : self._hp + self.history] = o[mask, None, 18:22]
+            fill = self.config.history_fill
+            self._hist[mask, self._hp : self._hp + self.history] = o[mask, None, 18:22] if fill is None else fill
         self.steps[mask] = 0
         self._warned[mask] = False
         self.state18[mask] = o[mask, :ACTOR_DIM] - self._offset

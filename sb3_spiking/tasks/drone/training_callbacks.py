@@ -15,6 +15,17 @@ from sb3_spiking.tasks.drone.protocols import EVAL_SEED, critic_diagnostic, eval
 from sb3_spiking.tasks.drone.reward import FINAL_STAGE
 from sb3_spiking.tasks.drone.robustness import format_robustness_table, robustness_suite, write_rows_csv
 
+def actor_input_options(env: Any) -> dict[str, Any]:
+    """The drone env options that shape the actor's input beyond what the model records (``actor_history`` is read
+    from the model): evaluations fly them as the model was trained. Found on the drone env inside ``env``'s
+    wrappers; ``{}`` where there is none."""
+    while env is not None and not hasattr(env, "config"):
+        env = getattr(env, "venv", None)
+    config = getattr(env, "config", None)
+    fill = getattr(config, "history_fill", None)
+    return {} if fill is None else dict(history_fill=fill)
+
+
 #: File name of the best autonomous controller kept by :class:`LearningCurveCallback` (next to ``curve.csv``).
 BEST_MODEL_NAME = "best_autonomous_model.zip"
 
@@ -101,9 +112,10 @@ class LearningCurveCallback(BaseCallback):
         """Run one evaluation now, record it, feed the slope schedule; returns the CSV row."""
         import time
 
-        stats = fly(self.model, None, 0, self.n_episodes, self.seed, self.curriculum_stage)
+        options = actor_input_options(self.training_env)
+        stats = fly(self.model, None, 0, self.n_episodes, self.seed, self.curriculum_stage, **options)
         # the actor is deterministic and the initial states seeded: stage 0 replays the same flights
-        start = fly(self.model, None, 0, self.n_episodes, self.seed, 0).mean_return if self.start_weights else float("nan")
+        start = fly(self.model, None, 0, self.n_episodes, self.seed, 0, **options).mean_return if self.start_weights else float("nan")
         model = self.model
         slope_cb = getattr(model, "slope_callback", None)
         if slope_cb is not None and slope_cb.externally_fed:
@@ -206,7 +218,8 @@ class FinalEvaluationCallback(BaseCallback):
 
     def _on_training_end(self) -> None:
         folder = self.path or _log_folder(self)
-        self.results = evaluate_drone_controller(self.model, self.guide, self.n_episodes, self.seed)
+        options = actor_input_options(self.training_env)
+        self.results = evaluate_drone_controller(self.model, self.guide, self.n_episodes, self.seed, **options)
         best = os.path.join(folder, BEST_MODEL_NAME)
         report = (f"Final evaluation over {self.n_episodes} initial states (seed {self.seed}), final weights:\n"
                   f"{format_report(self.results)}")
@@ -214,7 +227,8 @@ class FinalEvaluationCallback(BaseCallback):
         # (LearningCurveCallback removes an earlier run's file when a run starts from step 0, and keeps it on resume)
         if os.path.exists(best) and (self._resumed or os.path.getmtime(best) >= self._started):
             best_model = type(self.model).load(best, device=self.model.device)
-            self.results["best_checkpoint"] = evaluate_drone_controller(best_model, self.guide, self.n_episodes, self.seed)
+            self.results["best_checkpoint"] = evaluate_drone_controller(best_model, self.guide, self.n_episodes, self.seed,
+                                                                        **options)
             self.results["best_checkpoint"]["timesteps"] = int(best_model.num_timesteps)
             report += (f"\n\nBest autonomous checkpoint of the learning curve (step {best_model.num_timesteps}, "
                        f"{BEST_MODEL_NAME}):\n{format_report(self.results['best_checkpoint'])}")
