@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
               + "".join(f", steps {k[10:].replace('_', '-')} {v:.2f}" for k, v in parts.items() if k.startswith("gap_steps_"))
               + f"\n  crashed starts {crashed.tolist()} at steps {student.lengths[crashed].tolist()}; reward per step, last 200 "
               f"steps: {parts['reward_per_step_last200']:.4f} (guide {parts['guide_reward_per_step_last200']:.4f})", flush=True)
-        rows.append({"model": path, "initial_motor": "uniform 0-0.5" if motors is None else motors, **{k: round(v, 4) for k, v in parts.items()}})
+        motor_text = "uniform 0-0.5" if motors is None else motors
+        rows.append({"model": path, "initial_motor": motor_text, **{k: round(v, 4) for k, v in parts.items()}})
     if args.csv:
         write_rows_csv(rows, args.csv)
 

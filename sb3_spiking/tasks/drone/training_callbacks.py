@@ -15,6 +15,7 @@ from sb3_spiking.tasks.drone.protocols import EVAL_SEED, critic_diagnostic, eval
 from sb3_spiking.tasks.drone.reward import FINAL_STAGE
 from sb3_spiking.tasks.drone.robustness import format_robustness_table, robustness_suite, write_rows_csv
 
+
 def actor_input_options(env: Any) -> dict[str, Any]:
     """The drone env options that shape the actor's input beyond what the model records (``actor_history`` is read
     from the model): evaluations fly them as the model was trained. Found on the drone env inside ``env``'s
@@ -115,7 +116,9 @@ class LearningCurveCallback(BaseCallback):
         options = actor_input_options(self.training_env)
         stats = fly(self.model, None, 0, self.n_episodes, self.seed, self.curriculum_stage, **options)
         # the actor is deterministic and the initial states seeded: stage 0 replays the same flights
-        start = fly(self.model, None, 0, self.n_episodes, self.seed, 0, **options).mean_return if self.start_weights else float("nan")
+        start = float("nan")
+        if self.start_weights:
+            start = fly(self.model, None, 0, self.n_episodes, self.seed, 0, **options).mean_return
         model = self.model
         slope_cb = getattr(model, "slope_callback", None)
         if slope_cb is not None and slope_cb.externally_fed:
