@@ -47,6 +47,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "adaptive": ({"neuron": "adaptive"}, {"actor_history": 0}),
     "recurrent": ({"neuron": "recurrent"}, {"actor_history": 0}),
     "synaptic_feedback": ({"neuron": "synaptic", "feedback": True}, {"actor_history": 0}),
+    # spike-frequency adaptation responds to changes of its input (a high-pass filter): velocity from positions
+    "synaptic_adaptive": ({"neuron": ["synaptic", "adaptive"]}, {"actor_history": 0}),
 }
 LABELS = {
     "history": "LIF, history in the input (shipped config)",
@@ -56,6 +58,7 @@ LABELS = {
     "adaptive": "adaptive LIF, no history",
     "recurrent": "recurrent LIF, no history",
     "synaptic_feedback": "synaptic LIF + action feedback, no history",
+    "synaptic_adaptive": "synaptic LIF, then adaptive LIF, no history",
 }
 GUIDE_SCORE = {"lunar": 280.5}
 

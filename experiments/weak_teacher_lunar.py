@@ -9,6 +9,10 @@ phase is not available (Box2D cannot be copied). Variants (overrides of that ent
 * ``bc``: the entry as it is: relabelled BC alone (α 0) — the imitation reference;
 * ``td3bc``: TD3+BC: α 2.5, policy delay 2, λ_BC × 0.9 every 1000 updates (≈ 0.07 at the end), TD3's twin critic;
 * ``td3bc_proxy``: the same with the non-spiking proxy target actor (``proxy_target: true``);
+* ``td3bc_qfilter``: TD3+BC whose BC term imitates the teacher only where the critic rates the teacher's action
+  above the student's own, ``Q₁(s, a_guide) > Q₁(s, π(s))`` (the Q-filter of Nair et al. 2018, "Overcoming
+  exploration in RL with demonstrations"): a weak teacher stops pulling the student back where it is worse;
+* ``td3bc_qfilter_hold``: the same with λ_BC held (no decay): the filter, not the schedule, ends the imitation;
 * ``td3bc_adv`` (archived record only): with the advantage critic (critic_dt 0.02 s), an option since removed.
 
 Evaluation: the autonomous student (no teacher, zero state at each start) on start seeds 0–99, deterministic
@@ -37,6 +41,7 @@ import torch as th  # noqa: E402
 from experiments.lunar_lander import zoo_entry  # noqa: E402
 from experiments.weak_guides import SluggishLunarGuide  # noqa: E402
 from experiments.zoo_entry import model_from_entry  # noqa: E402
+from sb3_spiking.guided_td3.losses import ActorBatch, BCTerm  # noqa: E402
 from sb3_spiking.tasks.lunar_lander import evaluate_landing, make_lunar_lander_novel_privileged  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,9 +53,45 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bc": {},
     "td3bc": TD3BC,
     "td3bc_proxy": dict(TD3BC, policy_kwargs=dict(proxy_target=True)),
+    "td3bc_qfilter": TD3BC,
+    "td3bc_qfilter_hold": dict(TD3BC, bc_decay=1.0),
 }
+#: variants whose actor loss is QFilteredTD3's
+Q_FILTERED = ("td3bc_qfilter", "td3bc_qfilter_hold")
 #: records of a removed option (the advantage critic: docs/critic.md), reported, not rerunnable
 REMOVED = ("td3bc_adv",)
+
+
+class QFilteredBC(BCTerm):
+    """The BC term on the steps where the critic prefers the teacher's action to the actor's (detached filter); the
+    mean runs over all actor steps, so the term shrinks as the filter rejects the teacher."""
+
+    def __init__(self, critic: Any, target: str = "guide") -> None:
+        super().__init__(target)
+        self.critic = critic
+
+    def __call__(self, batch: ActorBatch) -> th.Tensor:
+        data, mask = batch.data, batch.mask
+        has = data.has_guide_action.unsqueeze(-1)
+        target = (has * data.guide_actions + (1 - has) * data.actions if self.target == "guide" else data.actions)[mask]
+        with th.no_grad():
+            keep = self.critic.q1_forward(batch.observations, target) > self.critic.q1_forward(
+                batch.observations, batch.policy_actions.detach())
+        bc = ((batch.policy_actions - target).pow(2).mean(dim=1, keepdim=True) * keep).mean()
+        batch.logs["bc_loss"] = bc.item()
+        return bc
+
+
+def q_filtered_class():
+    """:class:`~sb3_spiking.zoo.algos.ZooGuidedTD3` with the BC term replaced by :class:`QFilteredBC`."""
+    from sb3_spiking.zoo.algos import ZooGuidedTD3
+
+    class QFilteredTD3(ZooGuidedTD3):
+        def actor_terms(self):
+            return [(w, QFilteredBC(self.critic, self.bc_target) if isinstance(t, BCTerm) else t)
+                    for w, t in super().actor_terms()]
+
+    return QFilteredTD3
 
 
 def settings(variant: str) -> dict[str, Any]:
@@ -64,7 +105,8 @@ def settings(variant: str) -> dict[str, Any]:
 
 def train(variant: str, seed: int, timesteps: int | None):
     entry = settings(variant)
-    model, steps = model_from_entry(entry, make_lunar_lander_novel_privileged, seed, guide=SluggishLunarGuide())
+    model, steps = model_from_entry(entry, make_lunar_lander_novel_privileged, seed, guide=SluggishLunarGuide(),
+                                    algo=q_filtered_class() if variant in Q_FILTERED else None)
     model.learn(int(timesteps or steps), log_interval=-1)
     return model, entry.get("env_kwargs") or {}
 

@@ -14,13 +14,15 @@ import numpy as np
 
 
 def model_from_entry(entry: dict[str, Any], make_env: Callable[..., Any], seed: int, guide: Any = "entry",
-                     env_kwargs: dict[str, Any] | None = None) -> tuple[Any, int]:
+                     env_kwargs: dict[str, Any] | None = None, algo: type | None = None) -> tuple[Any, int]:
     """``(model, n_timesteps)`` for a zoo entry (a dict; not modified).
 
     :param make_env: the env factory (``make_vec_env`` builds ``n_envs`` of them with ``env_kwargs``).
     :param guide: ``"entry"``: the entry's own ``guide`` (import path, resolved as the zoo resolves it); else the
         guide object (or ``None``) to use instead.
     :param env_kwargs: the env's kwargs (default: the entry's ``env_kwargs``).
+    :param algo: a subclass of :class:`~sb3_spiking.zoo.algos.ZooGuidedTD3` to build instead (an experiment's own
+        actor-loss terms).
     """
     from rl_zoo3.utils import linear_schedule
     from stable_baselines3.common.env_util import make_vec_env
@@ -47,7 +49,7 @@ def model_from_entry(entry: dict[str, Any], make_env: Callable[..., Any], seed: 
             raise ValueError(f"only normal action noise is translated here, got {noise_type!r}")
         dim = env.action_space.shape[0]
         hp["action_noise"] = NormalActionNoise(np.zeros(dim), float(noise_std) * np.ones(dim))
-    return ZooGuidedTD3(env=env, guide=guide, seed=seed, **hp), steps
+    return (algo or ZooGuidedTD3)(env=env, guide=guide, seed=seed, **hp), steps
 
 
 __all__ = ["model_from_entry"]

@@ -30,3 +30,25 @@ def test_probe_table_lists_every_critic_with_its_resolution_and_rules():
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert len(cells[1].split(" / ")) == 3  # t0 60 / 120 / 240
         assert "(270.0)" in cells[4]  # the same student in every row
+
+
+def test_the_q_filtered_bc_term_imitates_only_where_the_critic_prefers_the_teacher():
+    from types import SimpleNamespace
+
+    import torch as th
+
+    from sb3_spiking.guided_td3.losses import ActorBatch
+
+    class Critic:  # prefers actions near 0.5
+        def q1_forward(self, obs, actions):
+            return -(actions - 0.5).pow(2).sum(dim=1, keepdim=True)
+
+    pi = th.tensor([[[0.0], [0.9], [0.3]]], requires_grad=True)
+    data = SimpleNamespace(actions=th.tensor([[[0.0], [0.0], [0.6]]]), guide_actions=th.tensor([[[0.4], [0.0], [9.0]]]),
+                           has_guide_action=th.tensor([[1.0, 1.0, 0.0]]))  # step 2: no guide action, executed 0.6
+    batch = ActorBatch(data, pi, th.ones(1, 3, dtype=th.bool), th.zeros(3, 2))
+    loss = weak_teacher_lunar.QFilteredBC(Critic())(batch)
+    # step 0: Q(0.4) > Q(0.0), kept; step 1: Q(0.0) < Q(0.9), dropped; step 2: the executed 0.6 beats 0.3, kept
+    assert loss.item() == pytest.approx((0.4**2 + 0.3**2) / 3)
+    loss.backward()
+    assert pi.grad[0, 1, 0] == 0 and pi.grad[0, 0, 0] < 0
