@@ -219,6 +219,11 @@ EXPERIMENTS: list[Experiment] = [
     # zero-state network cannot know them)? The default config with the history starting at a constant instead
     Experiment("mem_hist4_blind", "4 past commands in, the history starting at -0.5 instead of the motors' initial speeds",
                "guided_td3", dict(env_kwargs=dict(actor_history=4, history_fill=-0.5)), ("memory",)),
+    # the probe that gives the feedback actor what the history actor reads: its efference copy starts from the command
+    # in force (experiments/efference_probe.py)
+    Experiment("mem_feedback_efference", "no past actions in; action feedback whose state starts from the command in force "
+               "(efference probe)", "guided_td3",
+               dict(MEMORY_FEEDBACK, policy="experiments.efference_probe:EfferenceSpikingPolicy"), ("memory",)),
     Experiment("mem_nohist", "no past actions in; LIF layers, no feedback (the default recipe otherwise)",
                "guided_td3", NO_HISTORY, ("memory",)),
 ]

@@ -140,6 +140,7 @@ DRONE_ROWS = {
     "mem_hist4_blind": "LIF, 4 past commands in, starting at -0.5 (not the initial motor speeds)",
     "mem_feedback": "LIF + action feedback, no history",
     "mem_feedback_syn": "synaptic LIF + action feedback, no history",
+    "mem_feedback_efference": "LIF + action feedback starting from the command in force (probe), no history",
 }
 PD_GUIDE = 399.2  # PDHoverGuide, protocol (b), the same 100 starts
 ARCHIVE = REPO / "experiments" / "archive" / "reproduce" / "runs"

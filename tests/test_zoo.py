@@ -461,6 +461,14 @@ def test_cli_train_enjoy_plot_round_trip(tmp_path):
     assert (tmp_path / "train.png").stat().st_size > 1000
 
 
+def test_a_policy_given_as_a_colon_import_path_trains(tmp_path):
+    """``package.module:Name`` (the form the config check accepts) reaches rl-zoo, which imports only dotted paths."""
+    run_cli(["train", "--algo", "guided_td3", "--env", "Pendulum-v1", "-f", "logs", "-n", "300", "--eval-freq", "-1",
+             "-params", "learning_starts:100", TINY_NET, "policy:'sb3_spiking.guided_td3.policies:SpikingPolicy'"],
+            tmp_path)  # fmt: skip
+    assert (tmp_path / "logs" / "guided_td3" / "Pendulum-v1_1" / "Pendulum-v1.zip").is_file()
+
+
 def test_plain_rl_zoo_commands_with_custom_envs(tmp_path):
     """The documented route for `python -m rl_zoo3.train`: a custom_envs.py that calls register()."""
     (tmp_path / "custom_envs.py").write_text("from sb3_spiking.zoo import register\n\nregister()\n")

@@ -362,6 +362,9 @@ class ZooExperimentManager(ExperimentManager):
             raise ZooConfigError(f"{self.where}: {e}") from e
         if self.algo in ALGO_NAMES:  # other algorithms (e.g. td3 for a guide) keep rl-zoo's own handling
             check_hyperparams(self.algo, hyperparams, self.where, n_timesteps_given=self.n_timesteps > 0)
+            policy = hyperparams.get("policy")
+            if isinstance(policy, str) and ":" in policy:  # rl-zoo imports only the dotted form of an import path
+                hyperparams["policy"] = policy.replace(":", ".")
             if hyperparams.get("keep_freed_memory"):  # the process's switch, also for a resumed run (not saved)
                 allocator.request_keep_freed_memory()
         return hyperparams, saved
