@@ -198,6 +198,45 @@ def report(out: Path) -> str:
     return text
 
 
+#: the actors of the initial-motor check: CSV prefix -> label (``<prefix>_<motors>.csv`` from experiments.return_gap)
+MOTOR_ACTORS = {
+    "history": "LIF, 4 past commands in (default config)",
+    "blind": "LIF, 4 past commands in, starting at -0.5 (mem_hist4_blind)",
+    "feedback": "LIF + action feedback, no history (mem_feedback)",
+    "efference": "LIF + feedback from the command in force (mem_feedback_efference)",
+}
+MOTOR_CONDITIONS = ("none", "0.0", "0.25", "0.5")
+
+
+def initial_motor_report(folder: Path) -> str:
+    """The return gap to the PD guide with l2f's random initial motor speeds and with the four motors started at one
+    fixed speed, per actor (mean over the models in each CSV); writes ``<folder>/results.md``."""
+    import csv
+
+    lines = ["| actor | models | initial motors | return | PD guide | gap | crashes | crashed part | steps 0–50 | "
+             "steps 50–200 | steps 200–500 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for prefix, label in MOTOR_ACTORS.items():
+        for motors in MOTOR_CONDITIONS:
+            path = folder / f"{prefix}_{motors}.csv"
+            if not path.exists():
+                continue
+            with open(path) as f:
+                rows = [{k: float(v) for k, v in r.items() if k not in ("model", "initial_motor")} for r in csv.DictReader(f)]
+            m = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+            condition = "uniform [0, 0.5] (l2f)" if motors == "none" else f"all at {motors}"
+            lines.append(f"| {label} | {len(rows)} | {condition} | {m['return']:.1f} | {m['guide_return']:.1f} | {m['gap']:.1f} | "
+                         f"{m['crashes']:.1f} | {m['gap_crashed']:.1f} | {m['gap_steps_0_25'] + m['gap_steps_25_50']:.1f} | "
+                         f"{m['gap_steps_50_100'] + m['gap_steps_100_200']:.1f} | "
+                         f"{m['gap_steps_200_300'] + m['gap_steps_300_500']:.1f} |")
+    text = ("# The history actor's lead and the initial motor speeds\n\n"
+            f"Made by `python -m experiments.memory --initial-motors {folder.relative_to(REPO)}` from the CSVs of "
+            "`python -m experiments.return_gap <models> [--initial-motor x] --csv <prefix>_<x>.csv` (commands in "
+            "commands.txt). Protocol (b), final weights, the same 100 starts; gap = PD guide − actor, split into the "
+            "crashed episodes and, for the others, step ranges.\n\n" + "\n".join(lines) + "\n")
+    (folder / "results.md").write_text(text)
+    return text
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=TASKS)
@@ -207,7 +246,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--report", action="store_true", help="only rebuild results.md")
+    parser.add_argument("--initial-motors", type=Path, metavar="FOLDER",
+                        help="only rebuild FOLDER/results.md, the initial-motor check, from its return_gap CSVs")
     args = parser.parse_args(argv)
+    if args.initial_motors is not None:
+        print(initial_motor_report(args.initial_motors.resolve()))
+        return
     if not args.report:
         if args.task is None or not args.variants:
             parser.error("--task and --variants are needed to train (or pass --report)")
