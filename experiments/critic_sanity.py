@@ -256,15 +256,17 @@ def report(out: Path) -> str:
         groups.setdefault((r["task"], r["method"]), []).append(r)
     lines = ["# The RL half without a guide: sequence TD3 beside stock TD3 and RecurrentPPO", "",
              "Made by `python -m experiments.critic_sanity --report` from the runs in `runs/` (commands in each JSON).",
-             "Return: mean over 10 fixed start seeds, deterministic; mean ± std over the training seeds.", ""]
+             "Return: mean over 10 fixed start seeds, deterministic; mean ± std over the training seeds. "
+             "Last third: each seed's mean over its evaluations in the last third of training (single evaluations "
+             "swing), then mean ± std over seeds; per seed in brackets.", ""]
     rows = []
     for task in sorted({t for t, _ in groups}):
         methods = [m for m in REPORTED if (task, m) in groups]
         points = sorted(set.intersection(*(set(s for s, _ in r["curve"]) for m in methods for r in groups[task, m])))
         show = [points[i] for i in sorted({round(x) for x in np.linspace(0, len(points) - 1, min(4, len(points)))})]
         lines += [f"## {task}", "", "| method | seeds | " + " | ".join(f"{p // 1000} k" for p in show)
-                  + " | minutes | critic vs true one-action effect at the end: corr / sign agreement |",
-                  "|---|---|" + "---|" * len(show) + "---|---|"]
+                  + " | last third | minutes | critic vs true one-action effect at the end: corr / sign agreement |",
+                  "|---|---|" + "---|" * len(show) + "---|---|---|"]
         for m in methods:
             rs = groups[task, m]
             cells = []
@@ -272,6 +274,8 @@ def report(out: Path) -> str:
                 vals = [dict(map(tuple, r["curve"]))[p] for r in rs]
                 cells.append(f"{np.mean(vals):.1f} ± {np.std(vals):.1f}")
                 rows.append(dict(task=task, method=m, step=p, mean=np.mean(vals), std=np.std(vals), n=len(vals)))
+            late = [np.mean([v for step, v in r["curve"] if step > 2 * r["steps"] / 3]) for r in rs]
+            cells.append(f"{np.mean(late):.1f} ± {np.std(late):.1f} ({', '.join(f'{v:.0f}' for v in late)})")
             last = [r["action_resolution"][-1][1] for r in rs if r.get("action_resolution")]
             res = f"{np.mean([x['corr'] for x in last]):.2f} / {np.mean([x['sign'] for x in last]):.2f}" if last else "–"
             lines.append(f"| {m} | {len(rs)} | " + " | ".join(cells) + f" | {np.mean([r['minutes'] for r in rs]):.1f} | {res} |")

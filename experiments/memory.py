@@ -224,7 +224,8 @@ def initial_motor_report(folder: Path) -> str:
                 rows = [{k: float(v) for k, v in r.items() if k not in ("model", "initial_motor")} for r in csv.DictReader(f)]
             m = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
             condition = "uniform [0, 0.5] (l2f)" if motors == "none" else f"all at {motors}"
-            lines.append(f"| {label} | {len(rows)} | {condition} | {m['return']:.1f} | {m['guide_return']:.1f} | {m['gap']:.1f} | "
+            lines.append(f"| {label} | {len(rows)} | {condition} | {m['return']:.1f} | {m['guide_return']:.1f} | "
+                         f"{m['gap']:.1f} | "
                          f"{m['crashes']:.1f} | {m['gap_crashed']:.1f} | {m['gap_steps_0_25'] + m['gap_steps_25_50']:.1f} | "
                          f"{m['gap_steps_50_100'] + m['gap_steps_100_200']:.1f} | "
                          f"{m['gap_steps_200_300'] + m['gap_steps_300_500']:.1f} |")
