@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=EVAL_SEED, help="initial-state seed (default: the final evaluation's)")
     parser.add_argument("--bins", type=int, nargs="+", default=[0, 25, 50, 100, 200, 300, 500], help="step-range edges")
     parser.add_argument("--initial-motor", type=float, help="all motors start at this normalised speed (0 … 1)")
+    parser.add_argument("--history-fill", type=float, help="the drone env's history_fill the models were trained with")
     parser.add_argument("--csv", help="write one row per model here")
     args = parser.parse_args(argv)
     if sorted(args.bins) != args.bins or len(args.bins) < 2:
@@ -73,13 +74,14 @@ def main(argv: list[str] | None = None) -> None:
     th.set_num_threads(1)
     motors = args.initial_motor
     options = {} if motors is None else dict(init=dict(min_motor=motors, max_motor=motors))
+    student_options = dict(options) if args.history_fill is None else dict(options, history_fill=args.history_fill)
     guide = fly(None, args.guide, 0, args.episodes, args.seed, record=True, **options)
     if args.bins[-1] < guide.max_steps:
         parser.error(f"--bins must reach the episode length ({guide.max_steps}) for the parts to add up")
     rows = []
     for path in args.models:
         model = GuidedTD3.load(path, device="cpu")
-        student = fly(model, None, 0, args.episodes, args.seed, record=True, **options)
+        student = fly(model, None, 0, args.episodes, args.seed, record=True, **student_options)
         parts = gap_parts(student, guide, args.bins)
         crashed = np.flatnonzero(student.lengths < student.max_steps)
         print(f"{path}\n  return {parts['return']:.1f} (guide {parts['guide_return']:.1f}), gap {parts['gap']:.2f}: "

@@ -156,10 +156,11 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
     if not models:
         raise RuntimeError(f"{exp.name} seed {seed}: no saved model under {logs}")
     best = run_dir / BEST_MODEL_NAME  # kept by the learning curve (64 starts of another seed)
+    flags = evaluation_flags(entry)
     if best.exists():
-        subprocess.run([sys.executable, "-m", "sb3_spiking.tasks.drone.evaluation", str(best), "--json", str(run_dir / BEST_EVALUATION)],
-                       cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-m", "sb3_spiking.tasks.drone.evaluation", str(models[-1]), "--json", str(done)],
+        subprocess.run([sys.executable, "-m", "sb3_spiking.tasks.drone.evaluation", str(best), "--json", str(run_dir / BEST_EVALUATION),
+                        *flags], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "sb3_spiking.tasks.drone.evaluation", str(models[-1]), "--json", str(done), *flags],
                    cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     _fly_robustness_suite(exp, run_dir, models[-1], env)
     eval_minutes = (time.time() - start) / 60 - minutes  # the run's share of a --full's wall time is training + evaluation
@@ -167,6 +168,13 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
                                                       eval_minutes=round(eval_minutes, 2),
                                                       model=str(models[-1].relative_to(out)))))
     return run_dir
+
+
+def evaluation_flags(config: dict[str, Any]) -> list[str]:
+    """The evaluation CLI's flags for the env options in a run's config that shape the actor's input (the models
+    do not record them): flown as trained."""
+    fill = (config.get("env_kwargs") or {}).get("history_fill")
+    return [] if fill is None else ["--history-fill", str(fill)]
 
 
 def _fly_robustness_suite(exp: Experiment, run_dir: Path, model: Path, env: dict[str, str]) -> None:

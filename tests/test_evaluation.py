@@ -96,3 +96,18 @@ def test_learning_curve_save_best_off_writes_no_model(tmp_path, model):
     )
     model.learn(4, callback=cb)
     assert len(cb.rows) >= 1 and not (tmp_path / BEST_MODEL_NAME).exists()
+
+
+def test_the_evaluation_cli_and_the_driver_fly_a_model_with_the_history_fill_it_was_trained_with(model, tmp_path):
+    import json
+
+    from experiments.runner import evaluation_flags
+    from sb3_spiking.tasks.drone.evaluation import main
+
+    assert evaluation_flags({"env_kwargs": {"actor_history": 4, "history_fill": -0.5}}) == ["--history-fill", "-0.5"]
+    assert evaluation_flags({"env_kwargs": {"actor_history": 4}}) == [] and evaluation_flags({}) == []
+    model.save(tmp_path / "m.zip")
+    main([str(tmp_path / "m.zip"), "--episodes", "4", "--history-fill", "-0.5", "--json", str(tmp_path / "e.json")])
+    got = json.loads((tmp_path / "e.json").read_text())["b_autonomous"]["mean_return"]
+    assert got == pytest.approx(fly(model, None, 0, 4, history_fill=-0.5).mean_return)
+    assert got != pytest.approx(fly(model, None, 0, 4).mean_return)  # the fill reaches the actor's input
