@@ -11,6 +11,10 @@ of the privileged action history, which l2f fills with the initial motor speeds 
 the executed command afterwards (a window starting mid-episode gets the true previous command). Nothing else of the
 privileged part reaches the actor.
 
+Its control, :class:`ConstantStartSpikingPolicy`, starts every fresh state from the constant command -0.5 (the mean
+of l2f's initial motor draw, what ``mem_hist4_blind``'s history starts with) instead: no information about the
+episode, only an unbiased starting belief (the zero state means command 0, motors at half speed, the top of the draw).
+
 It is a probe, not a product option: it reads the drone's privileged layout (``privileged[22:26]``) and recognises a
 fresh state by its zeros. Train it through the reproduction driver (``experiments.reproduce --only
 mem_feedback_efference``); a product version would carry the initial command through the env's API.
@@ -32,8 +36,12 @@ LAST_COMMAND = slice(22, 26)
 class EfferenceActor(SpikingActor):
     """A :class:`SpikingActor` with action feedback whose fresh state holds the command in force (see the module)."""
 
+    def start_command(self, obs: Any) -> th.Tensor:
+        """The command a fresh state holds: the last one in force (from the privileged history)."""
+        return obs[PRIVILEGED_KEY][..., LAST_COMMAND]
+
     def _held(self, state: tuple[th.Tensor, ...], obs: Any, rows: th.Tensor | None) -> tuple[th.Tensor, ...]:
-        command = obs[PRIVILEGED_KEY][..., LAST_COMMAND].to(state[-1].dtype)
+        command = self.start_command(obs).to(state[-1].dtype)
         traces = command.repeat(1, self.net.feedback.n_traces)  # trace-major (K·A): every trace at its steady state
         if rows is None:
             return (*state[:-2], traces, command)
@@ -53,12 +61,28 @@ class EfferenceActor(SpikingActor):
         return super().unroll(obs, state, *args, **kwargs)
 
 
+class ConstantStartActor(EfferenceActor):
+    """The control: a fresh state holds the constant command -0.5 (no information about the episode)."""
+
+    def start_command(self, obs: Any) -> th.Tensor:
+        last = obs[PRIVILEGED_KEY][..., LAST_COMMAND]
+        return th.full_like(last, -0.5)
+
+
 class EfferenceSpikingPolicy(SpikingPolicy):
     """:class:`SpikingPolicy` building an :class:`EfferenceActor` (needs ``feedback=True`` and the drone's Dict obs)."""
 
+    actor_class: type[EfferenceActor] = EfferenceActor
+
     def make_actor(self, features_extractor: Any = None) -> EfferenceActor:  # type: ignore[override]
         if not self._memory.get("feedback"):
-            raise ValueError("EfferenceSpikingPolicy needs policy_kwargs feedback: true")
-        return EfferenceActor(self.observation_space, self.action_space, net_arch=self.net_args["net_arch"],  # type: ignore[arg-type]
+            raise ValueError(f"{type(self).__name__} needs policy_kwargs feedback: true")
+        return self.actor_class(self.observation_space, self.action_space, net_arch=self.net_args["net_arch"],  # type: ignore[arg-type]
                               slope=self._initial_slope, readout=self._readout, readout_beta=self._readout_beta,
                               lif_reset=self._lif_reset, **self._memory, normalize_images=self.normalize_images).to(self.device)
+
+
+class ConstantStartSpikingPolicy(EfferenceSpikingPolicy):
+    """:class:`SpikingPolicy` building a :class:`ConstantStartActor`."""
+
+    actor_class = ConstantStartActor

@@ -224,6 +224,9 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("mem_feedback_efference", "no past actions in; action feedback whose state starts from the command in force "
                "(efference probe)", "guided_td3",
                dict(MEMORY_FEEDBACK, policy="experiments.efference_probe:EfferenceSpikingPolicy"), ("memory",)),
+    Experiment("mem_feedback_start", "no past actions in; action feedback whose state starts from the constant command "
+               "-0.5 (the efference probe's control)", "guided_td3",
+               dict(MEMORY_FEEDBACK, policy="experiments.efference_probe:ConstantStartSpikingPolicy"), ("memory",)),
     Experiment("mem_nohist", "no past actions in; LIF layers, no feedback (the default recipe otherwise)",
                "guided_td3", NO_HISTORY, ("memory",)),
 ]

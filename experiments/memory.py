@@ -141,6 +141,7 @@ DRONE_ROWS = {
     "mem_feedback": "LIF + action feedback, no history",
     "mem_feedback_syn": "synaptic LIF + action feedback, no history",
     "mem_feedback_efference": "LIF + action feedback starting from the command in force (probe), no history",
+    "mem_feedback_start": "LIF + action feedback starting from the constant command -0.5 (control), no history",
 }
 PD_GUIDE = 399.2  # PDHoverGuide, protocol (b), the same 100 starts
 ARCHIVE = REPO / "experiments" / "archive" / "reproduce" / "runs"

@@ -39,3 +39,15 @@ def test_a_fresh_state_holds_the_command_in_force_in_predict_and_in_replay_windo
     model.save(tmp_path / "m.zip")
     loaded = GuidedTD3.load(tmp_path / "m.zip")
     assert type(loaded.actor).__name__ == "EfferenceActor"
+
+
+def test_the_control_starts_from_a_constant_command():
+    from experiments.efference_probe import ConstantStartSpikingPolicy
+
+    env = DroneHoverVecEnv(2, actor_history=0)
+    env.seed(0)
+    model = GuidedTD3(ConstantStartSpikingPolicy, env, seed=0,
+                      policy_kwargs=dict(net_arch=dict(pi=[16, 8], qf=[16, 16]), feedback=True, readout="leaky"))
+    obs = model.policy.obs_to_tensor(env.reset())[0]
+    start = model.actor._held(model.actor.net.initial_state(2), obs, None)
+    np.testing.assert_array_equal(start[-1].numpy(), np.full((2, 4), -0.5, np.float32))
