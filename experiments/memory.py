@@ -205,6 +205,7 @@ MOTOR_ACTORS = {
     "blind": "LIF, 4 past commands in, starting at -0.5 (mem_hist4_blind)",
     "feedback": "LIF + action feedback, no history (mem_feedback)",
     "efference": "LIF + feedback from the command in force (mem_feedback_efference)",
+    "start": "LIF + feedback from the constant -0.5 (mem_feedback_start)",
 }
 MOTOR_CONDITIONS = ("none", "0.0", "0.25", "0.5")
 
