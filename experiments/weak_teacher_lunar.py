@@ -71,9 +71,7 @@ class QFilteredBC(BCTerm):
         self.critic = critic
 
     def __call__(self, batch: ActorBatch) -> th.Tensor:
-        data, mask = batch.data, batch.mask
-        has = data.has_guide_action.unsqueeze(-1)
-        target = (has * data.guide_actions + (1 - has) * data.actions if self.target == "guide" else data.actions)[mask]
+        target = self.targets(batch)
         with th.no_grad():
             keep = self.critic.q1_forward(batch.observations, target) > self.critic.q1_forward(
                 batch.observations, batch.policy_actions.detach())

@@ -103,13 +103,17 @@ class BCTerm:
             raise ValueError(f"bc_target must be one of {BC_TARGETS}, got {target!r}")
         self.target = target
 
-    def __call__(self, batch: ActorBatch) -> th.Tensor:
+    def targets(self, batch: ActorBatch) -> th.Tensor:
+        """The imitated action at the actor steps, ``(n, A)``."""
         data = batch.data
         target = data.actions
         if self.target == "guide":
             has = data.has_guide_action.unsqueeze(-1)
             target = has * data.guide_actions + (1 - has) * data.actions
-        bc = (batch.policy_actions - target[batch.mask]).pow(2).mean(dim=1).mean()
+        return target[batch.mask]
+
+    def __call__(self, batch: ActorBatch) -> th.Tensor:
+        bc = (batch.policy_actions - self.targets(batch)).pow(2).mean(dim=1).mean()
         batch.logs["bc_loss"] = bc.item()
         return bc
 
