@@ -72,14 +72,12 @@ class ConstantStartActor(EfferenceActor):
 class EfferenceSpikingPolicy(SpikingPolicy):
     """:class:`SpikingPolicy` building an :class:`EfferenceActor` (needs ``feedback=True`` and the drone's Dict obs)."""
 
-    actor_class: type[EfferenceActor] = EfferenceActor
+    actor_class = EfferenceActor
 
-    def make_actor(self, features_extractor: Any = None) -> EfferenceActor:  # type: ignore[override]
+    def make_actor(self, features_extractor: Any = None) -> SpikingActor:  # type: ignore[override]
         if not self._memory.get("feedback"):
             raise ValueError(f"{type(self).__name__} needs policy_kwargs feedback: true")
-        return self.actor_class(self.observation_space, self.action_space, net_arch=self.net_args["net_arch"],  # type: ignore[arg-type]
-                              slope=self._initial_slope, readout=self._readout, readout_beta=self._readout_beta,
-                              lif_reset=self._lif_reset, **self._memory, normalize_images=self.normalize_images).to(self.device)
+        return super().make_actor(features_extractor)
 
 
 class ConstantStartSpikingPolicy(EfferenceSpikingPolicy):

@@ -122,24 +122,13 @@ def test_on_the_same_transitions_the_sequence_critic_makes_td3s_update(windows):
     from stable_baselines3.common.logger import configure
     from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
-    class PlainQ:  # TD3's actor loss −mean Q₁(s, π(s)) (GuidedTD3's Q term carries TD3+BC's α / mean|Q| scale)
-        name = "q"
-
-        def __init__(self, critic) -> None:
-            self.critic = critic
-
-        def __call__(self, batch) -> th.Tensor:
-            return -self.critic.q1_forward(batch.observations, batch.policy_actions).mean()
-
-    class PlainTD3(GuidedTD3):
-        def actor_terms(self):
-            return [(1.0, PlainQ(self.critic))]
+    from experiments.critic_sanity import _plain_q_class  # GuidedTD3 with TD3's actor loss −mean Q₁(s, π(s))
 
     env = gym.make("Pendulum-v1")
     settings = dict(learning_rate=1e-3, policy_delay=1, target_policy_noise=0.0, tau=0.01, gamma=0.98, seed=0,
                     policy_kwargs=dict(net_arch=dict(pi=[32, 32], qf=[64, 64])))
     ref = TD3("MlpPolicy", env, **settings)
-    ours = PlainTD3("MlpSequencePolicy", env, n_warmup=0, **windows, **settings)
+    ours = _plain_q_class()("MlpSequencePolicy", env, n_warmup=0, **windows, **settings)
     for src, dst in ((ref.actor, ours.actor), (ref.actor_target, ours.actor_target), (ref.critic, ours.critic),
                      (ref.critic_target, ours.critic_target)):
         assert [p.shape for p in src.parameters()] == [p.shape for p in dst.parameters()]

@@ -550,6 +550,8 @@ class SpikingPolicy(SequencePolicy):
 
     actor: SpikingActor  # type: ignore[assignment]
     actor_target: SpikingActor  # type: ignore[assignment]
+    #: the actor class built by :meth:`make_actor` (a subclass keeps the constructor's arguments)
+    actor_class: type[SpikingActor] = SpikingActor
 
     def __init__(
         self,
@@ -621,7 +623,7 @@ class SpikingPolicy(SequencePolicy):
         return data
 
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> SpikingActor:  # type: ignore[override]
-        return SpikingActor(
+        return self.actor_class(
             self.observation_space,
             self.action_space,  # type: ignore[arg-type]
             net_arch=self.net_args["net_arch"],
