@@ -15,6 +15,7 @@ difference of the algorithms::
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -28,29 +29,40 @@ def _distance(a: th.nn.Module, b: th.nn.Module) -> float:
     return max((p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters()))
 
 
-def _train(method: str, steps: int, nudge_after: int | None = None):
-    model, _ = critic_sanity.build(method, critic_sanity.DRONE, 0, 300_000)
-    if nudge_after is None:
-        return model.learn(steps)
-    model.learn(nudge_after)
+#: env steps after which the first 2 updates are done (updates start after 15 000 steps, one per 10)
+EARLY = 15_020
+
+
+def _nudge(model) -> None:
     with th.no_grad():  # about as far apart as the two algorithms are after their first 2 updates
         generator = th.Generator().manual_seed(1)
         for p in [*model.actor.parameters(), *model.critic.parameters()]:
             p.add_(th.randn(p.shape, generator=generator) * 1e-8)
-    return model.learn(steps - nudge_after, reset_num_timesteps=False)
+
+
+def _train(method: str, steps: int, nudge: bool = False):
+    """The model after ``steps`` env steps, and copies of its actor and critic after the first :data:`EARLY` ones.
+    Each run trains alone, from its seed to the end: runs interleaved in one process would share numpy's draws."""
+    model, _ = critic_sanity.build(method, critic_sanity.DRONE, 0, 300_000)
+    model.learn(EARLY)
+    early = copy.deepcopy(model.actor), copy.deepcopy(model.critic)
+    if nudge:
+        _nudge(model)
+    return model.learn(steps - EARLY, reset_num_timesteps=False), early
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=17_000, help="env steps (updates start after 15 000)")
+    parser.add_argument("--steps", type=int, default=17_000, help=f"env steps (more than {EARLY})")
     args = parser.parse_args(argv)
+    if args.steps <= EARLY:
+        parser.error(f"--steps must be more than {EARLY}")
     th.set_num_threads(1)
     critic_sanity._register()
-    td3, ours = _train("td3", args.steps), _train("seq_mlp_w1_plainq", args.steps)
-    nudged = _train("td3", args.steps, nudge_after=15_020)
-    early = _train("td3", 15_020), _train("seq_mlp_w1_plainq", 15_020)
-    print(f"after 15020 env steps (2 updates): TD3 vs sequence TD3: actor {_distance(early[0].actor, early[1].actor):.2e}, "
-          f"critic {_distance(early[0].critic, early[1].critic):.2e}")
+    (td3, td3_early), (ours, ours_early) = _train("td3", args.steps), _train("seq_mlp_w1_plainq", args.steps)
+    nudged, _ = _train("td3", args.steps, nudge=True)
+    print(f"after {EARLY} env steps (2 updates): TD3 vs sequence TD3: actor {_distance(td3_early[0], ours_early[0]):.2e}, "
+          f"critic {_distance(td3_early[1], ours_early[1]):.2e}")
     print(f"after {args.steps} env steps ({td3._n_updates} and {ours._n_updates} updates), max |weight difference|:")
     print(f"  TD3 vs sequence TD3 (one-step windows, TD3's actor loss): actor {_distance(td3.actor, ours.actor):.2e}, "
           f"critic {_distance(td3.critic, ours.critic):.2e}")
