@@ -227,6 +227,11 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("mem_feedback_start", "no past actions in; action feedback whose state starts from the constant command "
                "-0.5 (the efference probe's control)", "guided_td3",
                dict(MEMORY_FEEDBACK, policy="experiments.efference_probe:ConstantStartSpikingPolicy"), ("memory",)),
+    # the product version of the efference probe: the env hands the command in force over (command_obs), the actor's
+    # feedback starts from it (SpikingActor.start_state); no probe code
+    Experiment("mem_feedback_command", "no past actions in; action feedback starting from the env's command in force "
+               "(command_obs)", "guided_td3",
+               dict(MEMORY_FEEDBACK, env_kwargs=dict(NO_HISTORY["env_kwargs"], command_obs=True)), ("memory",)),
     Experiment("mem_nohist", "no past actions in; LIF layers, no feedback (the default recipe otherwise)",
                "guided_td3", NO_HISTORY, ("memory",)),
 ]

@@ -457,12 +457,22 @@ class SpikingMLP(nn.Module):
         for lif in self.lifs:
             lif.set_slope(slope)
 
-    def initial_state(self, batch_size: int, device: th.device | str | None = None) -> tuple[th.Tensor, ...]:
+    def initial_state(self, batch_size: int, device: th.device | str | None = None,
+                      command: th.Tensor | None = None) -> tuple[th.Tensor, ...]:
         """Zero state (one ``(batch_size, n)`` tensor per entry of ``state_sizes``) on ``device``
-        (default: the network's device and dtype)."""
+        (default: the network's device and dtype).
+
+        :param command: ``(batch_size, out_dim)`` the command in force, in [-1, 1] (network units): an action
+            feedback starts from it, its traces at their steady state (as if it had been held for long) —
+            what a deployed controller knows of its actuators at an episode's start. Ignored without feedback.
+        """
         weight = self.readout.weight
-        return tuple(th.zeros(batch_size, h, device=weight.device if device is None else device, dtype=weight.dtype)
-                     for h in self.state_sizes)
+        state = tuple(th.zeros(batch_size, h, device=weight.device if device is None else device, dtype=weight.dtype)
+                      for h in self.state_sizes)
+        if command is None or self.feedback is None:
+            return state
+        c = command.to(state[-1].dtype).reshape(batch_size, -1).clamp(-1.0, 1.0)
+        return (*state[:-2], c.repeat(1, self.feedback.n_traces), c)  # traces trace-major (K·A)
 
     def _split(self, state: tuple[th.Tensor, ...]):
         """(per-layer state tuples, readout membrane or None, feedback state or None)."""

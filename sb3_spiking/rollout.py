@@ -25,10 +25,10 @@ import torch as th
 from stable_baselines3.common.vec_env import VecEnv
 
 # the export package's actor lookup (model, policy, actor or bare network -> SpikingMLP and action bounds)
-from sb3_spiking.export.resolve import resolve_actor
+from sb3_spiking.export.resolve import resolve_actor, unit_command
 from sb3_spiking.guides import resolve_guide
 from sb3_spiking.neurons import SpikingMLP
-from sb3_spiking.obs_keys import actor_part, privileged_part
+from sb3_spiking.obs_keys import actor_part, command_in_force, privileged_part
 
 
 @dataclass
@@ -91,10 +91,11 @@ class RecordingActor:
     def predict(self, observation: Any, state: tuple[th.Tensor, ...] | None = None,
                 episode_start: np.ndarray | None = None, deterministic: bool = True) -> tuple[np.ndarray, tuple[th.Tensor, ...]]:
         """Actions ``(N, A)`` for one step of ``N`` observations, and the next state; rows with ``episode_start``
-        (all rows without a ``state``) start from the zero state."""
+        (all rows without a ``state``) start from the zero state (an action feedback from the observation's command in
+        force, as the policy's ``predict``)."""
         x = np.asarray(actor_part(observation), np.float32)
         n = x.shape[0]
-        fresh = self.net.initial_state(n)
+        fresh = self.net.initial_state(n, command=unit_command(command_in_force(observation), self.low, self.high))
         if state is None:
             state = fresh
         elif episode_start is not None and np.any(episode_start):

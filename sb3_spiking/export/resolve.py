@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch as th
 
 from sb3_spiking.neurons import SpikingMLP
 
@@ -38,3 +39,16 @@ def resolve_actor(obj: Any) -> tuple[SpikingMLP, np.ndarray | None, np.ndarray |
 def unit_bounds(low: np.ndarray | None, high: np.ndarray | None) -> bool:
     """True when there is nothing to unscale (no bounds, or exactly [-1, 1])."""
     return low is None or (bool(np.all(low == -1.0)) and bool(np.all(high == 1.0)))
+
+
+def unit_command(command: Any, low: np.ndarray | None, high: np.ndarray | None) -> th.Tensor | None:
+    """A command in the action space's units ``(N, …)`` as the network's ``(N, A)`` in [-1, 1] (the inverse of the
+    actor's unscaling; exact for bounds of exactly [-1, 1]); ``None`` stays ``None``."""
+    if command is None:
+        return None
+    c = th.as_tensor(command, dtype=th.float32)
+    c = c.reshape(c.shape[0], -1)
+    if unit_bounds(low, high):
+        return c
+    lo, hi = (th.as_tensor(np.asarray(b, np.float32).reshape(-1), device=c.device) for b in (low, high))
+    return (2.0 * (c - lo) / (hi - lo) - 1.0).clamp(-1.0, 1.0)

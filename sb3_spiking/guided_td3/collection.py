@@ -128,6 +128,8 @@ class GuidedCollector:
     def start_episodes(self) -> None:
         """Every env starts an episode (the env was reset): zero actor state, step 0, not assisted."""
         self.actor_state: tuple[th.Tensor, ...] = self.policy.actor.initial_state(self.n_envs)
+        # envs whose state starts at the next observation (the actor's start state may read it: the command in force)
+        self.starting = np.ones(self.n_envs, dtype=bool)
         self.episode_steps = np.zeros(self.n_envs, dtype=np.int64)
         # per env: whether an action of the running episode did not come from the actor (guide, random warm-up)
         self.assisted = np.zeros(self.n_envs, dtype=bool)
@@ -157,6 +159,10 @@ class GuidedCollector:
         """
         obs_tensor, _ = self.policy.obs_to_tensor(obs)
         with th.no_grad():
+            if self.starting.any():
+                rows = th.as_tensor(self.starting, device=self.policy.device)
+                self.actor_state = self.policy.actor.start_state(obs_tensor, self.actor_state, rows)
+                self.starting[:] = False
             actor_action, self.actor_state = self.policy.actor.step(obs_tensor, self.actor_state)
         space = self.policy.action_space
         shape = (self.n_envs, *space.shape)  # type: ignore[misc]
@@ -195,6 +201,7 @@ class GuidedCollector:
         if done.any():
             keep = th.as_tensor(~done, dtype=th.float32, device=self.actor_state[0].device if self.actor_state else None)
             self.actor_state = tuple(s * keep.unsqueeze(1) for s in self.actor_state)
+            self.starting |= done
 
     def guide_fraction(self) -> float:
         """Share of the collected steps the guide flew."""

@@ -19,9 +19,10 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
+from sb3_spiking.export.resolve import unit_command
 from sb3_spiking.guided_td3.critics import ProxyActor
 from sb3_spiking.neurons import DEFAULT_FEEDBACK_DECAYS, READOUTS, RESETS, SpikingMLP, check_slope, layer_types
-from sb3_spiking.obs_keys import ACTOR_KEY, PRIVILEGED_KEY, actor_part, check_observation_space
+from sb3_spiking.obs_keys import ACTOR_KEY, COMMAND_KEY, PRIVILEGED_KEY, actor_part, check_observation_space, command_in_force
 
 State = tuple[np.ndarray, ...]
 
@@ -65,24 +66,27 @@ def _predict_with_state(
     obs_tensor, vectorized_env = owner.obs_to_tensor(observation)
     n_envs = actor_part(obs_tensor).shape[0]
     sizes = actor.state_sizes
-    if state is None:
-        state = tuple(np.zeros((n_envs, h), dtype=np.float32) for h in sizes)
-    if len(state) != len(sizes) or any(getattr(s, "shape", None) != (n_envs, h) for s, h in zip(state, sizes)):
+    if state is not None and (
+        len(state) != len(sizes) or any(getattr(s, "shape", None) != (n_envs, h) for s, h in zip(state, sizes))
+    ):
         raise ValueError(
             f"state must be a tuple of arrays with shapes {[(n_envs, h) for h in sizes]}, "
             f"got {[getattr(s, 'shape', None) for s in state]}"
         )
     with th.no_grad():
-        state_t = tuple(th.as_tensor(s, dtype=th.float32, device=owner.device) for s in state)
-        if episode_start is not None:
-            flags = np.asarray(episode_start, dtype=np.float32).reshape(-1)
+        if state is None:
+            state_t = actor.start_state(obs_tensor)
+        else:
+            state_t = tuple(th.as_tensor(s, dtype=th.float32, device=owner.device) for s in state)
+        if state is not None and episode_start is not None:
+            flags = np.asarray(episode_start, dtype=bool).reshape(-1)
             if flags.shape != (n_envs,):
                 raise ValueError(
                     f"episode_start must hold one flag per env: {n_envs} values for this observation, got "
                     f"{np.shape(episode_start)}"
                 )
-            keep = 1.0 - th.as_tensor(flags, device=owner.device).reshape(n_envs, 1)
-            state_t = tuple(s * keep for s in state_t)
+            if flags.any():
+                state_t = actor.start_state(obs_tensor, state_t, th.as_tensor(flags, device=owner.device))
         actions_t, new_state = actor.step(obs_tensor, state_t)
     actions = actions_t.cpu().numpy().reshape((-1, *owner.action_space.shape))  # type: ignore[misc]
     actions = owner.unscale_action(actions)
@@ -103,6 +107,19 @@ class _StatefulPredict:
         """The actor's part of ``obs`` as float, an image divided by 255 when ``normalize_images`` (any leading dims)."""
         space = check_observation_space(self.observation_space)
         return preprocess_obs(actor_part(obs), space, normalize_images=self.normalize_images)  # type: ignore[return-value]
+
+    def start_state(self, obs: PyTorchObs, state: tuple[th.Tensor, ...] | None = None,
+                    rows: th.Tensor | None = None) -> tuple[th.Tensor, ...]:
+        """The state an episode starts from, one row per observation of ``obs`` ``(N, …)``: the zero state, whose action
+        feedback (if any) holds the observation's command in force (``obs["command"]``, :mod:`sb3_spiking.obs_keys`).
+        Given ``state`` and ``rows`` ``(N,)`` bool, only those rows start; the others keep ``state``."""
+        command = command_in_force(obs)
+        low, high = self.action_space.low, self.action_space.high  # type: ignore[attr-defined]
+        fresh = self.initial_state(actor_part(obs).shape[0], command=unit_command(command, low, high))
+        if state is None or rows is None:
+            return fresh
+        keep = rows.reshape(-1, 1)
+        return tuple(th.where(keep, f, s) for f, s in zip(fresh, state))
 
     def predict(  # type: ignore[override]
         self,
@@ -164,6 +181,7 @@ class SpikingActor(_StatefulPredict, BasePolicy):
         self.feedback_decays = [float(d) for d in feedback_decays]
         in_dim = get_flattened_obs_dim(check_observation_space(observation_space))
         out_dim = check_box_action_dim(action_space, type(self).__name__)
+        check_command_space(observation_space, out_dim)
         self.lif_reset = lif_reset
         self.net = SpikingMLP(in_dim, out_dim, self.net_arch, slope, readout, readout_beta, lif_reset=lif_reset, neuron=neuron,
                               feedback=feedback, feedback_decays=self.feedback_decays)
@@ -190,8 +208,9 @@ class SpikingActor(_StatefulPredict, BasePolicy):
     def set_slope(self, slope: float) -> None:
         self.net.set_slope(slope)
 
-    def initial_state(self, n_envs: int) -> tuple[th.Tensor, ...]:
-        return self.net.initial_state(n_envs, self.device)
+    def initial_state(self, n_envs: int, command: th.Tensor | None = None) -> tuple[th.Tensor, ...]:
+        """Zero state; an action feedback holds ``command`` ``(n_envs, A)`` (in [-1, 1]) when given."""
+        return self.net.initial_state(n_envs, self.device, None if command is None else command.to(self.device))
 
     def step(self, obs: PyTorchObs, state: tuple[th.Tensor, ...]) -> tuple[th.Tensor, tuple[th.Tensor, ...]]:
         """One step for a batch of envs: observation ``(N, …)`` -> (action ``(N, A)``, new state)."""
@@ -222,8 +241,8 @@ class SpikingActor(_StatefulPredict, BasePolicy):
         cmd = None
         if self.net.feedback is not None and commands is not None:
             cmd = commands.float().reshape(commands.shape[0], commands.shape[1], -1).transpose(0, 1)
-        if state is None:
-            state = self.net.initial_state(x.shape[1], x.device)
+        if state is None:  # the windows' first steps start their episodes' state (the command in force, if any)
+            state = self.start_state({k: v[:, 0] for k, v in obs.items()} if isinstance(obs, dict) else obs[:, 0])
         parts, spikes_parts = [], []
         if burn_in > 0:
             with th.no_grad():
@@ -297,7 +316,7 @@ class MlpSequenceActor(_StatefulPredict, BasePolicy):
         data.update(net_arch=self.net_arch, activation_fn=self.activation_fn)
         return data
 
-    def initial_state(self, n_envs: int) -> tuple[th.Tensor, ...]:
+    def initial_state(self, n_envs: int, command: th.Tensor | None = None) -> tuple[th.Tensor, ...]:
         return ()
 
     def with_last_command(self, state: tuple[th.Tensor, ...], command: th.Tensor) -> tuple[th.Tensor, ...]:
@@ -331,6 +350,17 @@ class MlpSequenceActor(_StatefulPredict, BasePolicy):
 def _splice(base: th.Tensor, rows_values: th.Tensor, rows: th.Tensor, dim: int) -> th.Tensor:
     """``base`` with the entries ``rows`` along ``dim`` replaced by ``rows_values`` (differentiable)."""
     return base.index_copy(dim, rows, rows_values)
+
+
+def check_command_space(observation_space: spaces.Space, action_dim: int) -> None:
+    """A ``"command"`` observation entry must hold one value per action.
+
+    :raises ValueError: naming the key and both sizes.
+    """
+    if isinstance(observation_space, spaces.Dict) and COMMAND_KEY in observation_space.spaces:
+        size = get_flattened_obs_dim(observation_space[COMMAND_KEY])
+        if size != action_dim:
+            raise ValueError(f"observation entry {COMMAND_KEY!r} (the command in force) has {size} values, the action {action_dim}")
 
 
 def check_box_action_dim(action_space: spaces.Space, owner: str) -> int:

@@ -89,6 +89,12 @@ class DroneHoverConfig:
         convention) the motors' initial speeds ``2 rpm − 1``, which tells an actor with a history the
         initial motor state; a number in [-1, 1]: that command in every entry (no information about the
         initial state, e.g. -0.5, the mean of the default draw).
+    :param command_obs: add the entry ``"command"`` to the ``"dict"`` observation: the command in force
+        (:mod:`sb3_spiking.obs_keys`), the 4 motor commands the drone executes when the step begins — at an
+        episode's start those that hold the motors at their initial speeds (``2 rpm − 1``, whatever
+        ``history_fill`` says), then the last executed (clipped) action. An actor with action feedback
+        starts its state from it; nothing reads it otherwise. Off by default: it changes the observation
+        space, which models saved without it cannot load.
     :param target_position: hover target (3,) in metres; the position observation is the error
         ``p - target``. Initial states stay centred on the origin.
     :param sim_threads: OpenMP threads for the simulator calls (``None``: whatever the process
@@ -110,6 +116,7 @@ class DroneHoverConfig:
     domain_randomization: float | Mapping[str, float] = 0.0
     init: Mapping[str, float] = field(default_factory=dict)
     history_fill: float | None = None
+    command_obs: bool = False
     target_position: tuple[float, float, float] = (0.0, 0.0, 0.0)
     sim_threads: int | None = 1
     privileged_dynamics: bool = False
@@ -136,6 +143,10 @@ class DroneHoverConfig:
         object.__setattr__(self, "target_position", target)
         if self.obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {self.obs_mode!r}")
+        if not isinstance(self.command_obs, bool):
+            raise ValueError(f"command_obs must be true or false, got {self.command_obs!r}")
+        if self.command_obs and self.obs_mode != "dict":
+            raise ValueError(f"command_obs adds an entry to the 'dict' observation; obs_mode is {self.obs_mode!r}")
         if int(self.max_episode_steps) != self.max_episode_steps or self.max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be a positive int, got {self.max_episode_steps!r}")
         check_stage(self.curriculum_stage)

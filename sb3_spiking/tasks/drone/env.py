@@ -2,7 +2,8 @@
 
 Observation (``obs_mode``):
 
-* ``"dict"`` (default): ``Dict({"actor": Box(18), "privileged": Box(22 + 4 * action_history)})``;
+* ``"dict"`` (default): ``Dict({"actor": Box(18), "privileged": Box(22 + 4 * action_history)})``, with
+  ``command_obs`` also ``"command": Box(4)`` (the command in force);
 * ``"actor"``: the 18-dim Box only (``DroneHoverBox-v0`` default);
 * ``"privileged"``: the privileged Box only.
 
@@ -20,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sb3_spiking.obs_keys import COMMAND_KEY
 from sb3_spiking.tasks.drone.config import DroneHoverConfig
 from sb3_spiking.tasks.drone.reward import RewardWeights
 from sb3_spiking.tasks.drone.task import DroneHoverTask, validate_actions
@@ -29,8 +31,11 @@ def make_spaces(config: DroneHoverConfig) -> tuple[spaces.Space, spaces.Box]:
     """Observation and action space of one drone environment."""
     actor = spaces.Box(-np.inf, np.inf, (config.actor_dim,), np.float32)
     privileged = spaces.Box(-np.inf, np.inf, (config.privileged_dim,), np.float32)
+    entries = {"actor": actor, "privileged": privileged}
+    if config.command_obs:
+        entries[COMMAND_KEY] = spaces.Box(-1.0, 1.0, (4,), np.float32)
     obs_space: spaces.Space = {
-        "dict": spaces.Dict({"actor": actor, "privileged": privileged}),
+        "dict": spaces.Dict(entries),
         "actor": actor,
         "privileged": privileged,
     }[config.obs_mode]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sb3_spiking.obs_keys import PRIVILEGED_KEY
+from sb3_spiking.obs_keys import COMMAND_KEY, PRIVILEGED_KEY
 from sb3_spiking.rollout import EpisodeStats, rollout
 from sb3_spiking.tasks.drone.config import ACTOR_DIM, DR_KEYS
 from sb3_spiking.tasks.drone.reward import FINAL_STAGE
@@ -43,6 +43,12 @@ def privileged_dynamics_of(model: Any, action_history: int = 32) -> bool:
     if not hasattr(space, "spaces") or PRIVILEGED_KEY not in space.spaces:
         return False
     return int(np.prod(space[PRIVILEGED_KEY].shape)) == ACTOR_DIM + 4 + 4 * int(action_history) + len(DR_KEYS)
+
+
+def command_obs_of(model: Any) -> bool:
+    """Whether a model was trained on the drone env with ``command_obs=True`` (its observation has the command in force)."""
+    space = getattr(model, "observation_space", None)
+    return hasattr(space, "spaces") and COMMAND_KEY in space.spaces  # type: ignore[union-attr]
 
 
 def actor_history_for(n_inputs: int) -> int:
@@ -75,7 +81,7 @@ def fly(
     :param record: keep every step's observations, actions, rewards and running flags in the
         returned stats (tens of MB for 64 drone episodes).
     :param env_options: further drone env options (``actor_history`` is taken from the model, and
-        ``privileged_dynamics`` when its privileged observation has the dynamics factors).
+        ``privileged_dynamics`` / ``command_obs`` when its observation has the dynamics factors / the command).
     """
     from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
@@ -83,6 +89,8 @@ def fly(
         env_options.setdefault("actor_history", actor_history_of(model))
         if "privileged_dynamics" not in env_options and privileged_dynamics_of(model, env_options.get("action_history", 32)):
             env_options["privileged_dynamics"] = True
+        if command_obs_of(model):
+            env_options.setdefault("command_obs", True)
     env = DroneHoverVecEnv(n_episodes, curriculum_stage=curriculum_stage, **env_options)
     env.seed(seed)
     try:

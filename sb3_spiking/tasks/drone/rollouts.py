@@ -69,11 +69,12 @@ def fly(
     :param seed: seed of the first episode (the following ones continue the env's generator).
     :param max_episode_steps: truncation length.
     :param env_options: further options of :class:`~sb3_spiking.tasks.drone.env.DroneHoverEnv`
-        (``actor_history`` defaults to the one the actor's input size implies).
+        (``actor_history`` defaults to the one the actor's input size implies, ``command_obs`` to whether the
+        actor's observation space has the command in force).
     """
     from sb3_spiking.tasks.drone.env import DroneHoverEnv
     from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
-    from sb3_spiking.tasks.drone.protocols import actor_history_for
+    from sb3_spiking.tasks.drone.protocols import actor_history_for, command_obs_of
 
     if pilot == "guide" and guide is None:
         guide = PDHoverGuide()
@@ -85,6 +86,8 @@ def fly(
     if runner is not None and "actor_history" not in env_options:
         # an actor trained with past actions in its input (18 + 4 k values) gets the same env
         env_options["actor_history"] = actor_history_for(runner.net.fcs[0].in_features)
+    if actor is not None and command_obs_of(actor):  # a feedback actor starts from the command in force
+        env_options.setdefault("command_obs", True)
     flyer = guide if not callable(pilot) else pilot  # what flies when the actor does not: the rollout's guide
     guide_steps = 0 if pilot == "actor" else max_episode_steps
     env = SingleEnvEpisodes(DroneHoverEnv(max_episode_steps=max_episode_steps, **env_options))

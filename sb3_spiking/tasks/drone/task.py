@@ -22,6 +22,7 @@ import logging
 
 import numpy as np
 
+from sb3_spiking.obs_keys import COMMAND_KEY
 from sb3_spiking.tasks.drone._openmp import OmpThreads
 from sb3_spiking.tasks.drone.config import ACTOR_DIM, DR_KEYS, DroneHoverConfig
 from sb3_spiking.tasks.drone.reward import RewardWeights, check_stage, curriculum_weights
@@ -95,6 +96,8 @@ class DroneHoverTask:
         self._hist = np.zeros((self.n_rows, 2 * max(self.history, 1), 4), np.float32)
         self._hp = self.history
         self._actions = np.zeros((self.n_rows, 4), np.float32)
+        # the command in force (config.command_obs): the initial motor speeds' command, then the executed action
+        self._command = np.zeros((self.n_rows, 4), np.float32) if config.command_obs else None
         self._actions[:] = self.sim.hover_actions[:, None]  # padding rows hover
         self.steps = np.zeros(self.n_rows, np.int64)
         self._warned = np.zeros(self.n_rows, bool)
@@ -154,6 +157,8 @@ class DroneHoverTask:
         if self.history:  # l2f's convention: history starts filled with the initial motor speeds
             fill = self.config.history_fill
             self._hist[mask, self._hp : self._hp + self.history] = o[mask, None, 18:22] if fill is None else fill
+        if self._command is not None:
+            self._command[mask] = o[mask, 18:22]
         self.steps[mask] = 0
         self._warned[mask] = False
         self.state18[mask] = o[mask, :ACTOR_DIM] - self._offset
@@ -231,6 +236,8 @@ class DroneHoverTask:
             getattr(self, name)[dst_rows] = getattr(src, name)[src_rows]
         if self._noise_std is not None:
             self._noise[dst_rows] = src._noise[src_rows]
+        if self._command is not None:
+            self._command[dst_rows] = src._command[src_rows]  # type: ignore[index]
 
     # -- stepping ---------------------------------------------------------------------------
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -257,6 +264,8 @@ class DroneHoverTask:
                 self._hp = self.history + 1
             self._hp -= 1
             self._hist[:, self._hp] = a
+        if self._command is not None:
+            self._command[:] = a
         self.steps += 1
         o18 = self.sim.obs82[:, :ACTOR_DIM]
         # one comparison covers all crash limits and NaN (NaN <= x is False); the per-row
@@ -353,7 +362,10 @@ class DroneHoverTask:
             return self.actor_obs(rows)
         if mode == "privileged":
             return self.privileged_obs(rows)
-        return {"actor": self.actor_obs(rows), "privileged": self.privileged_obs(rows)}
+        obs = {"actor": self.actor_obs(rows), "privileged": self.privileged_obs(rows)}
+        if self._command is not None:
+            obs[COMMAND_KEY] = self._command[rows].copy()
+        return obs
 
 
 def validate_actions(actions: object, shape: tuple[int, ...]) -> np.ndarray:
