@@ -400,3 +400,34 @@ def test_nir_graph_of_memory_layers_means_the_actor(case):
     agreement, diff = (ours == ref_spikes).mean(), np.abs(ref_act - t_act).max()
     print(f"{case}: spike agreement {agreement:.5f}, max action diff {diff:.3g}")
     assert agreement >= 0.999 and diff < 1e-4
+
+
+@needs_cc
+def test_c_start_from_the_command_in_force_matches_predict():
+    # <name>_start(state, command) is SpikingActor.start_state: the feedback holds the command (action units scaled)
+    box = spaces.Box(-np.inf, np.inf, (5,), np.float32)
+    act_space = spaces.Box(np.array([0.0, -2.0], np.float32), np.array([1.0, 3.0], np.float32))
+    obs_space = spaces.Dict(actor=box, privileged=box, command=spaces.Box(act_space.low, act_space.high))
+    th.manual_seed(2)
+    policy = SpikingPolicy(obs_space, act_space, lambda _: 1e-3, net_arch=dict(pi=[16, 8], qf=[8]),
+                           neuron=["synaptic", "lif"], feedback=True, readout="leaky")
+    with th.no_grad():
+        policy.actor.net.feedback.weight.weight.mul_(5.0)
+    rng = np.random.default_rng(2)
+    obs = rng.normal(0, 2, (200, 5)).astype(np.float32)
+    commands = rng.uniform(act_space.low, act_space.high, (200, 2)).astype(np.float32)
+    starts = np.zeros(200, bool)
+    starts[[0, 90]] = True
+    state, expected = None, []
+    for t in range(200):
+        o = {"actor": obs[t][None], "privileged": obs[t][None], "command": commands[t][None]}
+        a, state = policy.predict(o, state, episode_start=starts[t:t + 1])
+        expected.append(a[0])
+    c_act, _ = run_c_actor(policy, obs, starts, start_commands=commands)
+    assert np.abs(c_act - np.array(expected)).max() < 1e-5
+    t_act, _ = torch_actions(policy, obs, starts, start_commands=commands)
+    assert np.abs(t_act - np.array(expected)).max() < 1e-5
+    zero_start, _ = run_c_actor(policy, obs, starts)
+    assert np.abs(zero_start[90:95] - c_act[90:95]).max() > 1e-3  # the command matters
+    with pytest.raises(ValueError, match="start_commands need an actor with action feedback"):
+        run_c_actor(_busy_net("lif", n_in=5, n_out=2), obs, starts, start_commands=commands)

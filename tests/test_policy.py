@@ -76,7 +76,7 @@ def test_asymmetric_actor_critic(pendulum_novel):
 @pytest.mark.parametrize(
     "space, match",
     [
-        (spaces.Dict({"actor": spaces.Box(-1, 1, (2,)), "state": spaces.Box(-1, 1, (3,))}), "exactly the keys"),
+        (spaces.Dict({"actor": spaces.Box(-1, 1, (2,)), "state": spaces.Box(-1, 1, (3,))}), "must have the keys"),
         (spaces.Dict({"actor": spaces.Discrete(3), "privileged": spaces.Box(-1, 1, (3,))}), "must be a Box"),
         (spaces.Discrete(4), "Box or a Dict"),
     ],

@@ -177,10 +177,12 @@ def generate(net: Any, kinds: tuple[str, ...], low: np.ndarray | None, high: np.
         put("FB_ALPHA", _np(fb.decay.clamp(0.0, 1.0)))
         put("W_FB", _np(fb.weight.weight))  # (H0, K·A): the traces are real-valued, a dense input
     unscale = ""
+    to_unit = "command[j]"  # the command in force in the network's [-1, 1] (as export.resolve.unit_command)
     if not unit_bounds(low, high):
         put("ACTION_LOW", low)  # type: ignore[arg-type]
         put("ACTION_HIGH", high)  # type: ignore[arg-type]
         unscale = "        a = ACTION_LOW[j] + (0.5f * (a + 1.0f)) * (ACTION_HIGH[j] - ACTION_LOW[j]);\n"
+        to_unit = "2.0f * (command[j] - ACTION_LOW[j]) / (ACTION_HIGH[j] - ACTION_LOW[j]) - 1.0f"
 
     # ---- state struct
     members: list[str] = []
@@ -338,10 +340,30 @@ def generate(net: Any, kinds: tuple[str, ...], low: np.ndarray | None, high: np.
                       " *   c = this step's output tanh(.) (before the action bounds)\n")
     readout_doc = f"linear({n_out}) -> LI -> tanh" if leaky else f"linear({n_out}) -> tanh"
     chain = " -> ".join(f"{k}({h})" for k, h in zip(kinds, hidden))
+    start_decl = start_fn = start_doc = ""
+    if fb is not None:
+        start_doc = f" ({name}_start() where the command in force is known)"
+        start_decl = (f"\n/* Start an episode from the command in force command[{upper}_N_OUTPUTS] (action units: what the\n"
+                      " * actuators execute now): the zero state, the action feedback holding that command. */\n"
+                      f"void {name}_start({name}_state_t *state, const float *command);\n")
+        start_fn = f"""
+void {name}_start({name}_state_t *state, const float *command)
+{{
+    int j;
+    memset(state, 0, sizeof(*state));
+    for (j = 0; j < {n_out}; ++j) {{
+        float c = {to_unit};
+        state->fb_last[j] = c < -1.0f ? -1.0f : (c > 1.0f ? 1.0f : c);
+    }}
+    for (j = 0; j < {n_tr}; ++j) {{  /* every trace at its steady state */
+        state->fb_trace[j] = state->fb_last[j % {n_out}];
+    }}
+}}
+"""
     header = f"""/* {name}.h - spiking actor exported by sb3_spiking (do not edit; regenerate instead).
  *
  * {n_in} inputs -> {chain} -> {readout_doc}{' (action fed back)' if fb is not None else ''}
-{layer_doc} *   Call {name}_reset() at the start of every episode.
+{layer_doc} *   Call {name}_reset() at the start of every episode{start_doc}.
  */
 #ifndef {upper}_H
 #define {upper}_H
@@ -361,7 +383,7 @@ typedef struct {{
 
 /* Zero the state (the trained actor's initial state). */
 void {name}_reset({name}_state_t *state);
-
+{start_decl}
 /* One control step: obs[{upper}_N_INPUTS] -> action[{upper}_N_OUTPUTS]; updates state. */
 void {name}_step({name}_state_t *state, const float *obs, float *action);
 
@@ -385,7 +407,7 @@ int {name}_last_spike_count(const {name}_state_t *state);
 {{
     memset(state, 0, sizeof(*state));
 }}
-
+{start_fn}
 int {name}_last_spike_count(const {name}_state_t *state)
 {{
     return state->spike_count;

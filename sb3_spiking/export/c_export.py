@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
-from sb3_spiking.export.resolve import resolve_actor, unit_bounds
+from sb3_spiking.export.resolve import resolve_actor, unit_bounds, unit_command
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -568,6 +568,30 @@ int main(void)
 }}
 """
 
+_HARNESS_START = """/* test harness: float32 records [start flag, command in force..., obs...] on stdin -> [action..., spike count] */
+#include <stdio.h>
+#include "{name}.h"
+
+#define REC (1 + {upper}_N_OUTPUTS + {upper}_N_INPUTS)
+
+int main(void)
+{{
+    {name}_state_t state;
+    float rec[REC];
+    float out[{upper}_N_OUTPUTS + 1];
+    {name}_reset(&state);
+    while (fread(rec, sizeof(float), REC, stdin) == REC) {{
+        if (rec[0] != 0.0f) {{
+            {name}_start(&state, rec + 1);
+        }}
+        {name}_step(&state, rec + 1 + {upper}_N_OUTPUTS, out);
+        out[{upper}_N_OUTPUTS] = (float){name}_last_spike_count(&state);
+        fwrite(out, sizeof(float), {upper}_N_OUTPUTS + 1, stdout);
+    }}
+    return 0;
+}}
+"""
+
 #: flags of the compile check: strict C99, warnings are errors, no FMA contraction (bit-faithful sums)
 CFLAGS: tuple[str, ...] = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic", "-ffp-contract=off")
 
@@ -602,6 +626,7 @@ def run_c_actor(
     workdir: str | os.PathLike[str] | None = None,
     cc: str | None = None,
     kernel: str = "event",
+    start_commands: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Export ``actor`` to C, compile it with a small harness and run it over an observation stream.
 
@@ -609,6 +634,8 @@ def run_c_actor(
     :param observations: ``(T, n_inputs)`` observations, one per control step.
     :param episode_starts: ``(T,)`` flags; the C state is reset before steps where set (the first
         step always starts from the zero state).
+    :param start_commands: ``(T, n_outputs)`` the command in force at each step (action units), for an actor with
+        action feedback: where ``episode_starts`` is set the state starts from it (``<name>_start``) instead of zero.
     :param workdir: where to build (a temporary directory if ``None``).
     :param cc: C compiler (default :func:`find_c_compiler`).
     :param kernel: the C export's kernel (:func:`export_c`).
@@ -626,7 +653,14 @@ def run_c_actor(
         exp = export_c(actor, build, name, kernel=kernel)
         if obs.shape[1] != exp.n_inputs:
             raise ValueError(f"observations have {obs.shape[1]} features, the actor expects {exp.n_inputs}")
-        (build / "harness.c").write_text(_HARNESS.format(name=name, upper=name.upper()))
+        harness = _HARNESS
+        if start_commands is not None:
+            commands = np.asarray(start_commands, np.float32).reshape(len(obs), -1)
+            if commands.shape[1] != exp.n_outputs or "_start(" not in exp.header.read_text():
+                raise ValueError(f"start_commands need an actor with action feedback and {exp.n_outputs} values per step, "
+                                 f"got {commands.shape[1]}")
+            obs, harness = np.concatenate([commands, obs], axis=1), _HARNESS_START
+        (build / "harness.c").write_text(harness.format(name=name, upper=name.upper()))
         binary = build / "harness"
         proc = subprocess.run(
             [cc, *CFLAGS, "-o", str(binary), "harness.c", exp.source.name, "-lm"],
@@ -641,9 +675,11 @@ def run_c_actor(
 
 
 def torch_actions(
-    actor: Any, observations: np.ndarray, episode_starts: np.ndarray | None = None
+    actor: Any, observations: np.ndarray, episode_starts: np.ndarray | None = None,
+    start_commands: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The PyTorch reference for :func:`run_c_actor`: step the network one observation at a time.
+    """The PyTorch reference for :func:`run_c_actor`: step the network one observation at a time (``start_commands``
+    as there).
 
     :return: actions ``(T, n_outputs)`` (in the action space's bounds, like the C code) and spike
         counts ``(T,)``.
@@ -656,7 +692,8 @@ def torch_actions(
     with th.no_grad():
         for t in range(len(obs)):
             if starts[t]:
-                state = net.initial_state(1)
+                command = None if start_commands is None else unit_command(np.asarray(start_commands)[t:t + 1], low, high)
+                state = net.initial_state(1, command=command)
             out, state, spikes = net(obs[t].view(1, 1, -1), state, return_spikes=True)
             actions.append(out.view(-1).numpy())
             counts.append(int(sum(s.sum() for s in spikes)))

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from sb3_spiking.guided_td3.losses import BC_TARGETS, Q_ACTIONS
+from sb3_spiking.obs_keys import COMMAND_KEY
 
 #: default λ_BC; a different value without a guide is warned about (it would do nothing)
 DEFAULT_BC_COEF = 1.0
@@ -168,6 +169,14 @@ def check_finite(value: np.ndarray | dict[str, np.ndarray], what: str, step: int
         arr = np.asarray(arr)
         if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
             raise FloatingPointError(f"non-finite {what} from the environment at env step {step}: {arr}")
+
+
+def check_command_kept_raw(vec_normalize: Any) -> None:
+    """``ValueError`` when ``VecNormalize`` normalises the command in force: an actor with action feedback reads it in
+    the action space's units (exclude it with ``norm_obs_keys``)."""
+    if vec_normalize is not None and vec_normalize.norm_obs and COMMAND_KEY in (vec_normalize.norm_obs_keys or []):
+        raise ValueError(f"VecNormalize normalises the observation entry {COMMAND_KEY!r} (the command in force, read in the "
+                         f"action space's units): pass norm_obs_keys without it")
 
 
 def check_critic_history(critic_history: int, n_warmup: int) -> None:

@@ -259,9 +259,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
             if key in self.replay_buffer_kwargs and self.replay_buffer_kwargs[key] != getattr(self, key):
                 raise ValueError(f"set {key} as a GuidedTD3 argument, not in replay_buffer_kwargs")
         self.replay_buffer_kwargs.update(n_seq=self.n_seq, n_warmup=self.n_warmup, stride=self.stride)
-        # SB3 builds the policy from self.policy_kwargs: add the slope for that call only (older
-        # saved files have it in policy_kwargs already, with the same value). SB3 must not set up its
-        # own n-step buffer either (see __init__): it sees n_steps 1 for that call
+        # SB3 builds the policy from self.policy_kwargs: add the slope for that call only (older saved files have it
+        # there already, same value). SB3 must not set up its own n-step buffer (see __init__): it sees n_steps 1
         given, n_steps = self.policy_kwargs, self.n_steps
         self.policy_kwargs, self.n_steps = {"slope": self.slope, **given}, 1
         try:
@@ -338,7 +337,8 @@ class GuidedTD3(VersionedSaveMixin, TD3):  # mixin: sb3_spiking.save_compat
         if self._dropped_slope_schedule is not None and not _has_slope_callback(callback):
             checks.warn_dropped_slope_schedule(self._dropped_slope_schedule)
         if self.vine is not None:
-            self.vine.check_env(self.env)  # a clear error now rather than at the vine's first update
+            self.vine.check(self.env, self.actor)  # a clear error now rather than at the vine's first update
+        checks.check_command_kept_raw(self._vec_normalize_env)
         env_reset = reset_num_timesteps or self._last_obs is None
         total, callback = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
         assert self.collector is not None

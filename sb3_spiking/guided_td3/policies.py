@@ -360,7 +360,9 @@ def check_command_space(observation_space: spaces.Space, action_dim: int) -> Non
     if isinstance(observation_space, spaces.Dict) and COMMAND_KEY in observation_space.spaces:
         size = get_flattened_obs_dim(observation_space[COMMAND_KEY])
         if size != action_dim:
-            raise ValueError(f"observation entry {COMMAND_KEY!r} (the command in force) has {size} values, the action {action_dim}")
+            raise ValueError(
+                f"observation entry {COMMAND_KEY!r} (the command in force) has {size} values, the action {action_dim}"
+            )
 
 
 def check_box_action_dim(action_space: spaces.Space, owner: str) -> int:

@@ -173,6 +173,15 @@ def _typed(key: str, value: Any, kind: type) -> Any:
     return float(value)
 
 
+def check_actor(actor: Any) -> None:
+    """``ValueError`` for an actor the vine cannot train: one with action feedback (its windows hold actor inputs
+    only and start from the zero state, and the copies' perturbed commands are not fed back — the feedback would
+    learn a deployment that does not happen)."""
+    if getattr(getattr(actor, "net", None), "feedback", None) is not None:
+        raise ValueError("the vine phase does not support an actor with action feedback (policy_kwargs feedback: "
+                         "true): its windows do not replay the executed commands; train it without vine_kwargs")
+
+
 class VineGradient:
     """Measures ``∇_a Q^π`` at the leaders' states and moves the actor along it (see the module docstring).
 
@@ -185,6 +194,7 @@ class VineGradient:
     """
 
     def __init__(self, env: VecEnv, actor: Any, settings: VineSettings, n_seq: int, n_warmup: int, seed: int = 0) -> None:
+        check_actor(actor)
         base = branchable_env(env)
         self.settings, self.n_seq, self.n_warmup = settings, int(n_seq), int(n_warmup)
         s = settings
@@ -415,9 +425,11 @@ class VinePhase:
         return progress >= self.start_fraction
 
     @staticmethod
-    def check_env(env: VecEnv | None) -> None:
-        """``ValueError`` with the reason unless ``env`` implements :class:`~sb3_spiking.branching.BranchableVecEnv`."""
+    def check(env: VecEnv | None, actor: Any) -> None:
+        """``ValueError`` with the reason unless ``env`` implements :class:`~sb3_spiking.branching.BranchableVecEnv`
+        and the vine can train ``actor`` (:func:`check_actor`)."""
         branchable_env(env)  # type: ignore[arg-type]
+        check_actor(actor)
 
     def train(self, model: GuidedTD3) -> None:
         """One round: the leaders fly ``leader_steps`` steps measuring gradients, then ``updates`` actor updates
