@@ -1,9 +1,10 @@
 """Train the spiking Crazyflie hover controller with GuidedTD3 (the README's main job).
 
-Spiking actor (18 observations + its last 4 actions) → LIF(256) → LIF(128) → leaky-integrator
-readout → 4 motor commands, privileged PD guide flying the start of each episode,
+Spiking actor (the 18 observations, no history) → LIF(256) → LIF(128) → leaky-integrator readout → 4 motor
+commands, its own commands fed back into the first layer (starting from the command in force the env hands
+over at an episode's start), privileged PD guide flying the start of each episode,
 reward curriculum, adaptive surrogate slope fed by autonomous evaluations (the actor flies from
-step 0 with zero state, final reward weights). Writes under ``--out`` (default ``runs/drone``):
+step 0, final reward weights). Writes under ``--out`` (default ``runs/drone``):
 the model zip, TensorBoard logs, ``eval.csv`` (return curve) and checkpoints.
 
     python examples/train_drone.py [--steps 600000] [--n-envs 16] [--seed 0]
@@ -65,13 +66,16 @@ def main() -> None:
                         help="PD guide attitude gain, rate gain, motor-lag target (default: the guide's defaults)")
     parser.add_argument("--critic-fraction", type=float, default=0.25, help="share of window steps in the critic loss")
     parser.add_argument("--final-episodes", type=int, default=100, help="initial states of the final evaluation")
-    parser.add_argument("--actor-history", type=int, default=4, help="past actions in the actor's input (paper: 0)")
+    parser.add_argument("--actor-history", type=int, default=0, help="past actions in the actor's input (paper: 0; "
+                        "the default until issue 27: 4, with --no-feedback)")
+    parser.add_argument("--feedback", action=argparse.BooleanOptionalAction, default=True,
+                        help="feed the actor's commands back into its first layer, from the command in force (paper: no)")
     parser.add_argument("--readout", default="leaky", choices=["linear", "leaky"], help="output layer (paper: linear)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     th.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
-    env = DroneHoverVecEnv(args.n_envs, actor_history=args.actor_history)
+    env = DroneHoverVecEnv(args.n_envs, actor_history=args.actor_history, command_obs=args.feedback)
     env.seed(args.seed)
     gains = {} if args.guide_gains is None else dict(zip(("katt", "krate", "tau_target"), args.guide_gains))
     guide = PDHoverGuide(**gains)
@@ -101,7 +105,8 @@ def main() -> None:
         guide_horizon_start=args.guide_horizon_start,
         guide_horizon_end=args.guide_horizon_end,
         guide_horizon_fraction=0.8,
-        policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout=args.readout, slope=2.0),
+        policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout=args.readout, slope=2.0,
+                           feedback=args.feedback),
         tensorboard_log=os.path.join(args.out, "tb"),
         seed=args.seed,
         verbose=0,

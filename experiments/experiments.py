@@ -7,7 +7,7 @@ another) plus the overrides on its line in :data:`EXPERIMENTS`. To add an experi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 ENV_ID = "DroneHover-v0"
@@ -100,7 +100,8 @@ VINE_SLOW = dict(VINE, vine_start_fraction=0.65, vine_kwargs=dict(horizon=150, l
 
 EXPERIMENTS: list[Experiment] = [
     # 1. sequence training with the curriculum (paper Fig. 4 / Table 1)
-    Experiment("main", "GuidedTD3, default config (relabelled BC + JSRL, H 200→0, 4 past actions in, LI readout, 30 updates / 50 steps), adaptive",
+    Experiment("main", "GuidedTD3, default recipe (relabelled BC + JSRL, H 200→0, LI readout, 30 updates / 50 steps) with 4 past actions in "
+               "(the default config until issue 27), adaptive",
                "guided_td3", {}, ("sequence", "ablation", "slope_rl", "controllers", "readout", "recipe", "robustness")),
     Experiment("paper", "GuidedTD3, paper's settings as written (TD3BC+JSRL: α 2, λ_BC 0.2 × 0.99, BC to the executed action, H 400→50) and actor",
                "guided_td3", PAPER, ("sequence", "paper_recipe")),
@@ -235,6 +236,22 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("mem_nohist", "no past actions in; LIF layers, no feedback (the default recipe otherwise)",
                "guided_td3", NO_HISTORY, ("memory",)),
 ]
+#: the default drone recipe until issue 27 made the history-free feedback actor the default (zoo_configs/guided_td3.yml):
+#: 4 past commands in the actor's input, no action feedback. Every drone experiment above was measured on it, so one
+#: that leaves the actor's policy or env options to the config keeps these (its runs stay comparable and archived);
+#: the new default is ``mem_feedback_command``'s setting.
+HISTORY_RECIPE = dict(policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky"),
+                      env_kwargs=dict(actor_history=4))
+
+
+def _on_history_recipe(exp: Experiment) -> Experiment:
+    if exp.algo != "guided_td3" or exp.env_id != ENV_ID:
+        return exp
+    missing = {k: v for k, v in HISTORY_RECIPE.items() if k not in exp.overrides}
+    return replace(exp, overrides={**missing, **exp.overrides})
+
+
+EXPERIMENTS = [_on_history_recipe(e) for e in EXPERIMENTS]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
 #: run sets: (experiments, seeds, env steps per run)

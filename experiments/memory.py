@@ -134,7 +134,7 @@ def run(task: str, variant: str, seed: int, timesteps: int | None, out: Path) ->
 #: drone rows: experiment -> label; memory runs archived under ``<out>/drone/<experiment>/seed<k>`` (copied from
 #: the reproduction driver's run folders), the history rows from the reproduction archive
 DRONE_ROWS = {
-    "main": "LIF, 4 past commands in the input (default config)",
+    "main": "LIF, 4 past commands in the input (the default config until issue 27)",
     "paper_actor": "LIF, no history (paper's actor: linear readout, 10 updates / 50 steps)",
     "leaky": "LIF, no history (leaky readout, 10 updates / 50 steps)",
     "mem_hist4_blind": "LIF, 4 past commands in, starting at -0.5 (not the initial motor speeds)",
@@ -142,6 +142,7 @@ DRONE_ROWS = {
     "mem_feedback_syn": "synaptic LIF + action feedback, no history",
     "mem_feedback_efference": "LIF + action feedback starting from the command in force (probe), no history",
     "mem_feedback_start": "LIF + action feedback starting from the constant command -0.5 (control), no history",
+    "mem_feedback_command": "LIF + action feedback starting from the env's command in force (default config), no history",
 }
 PD_GUIDE = 399.2  # PDHoverGuide, protocol (b), the same 100 starts
 ARCHIVE = REPO / "experiments" / "archive" / "reproduce" / "runs"

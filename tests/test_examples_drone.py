@@ -26,5 +26,6 @@ def test_train_drone_example(tmp_path):
     from sb3_spiking import GuidedTD3
 
     model = GuidedTD3.load(out / "guided_td3_drone.zip", device="cpu")  # the default controller's form
-    assert model.actor.net.readout_kind == "leaky" and model.actor.net.fcs[0].in_features == 18 + 4 * 4
+    assert model.actor.net.readout_kind == "leaky" and model.actor.net.fcs[0].in_features == 18  # no history
+    assert model.actor.net.feedback is not None and "command" in model.observation_space.spaces
     assert "Final evaluation over 4 initial states" in proc.stdout

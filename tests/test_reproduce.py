@@ -39,6 +39,26 @@ def test_config_changes_ignore_the_run_folder_and_env_defaults(tmp_path):
     assert runner.config_changes(here, {**here, "env_kwargs": {"actor_history": 4}}) == ["env_kwargs"]
 
 
+def test_archived_guided_runs_still_match_their_experiments_after_the_default_changed(tmp_path):
+    # issue 27 made the history-free feedback actor the drone default: the experiments measured on the old default
+    # keep its actor (experiments.HISTORY_RECIPE), so the driver neither retrains nor misreports their archived runs
+    archive = Path(__file__).resolve().parents[1] / "experiments" / "archive" / "reproduce" / "runs"
+    checked = []
+    for exp in experiments.EXPERIMENTS:
+        for cfg_file in sorted((archive / exp.name).glob("seed*/config.yml"))[:1]:
+            stored = yaml.safe_load(cfg_file.read_text())
+            if exp.algo != "guided_td3" or exp.env_id not in stored:
+                continue
+            steps = json.loads((cfg_file.parent / "run.json").read_text())["steps"]
+            assert runner.config_changes(stored[exp.env_id], runner.derive_config(exp, steps, tmp_path)) == [], exp.name
+            checked.append(exp.name)
+    assert "main" in checked and "main_vine_slow" in checked and len(checked) > 30
+    default = yaml.safe_load((archive.parents[3] / "zoo_configs" / "guided_td3.yml").read_text())[experiments.ENV_ID]
+    assert default["policy_kwargs"]["feedback"] and experiments.BY_NAME["main"].overrides["env_kwargs"]["actor_history"] == 4
+    assert experiments.BY_NAME["mem_feedback_command"].overrides["policy_kwargs"] == default["policy_kwargs"]
+    assert experiments.BY_NAME["mem_feedback_command"].overrides["env_kwargs"] == default["env_kwargs"]
+
+
 @pytest.mark.slow  # trains and evaluates real runs, ~40 s
 def test_driver_end_to_end(tmp_path, capsys, monkeypatch):
     out, report = tmp_path / "runs", tmp_path / "results.md"

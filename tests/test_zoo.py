@@ -19,6 +19,7 @@ import optuna
 import pytest
 import yaml
 
+from sb3_spiking import GuidedTD3
 from sb3_spiking.tasks.pendulum import PendulumSwingUpGuide
 from sb3_spiking.zoo import ALGO_NAMES, ZooGuidedTD3
 from sb3_spiking.zoo.algos import merge_slope_kwargs
@@ -459,6 +460,25 @@ def test_cli_train_enjoy_plot_round_trip(tmp_path):
         ["plot_train", "-a", "guided_td3", "-e", "Pendulum-v1", "-f", "logs", "-w", "1", "--output", "train.png"], tmp_path
     ).stdout
     assert (tmp_path / "train.png").stat().st_size > 1000
+
+
+def test_the_default_drone_config_trains_and_enjoys_a_history_free_feedback_actor(tmp_path):
+    """The README's main job keeps its actor: action feedback from the command in force, 18 inputs, through enjoy."""
+    pytest.importorskip("l2f")
+    params = ["n_envs:2", "buffer_size:20000", "learning_starts:200", "batch_size:8", "n_seq:20", "n_warmup:5", "stride:5",
+              "policy_kwargs:dict(net_arch=dict(pi=[16,8],qf=[16]),readout='leaky',feedback=True)"]  # the default's, smaller
+    run_cli(["train", "--algo", "guided_td3", "--env", "DroneHover-v0", "-f", "logs", "-n", "800", "--eval-freq", "400",
+             "--eval-episodes", "1", "--seed", "1", "-params", *params], tmp_path)  # fmt: skip
+    run = tmp_path / "logs" / "guided_td3" / "DroneHover-v0_1"
+    config = load_config(run / "DroneHover-v0" / "config.yml")
+    assert config["env_kwargs"] == {"actor_history": 0, "command_obs": True}
+    model = GuidedTD3.load(run / "DroneHover-v0.zip")
+    assert model.actor.net.feedback is not None and model.actor.net.fcs[0].in_features == 18
+    assert set(model.observation_space.spaces) == {"actor", "privileged", "command"}
+    assert np.load(run / "evaluations.npz")["results"].shape == (2, 1)  # rl-zoo's eval env got the config's env_kwargs
+    out = run_cli(["enjoy", "--algo", "guided_td3", "--env", "DroneHover-v0", "-f", "logs", "--no-render", "-n", "600"],
+                  tmp_path).stdout  # fmt: skip
+    assert "Mean reward:" in out
 
 
 def test_a_policy_given_as_a_colon_import_path_trains(tmp_path):
