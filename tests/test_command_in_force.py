@@ -12,9 +12,9 @@ from sb3_spiking import GuidedTD3
 from sb3_spiking.guided_td3.collection import GuidedCollector
 from sb3_spiking.guided_td3.policies import SpikingPolicy
 from sb3_spiking.obs_keys import check_observation_space
+from sb3_spiking.tasks.drone.config import DroneHoverConfig
 from sb3_spiking.tasks.drone.protocols import fly
 from sb3_spiking.tasks.drone.task import DroneHoverTask
-from sb3_spiking.tasks.drone.config import DroneHoverConfig
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
 
 BOX = spaces.Box(-np.inf, np.inf, (5,), np.float32)

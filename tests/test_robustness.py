@@ -224,10 +224,11 @@ def test_robust_env_id_and_zoo_entry():
     entries = yaml.safe_load(open(os.path.join(ROOT, "zoo_configs", "guided_td3.yml")))
     robust, default = entries["DroneHoverRobust-v0"], entries["DroneHover-v0"]
     assert robust["guide"] == ADAPTIVE
-    # the default recipe's hyperparameters; only the guide and the final evaluation differ
-    assert {k: v for k, v in robust.items() if k not in ("guide", "callback")} == {
-        k: v for k, v in default.items() if k not in ("guide", "callback")
-    }
+    # the default recipe's hyperparameters; the guide, the final evaluation and the actor differ: the robust recipe
+    # keeps the actor it was measured with (4 past commands in, the default until issue 27)
+    differ = ("guide", "callback", "policy_kwargs", "env_kwargs")
+    assert {k: v for k, v in robust.items() if k not in differ} == {k: v for k, v in default.items() if k not in differ}
+    assert robust["env_kwargs"] == {"actor_history": 4} and "feedback" not in robust["policy_kwargs"]
     final = robust["callback"][-1]["sb3_spiking.tasks.drone.evaluation.FinalEvaluationCallback"]
     assert final["robustness"] is True and final["robustness_guides"] == [ADAPTIVE]
 

@@ -568,7 +568,7 @@ int main(void)
 }}
 """
 
-_HARNESS_START = """/* test harness: float32 records [start flag, command in force..., obs...] on stdin -> [action..., spike count] */
+_HARNESS_START = """/* test harness: float32 records [start flag, command in force..., obs...] -> [action..., spike count] */
 #include <stdio.h>
 #include "{name}.h"
 

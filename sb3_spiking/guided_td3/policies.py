@@ -73,19 +73,17 @@ def _predict_with_state(
             f"state must be a tuple of arrays with shapes {[(n_envs, h) for h in sizes]}, "
             f"got {[getattr(s, 'shape', None) for s in state]}"
         )
+    flags = None if episode_start is None else np.asarray(episode_start, dtype=bool).reshape(-1)
+    if flags is not None and flags.shape != (n_envs,):
+        raise ValueError(
+            f"episode_start must hold one flag per env: {n_envs} values for this observation, got {np.shape(episode_start)}"
+        )
     with th.no_grad():
         if state is None:
             state_t = actor.start_state(obs_tensor)
         else:
             state_t = tuple(th.as_tensor(s, dtype=th.float32, device=owner.device) for s in state)
-        if state is not None and episode_start is not None:
-            flags = np.asarray(episode_start, dtype=bool).reshape(-1)
-            if flags.shape != (n_envs,):
-                raise ValueError(
-                    f"episode_start must hold one flag per env: {n_envs} values for this observation, got "
-                    f"{np.shape(episode_start)}"
-                )
-            if flags.any():
+            if flags is not None and flags.any():
                 state_t = actor.start_state(obs_tensor, state_t, th.as_tensor(flags, device=owner.device))
         actions_t, new_state = actor.step(obs_tensor, state_t)
     actions = actions_t.cpu().numpy().reshape((-1, *owner.action_space.shape))  # type: ignore[misc]
