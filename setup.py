@@ -11,6 +11,9 @@ from setuptools.command.build_ext import build_ext
 #: as sb3_spiking._cbuild.FLAGS for the LIF kernel: no FMA contraction and no fast-math, so the
 #: kernel repeats torch's roundings exactly
 KERNEL_FLAGS = ["-O3", "-ffp-contract=off", "-fno-fast-math"]
+#: the memory layers' kernel also without trapping math: its per-row loops vectorise only then (comparisons become
+#: masks; the arithmetic and its rounding are unchanged, tests/test_memory_neurons.py); as memory_neurons._load_kernel
+MEMORY_KERNEL_FLAGS = [*KERNEL_FLAGS, "-fno-trapping-math"]
 
 
 class build_c_library(build_ext):
@@ -26,7 +29,7 @@ setup(
             "sb3_spiking._lif_kernel", sources=["sb3_spiking/_lif_kernel.c"], extra_compile_args=KERNEL_FLAGS, libraries=["m"]
         ),
         Extension(
-            "sb3_spiking._memory_kernel", sources=["sb3_spiking/_memory_kernel.c"], extra_compile_args=KERNEL_FLAGS,
+            "sb3_spiking._memory_kernel", sources=["sb3_spiking/_memory_kernel.c"], extra_compile_args=MEMORY_KERNEL_FLAGS,
             libraries=["m"],
         ),
     ],

@@ -20,6 +20,90 @@ static inline float surrogate(float x, float slope)
     return 1.0f / (a * a);
 }
 
+/* The loops over one row's H neurons are functions of their own (not inlined): there the compiler
+ * sees rows that do not alias each other and vectorises them (with -fno-trapping-math, which lets it
+ * turn the comparisons into masks; the arithmetic and its rounding are unchanged). */
+#if defined(__GNUC__)
+#define ROW static __attribute__((noinline)) void
+#else
+#define ROW static void
+#endif
+
+ROW syn_row(int64_t H, const float *restrict jp, const float *restrict up, const float *restrict ci,
+            const float *restrict alpha, const float *restrict beta, const float *restrict theta,
+            float *restrict jo, float *restrict uo, float *restrict so)
+{
+    for (int64_t h = 0; h < H; ++h) {
+        const float r = (float)(up[h] > theta[h]);
+        const float j = alpha[h] * jp[h] + ci[h];
+        const float u = (beta[h] * up[h] + j) - r * theta[h];
+        jo[h] = j;
+        uo[h] = u;
+        so[h] = (float)(u > theta[h]);
+    }
+}
+
+/* at t = T-1, gu/gj hold the final-state gradients; later, beta*gU[t+1] / alpha*gJ[t+1] */
+ROW syn_back_row(int64_t H, float slope, const float *restrict gso, const float *restrict uo,
+                 const float *restrict jp, const float *restrict up, const float *restrict alpha,
+                 const float *restrict beta, const float *restrict theta, float *restrict gio, float *restrict gur,
+                 float *restrict gjr, float *restrict pa, float *restrict pb, float *restrict pc, float *restrict pd)
+{
+    for (int64_t h = 0; h < H; ++h) {
+        const float direct = gso[h] * surrogate(uo[h] - theta[h], slope);
+        const float g_u = direct + gur[h];
+        const float g_j = g_u + gjr[h];
+        gio[h] = g_j;
+        pa[h] += g_j * jp[h];
+        pb[h] += g_u * up[h];
+        pc[h] += direct;
+        pd[h] += up[h] > theta[h] ? g_u : 0.0f;
+        gur[h] = beta[h] * g_u;
+        gjr[h] = alpha[h] * g_j;
+    }
+}
+
+ROW alif_row(int64_t H, const float *restrict up, const float *restrict ap, const float *restrict ci,
+             const float *restrict rho, const float *restrict bstr, const float *restrict beta,
+             const float *restrict theta, float *restrict uo, float *restrict ao, float *restrict so)
+{
+    for (int64_t h = 0; h < H; ++h) {
+        const float a_prev = theta[h] + bstr[h] * ap[h];
+        const float p = (float)(up[h] > a_prev);
+        const float a = rho[h] * ap[h] + p;
+        const float u = (beta[h] * up[h] + ci[h]) - p * a_prev;
+        uo[h] = u;
+        ao[h] = a;
+        so[h] = (float)(u > theta[h] + bstr[h] * a);
+    }
+}
+
+ROW alif_back_row(int64_t H, float slope, const float *restrict gso, const float *restrict uo,
+                  const float *restrict ao, const float *restrict up, const float *restrict ap,
+                  const float *restrict rho, const float *restrict bstr, const float *restrict beta,
+                  const float *restrict theta, float *restrict gio, float *restrict gur, float *restrict gar,
+                  float *restrict pnr, float *restrict pa, float *restrict pb, float *restrict pc, float *restrict pd)
+{
+    for (int64_t h = 0; h < H; ++h) {
+        const float thr = theta[h] + bstr[h] * ao[h];
+        const float d = gso[h] * surrogate(uo[h] - thr, slope);
+        const float g_u = d + gur[h];
+        const float g_thr = -d - pnr[h];            /* A[t]: its spike and the reset of step t+1 */
+        const float g_a = bstr[h] * g_thr + gar[h];
+        gio[h] = g_u;
+        pa[h] += g_a * ap[h];                       /* rho */
+        pb[h] += g_thr * ao[h];                     /* b, through A[t] */
+        pc[h] += g_u * up[h];                       /* beta */
+        pd[h] += g_thr;                             /* theta, through A[t] */
+        /* the step's reset used A_prev = theta + b*a[t-1]: its pull is passed back with p[t] */
+        const float a_prev = theta[h] + bstr[h] * ap[h];
+        const float p = (float)(up[h] > a_prev);
+        gur[h] = beta[h] * g_u;
+        gar[h] = rho[h] * g_a;
+        pnr[h] = p * g_u;
+    }
+}
+
 /* Synaptic: r = (U[t-1] > theta); J[t] = alpha*J[t-1] + I[t]; U[t] = beta*U[t-1] + J[t] - r*theta;
  * s[t] = (U[t] > theta). syn0 / mem0: (B, H) initial state; syns / mems / spikes: (T, B, H). */
 void syn_forward(int64_t T, int64_t B, int64_t H, const float *cur, const float *syn0, const float *mem0,
@@ -30,16 +114,8 @@ void syn_forward(int64_t T, int64_t B, int64_t H, const float *cur, const float 
     for (int64_t t = 0; t < T; ++t) {
         for (int64_t b = 0; b < B; ++b) {
             const int64_t o = t * n + b * H;
-            const float *restrict jp = t ? syns + o - n : syn0 + b * H;
-            const float *restrict up = t ? mems + o - n : mem0 + b * H;
-            for (int64_t h = 0; h < H; ++h) {
-                const float r = (float)(up[h] > theta[h]);
-                const float j = alpha[h] * jp[h] + cur[o + h];
-                const float u = (beta[h] * up[h] + j) - r * theta[h];
-                syns[o + h] = j;
-                mems[o + h] = u;
-                spikes[o + h] = (float)(u > theta[h]);
-            }
+            syn_row(H, t ? syns + o - n : syn0 + b * H, t ? mems + o - n : mem0 + b * H, cur + o, alpha, beta, theta,
+                    syns + o, mems + o, spikes + o);
         }
     }
 }
@@ -68,21 +144,8 @@ int syn_backward(int64_t T, int64_t B, int64_t H, const float *gs, const float *
         memset(part, 0, sizeof(float) * 4 * (size_t)H);
         for (int64_t b = 0; b < B; ++b) {
             const int64_t o = t * n + b * H, r0 = b * H;
-            const float *jp = t ? syns + o - n : syn0 + r0;
-            const float *up = t ? mems + o - n : mem0 + r0;
-            for (int64_t h = 0; h < H; ++h) {
-                /* at t = T-1, gu/gj hold the final-state gradients; later, beta*gU[t+1] / alpha*gJ[t+1] */
-                const float direct = gs[o + h] * surrogate(mems[o + h] - theta[h], slope);
-                const float g_u = direct + gu[r0 + h];
-                const float g_j = g_u + gj[r0 + h];
-                gi[o + h] = g_j;
-                part[h] += g_j * jp[h];
-                part[H + h] += g_u * up[h];
-                part[2 * H + h] += direct;
-                part[3 * H + h] += up[h] > theta[h] ? g_u : 0.0f;
-                gu[r0 + h] = beta[h] * g_u;
-                gj[r0 + h] = alpha[h] * g_j;
-            }
+            syn_back_row(H, slope, gs + o, mems + o, t ? syns + o - n : syn0 + r0, t ? mems + o - n : mem0 + r0, alpha,
+                         beta, theta, gi + o, gu + r0, gj + r0, part, part + H, part + 2 * H, part + 3 * H);
         }
         for (int64_t i = 0; i < 4 * H; ++i) acc[i] += (double)part[i];
     }
@@ -105,17 +168,8 @@ void alif_forward(int64_t T, int64_t B, int64_t H, const float *cur, const float
     for (int64_t t = 0; t < T; ++t) {
         for (int64_t b = 0; b < B; ++b) {
             const int64_t o = t * n + b * H;
-            const float *restrict up = t ? mems + o - n : mem0 + b * H;
-            const float *restrict ap = t ? ads + o - n : ad0 + b * H;
-            for (int64_t h = 0; h < H; ++h) {
-                const float a_prev = theta[h] + bstr[h] * ap[h];
-                const float p = (float)(up[h] > a_prev);
-                const float a = rho[h] * ap[h] + p;
-                const float u = (beta[h] * up[h] + cur[o + h]) - p * a_prev;
-                mems[o + h] = u;
-                ads[o + h] = a;
-                spikes[o + h] = (float)(u > theta[h] + bstr[h] * a);
-            }
+            alif_row(H, t ? mems + o - n : mem0 + b * H, t ? ads + o - n : ad0 + b * H, cur + o, rho, bstr, beta, theta,
+                     mems + o, ads + o, spikes + o);
         }
     }
 }
@@ -145,26 +199,9 @@ int alif_backward(int64_t T, int64_t B, int64_t H, const float *gs, const float 
         memset(part, 0, sizeof(float) * 4 * (size_t)H);
         for (int64_t b = 0; b < B; ++b) {
             const int64_t o = t * n + b * H, r0 = b * H;
-            const float *up = t ? mems + o - n : mem0 + r0;
-            const float *ap = t ? ads + o - n : ad0 + r0;
-            for (int64_t h = 0; h < H; ++h) {
-                const float thr = theta[h] + bstr[h] * ads[o + h];
-                const float d = gs[o + h] * surrogate(mems[o + h] - thr, slope);
-                const float g_u = d + gu[r0 + h];
-                const float g_thr = -d - pn[r0 + h];       /* A[t]: its spike and the reset of step t+1 */
-                const float g_a = bstr[h] * g_thr + ga[r0 + h];
-                gi[o + h] = g_u;
-                part[h] += g_a * ap[h];                     /* rho */
-                part[H + h] += g_thr * ads[o + h];          /* b, through A[t] */
-                part[2 * H + h] += g_u * up[h];             /* beta */
-                part[3 * H + h] += g_thr;                   /* theta, through A[t] */
-                /* the step's reset used A_prev = theta + b*a[t-1]: its pull is passed back with p[t] */
-                const float a_prev = theta[h] + bstr[h] * ap[h];
-                const float p = (float)(up[h] > a_prev);
-                gu[r0 + h] = beta[h] * g_u;
-                ga[r0 + h] = rho[h] * g_a;
-                pn[r0 + h] = p * g_u;
-            }
+            alif_back_row(H, slope, gs + o, mems + o, ads + o, t ? mems + o - n : mem0 + r0, t ? ads + o - n : ad0 + r0,
+                          rho, bstr, beta, theta, gi + o, gu + r0, ga + r0, pn + r0, part, part + H, part + 2 * H,
+                          part + 3 * H);
         }
         for (int64_t i = 0; i < 4 * H; ++i) acc[i] += (double)part[i];
     }

@@ -227,7 +227,8 @@ _KERNEL_SOURCE = Path(__file__).with_name("_memory_kernel.c")
 
 @functools.lru_cache(maxsize=1)
 def _load_kernel() -> ctypes.CDLL | None:
-    lib = _cbuild.load(_KERNEL_SOURCE, "memory_kernel", "synaptic / adaptive LIF", extra_flags=("-O3",))
+    # no trapping math: the per-row loops vectorise (comparisons as masks; the same arithmetic), as setup.py builds it
+    lib = _cbuild.load(_KERNEL_SOURCE, "memory_kernel", "synaptic / adaptive LIF", extra_flags=("-O3", "-fno-trapping-math"))
     if lib is None:
         return None
     i64, p, f = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
