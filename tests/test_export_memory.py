@@ -280,7 +280,7 @@ def test_drone_export_cli_of_a_memory_actor(tmp_path, capsys):
     from sb3_spiking.tasks.drone.env import DroneHoverEnv
     from sb3_spiking.tasks.drone.pd_guide import PDHoverGuide
 
-    model = GuidedTD3("SpikingPolicy", DroneHoverEnv(), guide=PDHoverGuide(), buffer_size=1000, seed=0,
+    model = GuidedTD3("SpikingPolicy", DroneHoverEnv(command_obs=True), guide=PDHoverGuide(), buffer_size=1000, seed=0,
                       learning_starts=10**9, policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32]),
                                                                 neuron=["synaptic", "recurrent"], feedback=True))
     model.save(tmp_path / "m")
@@ -292,6 +292,8 @@ def test_drone_export_cli_of_a_memory_actor(tmp_path, capsys):
         assert "NIR export skipped: 'feedback'" in out and "NIR export for norse skipped" in out
     error = float(out.split("max |action error|")[1].split()[0])
     assert error < 1e-5
+    # the C actor started each episode from the command in force: it repeats the actions flown in the loop
+    assert float(out.split("vs the actions flown:")[1].split(")")[0]) < 1e-5
 
 
 @needs_cc
@@ -431,3 +433,29 @@ def test_c_start_from_the_command_in_force_matches_predict():
     assert np.abs(zero_start[90:95] - c_act[90:95]).max() > 1e-3  # the command matters
     with pytest.raises(ValueError, match="start_commands need an actor with action feedback"):
         run_c_actor(_busy_net("lif", n_in=5, n_out=2), obs, starts, start_commands=commands)
+
+
+@needs_cc
+@pytest.mark.skipif(importlib.util.find_spec("l2f") is None, reason="drone extra (l2f) not installed")
+def test_export_example_on_a_model_of_the_default_actor(tmp_path):
+    # the default drone actor (action feedback from the command in force): C only, started from the command
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sb3_spiking import GuidedTD3
+    from sb3_spiking.tasks.drone.env import DroneHoverEnv
+
+    model = GuidedTD3("SpikingPolicy", DroneHoverEnv(command_obs=True), buffer_size=1000, seed=0,
+                      policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32]), readout="leaky", feedback=True))
+    with th.no_grad():
+        model.actor.net.feedback.weight.weight.mul_(5.0)  # the start matters to the actions
+    model.save(tmp_path / "m")
+    example = Path(__file__).resolve().parents[1] / "examples" / "export_actor.py"
+    out = subprocess.run([sys.executable, str(example), "--model", str(tmp_path / "m.zip"), "--out", str(tmp_path / "c"),
+                          "--steps", "300"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "_start(" in (tmp_path / "c" / "snn_actor.h").read_text()
+    if importlib.util.find_spec("nir") is not None:
+        assert "NIR export skipped" in out.stdout
+    assert float(out.stdout.split("max |action error| C vs PyTorch:")[1].split()[0]) < 1e-5

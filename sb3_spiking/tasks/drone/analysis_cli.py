@@ -72,9 +72,13 @@ def _export(args: argparse.Namespace) -> None:
         episodes = fly(model, pilot="actor", n_episodes=args.check_episodes, seed=args.seed)
         obs = np.concatenate([e.actor_obs for e in episodes])
         starts = np.concatenate([np.arange(e.length) == 0 for e in episodes])
-        c_act, _ = run_c_actor(model, obs, starts)
-        t_act, _ = torch_actions(model, obs, starts)
-        print(f"C vs PyTorch over {len(obs)} closed-loop steps: max |action error| {np.abs(c_act - t_act).max():.3g}")
+        # an actor with action feedback starts each episode from the command in force (<name>_start in C)
+        commands = None if episodes[0].commands is None else np.concatenate([e.commands for e in episodes])
+        c_act, _ = run_c_actor(model, obs, starts, start_commands=commands)
+        t_act, _ = torch_actions(model, obs, starts, start_commands=commands)
+        flown = np.concatenate([e.actor_actions for e in episodes])  # what predict flew in the loop
+        print(f"C vs PyTorch over {len(obs)} closed-loop steps: max |action error| {np.abs(c_act - t_act).max():.3g} "
+              f"(vs the actions flown: {np.abs(c_act - flown).max():.3g})")
     elif args.check_episodes > 0:
         print("C check skipped: needs a C compiler and the drone extra (l2f)")
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from sb3_spiking.guided_td3 import GuidedTD3
+from sb3_spiking.obs_keys import COMMAND_KEY
 from sb3_spiking.rollout import RecordingActor, SingleEnvEpisodes, rollout
 
 
@@ -28,7 +29,8 @@ class Episode:
 
     ``actor_obs (T, 18)``, ``privileged_obs (T, P)``, ``actions (T, 4)`` (what was flown),
     ``rewards (T,)``, ``actor_actions (T, 4)`` and ``spikes`` (one ``(T, H_i)`` array per LIF layer)
-    when a spiking actor took part, ``guide_actions (T, 4)`` when a guide was queried.
+    when a spiking actor took part, ``guide_actions (T, 4)`` when a guide was queried, ``commands (T, 4)`` (the
+    command in force at each step) when the env has ``command_obs``.
     """
 
     actor_obs: np.ndarray
@@ -39,6 +41,7 @@ class Episode:
     actor_actions: np.ndarray | None = None
     guide_actions: np.ndarray | None = None
     spikes: list[np.ndarray] = field(default_factory=list)
+    commands: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -107,6 +110,8 @@ def fly(
                 actor_actions=None if stats.model_actions is None else stats.model_actions[:, 0],
                 guide_actions=None if stats.guide_actions is None else stats.guide_actions[:, 0],
                 spikes=[layer[:, 0] for layer in stats.spikes] if stats.spikes else [],
+                commands=np.array([o[COMMAND_KEY][0] for o in stats.observations], np.float32)
+                if COMMAND_KEY in stats.observations[0] else None,
             )
         )
     return episodes
