@@ -676,3 +676,15 @@ def test_extends_takes_the_other_files_entry_and_replaces_the_keys_given(tmp_pat
     (tmp_path / "loop.yml").write_text(yaml.safe_dump({"Pendulum-v1": {"extends": "loop.yml"}}))
     with pytest.raises(ZooConfigError, match="includes itself"):
         load_config_file(tmp_path / "loop.yml")
+
+
+def test_main_job_benchmark_times_the_default_beside_the_old_one(tmp_path, capsys):
+    pytest.importorskip("l2f")
+    from benchmarks import bench_main_job
+
+    bench_main_job.main(["--steps", "800", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "| default (history-free, feedback) |" in out and "| old default (4 past commands) |" in out
+    assert "ratio default / old default:" in out
+    old = load_config(tmp_path / "run1" / "guided_td3" / "DroneHover-v0_1" / "DroneHover-v0" / "config.yml")
+    assert old["env_kwargs"] == {"actor_history": 4} and "feedback" not in old["policy_kwargs"]
