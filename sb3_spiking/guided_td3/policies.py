@@ -126,7 +126,7 @@ class _StatefulPredict:
         episode_start: np.ndarray | None = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray, State]:
-        """One control step: ``(action, new state)``; zero state when ``state`` is ``None``.
+        """One control step: ``(action, new state)``; the start state when ``state`` is ``None``.
 
         Same contract as :meth:`SequencePolicy.predict` (``deterministic`` is ignored).
         """
@@ -390,8 +390,9 @@ class SequencePolicy(TD3Policy):
       ``obs["actor"]``, the critics (and the guide) see ``obs["privileged"]``.
 
     :meth:`predict` follows sb3-contrib's recurrent contract exactly:
-    ``predict(obs, state, episode_start, deterministic) -> (action, state)``, zero state when
-    ``state`` is ``None``, state rows reset where ``episode_start`` is set. The state is a tuple of
+    ``predict(obs, state, episode_start, deterministic) -> (action, state)``, the start state (zero; an action
+    feedback from the observation's ``"command"``) when ``state`` is ``None``, state rows reset to it where
+    ``episode_start`` is set. The state is a tuple of
     ``(n_envs, size)`` arrays, one per entry of the actor's ``state_sizes`` (empty for a stateless actor).
 
     :param net_arch: ``dict(pi=[256, 128], qf=[256, 256])`` (actor and critic layer sizes), or a
@@ -545,8 +546,9 @@ class SequencePolicy(TD3Policy):
         """One control step with hidden state (sb3-contrib recurrent contract).
 
         :param observation: observation(s), batched over envs or single.
-        :param state: previous state from ``predict`` (``None`` = zero state).
-        :param episode_start: ``(n_envs,)`` flags; where set, the state is reset to zero first.
+        :param state: previous state from ``predict`` (``None`` = the start state: zero, an action feedback holding
+            the observation's ``"command"`` where it has one, :meth:`SpikingActor.start_state`).
+        :param episode_start: ``(n_envs,)`` flags; where set, the state is reset to the start state first.
         :param deterministic: ignored (the TD3 actor is deterministic; exploration noise is added
             by the algorithm during training only).
         :return: action(s) in the action space's bounds and the new state.
