@@ -126,7 +126,8 @@ def run(task: str, variant: str, seed: int, timesteps: int | None, out: Path) ->
                   policy_kwargs=VARIANTS[variant][0], env_kwargs=env_kwargs,
                   command=" ".join(["python", "-m", "experiments.memory", *sys.argv[1:]]), **evaluate(task, model, env_kwargs))
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    (out / "runs" / f"{task}_{variant}_s{seed}.json").write_text(json.dumps(record, indent=1))
+    budget = "" if timesteps is None else f"_{steps // 1000}k"  # a budget other than the config's: its own record
+    (out / "runs" / f"{task}_{variant}{budget}_s{seed}.json").write_text(json.dumps(record, indent=1))
     print(f"{task} {variant} seed {seed}: {record['mean_return']:.1f} in {minutes:.1f} min", flush=True)
     return record
 
@@ -167,6 +168,19 @@ def _drone_lines(out: Path) -> list[str]:
     return lines
 
 
+def _row(task: str, variant: str, rs: list[dict[str, Any]]) -> list[str]:
+    """The table row of one (task, variant, budget)."""
+    means = np.array([r["mean_return"] for r in rs])
+    guide = GUIDE_SCORE.get(task)
+    pct = f"{100 * means.mean() / guide:.1f}" if guide else "–"
+    landed = (f"{100 * np.mean([r['landed'] for r in rs]):.0f} %" if "landed" in rs[0] else "–")
+    per_seed = ", ".join(f"{m:.1f}" for m in means)
+    minutes = np.mean([r["train_minutes"] for r in rs])
+    seeds = ", ".join(str(r["seed"]) for r in rs)
+    return [f"| {task} | {LABELS[variant]} | {seeds} | {rs[0]['timesteps']:,} | {minutes:.1f} | "
+            f"{means.mean():.1f} ± {means.std():.1f} ({per_seed}) | {pct} | {landed} |"]
+
+
 def report(out: Path) -> str:
     runs = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
     if not any(r["task"] == "lunar" and r["variant"] == "history" for r in runs):
@@ -178,18 +192,9 @@ def report(out: Path) -> str:
              "|---|---|---|---|---|---|---|---|", *_drone_lines(out)]
     for task in TASKS:
         for variant in VARIANTS:
-            rs = [r for r in runs if r["task"] == task and r["variant"] == variant]
-            if not rs:
-                continue
-            means = np.array([r["mean_return"] for r in rs])
-            guide = GUIDE_SCORE.get(task)
-            pct = f"{100 * means.mean() / guide:.1f}" if guide else "–"
-            landed = (f"{100 * np.mean([r['landed'] for r in rs]):.0f} %" if "landed" in rs[0] else "–")
-            per_seed = ", ".join(f"{m:.1f}" for m in means)
-            minutes = np.mean([r["train_minutes"] for r in rs])
-            seeds = ", ".join(str(r["seed"]) for r in rs)
-            lines.append(f"| {task} | {LABELS[variant]} | {seeds} | {rs[0]['timesteps']:,} | {minutes:.1f} | "
-                         f"{means.mean():.1f} ± {means.std():.1f} ({per_seed}) | {pct} | {landed} |")
+            rows = [r for r in runs if r["task"] == task and r["variant"] == variant]
+            for steps in sorted({r["timesteps"] for r in rows}):  # one row per budget
+                lines += _row(task, variant, [r for r in rows if r["timesteps"] == steps])
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(
         "# Memory in the network: layer type × task\n\nMade by `python -m experiments.memory --report` from the runs in "
