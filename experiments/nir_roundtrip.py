@@ -46,12 +46,12 @@ def train_lunar_lander(seed: int = 0, timesteps: int | None = None) -> Any:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.noise import NormalActionNoise
 
-    from experiments.lunar_lander import zoo_entry
+    from experiments.lunar_lander import history_entry
     from sb3_spiking import GuidedTD3
     from sb3_spiking.guides import resolve_guide
     from sb3_spiking.tasks.lunar_lander import make_lunar_lander_novel_privileged
 
-    hp = zoo_entry()
+    hp = history_entry()  # the LIF actor (NIR consumers run LIF; its archived record used it)
     steps = int(timesteps or hp.pop("n_timesteps"))
     hp.pop("n_timesteps", None)
     env_kwargs = hp.pop("env_kwargs", {}) or {}
@@ -90,9 +90,9 @@ def train_pendulum(seed: int = 0, timesteps: int = 4000) -> Any:
 
 
 def _lunar_env_kwargs() -> dict[str, Any]:
-    from experiments.lunar_lander import zoo_entry
+    from experiments.lunar_lander import history_entry
 
-    return dict(zoo_entry().get("env_kwargs") or {})
+    return dict(history_entry().get("env_kwargs") or {})
 
 
 def _drone_env_options(model: Any) -> dict[str, Any]:

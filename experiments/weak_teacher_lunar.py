@@ -38,7 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 
-from experiments.lunar_lander import zoo_entry  # noqa: E402
+from experiments.lunar_lander import history_entry  # noqa: E402
 from experiments.weak_guides import SluggishLunarGuide  # noqa: E402
 from experiments.zoo_entry import model_from_entry  # noqa: E402
 from sb3_spiking.guided_td3.losses import ActorBatch, BCTerm  # noqa: E402
@@ -93,8 +93,9 @@ def q_filtered_class():
 
 
 def settings(variant: str) -> dict[str, Any]:
-    """The zoo entry with the variant's overrides (``policy_kwargs`` merged)."""
-    hp = zoo_entry()
+    """The zoo entry (with the actor it was measured with, ``history_entry``) with the variant's overrides
+    (``policy_kwargs`` merged)."""
+    hp = history_entry()
     over = dict(VARIANTS[variant])
     hp["policy_kwargs"] = dict(hp.get("policy_kwargs") or {}, **over.pop("policy_kwargs", {}))
     hp.update(over)

@@ -143,3 +143,21 @@ def test_plain_guided_td3_defaults_run_on_the_task():
 
 def th_equal(a, b) -> bool:
     return bool((a == b.detach()).all())
+
+
+def test_the_archived_comparisons_keep_the_actor_they_were_measured_with():
+    # the experiments of docs/lunar_lander.md, the weak-teacher study and the memory table's history row ran on the
+    # config's actor until issue 27 (LIF, the previous frame in its input, 200 k steps); they keep it
+    import json
+
+    from experiments.lunar_lander import history_entry
+    from experiments.memory import zoo_entry as memory_base
+    from experiments.weak_teacher_lunar import settings
+
+    archived = json.loads((CONFIG.parents[1] / "experiments" / "archive" / "lunar_lander" / "runs" / "guided_td3_s0.json").read_text())
+    entry = history_entry()
+    assert entry["env_kwargs"] == archived["env_kwargs"] == {"actor_history": 1, "actor_scale": 10.0}
+    assert entry["n_timesteps"] == archived["budget_timesteps"] == 200_000 and "neuron" not in entry["policy_kwargs"]
+    assert memory_base("lunar") == entry and settings("td3bc")["env_kwargs"] == entry["env_kwargs"]
+    assert {k: v for k, v in entry.items() if k not in ("n_timesteps", "policy_kwargs", "env_kwargs")} == {
+        k: v for k, v in _zoo_entry().items() if k not in ("n_timesteps", "policy_kwargs", "env_kwargs")}
