@@ -154,7 +154,8 @@ def test_the_archived_comparisons_keep_the_actor_they_were_measured_with():
     from experiments.memory import zoo_entry as memory_base
     from experiments.weak_teacher_lunar import settings
 
-    archived = json.loads((CONFIG.parents[1] / "experiments" / "archive" / "lunar_lander" / "runs" / "guided_td3_s0.json").read_text())
+    runs = CONFIG.parents[1] / "experiments" / "archive" / "lunar_lander" / "runs"
+    archived = json.loads((runs / "guided_td3_s0.json").read_text())
     entry = history_entry()
     assert entry["env_kwargs"] == archived["env_kwargs"] == {"actor_history": 1, "actor_scale": 10.0}
     assert entry["n_timesteps"] == archived["budget_timesteps"] == 200_000 and "neuron" not in entry["policy_kwargs"]
