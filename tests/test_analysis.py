@@ -192,6 +192,24 @@ def test_drone_efficiency_table_on_real_rollouts():
     assert "SNN 256-128 (paper)" in table and "untrained SNN fed 1 PD-guide flights" in table
 
 
+@needs_drone
+def test_the_efficiency_table_scores_trained_actors_on_the_same_starts(tmp_path):
+    # the spiking actor's reward is protocol (b) on the starts a trained MLP row flies (paired), not its own rollouts
+    from sb3_spiking import GuidedTD3
+    from sb3_spiking.tasks.drone.efficiency import drone_efficiency_table, trained_mlp_efficiency
+    from sb3_spiking.tasks.drone.evaluation import fly
+    from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
+
+    snn = GuidedTD3("SpikingPolicy", DroneHoverVecEnv(2, command_obs=True), seed=0,
+                    policy_kwargs=dict(net_arch=dict(pi=[16, 8], qf=[16]), feedback=True))
+    mlp = GuidedTD3("MlpSequencePolicy", DroneHoverVecEnv(2, actor_history=32), seed=0,
+                    policy_kwargs=dict(net_arch=dict(pi=[64, 64], qf=[16])))
+    mlp.save(tmp_path / "mlp")
+    reports = drone_efficiency_table(snn, n_episodes=2, max_episode_steps=60, mlp_history=str(tmp_path / "mlp.zip"))
+    assert reports[0].reward == fly(snn, n_episodes=2, seed=0).mean_return
+    assert reports[2].reward == trained_mlp_efficiency(str(tmp_path / "mlp.zip"), "m", 2, 0).reward
+
+
 # --------------------------------------------------------------------------- pictures and CLI
 @needs_drone
 def test_flight_pictures_and_cli(tmp_path, capsys):

@@ -22,9 +22,9 @@ from sb3_spiking.tasks.drone import evaluation, rollouts
 def trained_mlp_efficiency(path: str, name: str, n_episodes: int = 4, seed: int = 0) -> EfficiencyReport:
     """Efficiency of a trained non-spiking actor (a GuidedTD3 zip with ``MlpSequencePolicy``).
 
-    The MLP flies ``n_episodes`` episodes itself (autonomously, paired initial states via
-    :func:`sb3_spiking.tasks.drone.rollouts.fly`'s seeding), so its activation sparsity and reward come from
-    its own flights, as for the spiking actor.
+    The MLP flies ``n_episodes`` episodes itself (autonomously, protocol (b) on the initial states of
+    :func:`sb3_spiking.tasks.drone.evaluation.fly` seeded ``seed``), so its activation sparsity and reward come from
+    its own flights; the spiking actor's reward is measured on the same starts (:func:`drone_efficiency_table`).
     """
     model = GuidedTD3.load(path, device="cpu")
     mu = getattr(model.actor, "mu", None)
@@ -46,7 +46,7 @@ def drone_efficiency_table(
     all measured on the same real drone rollouts.
 
     :param model: a trained spiking controller (GuidedTD3 model, policy or path to its zip). It flies
-        the rollouts itself and its mean return is reported. ``None``: an untrained 18-256-128-4
+        the rollouts itself; its reward is its protocol (b) mean return on the starts the trained MLP rows fly. ``None``: an untrained 18-256-128-4
         actor is fed the observations of PD-guide flights (no reward reported).
     :param n_episodes: rollouts to measure on.
     :param seed: seed of the first rollout (and of the untrained networks).
@@ -66,7 +66,8 @@ def drone_efficiency_table(
     else:
         actor = model
         episodes = rollouts.fly(actor, pilot="actor", n_episodes=n_episodes, seed=seed, max_episode_steps=max_episode_steps)
-        reward = float(np.mean([e.ret for e in episodes]))
+        # the reward: protocol (b) on the starts the trained MLPs fly (trained_mlp_efficiency), so the column is paired
+        reward = evaluation.fly(model, n_episodes=n_episodes, seed=seed).mean_return
         data = f"trained SNN flying {n_episodes} episodes ({sum(e.length for e in episodes)} steps)"
     net = resolve_actor(actor)[0]
     arch = "-".join(str(h) for h in net.hidden)
