@@ -46,8 +46,8 @@ def drone_efficiency_table(
     all measured on the same real drone rollouts.
 
     :param model: a trained spiking controller (GuidedTD3 model, policy or path to its zip). It flies
-        the rollouts itself; its reward is its protocol (b) mean return on the starts the trained MLP rows fly. ``None``: an untrained 18-256-128-4
-        actor is fed the observations of PD-guide flights (no reward reported).
+        the rollouts itself; its reward is its protocol (b) mean return on the starts the trained MLP rows
+        fly. ``None``: an untrained 18-256-128-4 actor is fed the observations of PD-guide flights (no reward).
     :param n_episodes: rollouts to measure on.
     :param seed: seed of the first rollout (and of the untrained networks).
     :param max_episode_steps: truncation length of the rollouts.
