@@ -88,6 +88,27 @@ def ours_forward(net: SpikingMLP, x: th.Tensor, cmd: th.Tensor | None) -> th.Ten
     return y
 
 
+def recurrent_products(batch: int) -> float:
+    """Seconds of the recurrent layers' matrix products alone, dense as both implementations do them: ``V·s[t-1]`` at
+    every step of both layers, ``Vᵀ·g[t]`` at every trained step, and the weight gradient — a floor for any
+    implementation with dense recurrence (the spikes are 0/1 but not sparse enough for a sparse product to win)."""
+    gen = th.Generator().manual_seed(0)
+    mats = [th.randn(h, h, generator=gen) for h in HIDDEN]
+    spikes = [(th.rand(T, batch, h, generator=gen) < 0.2).float() for h in HIDDEN]
+    grads = [th.randn(T - WARMUP, batch, h, generator=gen) for h in HIDDEN]
+    out = [th.empty(batch, h) for h in HIDDEN]
+    t0 = time.perf_counter()
+    for v, s, o in zip(mats, spikes, out):
+        for t in range(T):
+            th.mm(s[t], v.t(), out=o)
+    for v, g, o in zip(mats, grads, out):
+        for t in range(T - WARMUP):
+            th.mm(g[t], v, out=o)
+    for s, g in zip(spikes, grads):
+        th.mm(g.flatten(0, 1).t(), s[WARMUP:].flatten(0, 1))
+    return time.perf_counter() - t0
+
+
 def timed_update(forward, params, target: th.Tensor) -> float:
     opt = th.optim.Adam(params, lr=1e-4)
     t0 = time.perf_counter()
@@ -122,9 +143,11 @@ def main(argv: list[str] | None = None) -> None:
                 _check_gradients(net, ref, x)
                 runs[f"snnTorch {kind}"] = (lambda ref=ref, x=x: ref(x), list(ref.parameters()))
         times: dict[str, list[float]] = {k: [] for k in runs}
+        floor: list[float] = []
         for _ in range(args.repeats):
             for k, (fwd, params) in runs.items():
                 times[k].append(timed_update(fwd, params, target))
+            floor.append(recurrent_products(batch))
         med = {k: 1000 * float(np.median(v)) for k, v in times.items()}
         print(f"\nbatch {batch}")
         print("| layer | ms / update | × LIF | snnTorch / ours |")
@@ -134,6 +157,11 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             ref = med.get(f"snnTorch {k}")
             print(f"| {k} | {v:.1f} | {v / med['lif']:.2f} | {'' if ref is None else f'{ref / v:.2f} ({ref:.1f} ms)'} |")
+        products = 1000 * float(np.median(floor))
+        print(f"recurrent layers' matrix products alone (dense, both layers): {products:.1f} ms; LIF + them: "
+              f"{med['lif'] + products:.1f} ms"
+              + (f", snnTorch RLeaky / (LIF + them) = {med['snnTorch recurrent'] / (med['lif'] + products):.2f}"
+                 if "snnTorch recurrent" in med else ""))
 
 
 def _check_gradients(ours: SpikingMLP, ref: SnnTorchNet, x: th.Tensor) -> None:

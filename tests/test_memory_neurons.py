@@ -311,6 +311,7 @@ def test_memory_layer_benchmark_runs_and_checks_snntorch(capsys):
     for name in ("| lif |", "| lif + feedback |", "| synaptic |", "| adaptive |", "| recurrent |"):
         assert name in out
     assert out.count("ms)") == 2  # the snnTorch RLeaky and Synaptic ratios (their gradients were checked first)
+    assert "recurrent layers' matrix products alone" in out and "snnTorch RLeaky / (LIF + them)" in out
 
 
 def test_rollout_tells_a_feedback_actor_the_guides_command():
