@@ -51,3 +51,31 @@ def test_the_control_starts_from_a_constant_command():
     obs = model.policy.obs_to_tensor(env.reset())[0]
     start = model.actor._held(model.actor.net.initial_state(2), obs, None)
     np.testing.assert_array_equal(start[-1].numpy(), np.full((2, 4), -0.5, np.float32))
+
+
+def test_the_product_version_acts_exactly_as_the_probe():
+    # the env's "command" entry + SpikingActor.start_state replace the probe's privileged read and zero-state test
+    from sb3_spiking.guided_td3.policies import SpikingPolicy
+
+    env = DroneHoverVecEnv(2, actor_history=0, command_obs=True)
+    kwargs = dict(net_arch=dict(pi=[16, 8], qf=[16, 16]), feedback=True, readout="leaky")
+    product = SpikingPolicy(env.observation_space, env.action_space, lambda _: 1e-3, **kwargs)
+    plain = DroneHoverVecEnv(2, actor_history=0)
+    probe = EfferenceSpikingPolicy(plain.observation_space, plain.action_space, lambda _: 1e-3, **kwargs)
+    probe.actor.load_state_dict(product.actor.state_dict())
+    env.seed(3)
+    obs, s1, s2, start = env.reset(), None, None, np.ones(2, bool)
+    windows = []
+    for _ in range(40):
+        a1, s1 = product.predict(obs, s1, start)
+        a2, s2 = probe.predict({k: v for k, v in obs.items() if k != "command"}, s2, start)
+        np.testing.assert_array_equal(a1, a2)
+        windows.append(obs)
+        start = np.zeros(2, bool)
+        obs, *_ = env.step(a1)
+    # a replay window starting mid-episode (step 10): both start from the command in force there
+    seq = {k: th.as_tensor(np.stack([w[k] for w in windows[10:30]], 1)) for k in windows[0]}
+    with th.no_grad():
+        u1 = product.actor.unroll(seq, burn_in=5)
+        u2 = probe.actor.unroll({k: v for k, v in seq.items() if k != "command"}, burn_in=5)
+    assert th.equal(u1, u2)
