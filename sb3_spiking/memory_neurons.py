@@ -134,16 +134,17 @@ class RecurrentSequence(th.autograd.Function):
             th.addcmul(carry, g_s[t], sg[t], out=g_u[t])
             if t > 0:
                 g_s[t - 1].addmm_(g_u[t], weight)  # s[t-1] fed the recurrence of step t
-            carry = g_u[t] * b
+            th.mul(g_u[t], b, out=carry)
         g_spk0 = g_u[0] @ weight
-        prev_mems = th.cat([mem0.unsqueeze(0), mems[:-1]])
-        prev_spikes = th.cat([spk0.unsqueeze(0), spikes[:-1]])
-        g_weight = g_u.flatten(0, 1).t() @ prev_spikes.flatten(0, 1)
+        # the previous step's values are mem0 / spk0 at t = 0 and mems / spikes[t-1] after: summed in two parts
+        # instead of concatenating (T, B, H) copies
+        rest, first = g_u[1:].flatten(0, 1), g_u[0]
+        g_weight = th.addmm(first.t() @ spk0, rest.t(), spikes[:-1].flatten(0, 1))
         g_bias = g_u.sum((0, 1))
         in_range = ((beta >= 0) & (beta <= 1)).to(mems.dtype)
-        g_beta = (g_u * prev_mems).sum((0, 1)) * in_range
-        resets = (prev_mems > theta).to(mems.dtype)
-        g_theta = -((g_s * sg).sum((0, 1)) + (g_u * resets).sum((0, 1)))
+        g_beta = ((first * mem0).sum(0) + (g_u[1:] * mems[:-1]).sum((0, 1))) * in_range
+        reset_pull = (first * (mem0 > theta)).sum(0) + (g_u[1:] * (mems[:-1] > theta)).sum((0, 1))
+        g_theta = -((g_s * sg).sum((0, 1)) + reset_pull)
         return g_u, carry, g_spk0, g_weight, g_bias, g_beta, g_theta, None
 
 
