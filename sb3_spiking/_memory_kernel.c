@@ -11,7 +11,7 @@
 
 /* Bumped with every change of a function's arguments: sb3_spiking._cbuild compares it with the
  * source's and rebuilds a stale installed library instead of calling it with the wrong arguments. */
-#define KERNEL_ABI 1
+#define KERNEL_ABI 2
 int kernel_abi(void) { return KERNEL_ABI; }
 
 static inline float surrogate(float x, float slope)
@@ -101,6 +101,35 @@ ROW alif_back_row(int64_t H, float slope, const float *restrict gso, const float
         gur[h] = beta[h] * g_u;
         gar[h] = rho[h] * g_a;
         pnr[h] = p * g_u;
+    }
+}
+
+ROW rec_row(int64_t H, float *restrict u, const float *restrict mp, const float *restrict beta,
+            const float *restrict theta, float *restrict so)
+{
+    for (int64_t h = 0; h < H; ++h) {
+        const float r = (float)(mp[h] > theta[h]);
+        float x = u[h] + beta[h] * mp[h];
+        x = x - r * theta[h];
+        u[h] = x;
+        so[h] = (float)(x > theta[h]);
+    }
+}
+
+ROW rec_back_row(int64_t H, float slope, const float *restrict gs, const float *restrict m, const float *restrict mp,
+                 const float *restrict beta, const float *restrict theta, float *restrict carry, float *restrict gu,
+                 float *restrict pa, float *restrict pb, float *restrict pc)
+{
+    for (int64_t h = 0; h < H; ++h) {
+        float a = fabsf(m[h] - theta[h]) * slope + 1.0f;
+        a = a * a;
+        const float direct = gs[h] * (1.0f / a);
+        const float g = carry[h] + direct;
+        gu[h] = g;
+        carry[h] = g * beta[h];
+        pa[h] += direct;
+        pb[h] += g * mp[h];
+        pc[h] += mp[h] > theta[h] ? g : 0.0f;
     }
 }
 
@@ -226,4 +255,28 @@ int alif_backward(int64_t T, int64_t B, int64_t H, const float *gs, const float 
     free(pn);
     free(part);
     return 0;
+}
+
+/* Recurrent LIF, one step after its matrix product (torch's BLAS): on entry u = I[t] + b_V + V*s[t-1]; then
+ * u = u + beta*U[t-1] - r*theta with r = (U[t-1] > theta) (the previous spikes), s[t] = (u > theta).
+ * The same operations in the same order as the torch loop of RecurrentSequence. u, mp, spikes: (B, H). */
+void rec_forward_step(int64_t B, int64_t H, float *u, const float *mp, const float *restrict beta,
+                      const float *restrict theta, float *spikes)
+{
+    for (int64_t b = 0; b < B; ++b) {
+        rec_row(H, u + b * H, mp + b * H, beta, theta, spikes + b * H);
+    }
+}
+
+/* Recurrent LIF, one backward step before its matrix product: g_u[t] = carry + g_s[t]*sg(U[t]) with the
+ * surrogate sg = 1/(1 + k|U - theta|)^2; carry = beta*g_u[t]; part (3 x H floats, added to) receives the
+ * direct terms g_s*sg (threshold, spike path), g_u*U[t-1] (beta) and g_u*r[t] (threshold, reset path). */
+void rec_backward_step(int64_t B, int64_t H, const float *gs, const float *m, const float *mp,
+                       const float *restrict beta, const float *restrict theta, float slope, float *carry, float *gu,
+                       float *part)
+{
+    for (int64_t b = 0; b < B; ++b) {
+        const int64_t o = b * H;
+        rec_back_row(H, slope, gs + o, m + o, mp + o, beta, theta, carry + o, gu + o, part, part + H, part + 2 * H);
+    }
 }

@@ -106,15 +106,20 @@ class RecurrentSequence(th.autograd.Function):
     def forward(ctx, currents, mem0, spk0, weight, bias, beta, theta, slope):  # type: ignore[override]
         T = currents.shape[0]
         b = beta.clamp(0.0, 1.0)
-        mems, spikes = th.empty_like(currents), th.empty_like(currents)
-        biased = currents + bias
+        spikes = th.empty_like(currents)
+        mems = currents + bias  # each step adds its recurrent product to its row in place (no copy per step)
         mem, prev = mem0, spk0
         reset = th.gt(mem0, theta).to(mem0.dtype)  # afterwards the previous step's spikes: the same comparison
         wt = weight.t()
+        kernel = _kernel_for(currents)  # CPU: the elementwise part of a step in one C pass, the same operations
+        b_, th_ = (_c(v) for v in (b, theta)) if kernel is not None else (b, theta)
         for t in range(T):
-            u = th.addmm(biased[t], prev, wt, out=mems[t])
-            u.addcmul_(b, mem).addcmul_(reset, theta, value=-1.0)
-            th.gt(u, theta, out=spikes[t])
+            u = mems[t].addmm_(prev, wt)
+            if kernel is not None:
+                kernel.rec_forward_step(u.shape[0], u.shape[1], _p(u), _p(_c(mem)), _p(b_), _p(th_), _p(spikes[t]))
+            else:
+                u.addcmul_(b, mem).addcmul_(reset, theta, value=-1.0)
+                th.gt(u, theta, out=spikes[t])
             mem, prev = u, spikes[t]
             reset = prev
         ctx.save_for_backward(mem0, spk0, mems, spikes, weight, beta, theta, slope)
@@ -125,11 +130,27 @@ class RecurrentSequence(th.autograd.Function):
         mem0, spk0, mems, spikes, weight, beta, theta, slope = ctx.saved_tensors
         T = mems.shape[0]
         b = beta.clamp(0.0, 1.0)
-        sg = th.sub(mems, theta).abs_().mul_(slope).add_(1.0)
-        sg = sg.mul_(sg).reciprocal_()  # surrogate derivative at every step
         g_s = th.zeros_like(mems) if g_spikes is None else g_spikes.clone()
         g_u = th.empty_like(mems)
         carry = th.zeros_like(mem0) if g_mem is None else g_mem.clone()  # beta*g_u[t+1] (+ final gradient)
+        in_range = ((beta >= 0) & (beta <= 1)).to(mems.dtype)
+        kernel = _kernel_for(mems)
+        if kernel is not None:  # CPU: the elementwise part of each backward step and its sums in one C pass
+            B, H = mem0.shape
+            b_, th_, carry = _c(b), _c(theta), _c(carry)
+            part, acc = th.zeros(3, H, dtype=mems.dtype), th.zeros(3, H, dtype=th.float64)
+            for t in range(T - 1, -1, -1):
+                part.zero_()
+                kernel.rec_backward_step(B, H, _p(g_s[t]), _p(mems[t]), _p(_c(mem0) if t == 0 else mems[t - 1]), _p(b_),
+                                         _p(th_), float(slope), _p(carry), _p(g_u[t]), _p(part))
+                acc += part  # float over the batch of a step, double over time (as the other kernels)
+                if t > 0:
+                    g_s[t - 1].addmm_(g_u[t], weight)
+            acc = acc.to(mems.dtype)
+            g_weight = th.addmm(g_u[0].t() @ spk0, g_u[1:].flatten(0, 1).t(), spikes[:-1].flatten(0, 1))
+            return (g_u, carry, g_u[0] @ weight, g_weight, g_u.sum((0, 1)), acc[1] * in_range, -(acc[0] + acc[2]), None)
+        sg = th.sub(mems, theta).abs_().mul_(slope).add_(1.0)
+        sg = sg.mul_(sg).reciprocal_()  # surrogate derivative at every step
         for t in range(T - 1, -1, -1):
             th.addcmul(carry, g_s[t], sg[t], out=g_u[t])
             if t > 0:
@@ -141,7 +162,6 @@ class RecurrentSequence(th.autograd.Function):
         rest, first = g_u[1:].flatten(0, 1), g_u[0]
         g_weight = th.addmm(first.t() @ spk0, rest.t(), spikes[:-1].flatten(0, 1))
         g_bias = g_u.sum((0, 1))
-        in_range = ((beta >= 0) & (beta <= 1)).to(mems.dtype)
         g_beta = ((first * mem0).sum(0) + (g_u[1:] * mems[:-1]).sum((0, 1))) * in_range
         reset_pull = (first * (mem0 > theta)).sum(0) + (g_u[1:] * (mems[:-1] > theta)).sum((0, 1))
         g_theta = -((g_s * sg).sum((0, 1)) + reset_pull)
@@ -237,6 +257,8 @@ def _load_kernel() -> ctypes.CDLL | None:
     lib.syn_backward.argtypes, lib.syn_backward.restype = [i64, i64, i64, *[p] * 8, f, *[p] * 6], ctypes.c_int
     lib.alif_forward.argtypes, lib.alif_forward.restype = [i64, i64, i64, *[p] * 10], None
     lib.alif_backward.argtypes, lib.alif_backward.restype = [i64, i64, i64, *[p] * 9, f, *[p] * 6], ctypes.c_int
+    lib.rec_forward_step.argtypes, lib.rec_forward_step.restype = [i64, i64, *[p] * 5], None
+    lib.rec_backward_step.argtypes, lib.rec_backward_step.restype = [i64, i64, *[p] * 5, f, p, p, p], None
     return lib
 
 
