@@ -233,6 +233,10 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("mem_feedback_command", "no past actions in; action feedback starting from the env's command in force "
                "(command_obs)", "guided_td3",
                dict(MEMORY_FEEDBACK, env_kwargs=dict(NO_HISTORY["env_kwargs"], command_obs=True)), ("memory",)),
+    # each memory layer alone on the drone (no feedback, no history): the layer-type x task table of issue 27
+    *[Experiment(f"mem_{kind}", f"no past actions in; {kind} LIF layers, no feedback", "guided_td3",
+                 dict(NO_HISTORY, policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky", neuron=kind)),
+                 ("memory",)) for kind in ("synaptic", "adaptive", "recurrent")],
     Experiment("mem_nohist", "no past actions in; LIF layers, no feedback (the default recipe otherwise)",
                "guided_td3", NO_HISTORY, ("memory",)),
 ]
