@@ -149,6 +149,9 @@ DRONE_ROWS = {
     "mem_feedback_syn": "synaptic LIF + action feedback, no history",
     "mem_feedback_efference": "LIF + action feedback starting from the command in force (probe), no history",
     "mem_feedback_start": "LIF + action feedback starting from the constant command -0.5 (control), no history",
+    "mem_synaptic": "synaptic LIF, no feedback, no history",
+    "mem_adaptive": "adaptive LIF, no feedback, no history",
+    "mem_recurrent": "recurrent LIF, no feedback, no history",
     "mem_feedback_command": "LIF + action feedback starting from the env's command in force (default config), no history",
 }
 PD_GUIDE = 399.2  # PDHoverGuide, protocol (b), the same 100 starts
