@@ -95,9 +95,10 @@ class DroneHoverTask:
         # [_hp, _hp + H), and once per H steps the window is copied back to the top
         self._hist = np.zeros((self.n_rows, 2 * max(self.history, 1), 4), np.float32)
         self._hp = self.history
+        # the clipped action the motors execute; with config.command_obs a reset row holds the command of its initial
+        # motor speeds until its first step: then it is the command in force of every real row
         self._actions = np.zeros((self.n_rows, 4), np.float32)
-        # the command in force (config.command_obs): the initial motor speeds' command, then the executed action
-        self._command = np.zeros((self.n_rows, 4), np.float32) if config.command_obs else None
+        self._command_obs = bool(config.command_obs)
         self._actions[:] = self.sim.hover_actions[:, None]  # padding rows hover
         self.steps = np.zeros(self.n_rows, np.int64)
         self._warned = np.zeros(self.n_rows, bool)
@@ -157,8 +158,9 @@ class DroneHoverTask:
         if self.history:  # l2f's convention: history starts filled with the initial motor speeds
             fill = self.config.history_fill
             self._hist[mask, self._hp : self._hp + self.history] = o[mask, None, 18:22] if fill is None else fill
-        if self._command is not None:
-            self._command[mask] = o[mask, 18:22]
+        if self._command_obs:  # real rows only: padding rows keep flying the hover action
+            real = mask[: self.n]
+            self._actions[: self.n][real] = o[: self.n][real, 18:22]
         self.steps[mask] = 0
         self._warned[mask] = False
         self.state18[mask] = o[mask, :ACTOR_DIM] - self._offset
@@ -236,8 +238,6 @@ class DroneHoverTask:
             getattr(self, name)[dst_rows] = getattr(src, name)[src_rows]
         if self._noise_std is not None:
             self._noise[dst_rows] = src._noise[src_rows]
-        if self._command is not None:
-            self._command[dst_rows] = src._command[src_rows]  # type: ignore[index]
 
     # -- stepping ---------------------------------------------------------------------------
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -264,8 +264,6 @@ class DroneHoverTask:
                 self._hp = self.history + 1
             self._hp -= 1
             self._hist[:, self._hp] = a
-        if self._command is not None:
-            self._command[:] = a
         self.steps += 1
         o18 = self.sim.obs82[:, :ACTOR_DIM]
         # one comparison covers all crash limits and NaN (NaN <= x is False); the per-row
@@ -363,8 +361,8 @@ class DroneHoverTask:
         if mode == "privileged":
             return self.privileged_obs(rows)
         obs = {"actor": self.actor_obs(rows), "privileged": self.privileged_obs(rows)}
-        if self._command is not None:
-            obs[COMMAND_KEY] = self._command[rows].copy()
+        if self._command_obs:
+            obs[COMMAND_KEY] = self._actions[rows].copy()
         return obs
 
 
