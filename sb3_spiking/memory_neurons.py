@@ -97,10 +97,10 @@ class RecurrentLIF(_SpikingLayer):
 
 
 class RecurrentSequence(th.autograd.Function):
-    """A recurrent-LIF sequence as one autograd node: one ``addmm`` and a few elementwise kernels per
-    step forward, a hand-written backward (no graph of ~10 nodes per step). torch ops only, so the
-    same code runs on CUDA. Same values and gradients as the step-by-step autograd unroll (tested
-    against snnTorch ``RLeaky``)."""
+    """A recurrent-LIF sequence as one autograd node: per step one in-place ``addmm_`` and the step's elementwise work
+    forward, a hand-written backward (no graph of ~10 nodes per step). The elementwise work is one C pass per step on
+    CPU (:func:`_kernel_for`), torch ops elsewhere (CUDA): the same spikes, values within float rounding. Same values
+    and gradients as the step-by-step autograd unroll (tested against snnTorch ``RLeaky``)."""
 
     @staticmethod
     def forward(ctx, currents, mem0, spk0, weight, bias, beta, theta, slope):  # type: ignore[override]
@@ -112,7 +112,8 @@ class RecurrentSequence(th.autograd.Function):
         reset = th.gt(mem0, theta).to(mem0.dtype)  # afterwards the previous step's spikes: the same comparison
         wt = weight.t()
         kernel = _kernel_for(currents)  # CPU: the elementwise part of a step in one C pass, the same operations
-        b_, th_ = (_c(v) for v in (b, theta)) if kernel is not None else (b, theta)
+        if kernel is not None:
+            b_, th_ = _c(b), _c(theta)
         for t in range(T):
             u = mems[t].addmm_(prev, wt)
             if kernel is not None:
@@ -145,27 +146,25 @@ class RecurrentSequence(th.autograd.Function):
                                          _p(th_), float(slope), _p(carry), _p(g_u[t]), _p(part))
                 acc += part  # float over the batch of a step, double over time (as the other kernels)
                 if t > 0:
-                    g_s[t - 1].addmm_(g_u[t], weight)
+                    g_s[t - 1].addmm_(g_u[t], weight)  # s[t-1] fed the recurrence of step t
             acc = acc.to(mems.dtype)
-            g_weight = th.addmm(g_u[0].t() @ spk0, g_u[1:].flatten(0, 1).t(), spikes[:-1].flatten(0, 1))
-            return (g_u, carry, g_u[0] @ weight, g_weight, g_u.sum((0, 1)), acc[1] * in_range, -(acc[0] + acc[2]), None)
-        sg = th.sub(mems, theta).abs_().mul_(slope).add_(1.0)
-        sg = sg.mul_(sg).reciprocal_()  # surrogate derivative at every step
-        for t in range(T - 1, -1, -1):
-            th.addcmul(carry, g_s[t], sg[t], out=g_u[t])
-            if t > 0:
-                g_s[t - 1].addmm_(g_u[t], weight)  # s[t-1] fed the recurrence of step t
-            th.mul(g_u[t], b, out=carry)
-        g_spk0 = g_u[0] @ weight
-        # the previous step's values are mem0 / spk0 at t = 0 and mems / spikes[t-1] after: summed in two parts
-        # instead of concatenating (T, B, H) copies
-        rest, first = g_u[1:].flatten(0, 1), g_u[0]
-        g_weight = th.addmm(first.t() @ spk0, rest.t(), spikes[:-1].flatten(0, 1))
-        g_bias = g_u.sum((0, 1))
-        g_beta = ((first * mem0).sum(0) + (g_u[1:] * mems[:-1]).sum((0, 1))) * in_range
-        reset_pull = (first * (mem0 > theta)).sum(0) + (g_u[1:] * (mems[:-1] > theta)).sum((0, 1))
-        g_theta = -((g_s * sg).sum((0, 1)) + reset_pull)
-        return g_u, carry, g_spk0, g_weight, g_bias, g_beta, g_theta, None
+            g_beta, g_theta = acc[1] * in_range, -(acc[0] + acc[2])
+        else:
+            sg = th.sub(mems, theta).abs_().mul_(slope).add_(1.0)
+            sg = sg.mul_(sg).reciprocal_()  # surrogate derivative at every step
+            for t in range(T - 1, -1, -1):
+                th.addcmul(carry, g_s[t], sg[t], out=g_u[t])
+                if t > 0:
+                    g_s[t - 1].addmm_(g_u[t], weight)  # s[t-1] fed the recurrence of step t
+                th.mul(g_u[t], b, out=carry)
+            # the previous step's values are mem0 at t = 0 and mems[t-1] after: summed in two parts instead of
+            # concatenating (T, B, H) copies
+            first = g_u[0]
+            g_beta = ((first * mem0).sum(0) + (g_u[1:] * mems[:-1]).sum((0, 1))) * in_range
+            reset_pull = (first * (mem0 > theta)).sum(0) + (g_u[1:] * (mems[:-1] > theta)).sum((0, 1))
+            g_theta = -((g_s * sg).sum((0, 1)) + reset_pull)
+        g_weight = th.addmm(g_u[0].t() @ spk0, g_u[1:].flatten(0, 1).t(), spikes[:-1].flatten(0, 1))
+        return g_u, carry, g_u[0] @ weight, g_weight, g_u.sum((0, 1)), g_beta, g_theta, None
 
 
 class SynapticLIF(_SpikingLayer):
