@@ -546,33 +546,12 @@ static float leaky_readout(float y, float beta, float *mem)
 
 """
 
-_HARNESS = """/* test harness: float32 records [reset flag, obs...] on stdin -> [action..., spike count] on stdout */
-#include <stdio.h>
+#: test harness: float32 records [start flag, command in force... ({n_cmd} values), obs...] on stdin -> [action...,
+#: spike count] on stdout; where the flag is set the state restarts ({restart})
+_HARNESS = """#include <stdio.h>
 #include "{name}.h"
 
-int main(void)
-{{
-    {name}_state_t state;
-    float rec[1 + {upper}_N_INPUTS];
-    float out[{upper}_N_OUTPUTS + 1];
-    {name}_reset(&state);
-    while (fread(rec, sizeof(float), 1 + {upper}_N_INPUTS, stdin) == 1 + {upper}_N_INPUTS) {{
-        if (rec[0] != 0.0f) {{
-            {name}_reset(&state);
-        }}
-        {name}_step(&state, rec + 1, out);
-        out[{upper}_N_OUTPUTS] = (float){name}_last_spike_count(&state);
-        fwrite(out, sizeof(float), {upper}_N_OUTPUTS + 1, stdout);
-    }}
-    return 0;
-}}
-"""
-
-_HARNESS_START = """/* test harness: float32 records [start flag, command in force..., obs...] -> [action..., spike count] */
-#include <stdio.h>
-#include "{name}.h"
-
-#define REC (1 + {upper}_N_OUTPUTS + {upper}_N_INPUTS)
+#define REC (1 + {n_cmd} + {upper}_N_INPUTS)
 
 int main(void)
 {{
@@ -582,9 +561,9 @@ int main(void)
     {name}_reset(&state);
     while (fread(rec, sizeof(float), REC, stdin) == REC) {{
         if (rec[0] != 0.0f) {{
-            {name}_start(&state, rec + 1);
+            {restart};
         }}
-        {name}_step(&state, rec + 1 + {upper}_N_OUTPUTS, out);
+        {name}_step(&state, rec + 1 + {n_cmd}, out);
         out[{upper}_N_OUTPUTS] = (float){name}_last_spike_count(&state);
         fwrite(out, sizeof(float), {upper}_N_OUTPUTS + 1, stdout);
     }}
@@ -653,14 +632,14 @@ def run_c_actor(
         exp = export_c(actor, build, name, kernel=kernel)
         if obs.shape[1] != exp.n_inputs:
             raise ValueError(f"observations have {obs.shape[1]} features, the actor expects {exp.n_inputs}")
-        harness = _HARNESS
+        n_cmd, restart = 0, f"{name}_reset(&state)"
         if start_commands is not None:
             commands = np.asarray(start_commands, np.float32).reshape(len(obs), -1)
-            if commands.shape[1] != exp.n_outputs or "_start(" not in exp.header.read_text():
+            if commands.shape[1] != exp.n_outputs or resolve_actor(actor)[0].feedback is None:
                 raise ValueError(f"start_commands need an actor with action feedback and {exp.n_outputs} values per step, "
                                  f"got {commands.shape[1]}")
-            obs, harness = np.concatenate([commands, obs], axis=1), _HARNESS_START
-        (build / "harness.c").write_text(harness.format(name=name, upper=name.upper()))
+            obs, n_cmd, restart = np.concatenate([commands, obs], axis=1), exp.n_outputs, f"{name}_start(&state, rec + 1)"
+        (build / "harness.c").write_text(_HARNESS.format(name=name, upper=name.upper(), n_cmd=n_cmd, restart=restart))
         binary = build / "harness"
         proc = subprocess.run(
             [cc, *CFLAGS, "-o", str(binary), "harness.c", exp.source.name, "-lm"],
