@@ -189,7 +189,8 @@ class GuidedCollector:
         return StepChoice(scaled, guide_actions, guided)
 
     def end_step(self, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
-        """After the env step: keep the autonomous returns of finished episodes, reset their actor state."""
+        """After the env step: keep the autonomous returns of finished episodes; their actor state starts afresh at the
+        next :meth:`choose`."""
         done = np.asarray(dones, dtype=bool)
         for i in np.flatnonzero(done):
             episode = infos[i].get("episode")  # set by SB3's Monitor, as for rollout/ep_rew_mean
@@ -198,10 +199,7 @@ class GuidedCollector:
                 self.actor_ep_lengths.append(int(episode["l"]))
         self.assisted[done] = False
         self.episode_steps = np.where(done, 0, self.episode_steps + 1)
-        if done.any():
-            keep = th.as_tensor(~done, dtype=th.float32, device=self.actor_state[0].device if self.actor_state else None)
-            self.actor_state = tuple(s * keep.unsqueeze(1) for s in self.actor_state)
-            self.starting |= done
+        self.starting |= done  # their state starts afresh at the next observation (choose)
 
     def guide_fraction(self) -> float:
         """Share of the collected steps the guide flew."""
