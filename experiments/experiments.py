@@ -235,7 +235,7 @@ EXPERIMENTS: list[Experiment] = [
                dict(MEMORY_FEEDBACK, env_kwargs=dict(NO_HISTORY["env_kwargs"], command_obs=True)), ("memory",)),
     # each memory layer alone on the drone (no feedback, no history): the layer-type x task table of issue 27
     *[Experiment(f"mem_{kind}", f"no past actions in; {kind} LIF layers, no feedback", "guided_td3",
-                 dict(NO_HISTORY, policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky", neuron=kind)),
+                 dict(NO_HISTORY, policy_kwargs=dict(LEAKY["policy_kwargs"], neuron=kind)),
                  ("memory",)) for kind in ("synaptic", "adaptive", "recurrent")],
     Experiment("mem_nohist", "no past actions in; LIF layers, no feedback (the default recipe otherwise)",
                "guided_td3", NO_HISTORY, ("memory",)),
@@ -244,8 +244,7 @@ EXPERIMENTS: list[Experiment] = [
 #: 4 past commands in the actor's input, no action feedback. Every drone experiment above was measured on it, so one
 #: that leaves the actor's policy or env options to the config keeps these (its runs stay comparable and archived);
 #: the new default is ``mem_feedback_command``'s setting.
-HISTORY_RECIPE = dict(policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky"),
-                      env_kwargs=dict(actor_history=4))
+HISTORY_RECIPE = dict(policy_kwargs=dict(LEAKY["policy_kwargs"]), env_kwargs=dict(actor_history=4))
 
 
 def _on_history_recipe(exp: Experiment) -> Experiment:
