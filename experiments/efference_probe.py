@@ -41,12 +41,13 @@ class EfferenceActor(SpikingActor):
         return obs[PRIVILEGED_KEY][..., LAST_COMMAND]
 
     def _held(self, state: tuple[th.Tensor, ...], obs: Any, rows: th.Tensor | None) -> tuple[th.Tensor, ...]:
-        command = self.start_command(obs).to(state[-1].dtype)
-        traces = command.repeat(1, self.net.feedback.n_traces)  # trace-major (K·A): every trace at its steady state
+        # the product's start state (SpikingMLP.initial_state with a command): every trace at its steady state
+        command = self.start_command(obs)
+        fresh = self.net.initial_state(command.shape[0], state[-1].device, command)
         if rows is None:
-            return (*state[:-2], traces, command)
+            return fresh
         keep = rows.unsqueeze(1)
-        return (*state[:-2], th.where(keep, traces, state[-2]), th.where(keep, command, state[-1]))
+        return tuple(th.where(keep, f, s) for f, s in zip(fresh, state))
 
     def step(self, obs: Any, state: tuple[th.Tensor, ...]) -> tuple[th.Tensor, tuple[th.Tensor, ...]]:
         fresh = th.stack([(s == 0).all(dim=1) for s in state]).all(dim=0)
