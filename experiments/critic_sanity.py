@@ -75,8 +75,10 @@ DRONE_TD3 = dict(gamma=0.99, buffer_size=1_000_000, learning_rate=1e-3, train_fr
                  policy_delay=2)
 DRONE_ARCH = dict(pi=[64, 64], qf=[256, 256])
 #: the methods that run on the drone (the same Box for actor and critic; seq_mlp_priv: the Dict, critic privileged;
-#: seq_mlp_w1: windows of one step, 256 per batch: TD3's own sampling through the sequence machinery)
-DRONE_METHODS = ("td3", "seq_mlp", "seq_mlp_b256", "seq_mlp_w1", "seq_mlp_w1_plainq", "seq_mlp_priv")
+#: seq_mlp_w1: windows of one step, 256 per batch: TD3's own sampling through the sequence machinery; seq_spiking:
+#: the paper's LIF 256-128 actor with a leaky readout on the same input, windows of 16 steps after a warm-up of 8)
+DRONE_METHODS = ("td3", "seq_mlp", "seq_mlp_b256", "seq_mlp_w1", "seq_mlp_w1_plainq", "seq_mlp_priv", "seq_spiking")
+DRONE_SPIKING = dict(n_seq=24, n_warmup=8, stride=8, batch_size=32)
 EVAL_SEEDS = tuple(range(1000, 1010))
 #: rl-zoo's td3.yml Pendulum-v1 entry (learning_starts scaled to the budget below)
 TD3_ZOO = dict(gamma=0.98, buffer_size=200_000, learning_rate=1e-3, train_freq=1, gradient_steps=1, batch_size=256)
@@ -131,6 +133,10 @@ def build(method: str, task: str, seed: int, steps: int):
         if method == "td3":
             return TD3("MlpPolicy", env, action_noise=noise, learning_starts=starts, seed=seed,
                        policy_kwargs=dict(net_arch=DRONE_ARCH), **DRONE_TD3), eval_env
+        if method == "seq_spiking":  # 32 windows x 16 trained steps = 512 transitions per update, TD3's schedule
+            return GuidedTD3("SpikingPolicy", env, action_noise=noise, learning_starts=starts, seed=seed, tau=0.005,
+                             policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=DRONE_ARCH["qf"]), readout="leaky",
+                                                slope=2.0), **dict(DRONE_TD3, **DRONE_SPIKING)), eval_env
         one = method.startswith("seq_mlp_w1")
         windows = dict(n_seq=1, stride=1, batch_size=256) if one else dict(n_seq=8, stride=4, batch_size=32)
         if method == "seq_mlp_b256":  # 256 distinct windows of 8 steps: as many distinct samples as TD3's batch

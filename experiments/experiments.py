@@ -73,6 +73,8 @@ SOFT80 = "sb3_spiking.tasks.drone.pd_guide:SoftAttitudePDGuide80"
 NO_HISTORY = dict(env_kwargs=dict(actor_history=0))
 #: ... and the actor's own commands fed back into its first layer (memory in the network's state)
 MEMORY_FEEDBACK = dict(NO_HISTORY, policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky", feedback=True))
+#: ... starting from the command in force, which the env hands over: the default config's actor since issue 27
+COMMAND_FEEDBACK = dict(MEMORY_FEEDBACK, env_kwargs=dict(NO_HISTORY["env_kwargs"], command_obs=True))
 
 
 def _fixed(k: float) -> dict[str, Any]:
@@ -203,6 +205,12 @@ EXPERIMENTS: list[Experiment] = [
                     policy_delay=1, guide=WEAK75, callback=[],
                     policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=[256, 256]), readout="leaky", critic_layer_norm=True)),
                ("probe",), archived=REMOVED_ANCHOR),
+    # issue 30: the weak teacher without the vine, with the TD3+BC recipe that lifts LunarLander's student above its
+    # weak teacher (experiments/weak_teacher_lunar.py: α 2.5, policy delay 2, λ_BC × 0.9 every 1000 updates) and the
+    # default config's actor
+    Experiment("weak75_td3bc", "probe: TD3+BC as on LunarLander (α 2.5, λ_BC × 0.9 every 1000 updates), default actor, "
+               "taught by WeakPDGuide75, no vine", "guided_td3",
+               dict(COMMAND_FEEDBACK, alpha=2.5, policy_delay=2, bc_decay=0.9, guide=WEAK75), ("probe",)),
     # the paper's recipe as written, and as the authors' public code runs it (Q at buffer actions: no policy gradient)
     Experiment("paper_code", "paper's settings and actor, Q term at the buffer action (the authors' public code: no policy gradient)",
                "guided_td3", dict(PAPER, actor_q_input="buffer"), ("paper_recipe",)),
@@ -232,7 +240,7 @@ EXPERIMENTS: list[Experiment] = [
     # feedback starts from it (SpikingActor.start_state); no probe code
     Experiment("mem_feedback_command", "no past actions in; action feedback starting from the env's command in force "
                "(command_obs)", "guided_td3",
-               dict(MEMORY_FEEDBACK, env_kwargs=dict(NO_HISTORY["env_kwargs"], command_obs=True)), ("memory",)),
+               COMMAND_FEEDBACK, ("memory",)),
     # each memory layer alone on the drone (no feedback, no history): the layer-type x task table of issue 27
     *[Experiment(f"mem_{kind}", f"no past actions in; {kind} LIF layers, no feedback", "guided_td3",
                  dict(NO_HISTORY, policy_kwargs=dict(LEAKY["policy_kwargs"], neuron=kind)),

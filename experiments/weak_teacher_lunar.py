@@ -13,7 +13,11 @@ phase is not available (Box2D cannot be copied). Variants (overrides of that ent
   above the student's own, ``Q₁(s, a_guide) > Q₁(s, π(s))`` (the Q-filter of Nair et al. 2018, "Overcoming
   exploration in RL with demonstrations"): a weak teacher stops pulling the student back where it is worse;
 * ``td3bc_qfilter_hold``: the same with λ_BC held (no decay): the filter, not the schedule, ends the imitation;
-* ``td3bc_adv`` (archived record only): with the advantage critic (critic_dt 0.02 s), an option since removed.
+* ``td3bc_adv`` (archived record only): with the advantage critic (critic_dt 0.02 s), an option since removed;
+* ``alif_bc`` / ``alif_td3bc``: ``bc`` / ``td3bc`` on the zoo entry's actor since issue 27 (adaptive-threshold LIF, the current
+  frame only; 271.8 ± 3.4 when taught by the full heuristic) instead of the LIF actor with the previous frame;
+* ``td3bc_long``: ``td3bc`` with the budget doubled (400 k steps; the learning rate's linear decay and λ_BC's decay
+  stretch with it) and critics of 256-256 instead of 64-64 (rl-zoo's TD3 gives LunarLander 400-300).
 
 Evaluation: the autonomous student (no teacher, zero state at each start) on start seeds 0–99, deterministic
 (:func:`sb3_spiking.tasks.lunar_lander.evaluate_landing`). Target: ≥ 95 % of the full heuristic (266.3). One JSON per
@@ -26,6 +30,7 @@ run in ``<out>/runs``; ``--report`` rebuilds ``results.md``::
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -37,8 +42,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
+from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
 
-from experiments.lunar_lander import history_entry  # noqa: E402
+from experiments.lunar_lander import history_entry, zoo_entry  # noqa: E402
 from experiments.weak_guides import SluggishLunarGuide  # noqa: E402
 from experiments.zoo_entry import model_from_entry  # noqa: E402
 from sb3_spiking.guided_td3.losses import ActorBatch, BCTerm  # noqa: E402
@@ -47,6 +53,8 @@ from sb3_spiking.tasks.lunar_lander import evaluate_landing, make_lunar_lander_n
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "experiments" / "archive" / "critic" / "weak_teacher_lunar"
 EVAL_SEEDS = tuple(range(100))
+#: the starts of the learning curve and of the model selection (``--curve-every``), none of them among EVAL_SEEDS
+VALIDATION_SEEDS = tuple(range(1000, 1020))
 FULL_HEURISTIC = 280.3  # LunarLanderHeuristicGuide on EVAL_SEEDS (SluggishLunarGuide's docstring)
 TD3BC = dict(alpha=2.5, policy_delay=2, bc_decay=0.9)
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -55,7 +63,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "td3bc_proxy": dict(TD3BC, policy_kwargs=dict(proxy_target=True)),
     "td3bc_qfilter": TD3BC,
     "td3bc_qfilter_hold": dict(TD3BC, bc_decay=1.0),
+    "alif_bc": {},
+    "alif_td3bc": TD3BC,
+    "td3bc_long": dict(TD3BC, n_timesteps=400_000, policy_kwargs=dict(net_arch=dict(pi=[128, 128], qf=[256, 256]))),
 }
+#: variants on the zoo entry's own actor (adaptive LIF, no history); the others keep the actor they were measured with
+ZOO_ACTOR = ("alif_bc", "alif_td3bc")
 #: variants whose actor loss is QFilteredTD3's
 Q_FILTERED = ("td3bc_qfilter", "td3bc_qfilter_hold")
 #: records of a removed option (the advantage critic: docs/critic.md), reported, not rerunnable
@@ -93,34 +106,71 @@ def q_filtered_class():
 
 
 def settings(variant: str) -> dict[str, Any]:
-    """The zoo entry (with the actor it was measured with, ``history_entry``) with the variant's overrides
-    (``policy_kwargs`` merged)."""
-    hp = history_entry()
+    """The zoo entry (with the actor the variant was measured with: ``history_entry`` unless the variant is in
+    :data:`ZOO_ACTOR`) with the variant's overrides (``policy_kwargs`` merged)."""
+    hp = zoo_entry() if variant in ZOO_ACTOR else history_entry()
     over = dict(VARIANTS[variant])
     hp["policy_kwargs"] = dict(hp.get("policy_kwargs") or {}, **over.pop("policy_kwargs", {}))
     hp.update(over)
     return hp
 
 
-def train(variant: str, seed: int, timesteps: int | None):
+class ValidationCurve(BaseCallback):
+    """Every ``every`` env steps: the autonomous student on :data:`VALIDATION_SEEDS` (disjoint from the reported
+    starts), printed and recorded; keeps a copy of the policy's weights that scored best there. Evaluating does not
+    touch training (deterministic actions, its own env, the recurrent state passed in), so a run with the curve trains
+    exactly as one without it; the time it takes is kept apart from the training time."""
+
+    def __init__(self, every: int, env_kwargs: dict[str, Any], seeds: tuple[int, ...] = VALIDATION_SEEDS) -> None:
+        super().__init__()
+        self.every, self.next_at, self.env_kwargs, self.seeds = every, every, env_kwargs, seeds
+        self.curve: list[tuple[int, float]] = []
+        self.best_return, self.best_at, self.best_weights = -np.inf, 0, None
+        self.seconds = 0.0
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_at:
+            self.next_at += self.every
+            start = time.perf_counter()
+            r = evaluate_landing(self.model, self.seeds, observation="dict", env_kwargs=self.env_kwargs)
+            self.curve.append((self.num_timesteps, round(r.mean_return, 2)))
+            if r.mean_return > self.best_return:
+                self.best_return, self.best_at = r.mean_return, self.num_timesteps
+                self.best_weights = copy.deepcopy(self.model.policy.state_dict())
+            self.seconds += time.perf_counter() - start
+            print(f"  {self.num_timesteps:>7} steps: {r.mean_return:7.1f} on the validation starts "
+                  f"({100 * r.landed_fraction:.0f} % landed)", flush=True)
+        return True
+
+
+def train(variant: str, seed: int, timesteps: int | None, curve_every: int | None = None):
+    """``(model, env_kwargs, curve)``; ``curve`` is the :class:`ValidationCurve` (``None`` without ``curve_every``)."""
     entry = settings(variant)
     model, steps = model_from_entry(entry, make_lunar_lander_novel_privileged, seed, guide=SluggishLunarGuide(),
                                     algo=q_filtered_class() if variant in Q_FILTERED else None)
-    model.learn(int(timesteps or steps), log_interval=-1)
-    return model, entry.get("env_kwargs") or {}
+    env_kwargs = entry.get("env_kwargs") or {}
+    curve = ValidationCurve(curve_every, env_kwargs) if curve_every else None
+    model.learn(int(timesteps or steps), log_interval=-1, callback=curve)
+    return model, env_kwargs, curve
 
 
-def run(variant: str, seed: int, timesteps: int | None, out: Path) -> dict[str, Any]:
+def run(variant: str, seed: int, timesteps: int | None, out: Path, curve_every: int | None = None) -> dict[str, Any]:
     th.set_num_threads(1)
     th.manual_seed(seed)
     start = time.perf_counter()
-    model, env_kwargs = train(variant, seed, timesteps)
-    minutes = (time.perf_counter() - start) / 60
+    model, env_kwargs, curve = train(variant, seed, timesteps, curve_every)
+    minutes = (time.perf_counter() - start - (curve.seconds if curve else 0.0)) / 60
     result = evaluate_landing(model, EVAL_SEEDS, observation="dict", env_kwargs=env_kwargs)
     record = dict(variant=variant, seed=seed, timesteps=int(model.num_timesteps), train_minutes=round(minutes, 2),
                   mean_return=result.mean_return, landed=result.landed_fraction, settings=repr(VARIANTS[variant]),
                   returns=result.returns.round(2).tolist(),
                   command=" ".join(["python", "-m", "experiments.weak_teacher_lunar", *sys.argv[1:]]))
+    if curve is not None and curve.best_weights is not None:
+        # model selection as rl-zoo's best_model: the weights best on the validation starts, scored on the reported ones
+        model.policy.load_state_dict(curve.best_weights)
+        best = evaluate_landing(model, EVAL_SEEDS, observation="dict", env_kwargs=env_kwargs)
+        record.update(curve=curve.curve, best_at=curve.best_at, best_return=best.mean_return,
+                      best_landed=best.landed_fraction)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "runs" / f"{variant}_s{seed}.json").write_text(json.dumps(record, indent=1))
     return record
@@ -143,10 +193,13 @@ def report(out: Path) -> str:
              "Made by `python -m experiments.weak_teacher_lunar --report`; runs by the commands in their JSON files.",
              "Autonomous student on starts 0–99, deterministic. "
              f"Target: ≥ 95 % of the full heuristic ({0.95 * FULL_HEURISTIC:.1f}).",
-             "", "| variant | seeds | env steps | train minutes | return | % of full heuristic | % of teacher | landed % |",
-             "|---|---|---|---|---|---|---|---|",
-             f"| teacher (SluggishLunarGuide) | – | – | – | {teacher['mean_return']:.1f} | "
-             f"{100 * teacher['mean_return'] / FULL_HEURISTIC:.1f} | 100 | {100 * teacher['landed']:.0f} |"]
+             "Final weights; the last column: the weights that scored best on 20 other starts (1000–1019) during "
+             "training (`--curve-every`), scored on starts 0–99, per seed with the env step they are from.",
+             "", "| variant | seeds | env steps | train minutes | return | per seed | % of full heuristic | % of teacher "
+             "| landed % | best on the validation starts |",
+             "|---|---|---|---|---|---|---|---|---|---|",
+             f"| teacher (SluggishLunarGuide) | – | – | – | {teacher['mean_return']:.1f} | – | "
+             f"{100 * teacher['mean_return'] / FULL_HEURISTIC:.1f} | 100 | {100 * teacher['landed']:.0f} | – |"]
     for variant in (*VARIANTS, *REMOVED):
         rs = [r for r in records if r["variant"] == variant]
         if not rs:
@@ -154,10 +207,16 @@ def report(out: Path) -> str:
         ret = [r["mean_return"] for r in rs]
         mean = float(np.mean(ret))
         spread = f" ± {np.std(ret):.1f}" if len(rs) > 1 else ""
+        best = "–"
+        if all("best_return" in r for r in rs):
+            b = [r["best_return"] for r in rs]
+            best = (f"{np.mean(b):.1f}" + (f" ± {np.std(b):.1f}" if len(rs) > 1 else "") + " ("
+                    + ", ".join(f"{r['best_return']:.1f} at {r['best_at'] // 1000} k" for r in rs) + ")")
         lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in rs)} | {rs[0]['timesteps']:,} | "
                      f"{np.mean([r['train_minutes'] for r in rs]):.1f} | {mean:.1f}{spread} | "
+                     f"{', '.join(f'{x:.1f}' for x in ret)} | "
                      f"{100 * mean / FULL_HEURISTIC:.1f} | {100 * mean / teacher['mean_return']:.1f} | "
-                     f"{100 * np.mean([r['landed'] for r in rs]):.0f} |")
+                     f"{100 * np.mean([r['landed'] for r in rs]):.0f} | {best} |")
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     return text
@@ -168,13 +227,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--timesteps", type=int, default=None, help="default: the zoo entry's n_timesteps (200 k)")
+    parser.add_argument("--curve-every", type=int, default=None,
+                        help="env steps between evaluations on the 20 validation starts (the run also reports the "
+                             "weights best there, scored on the 100 reported starts); default: none")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--report", action="store_true", help="only rebuild results.md from the runs in --out")
     args = parser.parse_args(argv)
     if not args.report:
         for variant in args.variants:
             for seed in args.seeds:
-                r = run(variant, seed, args.timesteps, args.out)
+                r = run(variant, seed, args.timesteps, args.out, args.curve_every)
                 print(f"{variant} seed {seed}: {r['mean_return']:.1f} ({100 * r['landed']:.0f} % landed) "
                       f"in {r['train_minutes']} min", flush=True)
     print(report(args.out))

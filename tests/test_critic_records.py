@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch as th
 
 from experiments import critic_report, critic_sanity, weak_teacher_lunar
 
@@ -52,3 +53,30 @@ def test_the_q_filtered_bc_term_imitates_only_where_the_critic_prefers_the_teach
     assert loss.item() == pytest.approx((0.4**2 + 0.3**2) / 3)
     loss.backward()
     assert pi.grad[0, 1, 0] == 0 and pi.grad[0, 0, 0] < 0
+
+
+def test_the_validation_curve_leaves_training_as_it_is_and_keeps_the_best_weights():
+    # a run with --curve-every must train exactly as one without it (its records are compared with runs without)
+    from experiments.zoo_entry import model_from_entry
+    from sb3_spiking.tasks.lunar_lander import make_lunar_lander_novel_privileged
+
+    entry = dict(weak_teacher_lunar.settings("td3bc"), n_envs=2, learning_starts=64, train_freq=8, gradient_steps=2,
+                 batch_size=4, n_seq=16, n_warmup=4, stride=4, buffer_size=5000)
+
+    def trained(curve):
+        th.manual_seed(0)
+        model, _ = model_from_entry(entry, make_lunar_lander_novel_privileged, 0, guide=weak_teacher_lunar.SluggishLunarGuide())
+        model.learn(320, callback=curve)
+        return model
+
+    curve = weak_teacher_lunar.ValidationCurve(96, entry["env_kwargs"], seeds=(1000,))
+    with_curve, without = trained(curve), trained(None)
+    assert [step for step, _ in curve.curve] == [96, 192, 288]
+    assert curve.best_at == max(curve.curve, key=lambda point: point[1])[0]
+    for module in ("actor", "critic"):
+        a, b = getattr(with_curve, module).state_dict(), getattr(without, module).state_dict()
+        assert all(th.equal(a[k], b[k]) for k in a), module
+    # the kept weights are a copy from that step, not a view of the weights that trained on
+    final = with_curve.policy.state_dict()
+    changed = any(not th.equal(v, final[k]) for k, v in curve.best_weights.items())
+    assert changed == (curve.best_at != 288)
