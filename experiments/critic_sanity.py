@@ -14,7 +14,7 @@ every episode start. Methods (hyper-parameters: rl-zoo's where rl-zoo has them):
 * ``seq_spiking``: sequence TD3 with the spiking actor, ``zoo_configs/seq_td3.yml``'s ``PendulumNoVel-v1``
   settings (windows of 40 steps, warm-up 10, MLP critics [64, 64]) with a fixed slope 2;
 * ``recurrent_ppo``: sb3-contrib's ``RecurrentPPO`` with rl-zoo's ``PendulumNoVel-v1`` settings
-  (``ppo_lstm.yml``, VecNormalize on observations and rewards, 4 envs).
+  (``ppo_lstm.yml``, VecNormalize on observations and rewards, 4 envs; on the drone with γ 0.99).
 
 Tasks: ``Pendulum-v1`` (full state) and rl-zoo's ``PendulumNoVel-v1`` (the velocity zeroed for actor and
 critic alike: a memoryless critic cannot know the state). ``seq_spiking_priv`` runs the spiking actor on
@@ -77,7 +77,8 @@ DRONE_ARCH = dict(pi=[64, 64], qf=[256, 256])
 #: the methods that run on the drone (the same Box for actor and critic; seq_mlp_priv: the Dict, critic privileged;
 #: seq_mlp_w1: windows of one step, 256 per batch: TD3's own sampling through the sequence machinery; seq_spiking:
 #: the paper's LIF 256-128 actor with a leaky readout on the same input, windows of 16 steps after a warm-up of 8)
-DRONE_METHODS = ("td3", "seq_mlp", "seq_mlp_b256", "seq_mlp_w1", "seq_mlp_w1_plainq", "seq_mlp_priv", "seq_spiking")
+DRONE_METHODS = ("td3", "td3_stack4", "seq_mlp", "seq_mlp_b256", "seq_mlp_w1", "seq_mlp_w1_plainq", "seq_mlp_priv",
+                 "seq_spiking", "recurrent_ppo")
 DRONE_SPIKING = dict(n_seq=24, n_warmup=8, stride=8, batch_size=32)
 EVAL_SEEDS = tuple(range(1000, 1010))
 #: rl-zoo's td3.yml Pendulum-v1 entry (learning_starts scaled to the budget below)
@@ -118,8 +119,6 @@ def _env_id(method: str, task: str) -> str:
 
 def build(method: str, task: str, seed: int, steps: int):
     """``(model, eval_env)`` for one run."""
-    from sb3_contrib import RecurrentPPO
-
     from sb3_spiking import GuidedTD3
 
     env_id = _env_id(method, task)
@@ -130,9 +129,14 @@ def build(method: str, task: str, seed: int, steps: int):
         eval_env = make_vec_env(env_id, seed=seed + 10_000, env_kwargs=DRONE_EVAL_KWARGS)
         noise = NormalActionNoise(np.zeros(4), 0.1 * np.ones(4))
         starts = min(15_000, steps // 5)
-        if method == "td3":
+        if method in ("td3", "td3_stack4"):
+            if method == "td3_stack4":
+                env, eval_env = VecFrameStack(env, 4), VecFrameStack(eval_env, 4)
             return TD3("MlpPolicy", env, action_noise=noise, learning_starts=starts, seed=seed,
                        policy_kwargs=dict(net_arch=DRONE_ARCH), **DRONE_TD3), eval_env
+        if method == "recurrent_ppo":  # γ 0.99 as every drone method (rl-zoo's 0.9 is Pendulum's)
+            env = VecNormalize(make_vec_env(env_id, n_envs=4, seed=seed, env_kwargs=DRONE_KWARGS))
+            return _recurrent_ppo(env, seed, gamma=0.99), VecNormalize(eval_env, training=False, norm_reward=False)
         if method == "seq_spiking":  # 32 windows x 16 trained steps = 512 transitions per update, TD3's schedule
             return GuidedTD3("SpikingPolicy", env, action_noise=noise, learning_starts=starts, seed=seed, tau=0.005,
                              policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=DRONE_ARCH["qf"]), readout="leaky",
@@ -165,13 +169,20 @@ def build(method: str, task: str, seed: int, steps: int):
     elif method == "recurrent_ppo":
         env = VecNormalize(make_vec_env(env_id, n_envs=4, seed=seed))
         eval_env = VecNormalize(make_vec_env(env_id, seed=seed + 10_000), training=False, norm_reward=False)
-        model = RecurrentPPO("MlpLstmPolicy", env, n_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10, ent_coef=0.0,
-                             learning_rate=1e-3, clip_range=0.2, use_sde=True, sde_sample_freq=4, seed=seed,
-                             policy_kwargs=dict(ortho_init=False, activation_fn=th.nn.ReLU, lstm_hidden_size=64,
-                                                enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64])))
+        model = _recurrent_ppo(env, seed)
     else:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     return model, eval_env
+
+
+def _recurrent_ppo(env, seed: int, gamma: float = 0.9):
+    """sb3-contrib's RecurrentPPO with rl-zoo's ``PendulumNoVel-v1`` settings (``ppo_lstm.yml``)."""
+    from sb3_contrib import RecurrentPPO
+
+    return RecurrentPPO("MlpLstmPolicy", env, n_steps=1024, gae_lambda=0.95, gamma=gamma, n_epochs=10, ent_coef=0.0,
+                        learning_rate=1e-3, clip_range=0.2, use_sde=True, sde_sample_freq=4, seed=seed,
+                        policy_kwargs=dict(ortho_init=False, activation_fn=th.nn.ReLU, lstm_hidden_size=64,
+                                           enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64])))
 
 
 class _PlainQ:
