@@ -160,5 +160,9 @@ def test_the_archived_comparisons_keep_the_actor_they_were_measured_with():
     assert entry["env_kwargs"] == archived["env_kwargs"] == {"actor_history": 1, "actor_scale": 10.0}
     assert entry["n_timesteps"] == archived["budget_timesteps"] == 200_000 and "neuron" not in entry["policy_kwargs"]
     assert memory_base("lunar") == entry and settings("td3bc")["env_kwargs"] == entry["env_kwargs"]
+    # ... except the weak-teacher variants named for the config's own actor since then
+    alif = settings("alif_td3bc")
+    assert alif["env_kwargs"] == _zoo_entry()["env_kwargs"] and alif["policy_kwargs"]["neuron"] == "adaptive"
+    assert alif["alpha"] == settings("td3bc")["alpha"] == 2.5 and settings("td3bc_long")["n_timesteps"] == 400_000
     assert {k: v for k, v in entry.items() if k not in ("n_timesteps", "policy_kwargs", "env_kwargs")} == {
         k: v for k, v in _zoo_entry().items() if k not in ("n_timesteps", "policy_kwargs", "env_kwargs")}
