@@ -125,7 +125,8 @@ def build(method: str, task: str, seed: int, steps: int):
     learning_starts = min(10_000, steps // 5)
     noise = NormalActionNoise(np.zeros(1), 0.1 * np.ones(1))
     if task == DRONE:
-        env = make_vec_env(env_id, seed=seed, env_kwargs=DRONE_KWARGS)
+        # RecurrentPPO collects from 4 envs (its rl-zoo setting), the others from one
+        env = make_vec_env(env_id, n_envs=4 if method == "recurrent_ppo" else 1, seed=seed, env_kwargs=DRONE_KWARGS)
         eval_env = make_vec_env(env_id, seed=seed + 10_000, env_kwargs=DRONE_EVAL_KWARGS)
         noise = NormalActionNoise(np.zeros(4), 0.1 * np.ones(4))
         starts = min(15_000, steps // 5)
@@ -135,8 +136,7 @@ def build(method: str, task: str, seed: int, steps: int):
             return TD3("MlpPolicy", env, action_noise=noise, learning_starts=starts, seed=seed,
                        policy_kwargs=dict(net_arch=DRONE_ARCH), **DRONE_TD3), eval_env
         if method == "recurrent_ppo":  # γ 0.99 as every drone method (rl-zoo's 0.9 is Pendulum's)
-            env = VecNormalize(make_vec_env(env_id, n_envs=4, seed=seed, env_kwargs=DRONE_KWARGS))
-            return _recurrent_ppo(env, seed, gamma=0.99), VecNormalize(eval_env, training=False, norm_reward=False)
+            return _recurrent_ppo(VecNormalize(env), seed, gamma=0.99), VecNormalize(eval_env, training=False, norm_reward=False)
         if method == "seq_spiking":  # 32 windows x 16 trained steps = 512 transitions per update, TD3's schedule
             return GuidedTD3("SpikingPolicy", env, action_noise=noise, learning_starts=starts, seed=seed, tau=0.005,
                              policy_kwargs=dict(net_arch=dict(pi=[256, 128], qf=DRONE_ARCH["qf"]), readout="leaky",
