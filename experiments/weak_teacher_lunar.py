@@ -17,7 +17,15 @@ phase is not available (Box2D cannot be copied). Variants (overrides of that ent
 * ``alif_bc`` / ``alif_td3bc``: ``bc`` / ``td3bc`` on the zoo entry's actor since issue 27 (adaptive-threshold LIF, the current
   frame only; 271.8 ± 3.4 when taught by the full heuristic) instead of the LIF actor with the previous frame;
 * ``td3bc_long``: ``td3bc`` with the budget doubled (400 k steps; the learning rate's linear decay and λ_BC's decay
-  stretch with it) and critics of 256-256 instead of 64-64 (rl-zoo's TD3 gives LunarLander 400-300).
+  stretch with it) and critics of 256-256 instead of 64-64 (rl-zoo's TD3 gives LunarLander 400-300);
+* ``td3bc_rep2`` / ``td3bc_rep4``: ``td3bc`` deciding every 2 / 4 simulator steps (:mod:`experiments.action_repeat`:
+  the teacher, the student and the critic all act on held actions; evaluated the same way on the plain env). The
+  budget stays 200 k *decisions* (the same gradient updates, 2 / 4 × the simulator steps); the teacher's horizon is
+  divided by the repeat so that it flies the same simulated time. Held actions do not cap the task: the full heuristic
+  scores 279.8 / 278.3 holding its actions 2 / 4 steps, the weak teacher 197.2 / 157.9.
+
+``--average-from F`` also scores the mean of the policy's weights over the last ``1 − F`` of training (sampled every
+1000 steps; :class:`WeightAverage`), a cure tried for the swings of the final return between seeds.
 
 Evaluation: the autonomous student (no teacher, zero state at each start) on start seeds 0–99, deterministic
 (:func:`sb3_spiking.tasks.lunar_lander.evaluate_landing`). Target: ≥ 95 % of the full heuristic (266.3). One JSON per
@@ -44,6 +52,7 @@ import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
 
+from experiments.action_repeat import ActionRepeat, HeldActions  # noqa: E402
 from experiments.lunar_lander import history_entry, zoo_entry  # noqa: E402
 from experiments.weak_guides import SluggishLunarGuide  # noqa: E402
 from experiments.zoo_entry import model_from_entry  # noqa: E402
@@ -66,6 +75,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "alif_bc": {},
     "alif_td3bc": TD3BC,
     "td3bc_long": dict(TD3BC, n_timesteps=400_000, policy_kwargs=dict(net_arch=dict(pi=[128, 128], qf=[256, 256]))),
+    "td3bc_rep2": dict(TD3BC, action_repeat=2, guide_horizon_start=100),
+    "td3bc_rep4": dict(TD3BC, action_repeat=4, guide_horizon_start=50),
 }
 #: variants on the zoo entry's own actor (adaptive LIF, no history); the others keep the actor they were measured with
 ZOO_ACTOR = ("alif_bc", "alif_td3bc")
@@ -121,9 +132,10 @@ class ValidationCurve(BaseCallback):
     touch training (deterministic actions, its own env, the recurrent state passed in), so a run with the curve trains
     exactly as one without it; the time it takes is kept apart from the training time."""
 
-    def __init__(self, every: int, env_kwargs: dict[str, Any], seeds: tuple[int, ...] = VALIDATION_SEEDS) -> None:
+    def __init__(self, every: int, env_kwargs: dict[str, Any], seeds: tuple[int, ...] = VALIDATION_SEEDS,
+                 repeat: int = 1) -> None:
         super().__init__()
-        self.every, self.next_at, self.env_kwargs, self.seeds = every, every, env_kwargs, seeds
+        self.every, self.next_at, self.env_kwargs, self.seeds, self.repeat = every, every, env_kwargs, seeds, repeat
         self.curve: list[tuple[int, float]] = []
         self.best_return, self.best_at, self.best_weights = -np.inf, 0, None
         self.seconds = 0.0
@@ -132,7 +144,8 @@ class ValidationCurve(BaseCallback):
         if self.num_timesteps >= self.next_at:
             self.next_at += self.every
             start = time.perf_counter()
-            r = evaluate_landing(self.model, self.seeds, observation="dict", env_kwargs=self.env_kwargs)
+            r = evaluate_landing(HeldActions(self.model, self.repeat), self.seeds, observation="dict",
+                                 env_kwargs=self.env_kwargs)
             self.curve.append((self.num_timesteps, round(r.mean_return, 2)))
             if r.mean_return > self.best_return:
                 self.best_return, self.best_at = r.mean_return, self.num_timesteps
@@ -143,34 +156,78 @@ class ValidationCurve(BaseCallback):
         return True
 
 
-def train(variant: str, seed: int, timesteps: int | None, curve_every: int | None = None):
-    """``(model, env_kwargs, curve)``; ``curve`` is the :class:`ValidationCurve` (``None`` without ``curve_every``)."""
+class WeightAverage(BaseCallback):
+    """The running mean of the policy's floating-point weights, sampled every ``every`` env steps from ``start`` on
+    (the averaged weights are only scored, training goes on with its own)."""
+
+    def __init__(self, start: int, every: int = 1000) -> None:
+        super().__init__()
+        self.next_at, self.every = start, every
+        self.mean: dict[str, th.Tensor] | None = None
+        self.count = 0
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_at:
+            self.next_at += self.every
+            state = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
+            self.count += 1
+            if self.mean is None:
+                self.mean = state
+            else:
+                for k, v in state.items():
+                    if v.is_floating_point():
+                        self.mean[k] += (v - self.mean[k]) / self.count
+        return True
+
+
+def train(variant: str, seed: int, timesteps: int | None, curve_every: int | None = None,
+          average_from: float | None = None):
+    """``(model, env_kwargs, repeat, curve, average)``; ``curve`` is the :class:`ValidationCurve` (``None`` without
+    ``curve_every``), ``average`` the :class:`WeightAverage` (``None`` without ``average_from``)."""
     entry = settings(variant)
-    model, steps = model_from_entry(entry, make_lunar_lander_novel_privileged, seed, guide=SluggishLunarGuide(),
+    repeat = int(entry.pop("action_repeat", 1))
+
+    def make_env(**kwargs):
+        env = make_lunar_lander_novel_privileged(**kwargs)
+        return ActionRepeat(env, repeat) if repeat > 1 else env
+
+    model, steps = model_from_entry(entry, make_env, seed, guide=SluggishLunarGuide(),
                                     algo=q_filtered_class() if variant in Q_FILTERED else None)
+    steps = int(timesteps or steps)
     env_kwargs = entry.get("env_kwargs") or {}
-    curve = ValidationCurve(curve_every, env_kwargs) if curve_every else None
-    model.learn(int(timesteps or steps), log_interval=-1, callback=curve)
-    return model, env_kwargs, curve
+    curve = ValidationCurve(curve_every, env_kwargs, repeat=repeat) if curve_every else None
+    average = WeightAverage(int(average_from * steps)) if average_from is not None else None
+    model.learn(steps, log_interval=-1, callback=[c for c in (curve, average) if c is not None] or None)
+    return model, env_kwargs, repeat, curve, average
 
 
-def run(variant: str, seed: int, timesteps: int | None, out: Path, curve_every: int | None = None) -> dict[str, Any]:
+def run(variant: str, seed: int, timesteps: int | None, out: Path, curve_every: int | None = None,
+        average_from: float | None = None) -> dict[str, Any]:
     th.set_num_threads(1)
     th.manual_seed(seed)
     start = time.perf_counter()
-    model, env_kwargs, curve = train(variant, seed, timesteps, curve_every)
+    model, env_kwargs, repeat, curve, average = train(variant, seed, timesteps, curve_every, average_from)
     minutes = (time.perf_counter() - start - (curve.seconds if curve else 0.0)) / 60
-    result = evaluate_landing(model, EVAL_SEEDS, observation="dict", env_kwargs=env_kwargs)
-    record = dict(variant=variant, seed=seed, timesteps=int(model.num_timesteps), train_minutes=round(minutes, 2),
+    student = HeldActions(model, repeat)
+    result = evaluate_landing(student, EVAL_SEEDS, observation="dict", env_kwargs=env_kwargs)
+    record = dict(variant=variant, seed=seed, timesteps=int(model.num_timesteps), action_repeat=repeat,
+                  train_minutes=round(minutes, 2),
                   mean_return=result.mean_return, landed=result.landed_fraction, settings=repr(VARIANTS[variant]),
                   returns=result.returns.round(2).tolist(),
                   command=" ".join(["python", "-m", "experiments.weak_teacher_lunar", *sys.argv[1:]]))
     if curve is not None and curve.best_weights is not None:
         # model selection as rl-zoo's best_model: the weights best on the validation starts, scored on the reported ones
+        final = copy.deepcopy(model.policy.state_dict())
         model.policy.load_state_dict(curve.best_weights)
-        best = evaluate_landing(model, EVAL_SEEDS, observation="dict", env_kwargs=env_kwargs)
+        best = evaluate_landing(student, EVAL_SEEDS, observation="dict", env_kwargs=env_kwargs)
         record.update(curve=curve.curve, best_at=curve.best_at, best_return=best.mean_return,
                       best_landed=best.landed_fraction)
+        model.policy.load_state_dict(final)
+    if average is not None and average.mean is not None:
+        model.policy.load_state_dict(average.mean)
+        avg = evaluate_landing(student, EVAL_SEEDS, observation="dict", env_kwargs=env_kwargs)
+        record.update(average_from=average_from, average_count=average.count, average_return=avg.mean_return,
+                      average_landed=avg.landed_fraction)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "runs" / f"{variant}_s{seed}.json").write_text(json.dumps(record, indent=1))
     return record
@@ -194,12 +251,14 @@ def report(out: Path) -> str:
              "Autonomous student on starts 0–99, deterministic. "
              f"Target: ≥ 95 % of the full heuristic ({0.95 * FULL_HEURISTIC:.1f}).",
              "Final weights; the last column: the weights that scored best on 20 other starts (1000–1019) during "
-             "training (`--curve-every`), scored on starts 0–99, per seed with the env step they are from.",
+             "training (`--curve-every`), scored on starts 0–99, per seed with the env step they are from; "
+             "the column before it: the mean of the weights over the last quarter of training (`--average-from "
+             "0.75`). Env steps are the learner's decisions; with action repetition the simulator ran k × as many.",
              "", "| variant | seeds | env steps | train minutes | return | per seed | % of full heuristic | % of teacher "
-             "| landed % | best on the validation starts |",
-             "|---|---|---|---|---|---|---|---|---|---|",
+             "| landed % | averaged weights | best on the validation starts |",
+             "|---|---|---|---|---|---|---|---|---|---|---|",
              f"| teacher (SluggishLunarGuide) | – | – | – | {teacher['mean_return']:.1f} | – | "
-             f"{100 * teacher['mean_return'] / FULL_HEURISTIC:.1f} | 100 | {100 * teacher['landed']:.0f} | – |"]
+             f"{100 * teacher['mean_return'] / FULL_HEURISTIC:.1f} | 100 | {100 * teacher['landed']:.0f} | – | – |"]
     for variant in (*VARIANTS, *REMOVED):
         rs = [r for r in records if r["variant"] == variant]
         if not rs:
@@ -212,11 +271,18 @@ def report(out: Path) -> str:
             b = [r["best_return"] for r in rs]
             best = (f"{np.mean(b):.1f}" + (f" ± {np.std(b):.1f}" if len(rs) > 1 else "") + " ("
                     + ", ".join(f"{r['best_return']:.1f} at {r['best_at'] // 1000} k" for r in rs) + ")")
-        lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in rs)} | {rs[0]['timesteps']:,} | "
+        avg = "–"
+        if all("average_return" in r for r in rs):
+            a = [r["average_return"] for r in rs]
+            avg = (f"{np.mean(a):.1f}" + (f" ± {np.std(a):.1f}" if len(rs) > 1 else "") + " ("
+                   + ", ".join(f"{x:.1f}" for x in a) + ")")
+        k = rs[0].get("action_repeat", 1)
+        steps = f"{rs[0]['timesteps']:,}" + (f" (k = {k})" if k > 1 else "")
+        lines.append(f"| {variant} | {', '.join(str(r['seed']) for r in rs)} | {steps} | "
                      f"{np.mean([r['train_minutes'] for r in rs]):.1f} | {mean:.1f}{spread} | "
                      f"{', '.join(f'{x:.1f}' for x in ret)} | "
                      f"{100 * mean / FULL_HEURISTIC:.1f} | {100 * mean / teacher['mean_return']:.1f} | "
-                     f"{100 * np.mean([r['landed'] for r in rs]):.0f} | {best} |")
+                     f"{100 * np.mean([r['landed'] for r in rs]):.0f} | {avg} | {best} |")
     text = "\n".join(lines) + "\n"
     (out / "results.md").write_text(text)
     return text
@@ -230,13 +296,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--curve-every", type=int, default=None,
                         help="env steps between evaluations on the 20 validation starts (the run also reports the "
                              "weights best there, scored on the 100 reported starts); default: none")
+    parser.add_argument("--average-from", type=float, default=None,
+                        help="also score the policy's weights averaged from this fraction of training on (e.g. 0.75: "
+                             "the last quarter); default: none")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--report", action="store_true", help="only rebuild results.md from the runs in --out")
     args = parser.parse_args(argv)
     if not args.report:
         for variant in args.variants:
             for seed in args.seeds:
-                r = run(variant, seed, args.timesteps, args.out, args.curve_every)
+                r = run(variant, seed, args.timesteps, args.out, args.curve_every, args.average_from)
                 print(f"{variant} seed {seed}: {r['mean_return']:.1f} ({100 * r['landed']:.0f} % landed) "
                       f"in {r['train_minutes']} min", flush=True)
     print(report(args.out))
