@@ -70,7 +70,9 @@ def test_the_validation_curve_leaves_training_as_it_is_and_keeps_the_best_weight
         return model
 
     curve = weak_teacher_lunar.ValidationCurve(96, entry["env_kwargs"], seeds=(1000,))
-    with_curve, without = trained(curve), trained(None)
+    average = weak_teacher_lunar.WeightAverage(start=160, every=32)
+    with_curve, without = trained([curve, average]), trained(None)
+    assert average.count == 6  # 160, 192, ..., 320: the averaging only reads the weights, training is unchanged
     assert [step for step, _ in curve.curve] == [96, 192, 288]
     assert curve.best_at == max(curve.curve, key=lambda point: point[1])[0]
     for module in ("actor", "critic"):
@@ -80,3 +82,56 @@ def test_the_validation_curve_leaves_training_as_it_is_and_keeps_the_best_weight
     final = with_curve.policy.state_dict()
     changed = any(not th.equal(v, final[k]) for k, v in curve.best_weights.items())
     assert changed == (curve.best_at != 288)
+
+
+def test_action_repeat_holds_each_action_k_steps_and_sums_their_rewards():
+    import gymnasium as gym
+    import numpy as np
+
+    from experiments.action_repeat import ActionRepeat, HeldActions
+
+    action = np.array([0.7], dtype=np.float32)
+    plain, held = gym.make("Pendulum-v1"), ActionRepeat(gym.make("Pendulum-v1", max_episode_steps=5), 3)
+    plain.reset(seed=3)
+    held.reset(seed=3)
+    rewards = [plain.step(action)[1] for _ in range(3)]
+    obs, reward, terminated, truncated, _ = held.step(action)
+    assert reward == pytest.approx(sum(rewards)) and np.allclose(obs, plain.unwrapped._get_obs())
+    assert not (terminated or truncated)
+    *_, truncated, _ = held.step(action)  # steps 4 and 5: the limit ends the decision early
+    assert truncated and held.unwrapped.last_u == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="integer >= 1"):
+        ActionRepeat(plain, 0)
+
+    class Model:  # answers its call count; the state counts the decisions
+        calls = 0
+
+        def predict(self, obs, state=None, episode_start=None, deterministic=False):
+            self.calls += 1
+            return np.array([self.calls]), (state or 0) + 1
+
+    controller, state, actions = HeldActions(Model(), 2), None, []
+    for t in range(5):
+        action, state = controller.predict(None, state, np.array([t in (0, 3)]))
+        actions.append(int(action[0]))
+    assert actions == [1, 1, 2, 3, 3]  # a new episode at step 3 asks at once
+    assert state == 3
+
+
+def test_the_weight_average_is_the_mean_of_the_sampled_weights():
+    from types import SimpleNamespace
+
+    policy = th.nn.Linear(2, 1)
+    average = weak_teacher_lunar.WeightAverage(start=10, every=10)
+    average.model = SimpleNamespace(policy=policy)
+    seen = []
+    for step in range(1, 41):
+        with th.no_grad():
+            policy.weight.fill_(float(step))
+        average.num_timesteps = step
+        if step % 10 == 0:
+            seen.append(float(step))
+        average._on_step()
+    assert average.count == 4
+    assert th.allclose(average.mean["weight"], th.full((1, 2), sum(seen) / len(seen)))
+    assert policy.weight[0, 0].item() == 40.0  # the policy's own weights are not touched
