@@ -211,6 +211,14 @@ EXPERIMENTS: list[Experiment] = [
     Experiment("weak75_td3bc", "probe: TD3+BC as on LunarLander (α 2.5, λ_BC × 0.9 every 1000 updates), default actor, "
                "taught by WeakPDGuide75, no vine", "guided_td3",
                dict(COMMAND_FEEDBACK, alpha=2.5, policy_delay=2, bc_decay=0.9, guide=WEAK75), ("probe",)),
+    # ... deciding every 2 simulator steps (50 Hz; sb3_spiking.envs.action_repeat), the lever that lifts LunarLander's
+    # student to the target (docs/critic.md §3); the guide's horizon halved to fly the same simulated time. Holding
+    # actions costs the drone: the PD guide gives 365.5 at 50 Hz (399.2 at 100 Hz), WeakPDGuide75 287.6 (298.2)
+    Experiment("weak75_td3bc_rep2", "probe: weak75_td3bc deciding every 2 simulator steps (action repetition)",
+               "guided_td3", dict(COMMAND_FEEDBACK, alpha=2.5, policy_delay=2, bc_decay=0.9, guide=WEAK75,
+                                  guide_horizon_start=100,
+                                  vec_env_wrapper={"sb3_spiking.envs.action_repeat.VecActionRepeat": {"k": 2}}),
+               ("probe",)),
     # the paper's recipe as written, and as the authors' public code runs it (Q at buffer actions: no policy gradient)
     Experiment("paper_code", "paper's settings and actor, Q term at the buffer action (the authors' public code: no policy gradient)",
                "guided_td3", dict(PAPER, actor_q_input="buffer"), ("paper_recipe",)),

@@ -171,10 +171,12 @@ def run_one(exp: Experiment, seed: int, steps: int, out: Path, force: bool = Fal
 
 
 def evaluation_flags(config: dict[str, Any]) -> list[str]:
-    """The evaluation CLI's flags for the env options in a run's config that shape the actor's input (the models
-    do not record them): flown as trained."""
+    """The evaluation CLI's flags for the env options in a run's config that shape the actor's input or its decision
+    rate (the models do not record them): flown as trained."""
     fill = (config.get("env_kwargs") or {}).get("history_fill")
-    return [] if fill is None else ["--history-fill", str(fill)]
+    flags = [] if fill is None else ["--history-fill", str(fill)]
+    repeat = (config.get("vec_env_wrapper") or {}).get("sb3_spiking.envs.action_repeat.VecActionRepeat")
+    return flags + ([] if repeat is None else ["--action-repeat", str(repeat.get("k", 2))])
 
 
 def _fly_robustness_suite(exp: Experiment, run_dir: Path, model: Path, env: dict[str, str]) -> None:

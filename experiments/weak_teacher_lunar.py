@@ -18,7 +18,7 @@ phase is not available (Box2D cannot be copied). Variants (overrides of that ent
   frame only; 271.8 ± 3.4 when taught by the full heuristic) instead of the LIF actor with the previous frame;
 * ``td3bc_long``: ``td3bc`` with the budget doubled (400 k steps; the learning rate's linear decay and λ_BC's decay
   stretch with it) and critics of 256-256 instead of 64-64 (rl-zoo's TD3 gives LunarLander 400-300);
-* ``td3bc_rep2`` / ``td3bc_rep4``: ``td3bc`` deciding every 2 / 4 simulator steps (:mod:`experiments.action_repeat`:
+* ``td3bc_rep2`` / ``td3bc_rep4``: ``td3bc`` deciding every 2 / 4 simulator steps (:mod:`sb3_spiking.envs.action_repeat`:
   the teacher, the student and the critic all act on held actions; evaluated the same way on the plain env). The
   budget stays 200 k *decisions* (the same gradient updates, 2 / 4 × the simulator steps); the teacher's horizon is
   divided by the repeat so that it flies the same simulated time. Held actions do not cap the task: the full heuristic
@@ -55,10 +55,10 @@ import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
 from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
 
-from experiments.action_repeat import ActionRepeat, HeldActions  # noqa: E402
 from experiments.lunar_lander import history_entry, zoo_entry  # noqa: E402
 from experiments.weak_guides import SluggishLunarGuide  # noqa: E402
 from experiments.zoo_entry import model_from_entry  # noqa: E402
+from sb3_spiking.envs.action_repeat import ActionRepeat, HeldActions  # noqa: E402
 from sb3_spiking.guided_td3.losses import ActorBatch, BCTerm  # noqa: E402
 from sb3_spiking.tasks.lunar_lander import evaluate_landing, make_lunar_lander_novel_privileged  # noqa: E402
 

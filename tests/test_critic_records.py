@@ -84,40 +84,6 @@ def test_the_validation_curve_leaves_training_as_it_is_and_keeps_the_best_weight
     assert changed == (curve.best_at != 288)
 
 
-def test_action_repeat_holds_each_action_k_steps_and_sums_their_rewards():
-    import gymnasium as gym
-    import numpy as np
-
-    from experiments.action_repeat import ActionRepeat, HeldActions
-
-    action = np.array([0.7], dtype=np.float32)
-    plain, held = gym.make("Pendulum-v1"), ActionRepeat(gym.make("Pendulum-v1", max_episode_steps=5), 3)
-    plain.reset(seed=3)
-    held.reset(seed=3)
-    rewards = [plain.step(action)[1] for _ in range(3)]
-    obs, reward, terminated, truncated, _ = held.step(action)
-    assert reward == pytest.approx(sum(rewards)) and np.allclose(obs, plain.unwrapped._get_obs())
-    assert not (terminated or truncated)
-    *_, truncated, _ = held.step(action)  # steps 4 and 5: the limit ends the decision early
-    assert truncated and held.unwrapped.last_u == pytest.approx(0.7)
-    with pytest.raises(ValueError, match="integer >= 1"):
-        ActionRepeat(plain, 0)
-
-    class Model:  # answers its call count; the state counts the decisions
-        calls = 0
-
-        def predict(self, obs, state=None, episode_start=None, deterministic=False):
-            self.calls += 1
-            return np.array([self.calls]), (state or 0) + 1
-
-    controller, state, actions = HeldActions(Model(), 2), None, []
-    for t in range(5):
-        action, state = controller.predict(None, state, np.array([t in (0, 3)]))
-        actions.append(int(action[0]))
-    assert actions == [1, 1, 2, 3, 3]  # a new episode at step 3 asks at once
-    assert state == 3
-
-
 def test_the_weight_average_is_the_mean_of_the_sampled_weights():
     from types import SimpleNamespace
 

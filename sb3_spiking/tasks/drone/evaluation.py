@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--history-fill", type=float, help="the env's history_fill the model was trained with "
                                                             "(flown with it; default: l2f's initial motor speeds)")
+    parser.add_argument("--action-repeat", type=int, default=1,
+                        help="simulator steps per decision the model was trained with (VecActionRepeat's k; default 1)")
     parser.add_argument("--suite", help=f"fly a suite of conditions instead: {', '.join(SUITES)}")
     parser.add_argument("--csv", help="suite table as CSV (default: <model>_robustness.csv next to the model, "
                                       "robustness.csv without a model)")
@@ -75,14 +77,18 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("give --guide once without --suite (it names the reference guide)")
     if args.suite is None and (args.csv or args.markdown):
         parser.error("--csv and --markdown write a suite's table: add --suite robustness")
-    if args.suite is not None and args.history_fill is not None:
-        parser.error("--history-fill applies to the protocol evaluation, not to --suite")
+    if args.suite is not None and (args.history_fill is not None or args.action_repeat != 1):
+        parser.error("--history-fill and --action-repeat apply to the protocol evaluation, not to --suite")
+    if args.action_repeat < 1:
+        parser.error(f"--action-repeat must be >= 1, got {args.action_repeat}")
     import torch as th
 
     th.set_num_threads(1)
     model = GuidedTD3.load(args.model, device="cpu") if args.model else None
     if args.suite is None:
-        options = {} if args.history_fill is None else dict(history_fill=args.history_fill)
+        options: dict[str, Any] = {} if args.history_fill is None else dict(history_fill=args.history_fill)
+        if args.action_repeat > 1:
+            options["action_repeat"] = args.action_repeat
         results: Any = evaluate_drone_controller(model, (args.guide or [PD_GUIDE])[0], args.episodes, args.seed, **options)
         print(format_report(results))
     else:

@@ -81,9 +81,15 @@ def fly(
     :param record: keep every step's observations, actions, rewards and running flags in the
         returned stats (tens of MB for 64 drone episodes).
     :param env_options: further drone env options (``actor_history`` is taken from the model, and
-        ``privileged_dynamics`` / ``command_obs`` when its observation has the dynamics factors / the command).
+        ``privileged_dynamics`` / ``command_obs`` when its observation has the dynamics factors / the command), and
+        ``action_repeat``: fly deciding every ``k`` simulator steps
+        (:class:`~sb3_spiking.envs.action_repeat.VecActionRepeat`, as a model trained on held actions was; model,
+        guide and ``guide_steps`` then count decisions, the episode lasts ``ceil(max_episode_steps / k)`` of them).
     """
+    from sb3_spiking.envs.action_repeat import VecActionRepeat
     from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
+
+    repeat = int(env_options.pop("action_repeat", 1))
 
     if model is not None:
         env_options.setdefault("actor_history", actor_history_of(model))
@@ -91,16 +97,17 @@ def fly(
             env_options["privileged_dynamics"] = True
         if command_obs_of(model):
             env_options.setdefault("command_obs", True)
-    env = DroneHoverVecEnv(n_episodes, curriculum_stage=curriculum_stage, **env_options)
-    env.seed(seed)
+    drone = DroneHoverVecEnv(n_episodes, curriculum_stage=curriculum_stage, **env_options)
+    drone.seed(seed)
+    env = VecActionRepeat(drone, repeat) if repeat > 1 else drone
     try:
-        return rollout(env, env.config.max_episode_steps, model, guide, guide_steps, record)
+        return rollout(env, -(-drone.config.max_episode_steps // repeat), model, guide, guide_steps, record)
     finally:
         env.close()
 
 
 def critic_diagnostic(model: Any, n_episodes: int = 64, seed: int = 1_000, curriculum_stage: int = FINAL_STAGE,
-                      horizon: int = 100) -> dict[str, float]:
+                      horizon: int = 100, **env_options: Any) -> dict[str, float]:
     """Is the critic any good? Its value of the actor's own actions against the Monte-Carlo return.
 
     Flies protocol (b) from ``n_episodes`` fixed initial states with the reward weights the critic is
@@ -110,13 +117,15 @@ def critic_diagnostic(model: Any, n_episodes: int = 64, seed: int = 1_000, curri
     step limit weighs ``γ^400 < 2 %`` of the return, so the Monte-Carlo return is the true value up to
     that. A crash ends the sum exactly (no bootstrap, as in training).
 
+    :param env_options: as in :func:`fly` (the options the model was trained with; with ``action_repeat`` the steps
+        are decisions).
     :return: ``q1`` and ``q_min`` (mean of the first / of the smaller twin critic), ``mc_return``,
         ``q_bias`` (``q_min - mc_return``), ``q_corr`` (Pearson correlation over the steps: does the
         critic rank states right?) and ``n_steps``.
     """
     import torch as th
 
-    stats = fly(model, None, 0, n_episodes, seed, curriculum_stage, record=True)
+    stats = fly(model, None, 0, n_episodes, seed, curriculum_stage, record=True, **env_options)
     assert stats.rewards is not None and stats.running is not None and stats.observations is not None
     gamma = float(model.gamma)
     mc = np.zeros_like(stats.rewards)

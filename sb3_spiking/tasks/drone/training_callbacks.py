@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+from sb3_spiking.envs.action_repeat import action_repeat_of
 from sb3_spiking.tasks.drone.protocols import EVAL_SEED, critic_diagnostic, evaluate_drone_controller, fly, format_report
 from sb3_spiking.tasks.drone.reward import FINAL_STAGE
 from sb3_spiking.tasks.drone.robustness import format_robustness_table, robustness_suite, write_rows_csv
@@ -19,12 +20,17 @@ from sb3_spiking.tasks.drone.robustness import format_robustness_table, robustne
 def actor_input_options(env: Any) -> dict[str, Any]:
     """The drone env options that shape the actor's input beyond what the model records (``actor_history`` is read
     from the model): evaluations fly them as the model was trained. Found on the drone env inside ``env``'s
-    wrappers; ``{}`` where there is none."""
+    wrappers, with the ``action_repeat`` of a :class:`~sb3_spiking.envs.action_repeat.VecActionRepeat` among them;
+    ``{}`` where there is none."""
+    repeat = action_repeat_of(env)
     while env is not None and not hasattr(env, "config"):
         env = getattr(env, "venv", None)
     config = getattr(env, "config", None)
     fill = getattr(config, "history_fill", None)
-    return {} if fill is None else dict(history_fill=fill)
+    options: dict[str, Any] = {} if fill is None else dict(history_fill=fill)
+    if repeat > 1:
+        options["action_repeat"] = repeat
+    return options
 
 
 #: File name of the best autonomous controller kept by :class:`LearningCurveCallback` (next to ``curve.csv``).
@@ -128,7 +134,7 @@ class LearningCurveCallback(BaseCallback):
         critic = {"q_min": float("nan"), "mc_return": float("nan"), "q_corr": float("nan")}
         if self.critic_check and getattr(model, "alpha", 0) > 0:  # a trained critic: is it any good?
             train_stage = int(stage) if np.isfinite(stage) else FINAL_STAGE
-            critic = critic_diagnostic(model, self.n_episodes, self.seed, train_stage)
+            critic = critic_diagnostic(model, self.n_episodes, self.seed, train_stage, **options)
             for key in ("q_min", "mc_return", "q_bias", "q_corr"):
                 self.logger.record(f"eval/critic_{key}", critic[key])
         row = {
