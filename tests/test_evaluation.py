@@ -111,3 +111,21 @@ def test_the_evaluation_cli_and_the_driver_fly_a_model_with_the_history_fill_it_
     got = json.loads((tmp_path / "e.json").read_text())["b_autonomous"]["mean_return"]
     assert got == pytest.approx(fly(model, None, 0, 4, history_fill=-0.5).mean_return)
     assert got != pytest.approx(fly(model, None, 0, 4).mean_return)  # the fill reaches the actor's input
+
+
+def test_the_evaluation_cli_and_the_driver_fly_a_model_at_the_decision_rate_it_was_trained_with(model, tmp_path):
+    import json
+
+    from experiments.runner import evaluation_flags
+    from sb3_spiking.tasks.drone.evaluation import main
+
+    wrapper = {"sb3_spiking.envs.action_repeat.VecActionRepeat": {"k": 2}}
+    assert evaluation_flags({"vec_env_wrapper": wrapper}) == ["--action-repeat", "2"]
+    model.save(tmp_path / "m.zip")
+    main([str(tmp_path / "m.zip"), "--episodes", "4", "--action-repeat", "2", "--json", str(tmp_path / "e.json")])
+    got = json.loads((tmp_path / "e.json").read_text())
+    assert got["guide"]["mean_return"] == pytest.approx(fly(None, "sb3_spiking.tasks.drone.pd_guide:PDHoverGuide", 0, 4,
+                                                            action_repeat=2).mean_return)
+    assert got["b_autonomous"]["mean_return"] == pytest.approx(fly(model, None, 0, 4, action_repeat=2).mean_return)
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "m.zip"), "--action-repeat", "0"])
