@@ -24,6 +24,7 @@ phase is not available (Box2D cannot be copied). Variants (overrides of that ent
   divided by the repeat so that it flies the same simulated time. Held actions do not cap the task: the full heuristic
   scores 279.8 / 278.3 holding its actions 2 / 4 steps, the weak teacher 197.2 / 157.9;
 * ``bc_rep4``: ``bc`` deciding every 4 steps (imitation alone on held actions: what the critic adds);
+* ``alif_td3bc_rep4``: ``alif_td3bc`` deciding every 4 steps (does the adaptive actor take the Q term then?);
 * ``td3bc_rep2_sim200k`` / ``td3bc_rep4_sim200k``: the same on ``td3bc``'s simulator budget (200 k simulator steps:
   100 k / 50 k decisions, so 1/2 / 1/4 of its gradient updates): is it the repetition or the extra experience?
 
@@ -81,11 +82,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "td3bc_rep2": dict(TD3BC, action_repeat=2, guide_horizon_start=100),
     "td3bc_rep4": dict(TD3BC, action_repeat=4, guide_horizon_start=50),
     "bc_rep4": dict(action_repeat=4, guide_horizon_start=50),
+    "alif_td3bc_rep4": dict(TD3BC, action_repeat=4, guide_horizon_start=50),
     "td3bc_rep2_sim200k": dict(TD3BC, action_repeat=2, guide_horizon_start=100, n_timesteps=100_000),
     "td3bc_rep4_sim200k": dict(TD3BC, action_repeat=4, guide_horizon_start=50, n_timesteps=50_000),
 }
 #: variants on the zoo entry's own actor (adaptive LIF, no history); the others keep the actor they were measured with
-ZOO_ACTOR = ("alif_bc", "alif_td3bc")
+ZOO_ACTOR = ("alif_bc", "alif_td3bc", "alif_td3bc_rep4")
 #: variants whose actor loss is QFilteredTD3's
 Q_FILTERED = ("td3bc_qfilter", "td3bc_qfilter_hold")
 #: records of a removed option (the advantage critic: docs/critic.md), reported, not rerunnable
