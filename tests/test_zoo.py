@@ -688,3 +688,24 @@ def test_main_job_benchmark_times_the_default_beside_the_old_one(tmp_path, capsy
     assert "ratio default / old default:" in out
     old = load_config(tmp_path / "run1" / "guided_td3" / "DroneHover-v0_1" / "DroneHover-v0" / "config.yml")
     assert old["env_kwargs"] == {"actor_history": 4} and "feedback" not in old["policy_kwargs"]
+
+
+def test_action_repetition_through_the_zoo_config_trains_and_enjoys(tmp_path):
+    """``env_wrapper: sb3_spiking.envs.action_repeat.ActionRepeat`` in a config: the learner counts decisions (400 of
+    4 simulator steps = 1600 steps, 8 Pendulum episodes of 200) and rl-zoo's enjoy flies the model with the wrapper."""
+    import yaml
+
+    entry = dict(yaml.safe_load((CONFIGS / "guided_td3.yml").read_text())["Pendulum-v1"], learning_starts=100,
+                 env_wrapper=[{"sb3_spiking.envs.action_repeat.ActionRepeat": {"k": 4}}])
+    entry.pop("slope_schedule_kwargs")
+    entry["slope_schedule"] = "fixed"
+    (tmp_path / "conf.yml").write_text(yaml.safe_dump({"Pendulum-v1": entry}))
+    run_cli(["train", "--algo", "guided_td3", "--env", "Pendulum-v1", "-conf", "conf.yml", "-f", "logs", "-n", "400",
+             "--eval-freq", "-1", "-params", TINY_NET], tmp_path)  # fmt: skip
+    run = tmp_path / "logs" / "guided_td3" / "Pendulum-v1_1"
+    lengths = [int(line.split(",")[1]) for line in (run / "0.monitor.csv").read_text().splitlines()[2:]]
+    assert lengths == [200] * 8
+    out = run_cli(["enjoy", "--algo", "guided_td3", "--env", "Pendulum-v1", "-f", "logs", "--no-render", "-n", "50"],
+                  tmp_path).stdout  # fmt: skip
+    # Pendulum ends at 200 simulator steps: 50 decisions end an episode only with the wrapper (enjoy counts decisions)
+    assert "Episode Length 50\n1 Episodes" in out
