@@ -219,6 +219,10 @@ EXPERIMENTS: list[Experiment] = [
                                   guide_horizon_start=100,
                                   vec_env_wrapper={"sb3_spiking.envs.action_repeat.VecActionRepeat": {"k": 2}}),
                ("probe",)),
+    Experiment("weak75_td3bc_rep2_hold", "probe: weak75_td3bc_rep2 with λ_BC × 0.99 every 1000 updates (the default "
+               "config's decay: ≈ 0.8 at the end) instead of × 0.9", "guided_td3",
+               dict(COMMAND_FEEDBACK, alpha=2.5, policy_delay=2, guide=WEAK75, guide_horizon_start=100,
+                    vec_env_wrapper={"sb3_spiking.envs.action_repeat.VecActionRepeat": {"k": 2}}), ("probe",)),
     # the paper's recipe as written, and as the authors' public code runs it (Q at buffer actions: no policy gradient)
     Experiment("paper_code", "paper's settings and actor, Q term at the buffer action (the authors' public code: no policy gradient)",
                "guided_td3", dict(PAPER, actor_q_input="buffer"), ("paper_recipe",)),
