@@ -219,6 +219,10 @@ EXPERIMENTS: list[Experiment] = [
                                   guide_horizon_start=100,
                                   vec_env_wrapper={"sb3_spiking.envs.action_repeat.VecActionRepeat": {"k": 2}}),
                ("probe",)),
+    Experiment("weak75_bc_rep2", "probe: relabelled BC alone (α 0) on weak75_td3bc_rep2's actor and held actions: "
+               "what imitation gives at 50 Hz", "guided_td3",
+               dict(COMMAND_FEEDBACK, guide=WEAK75, guide_horizon_start=100,
+                    vec_env_wrapper={"sb3_spiking.envs.action_repeat.VecActionRepeat": {"k": 2}}), ("probe",)),
     Experiment("weak75_td3bc_rep2_hold", "probe: weak75_td3bc_rep2 with λ_BC × 0.99 every 1000 updates (the default "
                "config's decay: ≈ 0.8 at the end) instead of × 0.9", "guided_td3",
                dict(COMMAND_FEEDBACK, alpha=2.5, policy_delay=2, guide=WEAK75, guide_horizon_start=100,
