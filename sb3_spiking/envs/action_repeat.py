@@ -87,9 +87,7 @@ class VecActionRepeat(VecEnvWrapper):
         for _ in range(self.k):
             obs, rewards, dones, infos = self.venv.step(self._actions)
             total += np.where(ended, 0.0, rewards).astype(np.float32)
-            for i in np.flatnonzero(dones & ~ended):
-                final_infos[i] = infos[i]
-            for i in np.flatnonzero(~ended & ~dones):
+            for i in np.flatnonzero(~ended):  # an env's info is that of its decision's last step in its episode
                 final_infos[i] = infos[i]
             ended |= dones
             if ended.all():
@@ -131,6 +129,8 @@ class HeldActions:
         return self._action, state
 
     def __getattr__(self, name: str) -> Any:
+        if name == "model":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.model, name)
 
 
