@@ -24,7 +24,7 @@ SETTINGS = ("alpha", "n_steps", "bc_filter", "bc_anneal_fraction", "q_start_frac
 
 
 def probe_rows(folder: Path) -> list[str]:
-    """Markdown rows, one per probe folder ``<folder>/<experiment>/seed0``."""
+    """Markdown rows, one per probe folder ``<folder>/<experiment>/seed<k>`` (seeds other than 0 named in the row)."""
     rows = []
     for run in sorted(folder.glob("*/seed*")):
         config = yaml.safe_load((run / "config.yml").read_text())[ENV_ID]
@@ -39,7 +39,8 @@ def probe_rows(folder: Path) -> list[str]:
         settings = ", ".join(f"{k} {config.get(k, '–')}" for k in SETTINGS)
         low = min(after, key=lambda r: r["mean_return"]) if after else None
         rows.append(
-            f"| {name} | {BY_NAME[name].label if name in BY_NAME else ''} ({settings}) | "
+            f"| {name}{'' if run.name == 'seed0' else f' ({run.name})'} | {BY_NAME[name].label if name in BY_NAME else ''} "
+            f"({settings}) | "
             f"{int(curve[-1]['timesteps']):,} of {steps:,} | "
             + (f"{at['mean_return']:.1f} at {int(at['timesteps']):,} | " if start > 0 else "– (on from the start) | ")
             + (f"{low['mean_return']:.1f} at {int(low['timesteps']):,} | {after[-1]['mean_return']:.1f} |" if low else "– | – |")
