@@ -87,14 +87,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "alif_bc": {},
     "alif_td3bc": TD3BC,
     "td3bc_long": dict(TD3BC, n_timesteps=400_000, policy_kwargs=dict(net_arch=dict(pi=[128, 128], qf=[256, 256]))),
-    "td3bc_rep2": dict(TD3BC, action_repeat=2, guide_horizon_start=100),
-    "td3bc_rep4": dict(TD3BC, action_repeat=4, guide_horizon_start=50),
-    "bc_rep4": dict(action_repeat=4, guide_horizon_start=50),
-    "alif_td3bc_rep4": dict(TD3BC, action_repeat=4, guide_horizon_start=50),
-    "td3bc_rep4_long": dict(TD3BC, action_repeat=4, guide_horizon_start=50, n_timesteps=400_000),
-    "alif_td3bc_rep4_full": dict(TD3BC, action_repeat=4, guide_horizon_start=50),
-    "td3bc_rep2_sim200k": dict(TD3BC, action_repeat=2, guide_horizon_start=100, n_timesteps=100_000),
-    "td3bc_rep4_sim200k": dict(TD3BC, action_repeat=4, guide_horizon_start=50, n_timesteps=50_000),
+    "td3bc_rep2": dict(TD3BC, action_repeat=2),
+    "td3bc_rep4": dict(TD3BC, action_repeat=4),
+    "bc_rep4": dict(action_repeat=4),
+    "alif_td3bc_rep4": dict(TD3BC, action_repeat=4),
+    "td3bc_rep4_long": dict(TD3BC, action_repeat=4, n_timesteps=400_000),
+    "alif_td3bc_rep4_full": dict(TD3BC, action_repeat=4),
+    "td3bc_rep2_sim200k": dict(TD3BC, action_repeat=2, n_timesteps=100_000),
+    "td3bc_rep4_sim200k": dict(TD3BC, action_repeat=4, n_timesteps=50_000),
 }
 #: variants on the zoo entry's own actor (adaptive LIF, no history); the others keep the actor they were measured with
 ZOO_ACTOR = ("alif_bc", "alif_td3bc", "alif_td3bc_rep4", "alif_td3bc_rep4_full")
@@ -139,11 +139,14 @@ def q_filtered_class():
 
 def settings(variant: str) -> dict[str, Any]:
     """The zoo entry (with the actor the variant was measured with: ``history_entry`` unless the variant is in
-    :data:`ZOO_ACTOR`) with the variant's overrides (``policy_kwargs`` merged)."""
+    :data:`ZOO_ACTOR`) with the variant's overrides (``policy_kwargs`` merged); with ``action_repeat`` k the teacher's
+    ``guide_horizon_start`` is divided by k (it counts decisions)."""
     hp = zoo_entry() if variant in ZOO_ACTOR else history_entry()
     over = dict(VARIANTS[variant])
     hp["policy_kwargs"] = dict(hp.get("policy_kwargs") or {}, **over.pop("policy_kwargs", {}))
     hp.update(over)
+    if "action_repeat" in hp:  # the teacher flies the same simulated time: its horizon counts decisions
+        hp["guide_horizon_start"] = int(hp["guide_horizon_start"]) // hp["action_repeat"]
     return hp
 
 
@@ -231,7 +234,14 @@ def run(variant: str, seed: int, timesteps: int | None, out: Path, curve_every: 
     model, env_kwargs, repeat, curve, average = train(variant, seed, timesteps, curve_every, average_from)
     minutes = (time.perf_counter() - start - (curve.seconds if curve else 0.0)) / 60
     student = HeldActions(model, repeat)
-    result = evaluate_landing(student, EVAL_SEEDS, observation="dict", env_kwargs=env_kwargs)
+
+    def scored(weights: dict[str, th.Tensor] | None = None):
+        """The student on the reported starts, with ``weights`` loaded first (the run ends here: nothing restores)."""
+        if weights is not None:
+            model.policy.load_state_dict(weights)
+        return evaluate_landing(student, EVAL_SEEDS, observation="dict", env_kwargs=env_kwargs)
+
+    result = scored()
     record = dict(variant=variant, seed=seed, timesteps=int(model.num_timesteps), action_repeat=repeat,
                   train_minutes=round(minutes, 2),
                   mean_return=result.mean_return, landed=result.landed_fraction, settings=repr(VARIANTS[variant]),
@@ -239,15 +249,11 @@ def run(variant: str, seed: int, timesteps: int | None, out: Path, curve_every: 
                   command=" ".join(["python", "-m", "experiments.weak_teacher_lunar", *sys.argv[1:]]))
     if curve is not None and curve.best_weights is not None:
         # model selection as rl-zoo's best_model: the weights best on the validation starts, scored on the reported ones
-        final = copy.deepcopy(model.policy.state_dict())
-        model.policy.load_state_dict(curve.best_weights)
-        best = evaluate_landing(student, EVAL_SEEDS, observation="dict", env_kwargs=env_kwargs)
+        best = scored(curve.best_weights)
         record.update(curve=curve.curve, best_at=curve.best_at, best_return=best.mean_return,
                       best_landed=best.landed_fraction)
-        model.policy.load_state_dict(final)
     if average is not None and average.mean is not None:
-        model.policy.load_state_dict(average.mean)
-        avg = evaluate_landing(student, EVAL_SEEDS, observation="dict", env_kwargs=env_kwargs)
+        avg = scored(average.mean)
         record.update(average_from=average_from, average_count=average.count, average_return=avg.mean_return,
                       average_landed=avg.landed_fraction)
     (out / "runs").mkdir(parents=True, exist_ok=True)
@@ -259,12 +265,14 @@ def teacher_row(out: Path) -> dict[str, float]:
     """The teacher and the full heuristic on the same starts (cached in ``<out>/teacher.json``): ``mean_return``,
     ``landed`` (the teacher's), ``full_heuristic`` (the full heuristic's mean return)."""
     path = out / "teacher.json"
-    row = json.loads(path.read_text()) if path.exists() else {}
+    cached = json.loads(path.read_text()) if path.exists() else {}
+    row = dict(cached)
     if "mean_return" not in row:
         r = evaluate_landing(SluggishLunarGuide(), EVAL_SEEDS, observation="privileged")
         row.update(mean_return=r.mean_return, landed=r.landed_fraction)
     if "full_heuristic" not in row:
         row["full_heuristic"] = evaluate_landing(LunarLanderHeuristicGuide(), EVAL_SEEDS, observation="privileged").mean_return
+    if row != cached:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(row, indent=1))
     return row

@@ -164,5 +164,8 @@ def test_the_archived_comparisons_keep_the_actor_they_were_measured_with():
     alif = settings("alif_td3bc")
     assert alif["env_kwargs"] == _zoo_entry()["env_kwargs"] and alif["policy_kwargs"]["neuron"] == "adaptive"
     assert alif["alpha"] == settings("td3bc")["alpha"] == 2.5 and settings("td3bc_long")["n_timesteps"] == 400_000
+    # held actions: the teacher flies the same 200 simulator steps, counted in decisions
+    assert settings("td3bc")["guide_horizon_start"] == 200 and settings("td3bc_rep2")["guide_horizon_start"] == 100
+    assert settings("td3bc_rep4_long")["guide_horizon_start"] == 50 and settings("alif_td3bc_rep4")["action_repeat"] == 4
     assert {k: v for k, v in entry.items() if k not in ("n_timesteps", "policy_kwargs", "env_kwargs")} == {
         k: v for k, v in _zoo_entry().items() if k not in ("n_timesteps", "policy_kwargs", "env_kwargs")}

@@ -24,7 +24,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, unwrap_vec_wrapper
 
 
 def _check_k(k: Any) -> int:
@@ -98,11 +98,8 @@ class VecActionRepeat(VecEnvWrapper):
 def action_repeat_of(env: Any) -> int:
     """The ``k`` of the first :class:`VecActionRepeat` inside ``env``'s ``VecEnvWrapper`` chain (1 when there is none).
     Gym-level :class:`ActionRepeat` wrappers inside a ``VecEnv`` are not looked for."""
-    while env is not None:
-        if isinstance(env, VecActionRepeat):
-            return env.k
-        env = getattr(env, "venv", None)
-    return 1
+    wrapper = unwrap_vec_wrapper(env, VecActionRepeat)
+    return 1 if wrapper is None else wrapper.k
 
 
 class HeldActions:
