@@ -76,6 +76,9 @@ MEMORY_FEEDBACK = dict(NO_HISTORY, policy_kwargs=dict(net_arch=dict(pi=[256, 128
 #: ... starting from the command in force, which the env hands over: the default config's actor since issue 27
 COMMAND_FEEDBACK = dict(MEMORY_FEEDBACK, env_kwargs=dict(NO_HISTORY["env_kwargs"], command_obs=True))
 
+#: every command held 2 simulator steps (VecActionRepeat), the guide's horizon halved to fly the same simulated time
+HELD_2 = dict(guide_horizon_start=100, vec_env_wrapper={"sb3_spiking.envs.action_repeat.VecActionRepeat": {"k": 2}})
+
 
 def _fixed(k: float) -> dict[str, Any]:
     return dict(slope_schedule="fixed", slope=k, slope_max=None)
@@ -212,21 +215,16 @@ EXPERIMENTS: list[Experiment] = [
                "taught by WeakPDGuide75, no vine", "guided_td3",
                dict(COMMAND_FEEDBACK, alpha=2.5, policy_delay=2, bc_decay=0.9, guide=WEAK75), ("probe",)),
     # ... deciding every 2 simulator steps (50 Hz; sb3_spiking.envs.action_repeat), the lever that lifts LunarLander's
-    # student to the target (docs/critic.md §3); the guide's horizon halved to fly the same simulated time. Holding
-    # actions costs the drone: the PD guide gives 365.5 at 50 Hz (399.2 at 100 Hz), WeakPDGuide75 287.6 (298.2)
+    # student to the target (docs/critic.md §3). Holding actions costs the drone: the PD guide gives 365.5 at 50 Hz
+    # (399.2 at 100 Hz), WeakPDGuide75 287.6 (298.2)
     Experiment("weak75_td3bc_rep2", "probe: weak75_td3bc deciding every 2 simulator steps (action repetition)",
-               "guided_td3", dict(COMMAND_FEEDBACK, alpha=2.5, policy_delay=2, bc_decay=0.9, guide=WEAK75,
-                                  guide_horizon_start=100,
-                                  vec_env_wrapper={"sb3_spiking.envs.action_repeat.VecActionRepeat": {"k": 2}}),
+               "guided_td3", dict(COMMAND_FEEDBACK, alpha=2.5, policy_delay=2, bc_decay=0.9, guide=WEAK75, **HELD_2),
                ("probe",)),
     Experiment("weak75_bc_rep2", "probe: relabelled BC alone (α 0) on weak75_td3bc_rep2's actor and held actions: "
-               "what imitation gives at 50 Hz", "guided_td3",
-               dict(COMMAND_FEEDBACK, guide=WEAK75, guide_horizon_start=100,
-                    vec_env_wrapper={"sb3_spiking.envs.action_repeat.VecActionRepeat": {"k": 2}}), ("probe",)),
+               "what imitation gives at 50 Hz", "guided_td3", dict(COMMAND_FEEDBACK, guide=WEAK75, **HELD_2), ("probe",)),
     Experiment("weak75_td3bc_rep2_hold", "probe: weak75_td3bc_rep2 with λ_BC × 0.99 every 1000 updates (the default "
                "config's decay: ≈ 0.8 at the end) instead of × 0.9", "guided_td3",
-               dict(COMMAND_FEEDBACK, alpha=2.5, policy_delay=2, guide=WEAK75, guide_horizon_start=100,
-                    vec_env_wrapper={"sb3_spiking.envs.action_repeat.VecActionRepeat": {"k": 2}}), ("probe",)),
+               dict(COMMAND_FEEDBACK, alpha=2.5, policy_delay=2, guide=WEAK75, **HELD_2), ("probe",)),
     # the paper's recipe as written, and as the authors' public code runs it (Q at buffer actions: no policy gradient)
     Experiment("paper_code", "paper's settings and actor, Q term at the buffer action (the authors' public code: no policy gradient)",
                "guided_td3", dict(PAPER, actor_q_input="buffer"), ("paper_recipe",)),
