@@ -102,6 +102,9 @@ VINE_DENSE = dict(VINE, vine_start_fraction=0.75, vine_kwargs=dict(early_steps=8
 #: section 8 is the noise of the steps (at 1e-4 the vine rises more slowly but higher, with no drift in 240 rounds);
 #: 150-step copies as VINE_DENSE (same curve, half the simulation)
 VINE_SLOW = dict(VINE, vine_start_fraction=0.65, vine_kwargs=dict(horizon=150, learning_rate=1e-4, anneal=False))
+#: ... its copies flown on a dynamics model learnt from the replay buffer instead of copies of the simulator (issue 30:
+#: the vine where the simulator cannot be copied; sb3_spiking.guided_td3.dynamics)
+VINE_MODEL = dict(VINE_SLOW, vine_kwargs=dict(VINE_SLOW["vine_kwargs"], copies="model"))
 
 EXPERIMENTS: list[Experiment] = [
     # 1. sequence training with the curriculum (paper Fig. 4 / Table 1)
@@ -180,6 +183,8 @@ EXPERIMENTS: list[Experiment] = [
                "guided_td3", dict(VINE_DENSE), ("guided_rl",)),
     Experiment("weak75_vine_slow", "as weak75_vine from 65 %, vine learning rate 1e-4 held (no anneal), 150-step copies",
                "guided_td3", dict(guide=WEAK75, **VINE_SLOW), ("guided_rl",)),
+    Experiment("weak75_vine_model", "as weak75_vine_slow, the copies flown on a dynamics model learnt from the replay "
+               "buffer (nothing of the simulator copied)", "guided_td3", dict(guide=WEAK75, **VINE_MODEL), ("guided_rl",)),
     Experiment("main_vine_slow", "as main_vine from 65 %, vine learning rate 1e-4 held (no anneal), 150-step copies",
                "guided_td3", dict(VINE_SLOW), ("guided_rl",)),
     # the first vine runs: the vine phase from 50 % on (it peaked ~100 k steps after its start, then drifted)

@@ -6,6 +6,10 @@ leaders fly ``--leader-steps`` steps (measuring ``∇_a Q^π`` at the branch poi
 ``--eval-every`` rounds the autonomous return on the learning curve's 64 fixed starts (seed 1000,
 final reward weights) is printed and written to ``--csv``. One torch thread.
 
+With ``--copies model`` the copies fly a dynamics model learnt from the student's noisy flights instead of the
+simulator: ``--collect`` steps before the first round and ``--collect-per-round`` before each round (as GuidedTD3's
+collection fills the replay buffer between its ``train()`` calls: 50 steps of 16 envs), exploration N(0, ``--noise``).
+
     python -m experiments.vine_finetune runs/i17/weak75_bc/seed0/logs/guided_td3/DroneHover-v0_1/DroneHover-v0.zip \\
         --rounds 200 --csv runs/vine_finetune.csv
 """
@@ -20,6 +24,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch as th  # noqa: E402
 
+from experiments.model_vine import NoisyFlights, TransitionStore  # noqa: E402
 from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.guided_td3.vine import VineGradient, VineSettings  # noqa: E402
 from sb3_spiking.tasks.drone.evaluation import actor_history_of, fly, write_rows_csv  # noqa: E402
@@ -34,7 +39,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--csv", help="learning curve (round, leader steps, simulated steps, return)")
     parser.add_argument("--save", help="save the improved model here at the end")
+    parser.add_argument("--collect", type=int, default=100_000, help="--copies model: noisy steps before the first round")
+    parser.add_argument("--collect-per-round", type=int, default=800, help="--copies model: noisy steps before each round")
+    parser.add_argument("--noise", type=float, default=0.1, help="--copies model: exploration std of the noisy flights")
     for field, default in VineSettings().__dict__.items():  # every vine option, same names
+        if isinstance(default, str):
+            parser.add_argument(f"--{field.replace('_', '-')}", default=default)
+            continue
         if isinstance(default, bool):
             parser.add_argument(f"--{field.replace('_', '-')}", type=lambda v: v.lower() in ("1", "true", "yes"), default=default)
             continue
@@ -46,7 +57,13 @@ def main(argv: list[str] | None = None) -> None:
     settings = VineSettings(**{f: getattr(args, f) for f in VineSettings().__dict__})
     model = GuidedTD3.load(args.model, device="cpu")
     env = DroneHoverVecEnv(1, actor_history=actor_history_of(model))
-    vine = VineGradient(env, model.actor, settings, model.n_seq, model.n_warmup, seed=20_000 + 1_000 * args.seed)
+    flights = None
+    if settings.copies == "model":
+        store = TransitionStore(2_000_000, env.physical_state_dim, seed=args.seed)
+        flights = NoisyFlights(model, store, args.noise, seed=50_000 + args.seed)
+        flights.fly(args.collect)
+    vine = VineGradient(env, model.actor, settings, model.n_seq, model.n_warmup, seed=20_000 + 1_000 * args.seed,
+                        transitions=None if flights is None else flights.store.sample)
     start = time.time()
     rows = []
 
@@ -63,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     evaluate(0)
     for r in range(1, args.rounds + 1):
         model.actor.set_training_mode(False)
+        if flights is not None:
+            flights.fly(args.collect_per_round)
         vine.collect(model.actor)
         model.actor.set_training_mode(True)
         if len(vine):

@@ -326,6 +326,16 @@ class DroneHoverTask:
         reward[diverged] = 0.0
         s[diverged] = 0.0
 
+    def out_of_limits(self, state18: np.ndarray) -> np.ndarray:
+        """Whether clean actor-part states ``(N, 18)`` (as in the privileged observation) are past the crash
+        limits: the termination test of :meth:`step`, for states the simulator did not produce (learnt-model copies)."""
+        return ~(np.abs(state18 + self._offset) <= self._limits).all(1)
+
+    @property
+    def actor_noise_std(self) -> np.ndarray | None:
+        """Per-component std ``(18,)`` of the actor observation's noise, ``None`` when clean."""
+        return None if self._noise_std is None else self._noise_std.copy()
+
     # -- observations -----------------------------------------------------------------------
     def actor_obs(self, rows: slice | np.ndarray) -> np.ndarray:
         """Actor observation (noisy if configured) of ``rows``, a fresh (k, 18 + 4 actor_history) array."""

@@ -25,6 +25,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvO
 
 from sb3_spiking.tasks.drone.config import DroneHoverConfig
 from sb3_spiking.tasks.drone.env import CurriculumAccess, DroneHoverEnv, make_spaces
+from sb3_spiking.tasks.drone.model_copies import DroneModelCopies, physical_state, physical_state_dim
 from sb3_spiking.tasks.drone.task import DroneHoverTask, validate_actions
 
 
@@ -161,6 +162,22 @@ class DroneHoverVecEnv(CurriculumAccess, VecEnv):
     def match_settings(self, src: DroneHoverVecEnv) -> None:
         """Take over ``src``'s settings that change during training: the curriculum's reward weights."""
         self.task.match_settings(src.task)
+
+    # -- learnt-model copies (the vine's copies: model, sb3_spiking.branching.ModelCopyableVecEnv) ------------------
+    @property
+    def physical_state_dim(self) -> int:
+        """Size of the physical state a learnt model moves (:mod:`sb3_spiking.tasks.drone.model_copies`)."""
+        return physical_state_dim(self.config)
+
+    def physical_state(self, obs: VecEnvObs) -> np.ndarray:
+        """The physical state of a batch of observations, read from their privileged part."""
+        if self.config.obs_mode == "actor":
+            raise ValueError("the physical state is read from the privileged observation, which obs_mode 'actor' leaves out")
+        return physical_state(self.config, np.asarray(obs["privileged"] if isinstance(obs, dict) else obs))
+
+    def model_copies(self, num_envs: int, dynamics: Any) -> DroneModelCopies:
+        """``num_envs`` copies flown on the learnt model ``dynamics``, started by ``copy_rows_from`` this env's kind."""
+        return DroneModelCopies(self.config, num_envs, dynamics)
 
     @property
     def hover_actions(self) -> np.ndarray:
