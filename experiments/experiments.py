@@ -105,6 +105,9 @@ VINE_SLOW = dict(VINE, vine_start_fraction=0.65, vine_kwargs=dict(horizon=150, l
 #: ... its copies flown on a dynamics model learnt from the replay buffer instead of copies of the simulator (issue 30:
 #: the vine where the simulator cannot be copied; sb3_spiking.guided_td3.dynamics)
 VINE_MODEL = dict(VINE_SLOW, vine_kwargs=dict(VINE_SLOW["vine_kwargs"], copies="model"))
+#: ... and its branch points drawn from the replay buffer's newest steps instead of leader flights: no env steps
+#: beyond training's
+VINE_MODEL_REPLAY = dict(VINE_SLOW, vine_kwargs=dict(VINE_MODEL["vine_kwargs"], branch_from="replay"))
 
 EXPERIMENTS: list[Experiment] = [
     # 1. sequence training with the curriculum (paper Fig. 4 / Table 1)
@@ -185,6 +188,8 @@ EXPERIMENTS: list[Experiment] = [
                "guided_td3", dict(guide=WEAK75, **VINE_SLOW), ("guided_rl",)),
     Experiment("weak75_vine_model", "as weak75_vine_slow, the copies flown on a dynamics model learnt from the replay "
                "buffer (nothing of the simulator copied)", "guided_td3", dict(guide=WEAK75, **VINE_MODEL), ("guided_rl",)),
+    Experiment("weak75_vine_model_replay", "as weak75_vine_model, the branch points drawn from the replay buffer's "
+               "newest steps (no leader flights)", "guided_td3", dict(guide=WEAK75, **VINE_MODEL_REPLAY), ("guided_rl",)),
     Experiment("main_vine_slow", "as main_vine from 65 %, vine learning rate 1e-4 held (no anneal), 150-step copies",
                "guided_td3", dict(VINE_SLOW), ("guided_rl",)),
     # the first vine runs: the vine phase from 50 % on (it peaked ~100 k steps after its start, then drifted)

@@ -64,8 +64,9 @@ class ModelCopyableVecEnv(Protocol):
 
     def model_copies(self, num_envs: int, dynamics: object) -> VecEnv:
         """``num_envs`` copies flown on ``dynamics`` (a :class:`~sb3_spiking.guided_td3.dynamics.DynamicsModel`):
-        ``copy_rows_from(src, src_rows, dst_rows)`` starts them from the observed state of ``src``'s rows and
-        ``step`` answers as the env would."""
+        ``copy_rows_from(src, src_rows, dst_rows)`` starts them from the observed state of ``src``'s rows,
+        ``start_from(obs, episode_steps, dst_rows, settings)`` from stored observations (the env ``settings`` gives
+        the current reward settings), and ``step`` answers as the env would."""
         ...
 
 

@@ -297,6 +297,41 @@ class SequenceReplayBuffer(ReplayBuffer):
             starts_episode=f32(starts_episode),
         )
 
+    def recent_windows(
+        self, n: int, length: int, newest: int, rng: np.random.Generator, key: str | None = None
+    ) -> tuple[dict[str, np.ndarray] | np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``n`` steps drawn uniformly from the ``newest`` stored steps (all envs together) that the actor flew (not
+        the guide), each with the window of observations that leads to it, as a stateful actor saw them.
+
+        A window holds the step and up to ``length − 1`` steps before it within its episode (oldest first, zero
+        after its length: a shorter window starts the episode); steps whose window reaches past the oldest stored
+        step are not drawn, so fewer than ``n`` may come back while the buffer is young.
+
+        :param key: for a ``Dict`` observation, the entry the windows hold (e.g. the actor's part).
+        :return: the observations at the drawn steps (``(n, …)``, every entry), the windows ``(n, length, …)``,
+            their lengths ``(n,)`` and the drawn steps' indices in their episodes ``(n,)``.
+        """
+        n_stored = self.size()
+        if n_stored == 0:
+            raise RuntimeError("cannot draw from an empty SequenceReplayBuffer")
+        depth = max(1, min(n_stored, int(newest) // self.n_envs))  # vector steps back from the newest
+        age = rng.integers(0, depth, 4 * n)
+        env = rng.integers(0, self.n_envs, 4 * n)
+        t = (self.pos - 1 - age) % self.buffer_size
+        steps = self.episode_step[t, env].astype(np.int64)
+        lengths = np.minimum(steps + 1, length)
+        # a window shorter than ``length`` must start its episode (a stateful actor starts from zero there)
+        keep = np.flatnonzero(~self.guide_acted[t, env] & (lengths - 1 <= n_stored - 1 - age))[:n]
+        t, env, lengths, steps = t[keep], env[keep], lengths[keep], steps[keep]
+        stored = self.observations if key is None else self.observations[key]  # type: ignore[index]
+        windows = np.zeros((len(t), length, *stored.shape[2:]), np.float32)
+        for j in range(length):  # row i holds steps t - lengths + 1 ... t (j < lengths)
+            back = lengths - 1 - j
+            rows = np.flatnonzero(back >= 0)
+            windows[rows, j] = stored[(t[rows] - back[rows]) % self.buffer_size, env[rows]]
+        at = {k: v[t, env] for k, v in self.observations.items()} if self.is_dict else self.observations[t, env]  # type: ignore[union-attr]
+        return at, windows, lengths, steps
+
     def to_torch(self, array: np.ndarray, copy: bool = True) -> th.Tensor:
         return th.as_tensor(np.ascontiguousarray(array), device=self.device)
 

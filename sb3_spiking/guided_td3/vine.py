@@ -38,12 +38,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.utils import obs_as_tensor, polyak_update
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_spiking.branching import SettingsFollower, branchable_env, model_copyable_env
+from sb3_spiking.guided_td3.buffers import SequenceReplayBuffer
 from sb3_spiking.guided_td3.dynamics import DynamicsModel, TransitionSampler, replay_transitions
-from sb3_spiking.obs_keys import actor_part
+from sb3_spiking.obs_keys import ACTOR_KEY, actor_part
 
 if TYPE_CHECKING:
     from sb3_spiking.guided_td3.guided_td3 import GuidedTD3
@@ -90,6 +92,10 @@ class VineSettings:
         buffer, for envs whose state cannot be copied: :class:`~sb3_spiking.branching.ModelCopyableVecEnv`).
     :param model_updates: with ``copies="model"``, the model's updates (batches of 512 transitions) before each
         round of measurements; the first round takes 100 times as many.
+    :param branch_from: where the branch points come from: ``"leaders"`` (envs flying the deterministic actor,
+        real flights beside training's) or ``"replay"`` (with ``copies="model"``: steps the actor flew among the
+        replay buffer's newest :data:`RECENT_STEPS`, no env steps beyond training's; ``leader_steps / spacing``
+        rounds of ``n_leaders`` points per call, ``early_steps`` does not apply).
     """
 
     n_leaders: int = 32
@@ -110,10 +116,16 @@ class VineSettings:
     anneal: bool = True
     copies: str = "simulator"
     model_updates: int = 50
+    branch_from: str = "leaders"
 
     def __post_init__(self) -> None:
         if self.copies not in COPIES:
             raise ValueError(f"vine_kwargs['copies'] must be one of {COPIES}, got {self.copies!r}")
+        if self.branch_from not in BRANCH_FROM:
+            raise ValueError(f"vine_kwargs['branch_from'] must be one of {BRANCH_FROM}, got {self.branch_from!r}")
+        if self.branch_from == "replay" and self.copies != "model":
+            raise ValueError("vine_kwargs['branch_from'] 'replay' needs copies 'model' (a simulator cannot be copied "
+                             "from an observation)")
         for name in ("n_leaders", "hold", "horizon", "spacing", "early_spacing", "leader_steps", "batch_size", "buffer_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < 1:
@@ -159,6 +171,11 @@ class VineSettings:
 
 #: what the vine's copies can fly (:attr:`VineSettings.copies`)
 COPIES = ("simulator", "model")
+#: where the branch points come from (:attr:`VineSettings.branch_from`)
+BRANCH_FROM = ("leaders", "replay")
+#: ``branch_from="replay"`` draws from this many newest stored steps (all envs): ~30 ``train()`` calls of the drone
+#: recipe (50 steps × 16 envs each), i.e. states of nearly the current actor
+RECENT_STEPS = 25_000
 
 #: settings of earlier versions that were measured worse and removed (hard starts: §10; the plain
 #: deterministic policy gradient ``step=None`` and ``step_norm="sample"``: §8-9 of experiments/notes/guided_rl.md)
@@ -216,10 +233,11 @@ class VineGradient:
     :param seed: seeds the leaders' initial states and the branch schedule.
     :param transitions: with ``copies="model"``, where the dynamics model learns from (e.g.
         :func:`~sb3_spiking.guided_td3.dynamics.replay_transitions` of the replay buffer).
+    :param replay: with ``branch_from="replay"``, the replay buffer whose recent steps are the branch points.
     """
 
     def __init__(self, env: VecEnv, actor: Any, settings: VineSettings, n_seq: int, n_warmup: int, seed: int = 0,
-                 transitions: TransitionSampler | None = None) -> None:
+                 transitions: TransitionSampler | None = None, replay: SequenceReplayBuffer | None = None) -> None:
         check_actor(actor)
         base = model_copyable_env(env) if settings.copies == "model" else branchable_env(env)
         self.settings, self.n_seq, self.n_warmup = settings, int(n_seq), int(n_warmup)
@@ -228,7 +246,6 @@ class VineGradient:
         eye = np.eye(self.action_dim, dtype=np.float32)
         self._dirs = np.concatenate([eye, -eye])  # +e_j then -e_j: central differences per axis
         self._n_dirs = len(self._dirs)
-        self.leaders = base.branch_env(s.n_leaders)
         self.dynamics: DynamicsModel | None = None
         self._transitions = transitions
         self.model_loss = float("nan")
@@ -242,11 +259,20 @@ class VineGradient:
         else:
             self.branches = base.branch_env(s.n_leaders * self._n_dirs)
         self._source = base  # settings that change in training (match_settings) are followed from here
-        self.leaders.seed(int(seed))
-        self._obs = self.leaders.reset()
+        self.replay = replay
         self._rng = np.random.default_rng(seed)
-        self._state = actor.initial_state(s.n_leaders)
-        obs_dim = int(np.prod(actor_part(self._obs).shape[1:]))
+        if s.branch_from == "replay":  # no leaders: branch points are drawn from the replay buffer
+            if replay is None:
+                raise ValueError("branch_from='replay' needs the replay buffer")
+            self.leaders = None
+            space = base.observation_space
+            obs_dim = int(np.prod((space[ACTOR_KEY] if isinstance(space, spaces.Dict) else space).shape))
+        else:
+            self.leaders = base.branch_env(s.n_leaders)
+            self.leaders.seed(int(seed))
+            self._obs = self.leaders.reset()
+            self._state = actor.initial_state(s.n_leaders)
+            obs_dim = int(np.prod(actor_part(self._obs).shape[1:]))
         self._ring = np.zeros((s.n_leaders, self.n_seq, obs_dim), np.float32)  # last n_seq actor inputs
         self._t = np.zeros(s.n_leaders, np.int64)  # step of each leader's episode
         self._countdown = self._gap()
@@ -273,7 +299,7 @@ class VineGradient:
 
     def _match_settings(self) -> None:
         # e.g. the reward weights of a curriculum (the copies take them from the leaders)
-        if isinstance(self.leaders, SettingsFollower):
+        if self.leaders is not None and isinstance(self.leaders, SettingsFollower):
             self.leaders.match_settings(self._source)
 
     def __len__(self) -> int:
@@ -290,6 +316,10 @@ class VineGradient:
                 updates = self.settings.model_updates * (1 if self.dynamics.scaled else 100)
                 self.model_loss = self.dynamics.fit(self._transitions, updates)  # type: ignore[arg-type]
         device = next(actor.parameters()).device
+        if self.leaders is None:  # branch_from="replay": as many branch points as leaders would give
+            for _ in range(max(1, (self.settings.leader_steps if n_steps is None else n_steps) // self.settings.spacing)):
+                self._branch_from_replay(actor, device)
+            return
         for _ in range(self.settings.leader_steps if n_steps is None else n_steps):
             x = actor_part(self._obs)
             slot = self._t % self.n_seq
@@ -332,18 +362,58 @@ class VineGradient:
 
     @th.no_grad()
     def _branch(self, actor: Any, device: th.device) -> None:
-        s, n, k = self.settings, self.settings.n_leaders, self._n_dirs
+        n, k = self.settings.n_leaders, self._n_dirs
         obs = self.branches.copy_rows_from(self.leaders, np.repeat(np.arange(n), k), np.arange(n * k))
-        state = tuple(h.repeat_interleave(k, 0) for h in self._state)
+        grads = self._measure(actor, device, obs, self._state, n)
+        t = self._t
+        lengths = np.minimum(t + 1, self.n_seq)
+        windows = np.zeros_like(self._ring)
+        for i in range(n):
+            steps = np.arange(t[i] - lengths[i] + 1, t[i] + 1) % self.n_seq  # oldest first
+            windows[i, : lengths[i]] = self._ring[i, steps]
+        self._store(actor, device, windows, lengths, grads)
+
+    @th.no_grad()
+    def _branch_from_replay(self, actor: Any, device: th.device) -> None:
+        """Branch at recent steps of the replay buffer instead of at leaders' steps: the actor's state there is
+        its state after the window leading to the step (as the update unrolls it)."""
+        k = self._n_dirs
+        key = ACTOR_KEY if isinstance(self.replay.observations, dict) else None  # type: ignore[union-attr]
+        at, windows, lengths, steps = self.replay.recent_windows(  # type: ignore[union-attr]
+            self.settings.n_leaders, self.n_seq, RECENT_STEPS, self._rng, key=key)
+        m = len(lengths)
+        if m == 0:
+            return
+        rows = np.repeat(np.arange(m), k)
+        at = {key_: v[rows] for key_, v in at.items()} if isinstance(at, dict) else at[rows]
+        obs = self.branches.start_from(at, np.repeat(steps, k), np.arange(m * k), self._source)
+        x = th.as_tensor(windows, device=device)
+        state = actor.initial_state(m)
+        for j in range(int(lengths.max()) - 1):  # the state before acting at the drawn step
+            _, new = actor.step(x[:, j], state)
+            live = th.as_tensor(j < lengths - 1, device=device).unsqueeze(1)
+            state = tuple(th.where(live, a, b) for a, b in zip(new, state))
+        self._store(actor, device, windows, lengths, self._measure(actor, device, obs, state, m))
+
+    def _measure(self, actor: Any, device: th.device, obs: Any, state: tuple[th.Tensor, ...], n: int) -> np.ndarray:
+        """Fly the copies (rows ``0 … n·2A − 1`` of :attr:`branches`, started at ``obs``) from the actor's ``state``
+        ``(n, …)`` with each branch point's ``±eps`` perturbations; the central differences ``(n, A)``."""
+        s, k = self.settings, self._n_dirs
+        state = tuple(h.repeat_interleave(k, 0) for h in state)
         dirs = np.tile(self._dirs, (n, 1)) * s.eps
         # a copy whose episode ends (crash or time limit) stops counting; all ended: stop early
         gain, running, discount = np.zeros(n * k), np.ones(n * k, bool), 1.0
         for step in range(s.horizon):
+            if n * k < self.branches.num_envs:  # fewer branch points than copies: the rest idle
+                obs = {key: v[: n * k] for key, v in obs.items()} if isinstance(obs, dict) else obs[: n * k]
             action, state = actor.step(obs_as_tensor(obs, device), state)
             action = action.cpu().numpy()
             if step < s.hold:
                 action = np.clip(action + dirs, -1.0, 1.0)
+            if n * k < self.branches.num_envs:
+                action = np.concatenate([action, np.zeros((self.branches.num_envs - n * k, action.shape[1]), action.dtype)])
             obs, reward, done, _ = self.branches.step(action)
+            reward, done = reward[: n * k], done[: n * k]
             self.sim_steps += len(done)
             gain += np.where(running, reward, 0.0) * discount
             discount *= s.gamma
@@ -352,25 +422,21 @@ class VineGradient:
                 break
         gain = gain.reshape(n, k)
         half = k // 2
-        grads = (gain[:, :half] - gain[:, half:]) / (2.0 * s.eps)
-        slots = np.array([self._store(i, grads[i]) for i in range(n)])
+        return (gain[:, :half] - gain[:, half:]) / (2.0 * s.eps)
+
+    def _store(self, actor: Any, device: th.device, windows: np.ndarray, lengths: np.ndarray, grads: np.ndarray) -> None:
+        """Keep the measured gradients with the actor-input windows leading to their branch points."""
+        size = self.settings.buffer_size
+        slots = (self._pos + np.arange(len(grads))) % size
+        self._windows[slots] = windows.reshape(len(grads), self.n_seq, -1)
+        self._lengths[slots], self._grads[slots] = lengths, grads
+        self._full = self._full or self._pos + len(grads) >= size
+        self._pos = (self._pos + len(grads)) % size
+        self.samples += len(grads)
         # targets start from the actor's outputs *on the stored window* (burn-in from zero state), not from
         # the leader's action (whole-episode state): the two differ a little, and regressing the window's
         # output onto the leader's action would pull the actor off systematically
         self._outputs[slots] = self._window_outputs(actor, slots, device)[0].cpu().numpy()
-
-    def _store(self, leader: int, grad: np.ndarray) -> int:
-        t = int(self._t[leader])
-        length = min(t + 1, self.n_seq)
-        steps = np.arange(t - length + 1, t + 1) % self.n_seq  # oldest first
-        slot = self._pos
-        self._windows[slot] = 0.0
-        self._windows[slot, :length] = self._ring[leader, steps]
-        self._lengths[slot], self._grads[slot] = length, grad
-        self._pos = (self._pos + 1) % self.settings.buffer_size
-        self._full = self._full or self._pos == 0
-        self.samples += 1
-        return slot
 
     def _window_outputs(self, actor: Any, idx: np.ndarray, device: th.device) -> tuple[th.Tensor, th.Tensor]:
         """The actor's outputs ``(len(idx), n_seq, A)`` over stored windows ``idx`` and the mask of the steps
@@ -484,7 +550,7 @@ class VinePhase:
             if self.settings.copies == "model":  # the model learns from the replay buffer, as the critic would
                 transitions = replay_transitions(model.replay_buffer, model_copyable_env(model.env).physical_state, seed)  # type: ignore[arg-type]
             self.gradient = VineGradient(model.env, model.actor, self.settings, model.n_seq, model.n_warmup, seed=seed,  # type: ignore[arg-type]
-                                         transitions=transitions)
+                                         transitions=transitions, replay=model.replay_buffer)  # type: ignore[arg-type]
         vine = self.gradient
         model.actor.set_training_mode(False)
         vine.collect(model.actor)

@@ -21,6 +21,7 @@ from sb3_spiking.obs_keys import COMMAND_KEY
 from sb3_spiking.tasks.drone.config import ACTOR_DIM, DR_KEYS, DroneHoverConfig
 from sb3_spiking.tasks.drone.env import make_spaces
 from sb3_spiking.tasks.drone.reward import hover_reward
+from sb3_spiking.tasks.drone.simulator import hover_action, nominal_parameters
 
 #: position 3, rotation matrix 9 (row-major), linear velocity 3, angular velocity 3, motor speeds 4
 PHYSICAL_DIM = ACTOR_DIM + 4
@@ -65,6 +66,7 @@ class DroneModelCopies(VecEnv):
         self._steps = np.zeros(num_envs, np.int64)
         self._alive = np.zeros(num_envs, bool)
         self._hover = np.zeros(num_envs, np.float64)
+        self._nominal_hover = float(hover_action(nominal_parameters()["dynamics"]))
         self._weights: Any = None
         self._task: Any = None
         self._noise: np.ndarray | None = None
@@ -74,17 +76,28 @@ class DroneModelCopies(VecEnv):
 
     def copy_rows_from(self, src: Any, src_rows: np.ndarray, dst_rows: np.ndarray) -> VecEnvObs:
         """Start copies ``dst_rows`` from what rows ``src_rows`` of the drone env ``src`` observe now (and their
-        episode step and current reward weights); returns the copies' observation of all rows."""
+        episode step and hover command); returns the copies' observation of all rows."""
         task = src.task
+        src_rows = np.asarray(src_rows)
+        return self.start_from(task.observation(src_rows), task.steps[src_rows], dst_rows, src, task.sim.hover_actions[src_rows])
+
+    def start_from(self, obs: VecEnvObs, episode_steps: np.ndarray, dst_rows: np.ndarray, settings: Any,
+                   hover: np.ndarray | None = None) -> VecEnvObs:
+        """Start copies ``dst_rows`` from observations ``obs`` (a dict with the privileged part, and the command
+        where the config has it, or the privileged array; ``(len(dst_rows), …)``) at ``episode_steps``; reward
+        weights and observation noise from the drone env ``settings`` (its current curriculum), the hover command
+        per copy from ``hover`` (default: the nominal drone's). Returns the copies' observation of all rows."""
+        task = settings.task
         if task.config.privileged_dim != self.config.privileged_dim:
             raise ValueError("model copies need a source env with the same observation layout")
-        src_rows, dst_rows = np.asarray(src_rows), np.asarray(dst_rows)
-        priv = task.privileged_obs(src_rows)
+        dst_rows = np.asarray(dst_rows)
+        priv = np.asarray(obs["privileged"] if isinstance(obs, dict) else obs, np.float32)
         self._priv[dst_rows] = priv
         self._state[dst_rows] = physical_state(self.config, priv)
-        self._command[dst_rows] = task.observation(src_rows)[COMMAND_KEY] if self.config.command_obs else 0.0
-        self._steps[dst_rows] = task.steps[src_rows]
-        self._hover[dst_rows] = task.sim.hover_actions[src_rows]
+        if self.config.command_obs:
+            self._command[dst_rows] = obs[COMMAND_KEY] if isinstance(obs, dict) else priv[:, PHYSICAL_DIM : PHYSICAL_DIM + 4]
+        self._steps[dst_rows] = episode_steps
+        self._hover[dst_rows] = self._nominal_hover if hover is None else hover
         self._alive[dst_rows] = True
         self._weights, self._task, self._noise = task.weights, task, task.actor_noise_std
         return self._observation()
