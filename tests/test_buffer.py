@@ -242,3 +242,27 @@ def test_the_guide_part_of_a_step_is_passed_to_add():
     assert buf.guide_acted[1].tolist() == [True, False]
     with pytest.raises(ValueError, match="guide_acted given without guide_actions"):
         buf.add(obs, obs, action, np.zeros(2), np.zeros(2, bool), infos, guide_acted=np.ones(2, bool))
+
+
+@pytest.mark.parametrize("dict_obs", [False, True])
+def test_recent_windows_lead_to_recent_steps_the_actor_flew(dict_obs):
+    """The vine's replay branch points: each window ends at its drawn step, holds the steps before it in order within
+    one episode (shorter windows start their episode), and no drawn step was flown by the guide or is old."""
+    n_envs = 3
+    buf = SequenceReplayBuffer(3 * 60, _obs_space(dict_obs), ACT, n_envs=n_envs, n_seq=10, n_warmup=4, stride=3)
+    _fill(buf, n_envs, 150, [7, 23, 31, 12], dict_obs=dict_obs)  # wrapped around
+    at, windows, lengths, steps = buf.recent_windows(200, 10, newest=30, rng=np.random.default_rng(0),
+                                                     key="actor" if dict_obs else None)
+    at = at["actor"] if dict_obs else at
+    assert len(lengths) == 200 and windows.shape == (200, 10, 3)
+    np.testing.assert_array_equal(at[:, 2], steps)  # obs = [env, episode id, step in episode]
+    assert (steps >= 3).all()  # the guide flew steps 0-2 of every episode
+    assert (lengths == np.minimum(steps + 1, 10)).all()
+    for w, n, s, a in zip(windows, lengths, steps, at):
+        np.testing.assert_array_equal(w[n - 1], a)  # the window ends at the drawn step
+        np.testing.assert_array_equal(w[:n, 1], a[1])  # one episode
+        np.testing.assert_array_equal(w[:n, 2], np.arange(s - n + 1, s + 1))  # consecutive, oldest first
+        assert not w[n:].any()
+    # only the newest 30 stored steps (10 per env) are drawn: the ones added in the last 10 vector steps
+    newest = {tuple(o) for p in range(buf.pos - 10, buf.pos) for o in (buf.observations["actor"] if dict_obs else buf.observations)[p]}
+    assert {tuple(o) for o in at} <= newest

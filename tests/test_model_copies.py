@@ -138,6 +138,25 @@ def test_guided_td3_vine_on_model_copies_learns_the_model_from_its_replay_buffer
     assert vine.model_loss < first  # it keeps learning from the replay buffer, round by round
 
 
+def test_branch_points_from_the_replay_buffer_need_no_flights_beyond_training():
+    env = DroneHoverVecEnv(8, actor_history=4)
+    model = GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(),
+                      vine_kwargs=dict(start_fraction=0.5, n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1,
+                                       batch_size=8, copies="model", model_updates=5, branch_from="replay"),
+                      **{**SMALL, "n_seq": 20, "n_warmup": 5, "stride": 5})
+    model.learn(2_000)
+    vine = model._vine
+    assert vine.leaders is None and len(vine) > 0  # no leader env exists: every measured state was a training step
+    n = len(vine)
+    windows, lengths = vine._windows[:n], vine._lengths[:n]
+    assert (lengths >= 1).all()
+    last = windows[np.arange(n), lengths - 1]
+    stored = model.replay_buffer.observations["actor"].reshape(-1, windows.shape[2])
+    assert all(np.isclose(stored, w).all(1).any() for w in last)  # each branch state is a stored observation
+    with pytest.raises(ValueError, match="needs copies 'model'"):
+        VineSettings(branch_from="replay")
+
+
 def test_model_copies_are_refused_where_the_env_cannot_say_its_physical_state():
     model = GuidedTD3("SpikingPolicy", DummyVecEnv([lambda: gym.make("Pendulum-v1")]),
                       vine_kwargs={"start_fraction": 0.5, "copies": "model"}, policy_kwargs=dict(net_arch=dict(pi=[8], qf=[8])))
