@@ -132,6 +132,7 @@ def test_guided_td3_vine_on_model_copies_learns_the_model_from_its_replay_buffer
     vine = model._vine
     assert vine is not None and len(vine) > 0 and vine.dynamics is not None
     assert type(vine.branches).__name__ == "DroneModelCopies"  # nothing of the simulator is copied
+    assert 0 < vine.env_steps < vine.sim_steps  # the leaders fly the env; the copies fly the model
     first = vine.model_loss
     assert np.isfinite(first) and model.logger.name_to_value["vine/model_loss"] == first
     model.train(gradient_steps=1, batch_size=8)
@@ -147,6 +148,7 @@ def test_branch_points_from_the_replay_buffer_need_no_flights_beyond_training():
     model.learn(2_000)
     vine = model._vine
     assert vine.leaders is None and len(vine) > 0  # no leader env exists: every measured state was a training step
+    assert vine.env_steps == 0 < vine.sim_steps and model.logger.name_to_value["vine/env_steps"] == 0
     n = len(vine)
     windows, lengths = vine._windows[:n], vine._lengths[:n]
     assert (lengths >= 1).all()

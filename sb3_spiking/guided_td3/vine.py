@@ -284,7 +284,8 @@ class VineGradient:
         self._outputs = np.zeros((s.buffer_size, self.n_seq, self.action_dim), np.float32)
         self._pos, self._full = 0, False
         self.optimizer = th.optim.Adam(actor.parameters(), lr=s.learning_rate)
-        self.sim_steps = 0  # env steps simulated by leaders and copies
+        self.sim_steps = 0  # steps simulated by leaders and copies (on the learnt model too)
+        self.env_steps = 0  # the leaders' steps: flights of the env beyond training's (none with branch_from replay)
         self.samples = 0
         self._returns: list[float] = []  # returns of finished leader episodes (the deterministic actor's)
         self._ep_return = np.zeros(s.n_leaders)
@@ -338,6 +339,7 @@ class VineGradient:
             action, self._state = actor.step(obs_as_tensor(self._obs, device), self._state)
             self._obs, reward, done, _ = self.leaders.step(action.cpu().numpy())
             self.sim_steps += len(done)
+            self.env_steps += len(done)
             self._ep_return += reward
             self._t += 1
             if done.any():
@@ -504,7 +506,8 @@ class VineGradient:
     def stats(self) -> dict[str, float]:
         """Diagnostics for the logger; clears the finished leader returns."""
         size = len(self)
-        out = {"vine/samples": float(self.samples), "vine/sim_steps": float(self.sim_steps)}
+        out = {"vine/samples": float(self.samples), "vine/sim_steps": float(self.sim_steps),
+               "vine/env_steps": float(self.env_steps)}
         if size:
             out["vine/grad_abs_mean"] = float(np.abs(self._grads[:size]).mean())
         if self.dynamics is not None:
