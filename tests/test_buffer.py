@@ -264,5 +264,6 @@ def test_recent_windows_lead_to_recent_steps_the_actor_flew(dict_obs):
         np.testing.assert_array_equal(w[:n, 2], np.arange(s - n + 1, s + 1))  # consecutive, oldest first
         assert not w[n:].any()
     # only the newest 30 stored steps (10 per env) are drawn: the ones added in the last 10 vector steps
-    newest = {tuple(o) for p in range(buf.pos - 10, buf.pos) for o in (buf.observations["actor"] if dict_obs else buf.observations)[p]}
+    stored = buf.observations["actor"] if dict_obs else buf.observations
+    newest = {tuple(o) for p in range(buf.pos - 10, buf.pos) for o in stored[p]}
     assert {tuple(o) for o in at} <= newest
