@@ -20,6 +20,7 @@ from sb3_spiking.guided_td3.vine import VineGradient, VineSettings
 from sb3_spiking.tasks.drone.model_copies import PHYSICAL_DIM
 from sb3_spiking.tasks.drone.reward import hover_reward
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
+from test_vine import hovering_env
 
 
 def test_the_dynamics_model_learns_a_linear_system_and_its_action_effect():
@@ -77,13 +78,8 @@ class _Replay(th.nn.Module):
 
 
 def test_model_copies_start_from_what_the_rows_observe_and_answer_as_the_env_would():
-    env = DroneHoverVecEnv(3, actor_history=4, command_obs=True)
-    env.seed(3)
-    env.reset()
-    rng = np.random.default_rng(0)
+    env, rng = hovering_env(3, 3, 20, actor_history=4, command_obs=True)
     hover = env.hover_actions[:, None]
-    for _ in range(20):
-        env.step(np.clip(hover + rng.normal(0, 0.05, (3, 4)), -1, 1).astype(np.float32))
     oracle = _Replay()
     copies = env.model_copies(3, oracle)
     obs = copies.copy_rows_from(env, np.array([2, 0, 1]), np.arange(3))

@@ -142,16 +142,22 @@ def test_following_the_measured_gradient_reaches_the_best_action(step):
     np.testing.assert_allclose(np.tanh(actor.bias.detach().numpy()), TARGET, atol=0.1)
 
 
+def hovering_env(n: int, seed: int, steps: int, **options) -> tuple[DroneHoverVecEnv, np.random.Generator]:
+    """A drone env of ``n`` rows after ``steps`` steps of noisy hover commands, and the generator that drew them."""
+    env = DroneHoverVecEnv(n, **options)
+    env.seed(seed)
+    env.reset()
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        env.step(np.clip(env.hover_actions[:, None] + rng.normal(0, 0.05, (n, 4)), -1, 1).astype(np.float32))
+    return env, rng
+
+
 def test_copied_drone_rows_fly_bit_for_bit_like_their_source():
     # noise and randomised dynamics too: the copies share the source rows' noise and random generators
     options = dict(actor_history=4, obs_noise={"position": 0.05, "angular_velocity": 0.2}, domain_randomization=0.2)
-    src = DroneHoverVecEnv(3, **options)
-    src.seed(7)
-    src.reset()
-    rng = np.random.default_rng(0)
+    src, rng = hovering_env(3, 7, 30, **options)
     hover = src.hover_actions[:, None]
-    for _ in range(30):
-        src.step(np.clip(hover + rng.normal(0, 0.05, (3, 4)), -1, 1).astype(np.float32))
     dst = src.branch_env(6)
     obs_dst = dst.copy_rows_from(src, np.array([0, 1, 2, 2, 1, 0]), np.arange(6))
     obs_src = src.task.observation(slice(0, 3))
