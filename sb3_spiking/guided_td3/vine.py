@@ -24,9 +24,10 @@ then earn what the agent earns). :class:`VinePhase` is the phase GuidedTD3 runs 
 
 Where the simulator cannot be copied, ``copies="model"`` flies the copies on a dynamics model learnt from the
 agent's replay buffer (:mod:`sb3_spiking.guided_td3.dynamics`; the env implements
-:class:`~sb3_spiking.branching.ModelCopyableVecEnv`): the leaders stay real flights, a copy starts from what its
-leader observes. On the drone its gradients agree with the simulator's (correlation 0.82 at the same branch points)
-and a weak teacher's student rises as with simulator copies (docs/critic.md §3b).
+:class:`~sb3_spiking.branching.ModelCopyableVecEnv`): a copy starts from what its leader observes, and with
+``branch_from="replay"`` the branch points are recent training steps from the replay buffer instead of leader
+flights. On the drone the model's gradients agree with the simulator's (correlation 0.80 at the same branch points)
+and a weak teacher's student rises nearly as with simulator copies (docs/critic.md §3b).
 """
 
 from __future__ import annotations
