@@ -119,7 +119,7 @@ SMALL = dict(policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32, 32]), readout
              train_freq=50, gradient_steps=2, seed=0)
 
 
-def test_guided_td3_vine_on_model_copies_learns_the_model_from_its_replay_buffer():
+def test_guided_td3_vine_on_model_copies_learns_the_model_from_its_replay_buffer(tmp_path):
     env = DroneHoverVecEnv(8, actor_history=4)
     model = GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(),
                       vine_kwargs=dict(start_fraction=0.5, n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1,
@@ -133,6 +133,9 @@ def test_guided_td3_vine_on_model_copies_learns_the_model_from_its_replay_buffer
     assert np.isfinite(first) and model.logger.name_to_value["vine/model_loss"] == first
     model.train(gradient_steps=1, batch_size=8)
     assert vine.model_loss < first  # it keeps learning from the replay buffer, round by round
+    model.save(tmp_path / "m.zip")  # the settings are saved, the model and its copies are not (rebuilt when resumed)
+    loaded = GuidedTD3.load(tmp_path / "m.zip", env=env)
+    assert loaded._vine is None and loaded.vine_kwargs["copies"] == "model" and loaded.vine_kwargs["model_updates"] == 5
 
 
 def test_branch_points_from_the_replay_buffer_need_no_flights_beyond_training():
