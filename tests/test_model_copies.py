@@ -20,7 +20,7 @@ from sb3_spiking.guided_td3.vine import VineGradient, VineSettings
 from sb3_spiking.tasks.drone.model_copies import PHYSICAL_DIM
 from sb3_spiking.tasks.drone.reward import hover_reward
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv
-from test_vine import hovering_env
+from test_vine import hovering_env, small_vine_model
 
 
 def test_the_dynamics_model_learns_a_linear_system_and_its_action_effect():
@@ -115,15 +115,9 @@ def test_model_copies_start_from_what_the_rows_observe_and_answer_as_the_env_wou
     assert DroneHoverVecEnv(2, privileged_dynamics=True).physical_state_dim == PHYSICAL_DIM + 4
 
 
-SMALL = dict(policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32, 32]), readout="leaky"), learning_starts=300,
-             train_freq=50, gradient_steps=2, seed=0)
-
-
 def test_guided_td3_vine_on_model_copies_learns_the_model_from_its_replay_buffer(tmp_path):
     env = DroneHoverVecEnv(8, actor_history=4)
-    model = GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(),
-                      vine_kwargs=dict(start_fraction=0.5, n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1,
-                                       batch_size=8, copies="model", model_updates=5), **SMALL)
+    model = small_vine_model(env, dict(copies="model", model_updates=5))
     model.learn(2_000)
     vine = model._vine
     assert vine is not None and len(vine) > 0 and vine.dynamics is not None
@@ -140,10 +134,7 @@ def test_guided_td3_vine_on_model_copies_learns_the_model_from_its_replay_buffer
 
 def test_branch_points_from_the_replay_buffer_need_no_flights_beyond_training():
     env = DroneHoverVecEnv(8, actor_history=4)
-    model = GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(),
-                      vine_kwargs=dict(start_fraction=0.5, n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1,
-                                       batch_size=8, copies="model", model_updates=5, branch_from="replay"),
-                      **{**SMALL, "n_seq": 20, "n_warmup": 5, "stride": 5})
+    model = small_vine_model(env, dict(copies="model", model_updates=5, branch_from="replay"), n_seq=20, n_warmup=5, stride=5)
     model.learn(2_000)
     vine = model._vine
     assert vine.leaders is None and len(vine) > 0  # no leader env exists: every measured state was a training step

@@ -199,11 +199,17 @@ SMALL = dict(policy_kwargs=dict(net_arch=dict(pi=[32, 16], qf=[32, 32]), readout
              train_freq=50, gradient_steps=2, seed=0)
 
 
+def small_vine_model(env: DroneHoverVecEnv, vine: dict | None = None, **kwargs) -> GuidedTD3:
+    """A small GuidedTD3 taught by WeakPDGuide75 whose vine phase (tiny settings, plus ``vine``) runs in the second
+    half of training."""
+    vine_kwargs = dict(start_fraction=0.5, n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1, batch_size=8)
+    return GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(), vine_kwargs={**vine_kwargs, **(vine or {})},
+                     **{**SMALL, **kwargs})
+
+
 def test_guided_td3_follows_the_vine_gradient_after_its_start_and_saves_without_it(tmp_path):
     env = DroneHoverVecEnv(8, actor_history=4)
-    model = GuidedTD3("SpikingPolicy", env, guide=WeakPDGuide75(),
-                      vine_kwargs=dict(start_fraction=0.5, n_leaders=4, horizon=20, spacing=10, leader_steps=40, updates=1,
-                                       batch_size=8), **SMALL)
+    model = small_vine_model(env)
     model.learn(2_000)  # the vine acts in the second half
     assert model._vine is not None and len(model._vine) > 0
     env.task.set_curriculum_stage(2)  # the leaders (and through them the copies) earn what the agent earns
