@@ -145,6 +145,8 @@ def test_branch_points_from_the_replay_buffer_need_no_flights_beyond_training():
     last = windows[np.arange(n), lengths - 1]
     stored = model.replay_buffer.observations["actor"].reshape(-1, windows.shape[2])
     assert all(np.isclose(stored, w).all(1).any() for w in last)  # each branch state is a stored observation
+    with pytest.raises(RuntimeError, match="has none"):
+        vine.measure_now(model.actor)
     with pytest.raises(ValueError, match="needs copies 'model'"):
         VineSettings(branch_from="replay")
 

@@ -359,6 +359,8 @@ class VineGradient:
     def measure_now(self, actor: Any) -> np.ndarray:
         """Branch every leader now, at its current step (outside the branch schedule): the measured
         gradients ``(n_leaders, action size)``, also stored for the updates."""
+        if self.leaders is None:
+            raise RuntimeError("measure_now branches the leaders, and branch_from='replay' has none")
         first = self._pos
         self._branch(actor, next(actor.parameters()).device)
         return self._grads[(first + np.arange(self.settings.n_leaders)) % self.settings.buffer_size].copy()
