@@ -185,3 +185,18 @@ def test_model_gradients_agree_with_the_simulator_s_and_the_finetune_runs_on_the
     rows = list(csv.DictReader(open(out)))
     assert [int(r["round"]) for r in rows] == [0, 1, 2]
     assert int(rows[2]["samples"]) > 0
+
+
+def test_model_copies_keep_the_observed_dynamics_factors_of_their_episode():
+    env, _ = hovering_env(2, 5, 10, actor_history=4, privileged_dynamics=True, domain_randomization=0.2)
+    oracle = _Replay()
+    copies = env.model_copies(2, oracle)
+    obs = copies.copy_rows_from(env, np.arange(2), np.arange(2))
+    factors = obs["privileged"][:, -4:].copy()
+    answer = env.physical_state(obs)
+    answer[:, -4:] += 0.5  # a model's drift in the factors is not taken over: only the 22 physical values move
+    oracle.answer = answer
+    obs, _, _, _ = copies.step(env.hover_actions[:, None].repeat(4, 1).astype(np.float32))
+    np.testing.assert_array_equal(obs["privileged"][:, -4:], factors)
+    np.testing.assert_array_equal(oracle.asked[0][:, -4:], factors)  # the model is asked with them
+    assert factors.any()  # randomised drones: the factors are not all zero

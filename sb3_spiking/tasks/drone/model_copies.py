@@ -60,7 +60,6 @@ class DroneModelCopies(VecEnv):
         self.config, self.dynamics = config, dynamics
         self.render_mode = None
         obs_space, action_space = make_spaces(config)
-        self._state = np.zeros((num_envs, physical_state_dim(config)), np.float32)
         self._priv = np.zeros((num_envs, config.privileged_dim), np.float32)
         self._command = np.zeros((num_envs, 4), np.float32)
         self._steps = np.zeros(num_envs, np.int64)
@@ -92,8 +91,7 @@ class DroneModelCopies(VecEnv):
             raise ValueError("model copies need a source env with the same observation layout")
         dst_rows = np.asarray(dst_rows)
         priv = np.asarray(obs["privileged"] if isinstance(obs, dict) else obs, np.float32)
-        self._priv[dst_rows] = priv
-        self._state[dst_rows] = physical_state(self.config, priv)
+        self._priv[dst_rows] = priv  # the copies' whole state: the model moves its physical part
         if self.config.command_obs:
             self._command[dst_rows] = obs[COMMAND_KEY] if isinstance(obs, dict) else priv[:, PHYSICAL_DIM : PHYSICAL_DIM + 4]
         self._steps[dst_rows] = episode_steps
@@ -131,11 +129,12 @@ class DroneModelCopies(VecEnv):
         a, self._actions = self._actions, None
         alive = self._alive  # a copy whose episode ended stays where it ended (the vine stops counting it)
         device = self.dynamics.in_mean.device
-        nxt = self.dynamics(th.as_tensor(self._state[alive], device=device), th.as_tensor(a[alive], device=device))
+        state = physical_state(self.config, self._priv[alive])
+        nxt = self.dynamics(th.as_tensor(state, device=device), th.as_tensor(a[alive], device=device))
         nxt[:, 3:12] = _nearest_rotation(nxt[:, 3:12])
         nxt[:, ACTOR_DIM:PHYSICAL_DIM] = nxt[:, ACTOR_DIM:PHYSICAL_DIM].clamp(-1.0, 1.0)  # motor speeds, relative
-        self._state[alive] = nxt.cpu().numpy()
-        self._priv[alive, :PHYSICAL_DIM] = self._state[alive, :PHYSICAL_DIM]
+        # only the 22 values move: the observed dynamics factors stay the episode's, exactly
+        self._priv[alive, :PHYSICAL_DIM] = nxt[:, :PHYSICAL_DIM].cpu().numpy()
         h = self.config.action_history
         if h:
             hist = self._priv[:, PHYSICAL_DIM : PHYSICAL_DIM + 4 * h]
