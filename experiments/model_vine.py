@@ -12,7 +12,7 @@ difference of the returns of exact copies.)
     python -m experiments.model_vine STUDENT.zip --points 512
 
 Fine-tuning a student with model copies: ``python -m experiments.vine_finetune STUDENT.zip --copies model``
-(it uses :class:`NoisyFlights` and :class:`TransitionStore` below for the model's data).
+(it uses :class:`NoisyFlights` below for the model's data).
 """
 
 from __future__ import annotations
@@ -26,61 +26,47 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import torch as th  # noqa: E402
+from gymnasium import spaces  # noqa: E402
+from stable_baselines3.common.buffers import ReplayBuffer  # noqa: E402
 
 from sb3_spiking import GuidedTD3  # noqa: E402
+from sb3_spiking.guided_td3.dynamics import replay_transitions  # noqa: E402
 from sb3_spiking.guided_td3.vine import VineGradient, VineSettings  # noqa: E402
 from sb3_spiking.tasks.drone.evaluation import actor_history_of  # noqa: E402
 from sb3_spiking.tasks.drone.vec_env import DroneHoverVecEnv  # noqa: E402
 
 
-class TransitionStore:
-    """A ring of physical transitions ``(s, a, s')``; :meth:`sample` is a
-    :data:`~sb3_spiking.guided_td3.dynamics.TransitionSampler`."""
-
-    def __init__(self, size: int, state_dim: int, action_dim: int = 4, seed: int = 0) -> None:
-        self.s = np.zeros((size, state_dim), np.float32)
-        self.a = np.zeros((size, action_dim), np.float32)
-        self.s_next = np.zeros((size, state_dim), np.float32)
-        self.pos, self.full, self.rng = 0, False, np.random.default_rng(seed)
-
-    def __len__(self) -> int:
-        return len(self.s) if self.full else self.pos
-
-    def add(self, s: np.ndarray, a: np.ndarray, s_next: np.ndarray) -> None:
-        idx = (self.pos + np.arange(len(s))) % len(self.s)
-        self.s[idx], self.a[idx], self.s_next[idx] = s, a, s_next
-        self.full = self.full or self.pos + len(s) >= len(self.s)
-        self.pos = (self.pos + len(s)) % len(self.s)
-
-    def sample(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        idx = self.rng.integers(0, len(self), n)
-        return self.s[idx], self.a[idx], self.s_next[idx]
-
-
 class NoisyFlights:
     """The model's data, as GuidedTD3's collection gathers it: 16 drone envs flown by the current actor with
-    N(0, ``noise``) exploration; each step's physical transition goes into ``store`` (terminations left out)."""
+    N(0, ``noise``) exploration; each step's physical transition goes into an SB3 ``ReplayBuffer`` of ``size``
+    transitions (physical states as its observations), which :func:`~sb3_spiking.guided_td3.dynamics.replay_transitions`
+    samples as training's replay buffer (:attr:`sample`)."""
 
-    def __init__(self, student: GuidedTD3, store: TransitionStore, noise: float, seed: int) -> None:
-        self.student, self.store, self.noise = student, store, float(noise)
+    def __init__(self, student: GuidedTD3, size: int, noise: float, seed: int) -> None:
+        self.student, self.noise = student, float(noise)
         self.env = DroneHoverVecEnv(16, actor_history=actor_history_of(student))
+        space = spaces.Box(-np.inf, np.inf, (self.env.physical_state_dim,), np.float32)
+        self.buffer = ReplayBuffer(max(int(size), 16), space, self.env.action_space, device="cpu", n_envs=16)
+        self.sample = replay_transitions(self.buffer, lambda states: states, seed)
         self.env.seed(seed)
         self.obs = self.env.reset()
         self.rng = np.random.default_rng(seed)
         self.state: Any = None
         self.start = np.ones(16, bool)
 
+    def __len__(self) -> int:
+        return self.buffer.size() * self.buffer.n_envs
+
     def fly(self, steps: int) -> None:
         for _ in range(max(1, steps // 16)):
             action, self.state = self.student.predict(self.obs, state=self.state, episode_start=self.start, deterministic=True)
             action = np.clip(action + self.rng.normal(0.0, self.noise, action.shape), -1.0, 1.0).astype(np.float32)
             s = self.env.physical_state(self.obs)
-            self.obs, _, self.start, infos = self.env.step(action)
+            self.obs, rewards, self.start, infos = self.env.step(action)
             s_next = self.env.physical_state(self.obs)
             for i in np.flatnonzero(self.start):  # an episode ended: its last state is the terminal observation
                 s_next[i] = self.env.physical_state(infos[i]["terminal_observation"]["privileged"][None])[0]
-            keep = ~np.array([bool(d and not info.get("TimeLimit.truncated", False)) for d, info in zip(self.start, infos)])
-            self.store.add(s[keep], action[keep], s_next[keep])
+            self.buffer.add(s, s_next, action, rewards, self.start, infos)
 
 
 def agreement(sim: VineGradient, model: VineGradient, actor: Any, n_points: int) -> dict[str, Any]:
@@ -120,16 +106,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     t0 = time.time()
     student = GuidedTD3.load(args.model, device="cpu")
     env = DroneHoverVecEnv(1, actor_history=actor_history_of(student))
-    store = TransitionStore(max(args.collect, 1), env.physical_state_dim, seed=args.seed)
-    NoisyFlights(student, store, args.noise, seed=50_000 + args.seed).fly(args.collect)
+    flights = NoisyFlights(student, args.collect, args.noise, seed=50_000 + args.seed)
+    flights.fly(args.collect)
     vines = {}
     for copies, updates in (("simulator", 50), ("model", max(1, args.fit // 100))):
         settings = VineSettings(horizon=args.horizon, copies=copies, model_updates=updates)
         vines[copies] = VineGradient(env, student.actor, settings, student.n_seq, student.n_warmup,
-                                     seed=20_000 + 1_000 * args.seed, transitions=store.sample if copies == "model" else None)
+                                     seed=20_000 + 1_000 * args.seed, transitions=flights.sample if copies == "model" else None)
     model_vine = vines["model"]
-    model_vine.model_loss = model_vine.dynamics.fit(store.sample, 100 * model_vine.settings.model_updates)  # type: ignore[union-attr]
-    print(f"[{(time.time() - t0) / 60:5.1f} min] model: {len(store):,} transitions, "
+    model_vine.model_loss = model_vine.dynamics.fit(flights.sample, 100 * model_vine.settings.model_updates)  # type: ignore[union-attr]
+    print(f"[{(time.time() - t0) / 60:5.1f} min] model: {len(flights):,} transitions, "
           f"{100 * max(1, args.fit // 100)} updates, loss {model_vine.model_loss:.4f} (standardised change)", flush=True)
     student.actor.set_training_mode(False)
     res = agreement(vines["simulator"], model_vine, student.actor, args.points)

@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch as th  # noqa: E402
 
-from experiments.model_vine import NoisyFlights, TransitionStore  # noqa: E402
+from experiments.model_vine import NoisyFlights  # noqa: E402
 from sb3_spiking import GuidedTD3  # noqa: E402
 from sb3_spiking.guided_td3.vine import VineGradient, VineSettings  # noqa: E402
 from sb3_spiking.tasks.drone.evaluation import actor_history_of, fly, write_rows_csv  # noqa: E402
@@ -59,11 +59,10 @@ def main(argv: list[str] | None = None) -> None:
     env = DroneHoverVecEnv(1, actor_history=actor_history_of(model))
     flights = None
     if settings.copies == "model":
-        store = TransitionStore(2_000_000, env.physical_state_dim, seed=args.seed)
-        flights = NoisyFlights(model, store, args.noise, seed=50_000 + args.seed)
+        flights = NoisyFlights(model, args.collect + args.rounds * args.collect_per_round, args.noise, seed=50_000 + args.seed)
         flights.fly(args.collect)
     vine = VineGradient(env, model.actor, settings, model.n_seq, model.n_warmup, seed=20_000 + 1_000 * args.seed,
-                        transitions=None if flights is None else flights.store.sample)
+                        transitions=None if flights is None else flights.sample)
     start = time.time()
     rows = []
 

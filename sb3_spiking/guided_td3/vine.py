@@ -26,7 +26,7 @@ Where the simulator cannot be copied, ``copies="model"`` flies the copies on a d
 agent's replay buffer (:mod:`sb3_spiking.guided_td3.dynamics`; the env implements
 :class:`~sb3_spiking.branching.ModelCopyableVecEnv`): a copy starts from what its leader observes, and with
 ``branch_from="replay"`` the branch points are recent training steps from the replay buffer instead of leader
-flights. On the drone the model's gradients agree with the simulator's (correlation 0.80 at the same branch points)
+flights. On the drone the model's gradients agree with the simulator's (correlation 0.815 at the same branch points)
 and a weak teacher's student rises nearly as with simulator copies (docs/critic.md §3b).
 """
 
